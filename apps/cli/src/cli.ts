@@ -1,0 +1,147 @@
+import { Command, CommanderError, Option } from 'commander';
+import type { DataSource } from 'typeorm';
+import { AuditService } from '../../../libs/audit/src/index.js';
+import { ConfigError, loadConfig, type AppConfig } from '../../../libs/config/src/index.js';
+import { DomainError, SystemClock } from '../../../libs/core/src/index.js';
+import { startDatabase, type RunningDatabase } from '../../../libs/database/src/index.js';
+import { LegacyAccountStore, OrganizationService } from '../../../libs/identity/src/index.js';
+import { ImportFileError, LegacyImporter } from '../../../libs/legacy-import/src/index.js';
+import { createDataSource, migrate } from '../../../libs/platform/src/index.js';
+
+export interface CliIo {
+  out(line: string): void;
+  err(line: string): void;
+}
+
+/** Thrown for a failure the operator can fix; printed as one line, exit code 1. */
+class CliFailure extends Error {}
+
+const OPERATOR = { type: 'operator' as const, id: process.env.USER ?? process.env.LOGNAME ?? 'cli' };
+
+/** Opens the database (embedded when DATABASE_URL is unset) and applies pending migrations. */
+async function withDatabase<T>(
+  config: AppConfig,
+  io: CliIo,
+  work: (ds: DataSource, applied: string[]) => Promise<T>,
+  options: { reportMigrations: boolean } = { reportMigrations: false },
+): Promise<T> {
+  let db: RunningDatabase | undefined;
+  let ds: DataSource | undefined;
+  try {
+    db = await startDatabase(config.databaseUrl, config.dataDir, config.logLevel === 'debug' ? io.err : undefined);
+    ds = createDataSource(db.url, { poolSize: 4, applicationName: 'gatehouse-cli' });
+    await ds.initialize();
+    const applied = await migrate(ds);
+    if (!options.reportMigrations) for (const name of applied) io.err(`applied migration ${name}`);
+    return await work(ds, applied);
+  } finally {
+    await ds?.destroy().catch(() => undefined);
+    await db?.stop().catch(() => undefined);
+  }
+}
+
+function services(ds: DataSource) {
+  const clock = new SystemClock();
+  const audit = new AuditService(ds, clock);
+  const organizations = new OrganizationService(ds, audit);
+  const importer = new LegacyImporter(ds, organizations, new LegacyAccountStore(), audit);
+  return { audit, organizations, importer };
+}
+
+export function buildProgram(io: CliIo, config: () => AppConfig): Command {
+  const program = new Command('gatehouse');
+  program
+    .description('Gatehouse operator commands')
+    .exitOverride()
+    .showHelpAfterError(false)
+    .configureOutput({ writeOut: (s) => io.out(s.trimEnd()), writeErr: (s) => io.err(s.trimEnd()) });
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations and print what was applied')
+    .action(async () => {
+      await withDatabase(
+        config(),
+        io,
+        async (_ds, applied) => {
+          for (const name of applied) io.out(`applied ${name}`);
+          io.out(applied.length === 0 ? 'database is up to date' : `applied ${applied.length} migration${applied.length > 1 ? 's' : ''}`);
+        },
+        { reportMigrations: true },
+      );
+    });
+
+  program
+    .command('org:create')
+    .description('create an organization (tenant) with the default policy')
+    .argument('<slug>', 'short name: lower-case letters, digits and hyphens')
+    .requiredOption('--name <display name>', 'display name')
+    .action(async (slug: string, opts: { name: string }) => {
+      await withDatabase(config(), io, async (ds) => {
+        const org = await services(ds).organizations.create(slug, opts.name, OPERATOR);
+        io.out(`created organization ${org.slug} (${org.id})`);
+      });
+    });
+
+  program
+    .command('import-legacy')
+    .description('import legacy accounts from a CSV file into an organization')
+    .argument('<file.csv>', 'UTF-8 CSV with a header row')
+    .requiredOption('--org <slug>', 'organization slug')
+    .addOption(new Option('--batch-size <n>', 'rows per database batch').default('1000').hideHelp())
+    .action(async (file: string, opts: { org: string; batchSize: string }) => {
+      await withDatabase(config(), io, async (ds) => {
+        const summary = await services(ds).importer.importFile(file, opts.org, {
+          actor: OPERATOR,
+          batchSize: Math.max(1, Math.min(10_000, Number.parseInt(opts.batchSize, 10) || 1000)),
+        });
+        for (const warning of summary.warnings) io.err(`warning: ${warning}`);
+        if (summary.alreadyEnrolled > 0) io.out(`${summary.alreadyEnrolled} row(s) belong to accounts already enrolled and were left unchanged`);
+        if (summary.rejectedFile) io.out(`rejected rows written to ${summary.rejectedFile}`);
+        io.out(`imported=${summary.imported} updated=${summary.updated} unchanged=${summary.unchanged} rejected=${summary.rejected}`);
+      });
+    });
+
+  return program;
+}
+
+const USAGE_CODES = new Set([
+  'commander.unknownCommand',
+  'commander.unknownOption',
+  'commander.missingArgument',
+  'commander.missingMandatoryOptionValue',
+  'commander.optionMissingArgument',
+  'commander.excessArguments',
+  'commander.invalidArgument',
+  'commander.conflictingOption',
+]);
+
+/** Runs one CLI command. Returns the exit code: 0 success, 1 failure, 2 bad usage. */
+export async function runCli(argv: string[], io: CliIo, env: Record<string, string | undefined> = process.env): Promise<number> {
+  let cached: AppConfig | undefined;
+  const program = buildProgram(io, () => (cached ??= loadConfig(env)));
+  if (argv.length === 0) {
+    io.err(program.helpInformation().trimEnd());
+    return 2;
+  }
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.help' || error.code === 'commander.version') return 0;
+      return USAGE_CODES.has(error.code) ? 2 : 1;
+    }
+    if (error instanceof ConfigError) {
+      io.err(`error: ${error.problems.join('; ')}`);
+      return 1;
+    }
+    if (error instanceof DomainError || error instanceof ImportFileError || error instanceof CliFailure) {
+      io.err(`error: ${error.message}`);
+      return 1;
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    io.err(`error: ${message.split('\n')[0]}`);
+    return 1;
+  }
+}

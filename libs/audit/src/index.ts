@@ -1,0 +1,2 @@
+export * from './audit-event.entity.js';
+export * from './audit.service.js';

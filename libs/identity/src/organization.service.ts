@@ -1,0 +1,44 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
+import { DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '../../core/src/index.js';
+import { OrganizationEntity, OrganizationPolicyEntity } from './entities.js';
+
+const SLUG = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/u;
+
+@Injectable()
+export class OrganizationService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly audit: AuditService,
+  ) {}
+
+  /** Creates an organization with the default policy. Fails with `organization_exists` on a taken slug. */
+  async create(slug: string, rawName: string, actor: AuditEventInput['actor']): Promise<OrganizationEntity> {
+    if (!SLUG.test(slug)) {
+      throw new DomainError('invalid_slug', 'slug must be 1–63 lower-case letters, digits or hyphens, not starting or ending with a hyphen');
+    }
+    if (hasForbiddenCharacters(rawName)) throw new DomainError('invalid_name', 'name contains control or invisible characters');
+    const name = cleanText(rawName);
+    if (name === '' || codePointLength(name) > 200) throw new DomainError('invalid_name', 'name must be 1–200 characters');
+
+    return await this.dataSource.transaction(async (manager) => {
+      const inserted = await manager.query<Array<{ id: string; created_at: Date }>>(
+        `INSERT INTO organizations (slug, name) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING RETURNING id, created_at`,
+        [slug, name],
+      );
+      const row = inserted[0];
+      if (!row) throw new DomainError('organization_exists', `organization "${slug}" already exists`);
+      await manager.insert(OrganizationPolicyEntity, { organizationId: row.id });
+      await this.audit.record(
+        { type: 'organization.created', actor, subject: { type: 'organization', id: row.id }, organizationId: row.id, details: { slug, name } },
+        manager,
+      );
+      return Object.assign(new OrganizationEntity(), { id: row.id, slug, name, createdAt: row.created_at });
+    });
+  }
+
+  async findBySlug(slug: string): Promise<OrganizationEntity | null> {
+    return await this.dataSource.getRepository(OrganizationEntity).findOneBy({ slug });
+  }
+}

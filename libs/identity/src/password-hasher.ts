@@ -1,0 +1,61 @@
+import argon2 from 'argon2';
+
+export interface Argon2Parameters {
+  memoryKiB: number;
+  timeCost: number;
+  parallelism: number;
+}
+
+/** OWASP's argon2id minimum: m=19 MiB, t=2, p=1. */
+export const OWASP_ARGON2: Argon2Parameters = { memoryKiB: 19_456, timeCost: 2, parallelism: 1 };
+
+export interface VerifyResult {
+  ok: boolean;
+  /** Set when the password matched but the hash used other parameters: store this one instead. */
+  rehashed?: string;
+}
+
+/**
+ * argon2id for passwords and security codes. Verification transparently produces a
+ * new hash when the configured parameters changed since the stored one was made.
+ */
+export class PasswordHasher {
+  private dummy: Promise<string> | undefined;
+
+  constructor(private readonly params: Argon2Parameters = OWASP_ARGON2) {}
+
+  private get options() {
+    return {
+      type: argon2.argon2id,
+      memoryCost: this.params.memoryKiB,
+      timeCost: this.params.timeCost,
+      parallelism: this.params.parallelism,
+    } as const;
+  }
+
+  async hash(secret: string): Promise<string> {
+    return await argon2.hash(secret, this.options);
+  }
+
+  async verify(hash: string, secret: string): Promise<VerifyResult> {
+    let ok: boolean;
+    try {
+      ok = await argon2.verify(hash, secret);
+    } catch {
+      return { ok: false };
+    }
+    if (!ok) return { ok: false };
+    if (argon2.needsRehash(hash, this.options)) return { ok: true, rehashed: await this.hash(secret) };
+    return { ok: true };
+  }
+
+  /**
+   * Spends the same time as a real verification, for unknown accounts, so timing does
+   * not tell whether an account exists. Always false.
+   */
+  async verifyDummy(secret: string): Promise<false> {
+    this.dummy ??= this.hash('gatehouse-dummy-password-for-timing');
+    await argon2.verify(await this.dummy, secret).catch(() => false);
+    return false;
+  }
+}

@@ -1,0 +1,3 @@
+export * from './legacy-importer.js';
+export * from './rows.js';
+export * from './utf8-decoder.js';

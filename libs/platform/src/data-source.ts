@@ -1,0 +1,48 @@
+import { DataSource, type DataSourceOptions } from 'typeorm';
+import { MIGRATIONS } from '../../../migrations/index.js';
+import { AuditEventEntity } from '../../audit/src/index.js';
+import { IDENTITY_ENTITIES } from '../../identity/src/index.js';
+
+/** Every entity of the application. Feature libs own their entities; this is where they meet. */
+export const ENTITIES = [...IDENTITY_ENTITIES, AuditEventEntity];
+
+/**
+ * The one DataSource definition, for the app, the CLI and the tests. Schema changes come
+ * only from migrations: `synchronize` is never on.
+ */
+export function dataSourceOptions(url: string, overrides: { poolSize?: number; applicationName?: string } = {}): DataSourceOptions {
+  return {
+    type: 'postgres',
+    url,
+    entities: ENTITIES,
+    migrations: MIGRATIONS,
+    migrationsTableName: 'schema_migrations',
+    migrationsTransactionMode: 'each',
+    synchronize: false,
+    migrationsRun: false,
+    logging: false,
+    poolSize: overrides.poolSize ?? 10,
+    applicationName: overrides.applicationName ?? 'gatehouse',
+    extra: { connectionTimeoutMillis: 10_000 },
+  };
+}
+
+export function createDataSource(url: string, overrides?: Parameters<typeof dataSourceOptions>[1]): DataSource {
+  return new DataSource(dataSourceOptions(url, overrides));
+}
+
+/** Applies pending migrations under an advisory lock (safe with several nodes starting at once). Returns their names. */
+export async function migrate(dataSource: DataSource): Promise<string[]> {
+  const pool = (dataSource.options as { poolSize?: number }).poolSize ?? 10;
+  if (pool < 2) throw new Error('migrate needs a pool of at least 2 connections (one holds the lock, one migrates)');
+  const runner = dataSource.createQueryRunner();
+  await runner.connect();
+  try {
+    await runner.query('SELECT pg_advisory_lock(727274)');
+    const applied = await dataSource.runMigrations({ transaction: 'each' });
+    return applied.map((m) => m.name);
+  } finally {
+    await runner.query('SELECT pg_advisory_unlock(727274)').catch(() => undefined);
+    await runner.release();
+  }
+}

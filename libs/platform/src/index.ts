@@ -1,0 +1,3 @@
+export * from './data-source.js';
+export * from './platform.module.js';
+export * from './serve.js';

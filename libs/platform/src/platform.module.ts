@@ -1,0 +1,56 @@
+import { Global, Module, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { TypeOrmModule } from '@nestjs/typeorm';
+import helmet from 'helmet';
+import { Logger, LoggerModule } from 'nestjs-pino';
+import type { DestinationStream } from 'pino';
+import { AuditService } from '../../audit/src/index.js';
+import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
+import { Clock, SystemClock } from '../../core/src/index.js';
+import { PasswordHasher } from '../../identity/src/index.js';
+import { HealthController, httpLoggerOptions } from '../../observability/src/index.js';
+import { dataSourceOptions } from './data-source.js';
+
+export interface AppOptions {
+  config: AppConfig;
+  databaseUrl: string;
+  /** Injected time source; tests pass a FixedClock. */
+  clock?: Clock;
+  /** Where JSON log lines go (stdout by default); tests capture them. */
+  logStream?: DestinationStream;
+}
+
+/** What every Gatehouse HTTP app shares: config, clock, database, logging, audit, hashing, health. */
+@Global()
+@Module({})
+export class PlatformModule {
+  static forRoot(app: string, options: AppOptions): DynamicModule {
+    const { config } = options;
+    return {
+      module: PlatformModule,
+      imports: [
+        TypeOrmModule.forRoot({ ...dataSourceOptions(options.databaseUrl, { applicationName: `gatehouse-${app}` }) }),
+        LoggerModule.forRoot({ pinoHttp: httpLoggerOptions(app, config.logLevel, options.logStream) }),
+      ],
+      controllers: [HealthController],
+      providers: [
+        { provide: APP_CONFIG, useValue: config },
+        { provide: Clock, useValue: options.clock ?? new SystemClock() },
+        AuditService,
+        { provide: PasswordHasher, useFactory: () => new PasswordHasher(config.argon2) },
+      ],
+      exports: [APP_CONFIG, Clock, AuditService, PasswordHasher],
+    };
+  }
+}
+
+/** Creates a Nest HTTP app with our logger, helmet and no Nest banner noise. Not yet listening. */
+export async function createHttpApp(module: Type | DynamicModule): Promise<INestApplication> {
+  const app = await NestFactory.create(module, { bufferLogs: true, abortOnError: false });
+  app.useLogger(app.get(Logger));
+  app.use(helmet());
+  const http = app.getHttpAdapter().getInstance() as { disable?: (s: string) => void; set?: (k: string, v: unknown) => void };
+  http.disable?.('x-powered-by');
+  http.set?.('trust proxy', 'loopback');
+  return app;
+}

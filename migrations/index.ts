@@ -1,0 +1,5 @@
+import { Foundation1763780000000 } from './1763780000000-Foundation.js';
+
+/** Every migration, in order. The DataSource lists them explicitly (no globs), so the
+ * same list works from TypeScript sources in tests and from dist/ at run time. */
+export const MIGRATIONS = [Foundation1763780000000];
