@@ -6,7 +6,6 @@ import { startDatabase, type RunningDatabase } from '../../libs/database/src/ind
 import { createDataSource, migrate } from '../../libs/platform/src/index.js';
 
 declare global {
-  // eslint-disable-next-line no-var
   var __GATEHOUSE_TEST_DB__: RunningDatabase | undefined;
 }
 

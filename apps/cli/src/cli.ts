@@ -9,8 +9,8 @@ import { ImportFileError, LegacyImporter } from '../../../libs/legacy-import/src
 import { createDataSource, migrate } from '../../../libs/platform/src/index.js';
 
 export interface CliIo {
-  out(line: string): void;
-  err(line: string): void;
+  out: (line: string) => void;
+  err: (line: string) => void;
 }
 
 /** Thrown for a failure the operator can fix; printed as one line, exit code 1. */
@@ -28,7 +28,7 @@ async function withDatabase<T>(
   let db: RunningDatabase | undefined;
   let ds: DataSource | undefined;
   try {
-    db = await startDatabase(config.databaseUrl, config.dataDir, config.logLevel === 'debug' ? io.err : undefined);
+    db = await startDatabase(config.databaseUrl, config.dataDir, config.logLevel === 'debug' ? (line) => io.err(line) : undefined);
     ds = createDataSource(db.url, { poolSize: 4, applicationName: 'gatehouse-cli' });
     await ds.initialize();
     const applied = await migrate(ds);
@@ -96,7 +96,8 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
           batchSize: Math.max(1, Math.min(10_000, Number.parseInt(opts.batchSize, 10) || 1000)),
         });
         for (const warning of summary.warnings) io.err(`warning: ${warning}`);
-        if (summary.alreadyEnrolled > 0) io.out(`${summary.alreadyEnrolled} row(s) belong to accounts already enrolled and were left unchanged`);
+        if (summary.alreadyEnrolled > 0)
+          io.out(`${summary.alreadyEnrolled} row(s) belong to accounts already enrolled and were left unchanged`);
         if (summary.rejectedFile) io.out(`rejected rows written to ${summary.rejectedFile}`);
         io.out(`imported=${summary.imported} updated=${summary.updated} unchanged=${summary.unchanged} rejected=${summary.rejected}`);
       });

@@ -52,7 +52,7 @@ export class AuditService {
       ip: event.ip ?? null,
       userAgent: event.userAgent?.slice(0, 512) ?? null,
       requestId: event.requestId ?? null,
-      details: details as AuditEventEntity['details'] & object,
+      details,
     } as never);
   }
 }

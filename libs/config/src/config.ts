@@ -114,7 +114,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     const problems = parsed.error.issues.map((issue) => {
       const name = String(issue.path[0] ?? 'environment');
       const got = env[name];
-      const shown = got === undefined ? 'unset' : name.endsWith('SECRET') || name.endsWith('KEY') || name.endsWith('_URL') ? 'a value' : JSON.stringify(got);
+      const shown =
+        got === undefined
+          ? 'unset'
+          : name.endsWith('SECRET') || name.endsWith('KEY') || name.endsWith('_URL')
+            ? 'a value'
+            : JSON.stringify(got);
       return `${name}: ${issue.message} (got ${shown})`;
     });
     throw new ConfigError(problems);

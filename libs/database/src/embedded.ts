@@ -64,7 +64,7 @@ async function clearStalePostmaster(databaseDir: string, log: (line: string) => 
   if (!existsSync(pidFile)) return;
   const pid = Number.parseInt((await readFile(pidFile, 'utf8')).split('\n')[0] ?? '', 10);
   if (!Number.isInteger(pid) || pid <= 0 || !pidAlive(pid)) return;
-  let orphan = false;
+  let orphan: boolean;
   try {
     const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
     const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8');

@@ -34,7 +34,14 @@ export function checkLegacyHash(raw: string): Checked<{ hash: string; format: Le
     const params = new Map((m[3] ?? '').split(',').map((kv) => [kv[0], Number(kv.slice(2))] as const));
     if (params.size !== 3) return { ok: false, reason: 'password_hash is not a complete argon2 PHC string ($argon2id$ or $argon2i$)' };
     const [memory, time, parallelism] = [params.get('m') ?? 0, params.get('t') ?? 0, params.get('p') ?? 0];
-    if (memory < 8 || memory > MAX.argonMemoryKiB || time < 1 || time > MAX.argonTime || parallelism < 1 || parallelism > MAX.argonParallelism) {
+    if (
+      memory < 8 ||
+      memory > MAX.argonMemoryKiB ||
+      time < 1 ||
+      time > MAX.argonTime ||
+      parallelism < 1 ||
+      parallelism > MAX.argonParallelism
+    ) {
       return { ok: false, reason: 'password_hash argon2 parameters are out of the accepted range' };
     }
     return { ok: true, value: { hash, format: 'argon2' } };
@@ -46,7 +53,8 @@ export function checkLegacyHash(raw: string): Checked<{ hash: string; format: Le
     if (iterations < 1 || iterations > MAX.pbkdf2Iterations) {
       return { ok: false, reason: `password_hash pbkdf2 iterations must be 1 to ${MAX.pbkdf2Iterations}` };
     }
-    if (Buffer.from(m[3] ?? '', 'base64').length !== 32) return { ok: false, reason: 'password_hash pbkdf2_sha256 digest must be 32 bytes' };
+    if (Buffer.from(m[3] ?? '', 'base64').length !== 32)
+      return { ok: false, reason: 'password_hash pbkdf2_sha256 digest must be 32 bytes' };
     return { ok: true, value: { hash, format: 'pbkdf2_sha256' } };
   }
   return { ok: false, reason: 'password_hash has an unknown format (accepted: bcrypt, argon2id/argon2i, pbkdf2_sha256)' };

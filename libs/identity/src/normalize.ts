@@ -70,7 +70,8 @@ export function checkEmail(raw: string): Checked<NormalizedEmail> {
 export function checkMobile(raw: string): Checked<string> {
   const value = raw.trim();
   if (hasForbiddenCharacters(value)) return fail('mobile contains control or invisible characters');
-  if (!value.startsWith('+')) return fail('mobile must be in international E.164 format, starting with + and the country code (e.g. +393331234567)');
+  if (!value.startsWith('+'))
+    return fail('mobile must be in international E.164 format, starting with + and the country code (e.g. +393331234567)');
   if (!/^\+[0-9 ().-]{4,24}$/u.test(value)) return fail('mobile is not a valid E.164 number');
   const phone = parsePhoneNumberFromString(value);
   if (!phone || !phone.isValid()) return fail('mobile is not a valid phone number');

@@ -16,7 +16,10 @@ export class OrganizationService {
   /** Creates an organization with the default policy. Fails with `organization_exists` on a taken slug. */
   async create(slug: string, rawName: string, actor: AuditEventInput['actor']): Promise<OrganizationEntity> {
     if (!SLUG.test(slug)) {
-      throw new DomainError('invalid_slug', 'slug must be 1–63 lower-case letters, digits or hyphens, not starting or ending with a hyphen');
+      throw new DomainError(
+        'invalid_slug',
+        'slug must be 1–63 lower-case letters, digits or hyphens, not starting or ending with a hyphen',
+      );
     }
     if (hasForbiddenCharacters(rawName)) throw new DomainError('invalid_name', 'name contains control or invisible characters');
     const name = cleanText(rawName);
@@ -31,7 +34,13 @@ export class OrganizationService {
       if (!row) throw new DomainError('organization_exists', `organization "${slug}" already exists`);
       await manager.insert(OrganizationPolicyEntity, { organizationId: row.id });
       await this.audit.record(
-        { type: 'organization.created', actor, subject: { type: 'organization', id: row.id }, organizationId: row.id, details: { slug, name } },
+        {
+          type: 'organization.created',
+          actor,
+          subject: { type: 'organization', id: row.id },
+          organizationId: row.id,
+          details: { slug, name },
+        },
         manager,
       );
       return Object.assign(new OrganizationEntity(), { id: row.id, slug, name, createdAt: row.created_at });

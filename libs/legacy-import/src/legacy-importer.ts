@@ -100,13 +100,25 @@ export class LegacyImporter {
 
   async importFile(file: string, organizationSlug: string, options: ImportOptions): Promise<ImportSummary> {
     const organization = await this.organizations.findBySlug(organizationSlug);
-    if (!organization) throw new DomainError('organization_not_found', `organization "${organizationSlug}" does not exist (create it with org:create)`);
+    if (!organization)
+      throw new DomainError('organization_not_found', `organization "${organizationSlug}" does not exist (create it with org:create)`);
     const info = await stat(file).catch(() => null);
     if (!info?.isFile()) throw new DomainError('file_not_found', `cannot read ${file}: no such file`);
-    if (info.size === 0) throw new ImportFileError('the file is empty: expected a header row (legacy_user_id,password_hash,first_name,last_name,email[,mobile])');
+    if (info.size === 0)
+      throw new ImportFileError(
+        'the file is empty: expected a header row (legacy_user_id,password_hash,first_name,last_name,email[,mobile])',
+      );
 
     const batchSize = options.batchSize ?? DEFAULT_BATCH;
-    const summary: ImportSummary = { imported: 0, updated: 0, unchanged: 0, rejected: 0, alreadyEnrolled: 0, warnings: [], rejectedFile: null };
+    const summary: ImportSummary = {
+      imported: 0,
+      updated: 0,
+      unchanged: 0,
+      rejected: 0,
+      alreadyEnrolled: 0,
+      warnings: [],
+      rejectedFile: null,
+    };
     let header: HeaderMap | null = null;
     const rejected = new RejectedWriter(`${file}.rejected.csv`, () => header?.names ?? []);
     const firstLineOf = new Map<string, number>();
@@ -115,7 +127,11 @@ export class LegacyImporter {
       await this.dataSource.transaction(async (manager) => {
         let batch: Array<{ account: LegacyAccountInput; fields: string[]; line: number }> = [];
         const flush = async () => {
-          const outcomes = await this.store.upsertBatch(manager, organization.id, batch.map((b) => b.account));
+          const outcomes = await this.store.upsertBatch(
+            manager,
+            organization.id,
+            batch.map((b) => b.account),
+          );
           for (const [i, outcome] of outcomes.entries()) {
             const item = batch[i]!;
             switch (outcome.kind) {
@@ -153,7 +169,8 @@ export class LegacyImporter {
           for await (const { record, info: position } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
             if (!header) {
               header = readHeader(record);
-              if (header.unknown.length > 0) summary.warnings.push(`ignoring unknown column${header.unknown.length > 1 ? 's' : ''}: ${header.unknown.join(', ')}`);
+              if (header.unknown.length > 0)
+                summary.warnings.push(`ignoring unknown column${header.unknown.length > 1 ? 's' : ''}: ${header.unknown.join(', ')}`);
               continue;
             }
             const line = position.lines;
@@ -225,16 +242,17 @@ function describeParseError(error: unknown): Error {
   const csv = error as Partial<CsvError> & { lines?: number };
   if (csv && typeof csv.code === 'string' && csv.code.startsWith('CSV_')) {
     const line = csv.lines ?? '?';
-    switch (csv.code) {
-      case 'CSV_MAX_RECORD_SIZE':
-        return new ImportFileError(`line ${line}: a record is larger than the limit; check for an unclosed quote or an oversized field`);
-      case 'CSV_INVALID_CLOSING_QUOTE':
-      case 'CSV_QUOTE_NOT_CLOSED':
-      case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
-        return new ImportFileError(`line ${line}: bad quoting (${csv.message ?? csv.code})`);
-      default:
-        return new ImportFileError(`line ${line}: ${csv.message ?? csv.code}`);
+    if (csv.code === 'CSV_MAX_RECORD_SIZE') {
+      return new ImportFileError(`line ${line}: a record is larger than the limit; check for an unclosed quote or an oversized field`);
     }
+    const quoting = new Set<string>([
+      'CSV_INVALID_CLOSING_QUOTE',
+      'CSV_QUOTE_NOT_CLOSED',
+      'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE',
+      'INVALID_OPENING_QUOTE',
+    ]);
+    if (quoting.has(csv.code)) return new ImportFileError(`line ${line}: bad quoting (${csv.message ?? csv.code})`);
+    return new ImportFileError(`line ${line}: ${csv.message ?? csv.code}`);
   }
   return error instanceof Error ? error : new Error(String(error));
 }
