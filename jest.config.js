@@ -14,7 +14,11 @@ export default {
   testEnvironment: 'node',
   extensionsToTreatAsEsm: ['.ts'],
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
-  moduleNameMapper: { '^(\\.{1,2}/.*)\\.js$': '$1' },
+  moduleNameMapper: {
+    '^(\\.{1,2}/.*)\\.js$': '$1',
+    // Its ESM build imports JSON without an import attribute, which Jest warns about on every load.
+    '^libphonenumber-js/max$': '<rootDir>/node_modules/libphonenumber-js/max/index.cjs',
+  },
   testMatch: ['<rootDir>/{apps,libs,test}/**/*.spec.ts'],
   setupFiles: ['<rootDir>/test/support/setup-file.ts'],
   globalSetup: '<rootDir>/test/support/global-setup.ts',

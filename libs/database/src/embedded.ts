@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import net from 'node:net';
 import path from 'node:path';
 import pg from 'pg';
@@ -84,6 +84,26 @@ async function clearStalePostmaster(databaseDir: string, log: (line: string) => 
   if (pidAlive(pid)) throw new Error(`PostgreSQL (pid ${pid}) left by an earlier run did not stop; stop it and try again`);
 }
 
+/**
+ * As root, PostgreSQL runs as the `postgres` user, which must be able to traverse every
+ * directory above its data directory. The data directory's own parent (DATA_DIR, ours)
+ * gets traverse-only permission for others; any other blocking ancestor is reported.
+ */
+async function ensureReachableByPostgresUser(databaseDir: string): Promise<void> {
+  const parent = path.dirname(databaseDir);
+  const parentStat = await stat(parent);
+  if ((parentStat.mode & 0o001) === 0) await chmod(parent, (parentStat.mode & 0o7777) | 0o011);
+  for (let dir = path.dirname(parent); ; dir = path.dirname(dir)) {
+    const { mode } = await stat(dir);
+    if ((mode & 0o001) === 0) {
+      throw new Error(
+        `PostgreSQL runs as the "postgres" user (never as root) and cannot reach ${databaseDir}: ${dir} is not searchable by other users. Choose a DATA_DIR outside ${dir}, or set DATABASE_URL.`,
+      );
+    }
+    if (dir === path.dirname(dir)) break;
+  }
+}
+
 async function readOrCreateCredentials(file: string): Promise<Credentials> {
   if (existsSync(file)) return JSON.parse(await readFile(file, 'utf8')) as Credentials;
   const credentials = { user: 'gatehouse', password: randomBytes(24).toString('base64url') };
@@ -113,6 +133,7 @@ export async function startEmbeddedPostgres(
 
   const port = await freePort();
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (isRoot) await ensureReachableByPostgresUser(databaseDir);
   const server = new EmbeddedPostgres({
     databaseDir,
     port,
