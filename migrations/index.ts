@@ -1,5 +1,6 @@
 import { Foundation1763780000000 } from './1763780000000-Foundation.js';
+import { SignIn1763790000000 } from './1763790000000-SignIn.js';
 
 /** Every migration, in order. The DataSource lists them explicitly (no globs), so the
  * same list works from TypeScript sources in tests and from dist/ at run time. */
-export const MIGRATIONS = [Foundation1763780000000];
+export const MIGRATIONS = [Foundation1763780000000, SignIn1763790000000];
