@@ -2,7 +2,7 @@ import type { MigrationInterface, QueryRunner } from 'typeorm';
 
 /**
  * Sign-in journey: one-time codes, the message outbox, flows, sessions, remembered
- * devices, correction requests, throttling, and one namespace for sign-in names.
+ * devices, correction requests, throttling, and the confusable skeleton of Enterprise IDs.
  */
 export class SignIn1763790000000 implements MigrationInterface {
   name = 'SignIn1763790000000';
@@ -128,18 +128,7 @@ export class SignIn1763790000000 implements MigrationInterface {
         updated_at timestamptz NOT NULL
       )`);
 
-    // One namespace for everything typed into "User ID": Enterprise IDs and legacy user IDs.
-    // key: case-folded (NFKC); skeleton: confusable-folded, so look-alikes collide too.
-    await q.query(`
-      CREATE TABLE login_names (
-        key text PRIMARY KEY,
-        skeleton text NOT NULL,
-        kind text NOT NULL CHECK (kind IN ('enterprise_id', 'legacy_user_id')),
-        user_id uuid REFERENCES users(id),
-        legacy_account_id uuid REFERENCES legacy_accounts(id),
-        CHECK (user_id IS NOT NULL OR legacy_account_id IS NOT NULL)
-      )`);
-    await q.query(`CREATE INDEX login_names_skeleton_idx ON login_names (skeleton)`);
+    // Confusable-folded Enterprise ID: look-alikes ("pau1" vs "paul", Cyrillic "а" vs Latin "a") collide.
     await q.query(`ALTER TABLE users ADD COLUMN enterprise_id_skeleton text`);
     await q.query(`CREATE UNIQUE INDEX users_enterprise_id_skeleton_idx ON users (enterprise_id_skeleton)`);
   }
@@ -148,7 +137,6 @@ export class SignIn1763790000000 implements MigrationInterface {
     await q.query(`DROP INDEX users_enterprise_id_skeleton_idx`);
     await q.query(`ALTER TABLE users DROP COLUMN enterprise_id_skeleton`);
     for (const table of [
-      'login_names',
       'throttle_counters',
       'correction_requests',
       'remembered_devices',

@@ -64,6 +64,8 @@ export const envSchema = z.object({
   ARGON2_MEMORY_KIB: intInRange(8192, 4 * 1024 * 1024, 19456),
   ARGON2_TIME_COST: intInRange(1, 20, 2),
   ARGON2_PARALLELISM: intInRange(1, 16, 1),
+  SESSION_IDLE_MINUTES: intInRange(1, 24 * 60, 30),
+  SESSION_ABSOLUTE_HOURS: intInRange(1, 24 * 30, 12),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -91,6 +93,7 @@ export interface AppConfig {
     readonly keyEncryption: string | undefined;
   };
   readonly argon2: { readonly memoryKiB: number; readonly timeCost: number; readonly parallelism: number };
+  readonly session: { readonly idleMinutes: number; readonly absoluteHours: number };
 }
 
 export class ConfigError extends Error {
@@ -156,6 +159,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     secrets: { otp: e.OTP_SECRET, cookie: e.COOKIE_SECRET, keyEncryption: e.KEY_ENCRYPTION_KEY },
     argon2: { memoryKiB: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
+    session: { idleMinutes: e.SESSION_IDLE_MINUTES, absoluteHours: e.SESSION_ABSOLUTE_HOURS },
   });
 }
 

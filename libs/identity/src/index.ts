@@ -4,3 +4,6 @@ export * from './legacy-hash.js';
 export * from './password-hasher.js';
 export * from './organization.service.js';
 export * from './legacy-account.store.js';
+export * from './enterprise-id.js';
+export * from './credential-policy.js';
+export * from './directory.js';

@@ -2,6 +2,7 @@ import argon2 from 'argon2';
 import bcrypt from 'bcryptjs';
 import { pbkdf2, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
+import { hasForbiddenCharacters } from '../../core/src/index.js';
 import type { LegacyHashFormat } from './entities.js';
 import { LIMITS, type Checked } from './normalize.js';
 
@@ -47,6 +48,8 @@ export function checkLegacyHash(raw: string): Checked<{ hash: string; format: Le
     return { ok: true, value: { hash, format: 'argon2' } };
   }
   if (hash.startsWith('pbkdf2_sha256$')) {
+    // The salt is free text: refuse what cannot be seen or stored (PostgreSQL text cannot hold NUL).
+    if (hasForbiddenCharacters(hash)) return { ok: false, reason: 'password_hash contains control or invisible characters' };
     const m = PBKDF2.exec(hash);
     if (!m) return { ok: false, reason: 'password_hash is not a complete Django pbkdf2_sha256 hash' };
     const iterations = Number(m[1]);

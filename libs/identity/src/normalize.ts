@@ -49,6 +49,9 @@ export function checkEmail(raw: string): Checked<NormalizedEmail> {
   const domain = value.slice(at + 1).toLowerCase();
   if (codePointLength(local) > LIMITS.emailLocal || LOCAL_FORBIDDEN.test(local)) return fail('email is not a valid address');
   if (local.startsWith('.') || local.endsWith('.') || local.includes('..')) return fail('email is not a valid address');
+  // Only letters, digits, hyphens and dots (plus non-ASCII for IDNs): domainToASCII would
+  // otherwise percent-decode (`ex%61mple.com` -> `example.com`) and the key would not match.
+  if (!/^[a-z0-9.\-\u0080-\u{10ffff}]+$/u.test(domain)) return fail('email is not a valid address');
   const asciiDomain = domainToASCII(domain);
   if (
     asciiDomain === '' ||

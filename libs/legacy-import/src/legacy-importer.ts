@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { parse, type CsvError } from 'csv-parse';
 import { stringify } from 'csv-stringify';
+import { randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, type WriteStream } from 'node:fs';
 import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
@@ -35,31 +36,40 @@ export interface ImportOptions {
 const DEFAULT_BATCH = 1000;
 const DEFAULT_MAX_RECORD = 32 * 1024 * 1024;
 
-/** Writes rejected rows, with the original columns plus `line` and `reason`, creating the file on first use. */
+/**
+ * Writes rejected rows, with the original columns plus `line` and `reason`, creating the file on first use.
+ * A row with too few fields is padded, and one with too many keeps its extra fields after `reason`, so
+ * `line` and `reason` always stay in their columns.
+ */
 class RejectedWriter {
   private stream: ReturnType<typeof stringify> | null = null;
   private out: WriteStream | null = null;
+  private width = 0;
   count = 0;
+  /** Unique per run: concurrent imports of one file must not write, rename or delete each other's file. */
+  private readonly temporary: string;
 
   constructor(
     private readonly target: string,
     private readonly header: () => string[],
-  ) {}
-
-  get temporary(): string {
-    return `${this.target}.partial`;
+  ) {
+    this.temporary = `${target}.${process.pid}-${randomBytes(4).toString('hex')}.partial`;
   }
 
   async write(fields: string[], line: number, reason: string): Promise<void> {
     if (!this.stream) {
       this.out = createWriteStream(this.temporary, { mode: 0o600 });
-      this.stream = stringify({ bom: false, record_delimiter: '\n' });
+      // csv-stringify quotes fields with a line feed but not with a lone carriage return; any line break must be quoted.
+      this.stream = stringify({ bom: false, record_delimiter: '\n', quoted_match: /\r/ });
       this.stream.pipe(this.out);
       const names = this.header().map((n) => (n.toLowerCase() === 'line' || n.toLowerCase() === 'reason' ? `original_${n}` : n));
+      this.width = names.length;
       this.stream.write([...names, 'line', 'reason']);
     }
     this.count++;
-    if (!this.stream.write([...fields, String(line), reason])) {
+    const columns = fields.slice(0, this.width);
+    while (columns.length < this.width) columns.push('');
+    if (!this.stream.write([...columns, String(line), reason, ...fields.slice(this.width)])) {
       await new Promise<void>((resolve) => this.stream?.once('drain', () => resolve()));
     }
   }
@@ -125,6 +135,9 @@ export class LegacyImporter {
 
     try {
       await this.dataSource.transaction(async (manager) => {
+        // One import per organization at a time: a concurrent run of the same file then sees
+        // the first one's rows as unchanged instead of racing it.
+        await manager.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`legacy_import:${organization.id}`]);
         let batch: Array<{ account: LegacyAccountInput; fields: string[]; line: number }> = [];
         const flush = async () => {
           const outcomes = await this.store.upsertBatch(
@@ -157,23 +170,32 @@ export class LegacyImporter {
           batch = [];
         };
 
+        // Lines are counted as the parser reads (on_record runs in step with it), so a parse
+        // error can name the line even while rows before it still wait to be processed.
+        const lines = new LineTracker();
+        const startLines: number[] = [];
         const parser = parse({
-          info: true,
           relax_column_count: true,
           skip_empty_lines: true,
+          // Any of CRLF, LF or a lone CR ends a record, also when one file mixes them.
+          record_delimiter: ['\r\n', '\n', '\r'],
           max_record_size: options.maxRecordBytes ?? DEFAULT_MAX_RECORD,
+          on_record: (record, info) => {
+            startLines.push(lines.startOf(record, info));
+            return record;
+          },
         });
         const source = createReadStream(file);
         const reading = pipeline(source, new StrictUtf8Decoder(), parser);
         try {
-          for await (const { record, info: position } of parser as AsyncIterable<{ record: string[]; info: { lines: number } }>) {
+          for await (const record of parser as AsyncIterable<string[]>) {
+            const line = startLines.shift() ?? 0;
             if (!header) {
               header = readHeader(record);
               if (header.unknown.length > 0)
                 summary.warnings.push(`ignoring unknown column${header.unknown.length > 1 ? 's' : ''}: ${header.unknown.join(', ')}`);
               continue;
             }
-            const line = position.lines;
             const row = readRow(header, record);
             if (!row.ok) {
               summary.rejected++;
@@ -194,7 +216,7 @@ export class LegacyImporter {
         } catch (error) {
           source.destroy();
           await reading.catch(() => undefined);
-          throw describeParseError(error);
+          throw describeParseError(error, lines);
         }
         if (!header) throw new ImportFileError('the file has no header row');
         await flush();
@@ -237,22 +259,65 @@ export class LegacyImporter {
   }
 }
 
-function describeParseError(error: unknown): Error {
+interface ParserInfo {
+  /** The line the record ends on, as csv-parse counts (a CRLF inside a quoted field counts twice). */
+  lines: number;
+  /** Empty lines skipped so far. */
+  empty_lines: number;
+}
+
+/** Turns csv-parse's counts into the line where each record starts, as an editor numbers lines. */
+class LineTracker {
+  private end = 0;
+  private empty = 0;
+  /** Lines csv-parse counted twice: CRLFs inside quoted fields. */
+  private extra = 0;
+
+  startOf(record: string[], info: ParserInfo): number {
+    const start = this.nextStart(info.empty_lines);
+    for (const field of record) for (let i = field.indexOf('\r\n'); i !== -1; i = field.indexOf('\r\n', i + 2)) this.extra++;
+    this.end = info.lines - this.extra;
+    this.empty = info.empty_lines;
+    return start;
+  }
+
+  /** Where the record after the last complete one starts. */
+  nextStart(emptyLines: number | undefined): number {
+    return this.end + 1 + Math.max(0, (emptyLines ?? this.empty) - this.empty);
+  }
+
+  /** csv-parse's line number for a position inside the current record, corrected. */
+  current(lines: number | undefined): number | string {
+    return lines === undefined ? '?' : Math.max(this.nextStart(undefined), lines - this.extra);
+  }
+}
+
+/** An error in reading the CSV, as one line naming where. Field values are never quoted: they may be hashes. */
+function describeParseError(error: unknown, lines: LineTracker): Error {
   if (error instanceof ImportFileError || error instanceof DomainError) return error;
-  const csv = error as Partial<CsvError> & { lines?: number };
-  if (csv && typeof csv.code === 'string' && csv.code.startsWith('CSV_')) {
-    const line = csv.lines ?? '?';
-    if (csv.code === 'CSV_MAX_RECORD_SIZE') {
-      return new ImportFileError(`line ${line}: a record is larger than the limit; check for an unclosed quote or an oversized field`);
+  const csv = error as Partial<CsvError> & { lines?: number; empty_lines?: number; column?: number | string };
+  if (csv && typeof csv.code === 'string' && (csv.code.startsWith('CSV_') || csv.code === 'INVALID_OPENING_QUOTE')) {
+    const field = typeof csv.column === 'number' ? ` (field ${csv.column + 1})` : '';
+    const code: string = csv.code;
+    switch (code) {
+      case 'CSV_MAX_RECORD_SIZE':
+        return new ImportFileError(
+          `line ${lines.nextStart(csv.empty_lines)}: a record is larger than the limit; check for an unclosed quote or an oversized field`,
+        );
+      case 'CSV_QUOTE_NOT_CLOSED':
+        return new ImportFileError(
+          `line ${lines.nextStart(csv.empty_lines)}: bad quoting: a quoted field starting on this line is never closed`,
+        );
+      case 'INVALID_OPENING_QUOTE':
+        return new ImportFileError(
+          `line ${lines.current(csv.lines)}: bad quoting: a quote inside an unquoted field${field}; quote the whole field and double any quote inside it`,
+        );
+      case 'CSV_INVALID_CLOSING_QUOTE':
+      case 'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE':
+        return new ImportFileError(`line ${lines.current(csv.lines)}: bad quoting: text after a closing quote${field}`);
+      default:
+        return new ImportFileError(`line ${lines.current(csv.lines)}: the file cannot be read as CSV (${code})`);
     }
-    const quoting = new Set<string>([
-      'CSV_INVALID_CLOSING_QUOTE',
-      'CSV_QUOTE_NOT_CLOSED',
-      'CSV_NON_TRIMABLE_CHAR_AFTER_CLOSING_QUOTE',
-      'INVALID_OPENING_QUOTE',
-    ]);
-    if (quoting.has(csv.code)) return new ImportFileError(`line ${line}: bad quoting (${csv.message ?? csv.code})`);
-    return new ImportFileError(`line ${line}: ${csv.message ?? csv.code}`);
   }
   return error instanceof Error ? error : new Error(String(error));
 }

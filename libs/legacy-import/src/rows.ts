@@ -31,7 +31,7 @@ export function readHeader(fields: string[]): HeaderMap {
   const seen = new Map<string, number>();
   names.forEach((name, i) => {
     const key = name.toLowerCase();
-    if (seen.has(key)) throw new ImportFileError(`line 1: column "${name}" appears more than once in the header`);
+    if (key !== '' && seen.has(key)) throw new ImportFileError(`line 1: column "${name}" appears more than once in the header`);
     seen.set(key, i);
     if (KNOWN.has(key)) index[key] = i;
     else unknown.push(name === '' ? `(empty, column ${i + 1})` : name);

@@ -1,11 +1,12 @@
 import { Global, Module, type DynamicModule, type INestApplication, type Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
+import cookieParser from 'cookie-parser';
 import helmet from 'helmet';
 import { Logger, LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
 import { AuditService } from '../../audit/src/index.js';
-import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
+import { APP_CONFIG, SECRETS, resolveSecrets, type AppConfig, type Secrets } from '../../config/src/index.js';
 import { Clock, SystemClock } from '../../core/src/index.js';
 import { PasswordHasher } from '../../identity/src/index.js';
 import { HealthController, httpLoggerOptions } from '../../observability/src/index.js';
@@ -16,6 +17,8 @@ export interface AppOptions {
   databaseUrl: string;
   /** Injected time source; tests pass a FixedClock. */
   clock?: Clock;
+  /** Keys; resolved from config (or DATA_DIR in development) when not given. */
+  secrets?: Secrets;
   /** Where JSON log lines go (stdout by default); tests capture them. */
   logStream?: DestinationStream;
 }
@@ -36,10 +39,11 @@ export class PlatformModule {
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: Clock, useValue: options.clock ?? new SystemClock() },
+        { provide: SECRETS, useFactory: () => options.secrets ?? resolveSecrets(config) },
         AuditService,
         { provide: PasswordHasher, useFactory: () => new PasswordHasher(config.argon2) },
       ],
-      exports: [APP_CONFIG, Clock, AuditService, PasswordHasher],
+      exports: [APP_CONFIG, Clock, SECRETS, AuditService, PasswordHasher],
     };
   }
 }
@@ -49,6 +53,7 @@ export async function createHttpApp(module: Type | DynamicModule): Promise<INest
   const app = await NestFactory.create(module, { bufferLogs: true, abortOnError: false });
   app.useLogger(app.get(Logger));
   app.use(helmet());
+  app.use(cookieParser());
   const http = app.getHttpAdapter().getInstance() as { disable?: (s: string) => void; set?: (k: string, v: unknown) => void };
   http.disable?.('x-powered-by');
   http.set?.('trust proxy', 'loopback');

@@ -1,0 +1,3 @@
+export * from './verification.js';
+export * from './session.service.js';
+export * from './device.service.js';

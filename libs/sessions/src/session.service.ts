@@ -1,0 +1,190 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { createHash, randomBytes } from 'node:crypto';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditService } from '../../audit/src/index.js';
+import { Clock, Duration } from '../../core/src/index.js';
+import { acrOf, type VerificationRecord } from './verification.js';
+
+export interface SessionPolicy {
+  idle: Duration;
+  absolute: Duration;
+}
+
+export const SESSION_POLICY = Symbol('SESSION_POLICY');
+
+export const DEFAULT_SESSION_POLICY: SessionPolicy = { idle: Duration.ofMinutes(30), absolute: Duration.ofHours(12) };
+
+export interface Session {
+  id: string;
+  userId: string;
+  credentialVersion: number;
+  authTime: Date;
+  verifications: VerificationRecord[];
+  acr: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+}
+
+export interface RequestMeta {
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+}
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+interface SessionRow {
+  id: string;
+  user_id: string;
+  credential_version: number;
+  auth_time: Date;
+  verifications: VerificationRecord[];
+  acr: string;
+  created_at: Date;
+  last_seen_at: Date;
+  idle_expires_at: Date;
+  absolute_expires_at: Date;
+  current_credential_version: number;
+  status: string;
+}
+
+/**
+ * Server-side sessions in PostgreSQL: only the SHA-256 of the cookie token is stored, a
+ * new token is minted at every sign-in (no fixation), idle and absolute timeouts come
+ * from config, and a session dies when the user's credential version moves on or the
+ * user is disabled.
+ */
+@Injectable()
+export class SessionService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+    @Optional() @Inject(SESSION_POLICY) private readonly policy: SessionPolicy = DEFAULT_SESSION_POLICY,
+  ) {}
+
+  async create(
+    userId: string,
+    credentialVersion: number,
+    verifications: VerificationRecord[],
+    meta: RequestMeta,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<{ token: string; session: Session }> {
+    const acr = acrOf(verifications);
+    if (!acr) throw new Error('a session needs a password and a second factor');
+    const token = randomBytes(32).toString('base64url');
+    const now = this.clock.now();
+    const rows = await manager.query<Array<{ id: string }>>(
+      `INSERT INTO sessions (token_hash, user_id, credential_version, auth_time, verifications, acr, created_at, last_seen_at,
+                             idle_expires_at, absolute_expires_at, ip, user_agent)
+       VALUES ($1, $2, $3, $4, $5, $6, $4, $4, $7, $8, $9, $10) RETURNING id`,
+      [
+        sha256(token),
+        userId,
+        credentialVersion,
+        now,
+        JSON.stringify(verifications),
+        acr,
+        this.policy.idle.after(now),
+        this.policy.absolute.after(now),
+        meta.ip ?? null,
+        meta.userAgent?.slice(0, 512) ?? null,
+      ],
+    );
+    const id = rows[0]!.id;
+    await this.audit.record(
+      {
+        type: 'session.started',
+        actor: { type: 'user', id: userId },
+        subject: { type: 'user', id: userId },
+        ip: meta.ip ?? null,
+        userAgent: meta.userAgent ?? null,
+        requestId: meta.requestId ?? null,
+        details: { session_id: id, acr, methods: verifications.map((v) => v.method) },
+      },
+      manager,
+    );
+    return {
+      token,
+      session: { id, userId, credentialVersion, authTime: now, verifications, acr, createdAt: now, lastSeenAt: now },
+    };
+  }
+
+  /** The live session for a cookie token, refreshing its idle timeout; null when absent, ended, expired or outdated. */
+  async resolve(token: string | undefined): Promise<Session | null> {
+    if (!token || token.length > 100) return null;
+    const now = this.clock.now();
+    const rows = await this.dataSource.query<SessionRow[]>(
+      `SELECT s.*, u.credential_version AS current_credential_version, u.status
+         FROM sessions s JOIN users u ON u.id = s.user_id
+        WHERE s.token_hash = $1 AND s.ended_at IS NULL`,
+      [sha256(token)],
+    );
+    const row = rows[0];
+    if (!row) return null;
+    let reason: string | null = null;
+    if (row.idle_expires_at <= now) reason = 'idle_timeout';
+    else if (row.absolute_expires_at <= now) reason = 'absolute_timeout';
+    else if (row.current_credential_version !== row.credential_version) reason = 'credentials_changed';
+    else if (row.status !== 'active') reason = 'user_disabled';
+    if (reason) {
+      await this.dataSource.query(`UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL`, [row.id, now, reason]);
+      return null;
+    }
+    const idle = this.policy.idle.after(now);
+    await this.dataSource.query(`UPDATE sessions SET last_seen_at = $2, idle_expires_at = LEAST($3, absolute_expires_at) WHERE id = $1`, [
+      row.id,
+      now,
+      idle,
+    ]);
+    return {
+      id: row.id,
+      userId: row.user_id,
+      credentialVersion: row.credential_version,
+      authTime: row.auth_time,
+      verifications: row.verifications,
+      acr: row.acr,
+      createdAt: row.created_at,
+      lastSeenAt: now,
+    };
+  }
+
+  /** Adds a fresh verification (step-up) to a live session. */
+  async addVerification(sessionId: string, record: VerificationRecord): Promise<void> {
+    const rows = await this.dataSource.query<Array<{ verifications: VerificationRecord[] }>>(`SELECT verifications FROM sessions WHERE id = $1`, [sessionId]);
+    const verifications = [...(rows[0]?.verifications ?? []), record];
+    await this.dataSource.query(`UPDATE sessions SET verifications = $2, acr = $3 WHERE id = $1 AND ended_at IS NULL`, [
+      sessionId,
+      JSON.stringify(verifications),
+      acrOf(verifications) ?? 'none',
+    ]);
+  }
+
+  async end(sessionId: string, reason: string, meta: RequestMeta = {}): Promise<void> {
+    const [ended] = await this.dataSource.query<[Array<{ user_id: string }>, number]>(
+      `UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL RETURNING user_id`,
+      [sessionId, this.clock.now(), reason],
+    );
+    const userId = ended[0]?.user_id;
+    if (userId) {
+      await this.audit.record({
+        type: 'session.ended',
+        actor: { type: 'user', id: userId },
+        subject: { type: 'user', id: userId },
+        ip: meta.ip ?? null,
+        userAgent: meta.userAgent ?? null,
+        requestId: meta.requestId ?? null,
+        details: { session_id: sessionId, reason },
+      });
+    }
+  }
+
+  /** Ends every live session of a user (optionally but one); returns how many. */
+  async endAllForUser(userId: string, reason: string, exceptSessionId?: string, manager: EntityManager = this.dataSource.manager): Promise<number> {
+    const [, count] = await manager.query<[unknown[], number]>(
+      `UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE user_id = $1 AND ended_at IS NULL AND ($4::uuid IS NULL OR id <> $4::uuid)`,
+      [userId, this.clock.now(), reason, exceptSessionId ?? null],
+    );
+    return count;
+  }
+}

@@ -1,0 +1,65 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { Clock, Duration } from '../../core/src/index.js';
+
+export interface ThrottleRule {
+  /** Failures allowed before delays start. */
+  freeFailures: number;
+  /** First delay; doubles with each further failure. */
+  baseDelay: Duration;
+  maxDelay: Duration;
+  /** Failures older than this are forgotten. */
+  window: Duration;
+}
+
+export const ACCOUNT_RULE: ThrottleRule = { freeFailures: 5, baseDelay: Duration.ofSeconds(2), maxDelay: Duration.ofMinutes(15), window: Duration.ofHours(1) };
+export const IP_RULE: ThrottleRule = { freeFailures: 20, baseDelay: Duration.ofSeconds(1), maxDelay: Duration.ofMinutes(15), window: Duration.ofHours(1) };
+
+/**
+ * Failure counters with progressive delays, kept in PostgreSQL so they survive restarts
+ * and are shared by every app node. Keys are opaque (`signin:acct:<key>`, `signin:ip:<ip>`);
+ * unknown account names are counted like known ones, so a delay reveals nothing.
+ */
+@Injectable()
+export class ThrottleService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+  ) {}
+
+  /** Seconds to wait before the next attempt for any of these keys (0 = go ahead). */
+  async retryAfter(keys: string[]): Promise<number> {
+    const now = this.clock.now();
+    const rows = await this.dataSource.query<Array<{ blocked_until: Date | null }>>(
+      `SELECT blocked_until FROM throttle_counters WHERE key = ANY($1::text[]) AND blocked_until > $2`,
+      [keys, now],
+    );
+    const latest = Math.max(0, ...rows.map((r) => (r.blocked_until ? r.blocked_until.getTime() : 0)));
+    return latest > now.getTime() ? Math.ceil((latest - now.getTime()) / 1000) : 0;
+  }
+
+  /** Counts one failure atomically and sets the next delay. */
+  async fail(key: string, rule: ThrottleRule): Promise<void> {
+    const now = this.clock.now();
+    const windowStart = rule.window.before(now);
+    const rows = await this.dataSource.query<Array<{ failures: number }>>(
+      `INSERT INTO throttle_counters (key, failures, window_started_at, updated_at) VALUES ($1, 1, $2, $2)
+       ON CONFLICT (key) DO UPDATE SET
+         failures = CASE WHEN throttle_counters.window_started_at < $3 THEN 1 ELSE throttle_counters.failures + 1 END,
+         window_started_at = CASE WHEN throttle_counters.window_started_at < $3 THEN $2 ELSE throttle_counters.window_started_at END,
+         updated_at = $2
+       RETURNING failures`,
+      [key, now, windowStart],
+    );
+    const failures = rows[0]!.failures;
+    if (failures > rule.freeFailures) {
+      const exponent = Math.min(30, failures - rule.freeFailures - 1);
+      const delay = Math.min(rule.maxDelay.milliseconds, rule.baseDelay.milliseconds * 2 ** exponent);
+      await this.dataSource.query(`UPDATE throttle_counters SET blocked_until = $2 WHERE key = $1`, [key, Duration.ofMilliseconds(delay).after(now)]);
+    }
+  }
+
+  async reset(key: string): Promise<void> {
+    await this.dataSource.query(`DELETE FROM throttle_counters WHERE key = $1`, [key]);
+  }
+}
