@@ -26,8 +26,8 @@ interface Started {
 async function start(env: Record<string, string>): Promise<Started> {
   const child = spawn(process.execPath, [ENTRY], { env, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const deadline = Date.now() + 60_000;
   while (!(out.includes('Gatehouse IdP:') && out.includes('Support console:') && out.includes('mail/SMS outbox:'))) {
     if (child.exitCode !== null) throw new Error(`exited early (${child.exitCode}):\n${out}`);

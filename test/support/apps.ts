@@ -1,4 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { createAdminApp } from '../../apps/admin/src/app.js';
 import { createIdpApp } from '../../apps/idp/src/app.js';
@@ -42,6 +44,6 @@ export async function startApp(
   const create = kind === 'idp' ? createIdpApp : createAdminApp;
   const app = await create({ config, databaseUrl, logStream: logs, ...(options.clock ? { clock: options.clock } : {}) });
   await app.listen(0, '127.0.0.1');
-  const address = app.getHttpServer().address() as { port: number };
+  const address = (app.getHttpServer() as Server).address() as AddressInfo;
   return { app, url: `http://127.0.0.1:${address.port}`, logs, config, close: () => app.close() };
 }

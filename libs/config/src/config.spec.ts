@@ -62,7 +62,7 @@ describe('loadConfig', () => {
     [{ OTP_SECRET: 'short' }, /^OTP_SECRET: expected at least 32 characters/],
     [{ ARGON2_MEMORY_KIB: '1024' }, /^ARGON2_MEMORY_KIB: expected a whole number from 8192/],
   ])('names the variable and what is expected for %p', (env, message) => {
-    const found = problems(env as Record<string, string>);
+    const found = problems(env);
     expect(found).toHaveLength(1);
     expect(found[0]).toMatch(message);
   });

@@ -3,7 +3,7 @@ import { codePointLength, hasForbiddenCharacters } from '../../core/src/index.js
 import type { Checked } from './normalize.js';
 
 /** The 10,000 most common passwords (ranked list bundled by @zxcvbn-ts/language-common). */
-const COMMON = new Set((dictionary['passwords-common'] as string[]).slice(0, 10_000).map((p) => p.toLowerCase()));
+const COMMON = new Set(dictionary['passwords-common'].slice(0, 10_000).map((p) => p.toLowerCase()));
 
 export const PASSWORD_MIN = 12;
 export const PASSWORD_MAX = 128;

@@ -145,7 +145,7 @@ export class RememberedDeviceService {
   }
 
   /** Revokes one device (deviceId) or all of a user's devices; returns how many. */
-  async revoke(userId: string, deviceId: string | 'all', actor: AuditEventInput['actor'], reason: string, meta: RequestMeta = {}): Promise<number> {
+  async revoke(userId: string, deviceId: string /* or 'all' */, actor: AuditEventInput['actor'], reason: string, meta: RequestMeta = {}): Promise<number> {
     const [rows] = await this.dataSource.query<[Array<{ id: string }>, number]>(
       `UPDATE remembered_devices SET revoked_at = $3, revoked_reason = $4, revoked_by = $5
         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id = $2::uuid) RETURNING id`,
