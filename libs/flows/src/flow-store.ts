@@ -54,10 +54,9 @@ export class FlowStore {
     if (!UUID.test(handle.id) || typeof handle.token !== 'string' || handle.token.length > 100) {
       throw new DomainError('flow_not_found', 'This sign-in step is no longer valid. Please start again.');
     }
-    const rows = await this.dataSource.query<Array<{ id: string; kind: FlowKind; binding_hash: Buffer; state: S; version: number; expires_at: Date }>>(
-      `SELECT id, kind, binding_hash, state, version, expires_at FROM auth_flows WHERE id = $1`,
-      [handle.id],
-    );
+    const rows = await this.dataSource.query<
+      Array<{ id: string; kind: FlowKind; binding_hash: Buffer; state: S; version: number; expires_at: Date }>
+    >(`SELECT id, kind, binding_hash, state, version, expires_at FROM auth_flows WHERE id = $1`, [handle.id]);
     const row = rows[0];
     const expected = sha256(handle.token);
     if (!row || row.kind !== kind || row.binding_hash.length !== expected.length || !timingSafeEqual(row.binding_hash, expected)) {
@@ -76,7 +75,8 @@ export class FlowStore {
       `UPDATE auth_flows SET state = $3, version = version + 1, updated_at = $4 WHERE id = $1 AND version = $2 RETURNING version`,
       [flow.id, flow.version, JSON.stringify(next), this.clock.now()],
     );
-    if (updated.length === 0) throw new DomainError('flow_changed', 'This step was already submitted. Please continue from the current page.');
+    if (updated.length === 0)
+      throw new DomainError('flow_changed', 'This step was already submitted. Please continue from the current page.');
     return { ...flow, state: next, version: updated[0]!.version };
   }
 

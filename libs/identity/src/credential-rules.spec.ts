@@ -2,7 +2,9 @@ import { checkNewPassword, checkSecurityCode, isCommonPassword } from './credent
 import { checkEnterpriseId, skeletonOf } from './enterprise-id.js';
 
 describe('Enterprise ID', () => {
-  it.each(['anna.rossi', 'A_B-c.1', 'josé.garcía', 'иван.петров', 'abc'])('accepts %s', (id) => expect(checkEnterpriseId(id).ok).toBe(true));
+  it.each(['anna.rossi', 'A_B-c.1', 'josé.garcía', 'иван.петров', 'abc'])('accepts %s', (id) =>
+    expect(checkEnterpriseId(id).ok).toBe(true),
+  );
 
   it.each([
     ['ab', /3 to 64/],
@@ -65,7 +67,9 @@ describe('new password policy', () => {
 
 describe('security code policy', () => {
   const range = { min: 6, max: 9 };
-  it.each(['271828', '31415926', '504030201'])('accepts %s', (code) => expect(checkSecurityCode(code, range)).toEqual({ ok: true, value: code }));
+  it.each(['271828', '31415926', '504030201'])('accepts %s', (code) =>
+    expect(checkSecurityCode(code, range)).toEqual({ ok: true, value: code }),
+  );
   it.each([
     ['12345', /6 to 9 digits/],
     ['1234567890', /6 to 9 digits/],
@@ -79,6 +83,7 @@ describe('security code policy', () => {
     expect(r.ok).toBe(false);
     if (!r.ok) expect(r.reason).toMatch(reason);
   });
-  it('follows the organization range', () => expect(checkSecurityCode('2718281', { min: 8, max: 8 })).toEqual({ ok: false, reason: 'The security code must be 8 digits.' }));
+  it('follows the organization range', () =>
+    expect(checkSecurityCode('2718281', { min: 8, max: 8 })).toEqual({ ok: false, reason: 'The security code must be 8 digits.' }));
   it('normalizes full-width digits', () => expect(checkSecurityCode('２７１８２８', range)).toEqual({ ok: true, value: '271828' }));
 });

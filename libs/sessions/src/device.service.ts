@@ -105,7 +105,12 @@ export class RememberedDeviceService {
    * Whether a device cookie lets this user skip the OTP now. A cookie of another user, a
    * forged or a revoked one is ignored (and audited), never an error.
    */
-  async check(token: string | undefined, user: { id: string; credentialVersion: number }, policy: DevicePolicy, meta: RequestMeta): Promise<DeviceCheck> {
+  async check(
+    token: string | undefined,
+    user: { id: string; credentialVersion: number },
+    policy: DevicePolicy,
+    meta: RequestMeta,
+  ): Promise<DeviceCheck> {
     if (!token) return { ok: false, reason: 'absent' };
     if (token.length > 100) return this.refused('unknown', user.id, null, meta);
     const now = this.clock.now();
@@ -121,7 +126,12 @@ export class RememberedDeviceService {
     return { ok: true, device: { id: row.id, name: row.name, createdAt: row.created_at, lastUsedAt: now, expiresAt: row.expires_at } };
   }
 
-  private async refused(reason: Exclude<DeviceCheck, { ok: true }>['reason'], userId: string, deviceId: string | null, meta: RequestMeta): Promise<DeviceCheck> {
+  private async refused(
+    reason: Exclude<DeviceCheck, { ok: true }>['reason'],
+    userId: string,
+    deviceId: string | null,
+    meta: RequestMeta,
+  ): Promise<DeviceCheck> {
     if (reason === 'other_user' || reason === 'unknown' || reason === 'revoked') {
       await this.audit.record({
         type: 'device.cookie_refused',
@@ -145,7 +155,13 @@ export class RememberedDeviceService {
   }
 
   /** Revokes one device (deviceId) or all of a user's devices; returns how many. */
-  async revoke(userId: string, deviceId: string /* or 'all' */, actor: AuditEventInput['actor'], reason: string, meta: RequestMeta = {}): Promise<number> {
+  async revoke(
+    userId: string,
+    deviceId: string /* or 'all' */,
+    actor: AuditEventInput['actor'],
+    reason: string,
+    meta: RequestMeta = {},
+  ): Promise<number> {
     const [rows] = await this.dataSource.query<[Array<{ id: string }>, number]>(
       `UPDATE remembered_devices SET revoked_at = $3, revoked_reason = $4, revoked_by = $5
         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id = $2::uuid) RETURNING id`,

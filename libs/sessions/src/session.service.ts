@@ -128,7 +128,11 @@ export class SessionService {
     else if (row.current_credential_version !== row.credential_version) reason = 'credentials_changed';
     else if (row.status !== 'active') reason = 'user_disabled';
     if (reason) {
-      await this.dataSource.query(`UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL`, [row.id, now, reason]);
+      await this.dataSource.query(`UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL`, [
+        row.id,
+        now,
+        reason,
+      ]);
       return null;
     }
     const idle = this.policy.idle.after(now);
@@ -151,7 +155,10 @@ export class SessionService {
 
   /** Adds a fresh verification (step-up) to a live session. */
   async addVerification(sessionId: string, record: VerificationRecord): Promise<void> {
-    const rows = await this.dataSource.query<Array<{ verifications: VerificationRecord[] }>>(`SELECT verifications FROM sessions WHERE id = $1`, [sessionId]);
+    const rows = await this.dataSource.query<Array<{ verifications: VerificationRecord[] }>>(
+      `SELECT verifications FROM sessions WHERE id = $1`,
+      [sessionId],
+    );
     const verifications = [...(rows[0]?.verifications ?? []), record];
     await this.dataSource.query(`UPDATE sessions SET verifications = $2, acr = $3 WHERE id = $1 AND ended_at IS NULL`, [
       sessionId,
@@ -180,7 +187,12 @@ export class SessionService {
   }
 
   /** Ends every live session of a user (optionally but one); returns how many. */
-  async endAllForUser(userId: string, reason: string, exceptSessionId?: string, manager: EntityManager = this.dataSource.manager): Promise<number> {
+  async endAllForUser(
+    userId: string,
+    reason: string,
+    exceptSessionId?: string,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<number> {
     const [, count] = await manager.query<[unknown[], number]>(
       `UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE user_id = $1 AND ended_at IS NULL AND ($4::uuid IS NULL OR id <> $4::uuid)`,
       [userId, this.clock.now(), reason, exceptSessionId ?? null],

@@ -12,8 +12,18 @@ export interface ThrottleRule {
   window: Duration;
 }
 
-export const ACCOUNT_RULE: ThrottleRule = { freeFailures: 5, baseDelay: Duration.ofSeconds(2), maxDelay: Duration.ofMinutes(15), window: Duration.ofHours(1) };
-export const IP_RULE: ThrottleRule = { freeFailures: 20, baseDelay: Duration.ofSeconds(1), maxDelay: Duration.ofMinutes(15), window: Duration.ofHours(1) };
+export const ACCOUNT_RULE: ThrottleRule = {
+  freeFailures: 5,
+  baseDelay: Duration.ofSeconds(2),
+  maxDelay: Duration.ofMinutes(15),
+  window: Duration.ofHours(1),
+};
+export const IP_RULE: ThrottleRule = {
+  freeFailures: 20,
+  baseDelay: Duration.ofSeconds(1),
+  maxDelay: Duration.ofMinutes(15),
+  window: Duration.ofHours(1),
+};
 
 /**
  * Failure counters with progressive delays, kept in PostgreSQL so they survive restarts
@@ -55,7 +65,10 @@ export class ThrottleService {
     if (failures > rule.freeFailures) {
       const exponent = Math.min(30, failures - rule.freeFailures - 1);
       const delay = Math.min(rule.maxDelay.milliseconds, rule.baseDelay.milliseconds * 2 ** exponent);
-      await this.dataSource.query(`UPDATE throttle_counters SET blocked_until = $2 WHERE key = $1`, [key, Duration.ofMilliseconds(delay).after(now)]);
+      await this.dataSource.query(`UPDATE throttle_counters SET blocked_until = $2 WHERE key = $1`, [
+        key,
+        Duration.ofMilliseconds(delay).after(now),
+      ]);
     }
   }
 

@@ -55,7 +55,8 @@ export function page(title: string, body: SafeHtml, options: { wide?: boolean } 
   return `<!doctype html>${
     html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title} · Gatehouse</title><link rel="stylesheet" href="/assets/gatehouse.css"></head>
-<body><header>Gatehouse</header><main${options.wide ? new SafeHtml(' class="wide"') : ''}><h1>${title}</h1>${body}</main></body></html>`.value
+<body><header>Gatehouse</header><main${options.wide ? new SafeHtml(' class="wide"') : ''}><h1>${title}</h1>${body}</main></body></html>`
+      .value
   }`;
 }
 
