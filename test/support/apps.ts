@@ -4,8 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { createAdminApp } from '../../apps/admin/src/app.js';
 import { createIdpApp } from '../../apps/idp/src/app.js';
-import { loadConfig, type AppConfig } from '../../libs/config/src/index.js';
+import { loadConfig, testSecrets, type AppConfig, type Secrets } from '../../libs/config/src/index.js';
 import type { Clock } from '../../libs/core/src/index.js';
+import type { OutboxPolicy } from '../../libs/notifications/src/index.js';
 
 /** Captures the JSON log lines an app writes, for assertions. */
 export class LogCapture extends Writable {
@@ -37,12 +38,22 @@ export function testConfig(env: Record<string, string> = {}): AppConfig {
 export async function startApp(
   kind: 'idp' | 'admin',
   databaseUrl: string,
-  options: { config?: AppConfig; clock?: Clock } = {},
+  options: { config?: AppConfig; clock?: Clock; secrets?: Secrets; outboxPolicy?: Partial<OutboxPolicy> } = {},
 ): Promise<RunningApp> {
   const logs = new LogCapture();
   const config = options.config ?? testConfig();
-  const create = kind === 'idp' ? createIdpApp : createAdminApp;
-  const app = await create({ config, databaseUrl, logStream: logs, ...(options.clock ? { clock: options.clock } : {}) });
+  const common = {
+    config,
+    databaseUrl,
+    logStream: logs,
+    secrets: options.secrets ?? testSecrets(),
+    ...(options.clock ? { clock: options.clock } : {}),
+  };
+  // The outbox policy is the IdP's (it sends the codes); the support console takes none.
+  const app =
+    kind === 'idp'
+      ? await createIdpApp({ ...common, ...(options.outboxPolicy ? { outboxPolicy: options.outboxPolicy } : {}) })
+      : await createAdminApp(common);
   await app.listen(0, '127.0.0.1');
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
   return { app, url: `http://127.0.0.1:${address.port}`, logs, config, close: () => app.close() };

@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
-import { createHttpApp, type AppOptions } from '../../../libs/platform/src/index.js';
-import { IdpModule } from './idp.module.js';
+import { createHttpApp } from '../../../libs/platform/src/index.js';
+import { IdpModule, type IdpOptions } from './idp.module.js';
 
-export async function createIdpApp(options: AppOptions): Promise<INestApplication> {
+export async function createIdpApp(options: IdpOptions): Promise<INestApplication> {
   return await createHttpApp(IdpModule.forRoot(options));
 }

@@ -1,10 +1,68 @@
-import { Module, type DynamicModule } from '@nestjs/common';
+import { Inject, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { APP_CONFIG, type AppConfig } from '../../../libs/config/src/index.js';
+import { Duration } from '../../../libs/core/src/index.js';
+import { FlowStore } from '../../../libs/flows/src/index.js';
+import { Directory } from '../../../libs/identity/src/index.js';
+import { NotificationsModule, OutboxWorker, type OutboxPolicy } from '../../../libs/notifications/src/index.js';
+import { OtpMessageQueue, OtpModule } from '../../../libs/otp/src/index.js';
 import { PlatformModule, type AppOptions } from '../../../libs/platform/src/index.js';
+import { RememberedDeviceService, SESSION_POLICY, SessionService } from '../../../libs/sessions/src/index.js';
+import { EnrollmentService, OutboxOtpQueue, SignInService } from '../../../libs/signin/src/index.js';
+import { ThrottleService } from '../../../libs/throttle/src/index.js';
+import { AccountPagesController } from './account.controller.js';
+import { FlowApiController } from './flow-api.controller.js';
+import { SignInPagesController } from './signin.controller.js';
+import { WebContext } from './web-context.js';
+
+/** Starts the outbox worker with the app and stops it before the pool closes. */
+class OutboxWorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+  constructor(@Inject(OutboxWorker) private readonly worker: OutboxWorker) {}
+  onApplicationBootstrap(): void {
+    this.worker.start();
+  }
+  async onApplicationShutdown(): Promise<void> {
+    await this.worker.stop();
+  }
+}
+
+export interface IdpOptions extends AppOptions {
+  /** Overrides of the outbox's retry policy (tests make a failed delivery final at once). */
+  outboxPolicy?: Partial<OutboxPolicy>;
+}
 
 /** The public server: sign-in pages, flow API, OIDC and self-service. */
 @Module({})
 export class IdpModule {
-  static forRoot(options: AppOptions): DynamicModule {
-    return { module: IdpModule, imports: [PlatformModule.forRoot('idp', options)] };
+  static forRoot(options: IdpOptions): DynamicModule {
+    // One module instance for the app and the OTP queue, so both see the same policy.
+    const notifications = options.outboxPolicy ? NotificationsModule.register({ policy: options.outboxPolicy }) : NotificationsModule;
+    return {
+      module: IdpModule,
+      imports: [
+        PlatformModule.forRoot('idp', options),
+        notifications,
+        OtpModule.register({ imports: [notifications], queue: { provide: OtpMessageQueue, useClass: OutboxOtpQueue } }),
+      ],
+      controllers: [SignInPagesController, AccountPagesController, FlowApiController],
+      providers: [
+        WebContext,
+        FlowStore,
+        Directory,
+        ThrottleService,
+        RememberedDeviceService,
+        {
+          provide: SESSION_POLICY,
+          inject: [APP_CONFIG],
+          useFactory: (config: AppConfig) => ({
+            idle: Duration.ofMinutes(config.session.idleMinutes),
+            absolute: Duration.ofHours(config.session.absoluteHours),
+          }),
+        },
+        SessionService,
+        EnrollmentService,
+        SignInService,
+        OutboxWorkerLifecycle,
+      ],
+    };
   }
 }

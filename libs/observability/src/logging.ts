@@ -48,6 +48,14 @@ export function httpLoggerOptions(app: string, level: string, stream?: Destinati
         userAgent: req.headers?.['user-agent'],
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+      // Only what helps diagnose: a database error also carries its query parameters,
+      // which can be password hashes or tokens, so no other field of an error is logged.
+      err: (err: { name?: string; type?: string; message?: string; code?: unknown; stack?: string }) => ({
+        type: err.type ?? err.name,
+        message: err.message,
+        code: typeof err.code === 'string' || typeof err.code === 'number' ? err.code : undefined,
+        stack: err.stack,
+      }),
     },
     customLogLevel: (_req, res, error) => (error || res.statusCode >= 500 ? 'error' : res.statusCode >= 400 ? 'warn' : 'info'),
     autoLogging: { ignore: (req) => req.url === '/healthz' || req.url === '/readyz' },

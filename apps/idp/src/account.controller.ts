@@ -1,0 +1,124 @@
+import { Body, Controller, Get, Header, Post, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { createHash } from 'node:crypto';
+import { DataSource } from 'typeorm';
+import { Directory } from '../../../libs/identity/src/index.js';
+import { RememberedDeviceService, SessionService, type Session } from '../../../libs/sessions/src/index.js';
+import { STYLESHEET } from '../../../libs/web/src/index.js';
+import { accountPage, errorPage } from './views.js';
+import { WebContext } from './web-context.js';
+
+@Controller()
+export class AccountPagesController {
+  constructor(
+    private readonly web: WebContext,
+    private readonly sessions: SessionService,
+    private readonly devices: RememberedDeviceService,
+    private readonly directory: Directory,
+    private readonly dataSource: DataSource,
+  ) {}
+
+  @Get('assets/gatehouse.css')
+  @Header('Content-Type', 'text/css; charset=utf-8')
+  @Header('Cache-Control', 'public, max-age=3600')
+  stylesheet(): string {
+    return STYLESHEET;
+  }
+
+  @Get()
+  root(@Res() res: Response): void {
+    res.redirect(302, '/account');
+  }
+
+  /** The signed-in user's account page; signed out, it leads to sign-in and back here. */
+  @Get('account')
+  async account(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const session = await this.session(req);
+    if (!session) return res.redirect(303, '/signin?return_to=%2Faccount');
+    const user = await this.directory.user(session.userId);
+    if (!user) return res.redirect(303, '/signin?return_to=%2Faccount');
+    const devices = await this.devices.list(user.id);
+    const currentDevice = await this.currentDeviceId(req, user.id);
+    res.setHeader('Cache-Control', 'no-store');
+    res.type('html').send(
+      accountPage(
+        {
+          enterpriseId: user.enterpriseId,
+          firstName: user.firstName,
+          lastName: user.lastName,
+          email: user.email,
+          emailVerified: user.emailVerifiedAt !== null,
+          mobile: user.mobile,
+          mobileVerified: user.mobileVerifiedAt !== null,
+        },
+        devices,
+        currentDevice,
+        this.web.cookies.csrf(this.web.cookies.get(req, 'session') ?? ''),
+        typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined,
+      ),
+    );
+  }
+
+  @Post('account/devices/forget')
+  async forget(@Req() req: Request, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
+    const session = await this.guard(req, res, body);
+    if (!session) return;
+    const target =
+      body.device_id === 'all'
+        ? 'all'
+        : typeof body.device_id === 'string' && /^[0-9a-f-]{36}$/u.test(body.device_id)
+          ? body.device_id
+          : null;
+    if (!target)
+      return void res
+        .status(400)
+        .type('html')
+        .send(errorPage('Not found', 'That device is not on your account.', '/account'));
+    await this.devices.revoke(session.userId, target, { type: 'user', id: session.userId }, 'forgotten by user', this.web.meta(req));
+    res.redirect(303, `/account?notice=${target === 'all' ? 'devices_forgotten' : 'device_forgotten'}`);
+  }
+
+  @Post('signout')
+  async signOut(@Req() req: Request, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
+    const session = await this.guard(req, res, body);
+    if (session) await this.sessions.end(session.id, 'signed_out', this.web.meta(req));
+    this.web.cookies.clear(res, 'session');
+    if (session) res.redirect(303, '/signin?notice=signed_out');
+  }
+
+  private async session(req: Request): Promise<Session | null> {
+    return await this.sessions.resolve(this.web.cookies.get(req, 'session'));
+  }
+
+  private async guard(req: Request, res: Response, body: Record<string, unknown>): Promise<Session | null> {
+    const token = this.web.cookies.get(req, 'session');
+    const session = await this.sessions.resolve(token);
+    if (!session) {
+      res.redirect(303, '/signin?return_to=%2Faccount');
+      return null;
+    }
+    if (!this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(token, body.csrf)) {
+      res
+        .status(403)
+        .type('html')
+        .send(errorPage('Please try again', 'This form has expired or was not sent from this site.', '/account'));
+      return null;
+    }
+    return session;
+  }
+
+  private async currentDeviceId(req: Request, userId: string): Promise<string | null> {
+    const token = this.web.cookies.get(req, 'device');
+    if (!token) return null;
+    const rows = await this.dataSource.query<Array<{ id: string }>>(
+      `SELECT id FROM remembered_devices WHERE token_hash = $1 AND user_id = $2`,
+      [createHash('sha256').update(token).digest(), userId],
+    );
+    return rows[0]?.id ?? null;
+  }
+}
+
+const NOTICES: Record<string, string> = {
+  device_forgotten: 'The device was forgotten. It will need a one-time code at the next sign-in.',
+  devices_forgotten: 'All devices were forgotten. Each will need a one-time code at the next sign-in.',
+};

@@ -1,0 +1,260 @@
+import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { DomainError } from '../../../libs/core/src/index.js';
+import type { FlowHandle } from '../../../libs/flows/src/index.js';
+import { Directory } from '../../../libs/identity/src/index.js';
+import { RememberedDeviceService, SessionService } from '../../../libs/sessions/src/index.js';
+import {
+  EnrollmentService,
+  SignInService,
+  type EnrollmentOutcome,
+  type SignInOutcome,
+  type StepError,
+} from '../../../libs/signin/src/index.js';
+import { ProblemFilter } from './problem.filter.js';
+import { masked } from './views.js';
+import { WebContext } from './web-context.js';
+
+type Json = Record<string, unknown>;
+
+function handleOf(id: string, token: string | undefined): FlowHandle {
+  if (!token) throw new DomainError('flow_not_found', 'X-Flow-Token header is required.');
+  return { id, token };
+}
+
+function errorJson(error: StepError | undefined): Json | undefined {
+  if (!error) return undefined;
+  return { code: error.code, message: error.message, retry_after: error.retryAfterSeconds, attempts_left: error.attemptsLeft };
+}
+
+function statusOf(error: StepError | undefined): number {
+  if (!error) return 200;
+  if (error.code === 'throttled' || error.code === 'otp_cooldown' || error.code === 'otp_rate_limited') return 429;
+  if (error.code === 'invalid_credentials') return 401;
+  if (error.code === 'delivery_failed') return 502;
+  return 422;
+}
+
+/**
+ * The JSON face of the sign-in and enrollment flows, for native apps: the same service
+ * calls as the hosted pages. A flow is addressed by its id and the `X-Flow-Token` header
+ * (returned when the flow starts); there are no cookies, so no CSRF exposure.
+ */
+@Controller('api/v1')
+@UseFilters(ProblemFilter)
+export class FlowApiController {
+  constructor(
+    private readonly web: WebContext,
+    private readonly signin: SignInService,
+    private readonly enrollment: EnrollmentService,
+    private readonly directory: Directory,
+    private readonly sessions: SessionService,
+    private readonly devices: RememberedDeviceService,
+  ) {}
+
+  @Post('signin')
+  async start(@Body() body: Json, @Res() res: Response): Promise<void> {
+    const outcome = await this.signin.start({ returnTo: body?.return_to });
+    res.status(201).json({ ...(await this.signInJson(outcome)), flow_token: outcome.handle.token });
+  }
+
+  @Get('signin/:id')
+  async current(@Param('id') id: string, @Headers('x-flow-token') token: string | undefined, @Res() res: Response): Promise<void> {
+    await this.reply(res, await this.signin.current(handleOf(id, token)));
+  }
+
+  @Post('signin/:id/credentials')
+  async credentials(
+    @Param('id') id: string,
+    @Headers('x-flow-token') token: string | undefined,
+    @Body() body: Json,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
+    const ctx = { ...this.web.meta(req), deviceToken: typeof body?.device_token === 'string' ? body.device_token : undefined };
+    await this.reply(
+      res,
+      await this.signin.submitCredentials(handleOf(id, token), { userId: body?.user_id, password: body?.password }, ctx),
+    );
+  }
+
+  @Post('signin/:id/channel')
+  async channel(
+    @Param('id') id: string,
+    @Headers('x-flow-token') token: string | undefined,
+    @Body() body: Json,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
+    await this.reply(res, await this.signin.chooseChannel(handleOf(id, token), body?.channel, this.web.meta(req)));
+  }
+
+  @Post('signin/:id/resend')
+  async resend(
+    @Param('id') id: string,
+    @Headers('x-flow-token') token: string | undefined,
+    @Body() body: Json,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
+    await this.reply(res, await this.signin.resend(handleOf(id, token), body?.channel, this.web.meta(req)));
+  }
+
+  @Post('signin/:id/otp')
+  async otp(
+    @Param('id') id: string,
+    @Headers('x-flow-token') token: string | undefined,
+    @Body() body: Json,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
+    await this.reply(
+      res,
+      await this.signin.verifyCode(handleOf(id, token), { code: body?.code, remember: body?.remember === true }, this.web.meta(req)),
+    );
+  }
+
+  @Get('enrollment/:id')
+  async enrollmentCurrent(@Param('id') id: string, @Headers('x-flow-token') token: string | undefined, @Res() res: Response) {
+    this.replyEnrollment(res, await this.enrollment.current(handleOf(id, token)));
+  }
+
+  @Post('enrollment/:id/:action')
+  async enrollmentStep(
+    @Param('id') id: string,
+    @Param('action') action: string,
+    @Headers('x-flow-token') token: string | undefined,
+    @Body() body: Json,
+    @Req() req: Request,
+    @Res() res: Response,
+  ) {
+    const handle = handleOf(id, token);
+    const meta = this.web.meta(req);
+    let outcome: EnrollmentOutcome;
+    switch (action) {
+      case 'confirm':
+        outcome = await this.enrollment.confirm(handle);
+        break;
+      case 'report':
+        outcome = await this.enrollment.report(handle, body?.message, meta);
+        break;
+      case 'credentials':
+        outcome = await this.enrollment.chooseCredentials(
+          handle,
+          {
+            enterpriseId: body?.enterprise_id,
+            password: body?.password,
+            confirmPassword: body?.confirm_password,
+            securityCode: body?.security_code,
+            confirmSecurityCode: body?.confirm_security_code,
+            mobile: body?.mobile,
+          },
+          meta,
+        );
+        break;
+      case 'email-otp':
+        outcome = await this.enrollment.verifyEmail(handle, body?.code, meta);
+        break;
+      case 'mobile-otp':
+        outcome = await this.enrollment.verifyMobile(handle, body?.code, meta);
+        break;
+      case 'skip-mobile':
+        outcome = await this.enrollment.skipMobile(handle);
+        break;
+      case 'resend':
+        outcome = await this.enrollment.resend(handle, body?.channel, meta);
+        break;
+      default:
+        throw new DomainError('invalid_request', `Unknown enrollment action "${action.slice(0, 40)}".`);
+    }
+    this.replyEnrollment(res, outcome);
+  }
+
+  /** Remembered devices of the user whose session token is sent as `Authorization: Session <token>`. */
+  @Get('account/devices')
+  async listDevices(@Headers('authorization') authorization: string | undefined) {
+    const session = await this.requireSession(authorization);
+    const devices = await this.devices.list(session.userId);
+    return {
+      devices: devices.map((d) => ({
+        id: d.id,
+        name: d.name,
+        first_used_at: d.createdAt,
+        last_used_at: d.lastUsedAt,
+        expires_at: d.expiresAt,
+      })),
+    };
+  }
+
+  @Delete('account/devices/:id')
+  @HttpCode(204)
+  async forgetDevice(
+    @Param('id') id: string,
+    @Headers('authorization') authorization: string | undefined,
+    @Req() req: Request,
+  ): Promise<void> {
+    const session = await this.requireSession(authorization);
+    if (id !== 'all' && !/^[0-9a-f-]{36}$/u.test(id)) throw new DomainError('flow_not_found', 'No such device.');
+    await this.devices.revoke(
+      session.userId,
+      id === 'all' ? 'all' : id,
+      { type: 'user', id: session.userId },
+      'forgotten by user',
+      this.web.meta(req),
+    );
+  }
+
+  private async requireSession(authorization: string | undefined) {
+    const token = authorization?.startsWith('Session ') ? authorization.slice(8).trim() : undefined;
+    const session = await this.sessions.resolve(token);
+    if (!session) throw new DomainError('unauthorized', 'A valid session token is required (Authorization: Session <token>).');
+    return session;
+  }
+
+  private async reply(res: Response, outcome: SignInOutcome): Promise<void> {
+    res.status(statusOf(outcome.error));
+    if (outcome.error?.retryAfterSeconds) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
+    res.json(await this.signInJson(outcome));
+  }
+
+  private async signInJson(outcome: SignInOutcome): Promise<Json> {
+    const s = outcome.state;
+    const json: Json = { flow_id: outcome.handle.id, step: s.step };
+    if (outcome.enrollment) {
+      json.step = 'enrollment';
+      json.enrollment = { flow_id: outcome.enrollment.id, flow_token: outcome.enrollment.token };
+    }
+    if (outcome.signedIn) {
+      json.step = 'done';
+      json.session_token = outcome.signedIn.sessionToken;
+      if (outcome.signedIn.deviceToken) json.device_token = outcome.signedIn.deviceToken;
+    } else if (s.step === 'choose_channel' || s.step === 'otp') {
+      const user = await this.directory.user(s.userId);
+      json.channels = s.channels.map((c) => ({
+        channel: c,
+        destination: masked(c, c === 'email' ? (user?.email ?? '') : (user?.mobile ?? '')),
+      }));
+      if (s.step === 'otp') {
+        json.channel = s.channel;
+        json.delivery = outcome.delivery;
+      }
+    }
+    const error = errorJson(outcome.error);
+    if (error) json.error = error;
+    return json;
+  }
+
+  private replyEnrollment(res: Response, outcome: EnrollmentOutcome): void {
+    const s = outcome.state;
+    const json: Json = { flow_id: outcome.handle.id, step: s.step };
+    if (outcome.prefill)
+      json.prefill = { first_name: outcome.prefill.firstName, last_name: outcome.prefill.lastName, email: outcome.prefill.email };
+    if (outcome.securityCodeLength) json.security_code_length = outcome.securityCodeLength;
+    if (outcome.delivery) json.delivery = outcome.delivery;
+    if (outcome.signedIn) json.session_token = outcome.signedIn.sessionToken;
+    if (outcome.fieldErrors) json.field_errors = outcome.fieldErrors;
+    const error = errorJson(outcome.error);
+    if (error) json.error = error;
+    res.status(outcome.fieldErrors ? 422 : statusOf(outcome.error)).json(json);
+  }
+}

@@ -1,0 +1,41 @@
+import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { DomainError } from '../../../libs/core/src/index.js';
+
+const STATUS: Record<string, number> = {
+  flow_not_found: 404,
+  flow_expired: 410,
+  flow_changed: 409,
+  otp_cooldown: 429,
+  otp_rate_limited: 429,
+  unauthorized: 401,
+  invalid_request: 400,
+};
+
+/** RFC 9457 problem details for the JSON API: DomainError codes map to HTTP statuses in one place. */
+@Catch()
+export class ProblemFilter implements ExceptionFilter {
+  catch(error: unknown, host: ArgumentsHost): void {
+    const http = host.switchToHttp();
+    const res = http.getResponse<Response>();
+    const req = http.getRequest<Request>();
+    let status = 500;
+    let code = 'internal_error';
+    let detail = 'Something went wrong. Please try again.';
+    if (error instanceof DomainError) {
+      status = STATUS[error.code] ?? 400;
+      code = error.code;
+      detail = error.message;
+    } else if (error instanceof HttpException) {
+      status = error.getStatus();
+      code = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : 'invalid_request';
+      detail = status === 413 ? 'The request body is too large.' : status === 400 ? 'The request body is not valid JSON.' : error.message;
+    } else {
+      (req as Request & { log?: { error: (o: unknown, m: string) => void } }).log?.error({ err: error }, 'unhandled error');
+    }
+    res
+      .status(status)
+      .type('application/problem+json')
+      .send(JSON.stringify({ type: `urn:gatehouse:problem:${code}`, title: code.replace(/_/gu, ' '), status, detail, code }));
+  }
+}

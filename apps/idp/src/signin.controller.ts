@@ -1,0 +1,218 @@
+import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import { DomainError } from '../../../libs/core/src/index.js';
+import { Directory } from '../../../libs/identity/src/index.js';
+import { EnrollmentService, SignInService, type EnrollmentOutcome, type SignInOutcome } from '../../../libs/signin/src/index.js';
+import { enrollmentPage, errorPage, signInOtpPage, signInPage } from './views.js';
+import { WebContext } from './web-context.js';
+
+type Form = Record<string, unknown>;
+
+/** Hosted sign-in and enrollment pages: plain HTML forms, no script, CSRF on every post. */
+@Controller()
+export class SignInPagesController {
+  constructor(
+    private readonly web: WebContext,
+    private readonly signin: SignInService,
+    private readonly enrollment: EnrollmentService,
+    private readonly directory: Directory,
+  ) {}
+
+  @Get('signin')
+  async show(@Req() req: Request, @Res() res: Response, @Query('return_to') returnTo?: string): Promise<void> {
+    const existing = this.web.cookies.flow(req, 'signin');
+    if (existing && returnTo === undefined) {
+      try {
+        return await this.renderSignIn(res, await this.signin.current(existing));
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error;
+      }
+    }
+    const outcome = await this.signin.start({ returnTo });
+    this.web.cookies.setFlow(res, 'signin', outcome.handle);
+    await this.renderSignIn(res, outcome);
+  }
+
+  @Post('signin')
+  async credentials(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+    const handle = this.guard(req, res, 'signin', body);
+    if (!handle) return;
+    const outcome = await this.run(res, () =>
+      this.signin.submitCredentials(
+        handle,
+        { userId: body.user_id, password: body.password },
+        { ...this.web.meta(req), deviceToken: this.web.cookies.get(req, 'device') },
+      ),
+    );
+    if (outcome) await this.afterSignIn(req, res, outcome);
+  }
+
+  @Post('signin/otp')
+  async otp(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+    const handle = this.guard(req, res, 'signin', body);
+    if (!handle) return;
+    const meta = { ...this.web.meta(req), deviceToken: this.web.cookies.get(req, 'device') };
+    const outcome = await this.run(res, async () => {
+      const current = await this.signin.current(handle);
+      if (body.action === 'resend') return this.signin.resend(handle, body.channel, meta);
+      // With a channel choice and no code sent yet (or another channel picked), send first.
+      if (
+        current.state.step === 'choose_channel' ||
+        (current.state.step === 'otp' && body.channel && body.channel !== current.state.channel && !body.code)
+      ) {
+        return this.signin.chooseChannel(handle, body.channel, meta);
+      }
+      return this.signin.verifyCode(handle, { code: body.code, remember: body.remember }, meta);
+    });
+    if (outcome) await this.afterSignIn(req, res, outcome);
+  }
+
+  @Get('enroll')
+  async enrollShow(@Req() req: Request, @Res() res: Response): Promise<void> {
+    const handle = this.web.cookies.flow(req, 'enroll');
+    if (!handle) return res.redirect(303, '/signin');
+    const outcome = await this.run(res, () => this.enrollment.current(handle));
+    if (outcome) this.renderEnrollment(res, outcome);
+  }
+
+  @Post('enroll/confirm')
+  async enrollConfirm(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+    const handle = this.guard(req, res, 'enroll', body);
+    if (!handle) return;
+    const outcome = await this.run(res, () =>
+      body.action === 'report' ? this.enrollment.report(handle, body.message, this.web.meta(req)) : this.enrollment.confirm(handle),
+    );
+    if (outcome) this.afterEnrollment(res, outcome);
+  }
+
+  @Post('enroll/credentials')
+  async enrollCredentials(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+    const handle = this.guard(req, res, 'enroll', body);
+    if (!handle) return;
+    const outcome = await this.run(res, () =>
+      this.enrollment.chooseCredentials(
+        handle,
+        {
+          enterpriseId: body.enterprise_id,
+          password: body.password,
+          confirmPassword: body.confirm_password,
+          securityCode: body.security_code,
+          confirmSecurityCode: body.confirm_security_code,
+          mobile: body.mobile,
+        },
+        this.web.meta(req),
+      ),
+    );
+    if (outcome) this.afterEnrollment(res, outcome);
+  }
+
+  @Post('enroll/otp')
+  async enrollOtp(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+    const handle = this.guard(req, res, 'enroll', body);
+    if (!handle) return;
+    const outcome = await this.run(res, () =>
+      body.action === 'resend'
+        ? this.enrollment.resend(handle, 'email', this.web.meta(req))
+        : this.enrollment.verifyEmail(handle, body.code, this.web.meta(req)),
+    );
+    if (outcome) this.afterEnrollment(res, outcome);
+  }
+
+  @Post('enroll/mobile')
+  async enrollMobile(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+    const handle = this.guard(req, res, 'enroll', body);
+    if (!handle) return;
+    const outcome = await this.run(res, () => {
+      if (body.action === 'skip') return this.enrollment.skipMobile(handle);
+      if (body.action === 'resend') return this.enrollment.resend(handle, body.channel, this.web.meta(req));
+      return this.enrollment.verifyMobile(handle, body.code, this.web.meta(req));
+    });
+    if (outcome) this.afterEnrollment(res, outcome);
+  }
+
+  /** Checks origin and CSRF for a form post on a flow; answers and returns undefined when they fail. */
+  private guard(req: Request, res: Response, cookie: 'signin' | 'enroll', body: Form) {
+    const handle = this.web.cookies.flow(req, cookie);
+    if (!handle || !this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(handle.token, body.csrf)) {
+      res
+        .status(403)
+        .type('html')
+        .send(errorPage('Please start again', 'This form has expired or was not sent from this site. Please start again.'));
+      return undefined;
+    }
+    return handle;
+  }
+
+  /** Runs a step; flow errors (expired, unknown, changed) become a page that starts again. */
+  private async run<T>(res: Response, step: () => Promise<T>): Promise<T | undefined> {
+    try {
+      return await step();
+    } catch (error) {
+      if (error instanceof DomainError && error.code.startsWith('flow_')) {
+        if (error.code === 'flow_changed') {
+          res.redirect(303, '/signin');
+          return undefined;
+        }
+        res.status(410).type('html').send(errorPage('Please start again', error.message));
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  private async afterSignIn(req: Request, res: Response, outcome: SignInOutcome): Promise<void> {
+    if (outcome.enrollment) {
+      this.web.cookies.clear(res, 'signin');
+      this.web.cookies.setFlow(res, 'enroll', outcome.enrollment);
+      return res.redirect(303, '/enroll');
+    }
+    if (outcome.signedIn) {
+      this.web.cookies.clear(res, 'signin');
+      this.web.cookies.set(res, 'session', outcome.signedIn.sessionToken);
+      if (outcome.signedIn.deviceToken) this.web.cookies.set(res, 'device', outcome.signedIn.deviceToken, 365 * 86_400_000);
+      return res.redirect(303, outcome.signedIn.returnTo);
+    }
+    void req;
+    await this.renderSignIn(res, outcome);
+  }
+
+  private async renderSignIn(res: Response, outcome: SignInOutcome): Promise<void> {
+    const handle = outcome.handle;
+    const csrf = this.web.cookies.csrf(handle.token);
+    const status = outcome.error?.code === 'throttled' ? 429 : outcome.error?.code === 'invalid_credentials' ? 401 : 200;
+    if (outcome.error?.retryAfterSeconds && status === 429) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
+    res.setHeader('Cache-Control', 'no-store');
+    const state = outcome.state;
+    if (state.step === 'choose_channel' || state.step === 'otp') {
+      const user = await this.directory.user(state.userId);
+      const policy = user ? await this.directory.policy(user.organizationId) : null;
+      res
+        .status(status)
+        .type('html')
+        .send(
+          signInOtpPage(outcome, csrf, { email: user?.email ?? '', mobile: user?.mobile ?? null }, policy?.rememberDeviceEnabled ?? false),
+        );
+      return;
+    }
+    res.status(status).type('html').send(signInPage(outcome, csrf));
+  }
+
+  private afterEnrollment(res: Response, outcome: EnrollmentOutcome): void {
+    if (outcome.signedIn) this.web.cookies.set(res, 'session', outcome.signedIn.sessionToken);
+    if (outcome.state.step === 'done') {
+      this.web.cookies.clear(res, 'enroll');
+      return res.redirect(303, outcome.state.returnTo);
+    }
+    if (outcome.state.step === 'reported') this.web.cookies.clear(res, 'enroll');
+    this.renderEnrollment(res, outcome);
+  }
+
+  private renderEnrollment(res: Response, outcome: EnrollmentOutcome): void {
+    res.setHeader('Cache-Control', 'no-store');
+    const status = outcome.fieldErrors ? 422 : 200;
+    res
+      .status(status)
+      .type('html')
+      .send(enrollmentPage(outcome, this.web.cookies.csrf(outcome.handle.token)));
+  }
+}

@@ -1,0 +1,35 @@
+import { Inject, Injectable } from '@nestjs/common';
+import type { Request } from 'express';
+import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '../../../libs/config/src/index.js';
+import type { RequestMeta } from '../../../libs/sessions/src/index.js';
+import { CookieJar } from '../../../libs/web/src/index.js';
+
+/** Per-app web helpers: cookie jar and request metadata for audit entries. */
+@Injectable()
+export class WebContext {
+  readonly cookies: CookieJar;
+
+  constructor(
+    @Inject(APP_CONFIG) readonly config: AppConfig,
+    @Inject(SECRETS) secrets: Secrets,
+  ) {
+    this.cookies = new CookieJar(config.issuer.startsWith('https://'), secrets.cookie);
+  }
+
+  meta(req: Request): RequestMeta {
+    const id = (req as Request & { id?: unknown }).id;
+    return { ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null, requestId: typeof id === 'string' ? id : null };
+  }
+
+  /** Same-origin check for form posts (in addition to the CSRF token). */
+  sameOrigin(req: Request): boolean {
+    const origin = req.get('origin');
+    if (!origin || origin === 'null') return origin === undefined;
+    const host = req.get('host');
+    try {
+      return new URL(origin).host === host || new URL(origin).origin === new URL(this.config.issuer).origin;
+    } catch {
+      return false;
+    }
+  }
+}

@@ -1,0 +1,103 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { DataSource, type EntityManager } from 'typeorm';
+import { SECRETS, type Secrets } from '../../config/src/index.js';
+import { Clock, DomainError } from '../../core/src/index.js';
+import { validateMessage, type MessageContent, type OutboxMessageStatus, type OutboxStatus, type OutgoingMessage } from './message.js';
+import { PayloadCipher } from './payload-cipher.js';
+import { DEFAULT_OUTBOX_POLICY, OUTBOX_POLICY, type OutboxPolicy } from './policy.js';
+import { OutboxWorker } from './outbox.worker.js';
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
+/** How often deliverNow looks again (real time: it waits for a send, not for an expiry). */
+const DELIVER_NOW_POLL_MS = 100;
+export const DEFAULT_DELIVER_NOW_TIMEOUT_MS = 8000;
+
+/**
+ * The transactional outbox: a message is written in the caller's transaction (with the OTP
+ * row it belongs to, say), so it exists exactly when that transaction commits. Its content
+ * is stored encrypted (AES-256-GCM under Secrets.outbox) until it is sent or has failed.
+ */
+@Injectable()
+export class OutboxService {
+  private readonly cipher: PayloadCipher;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    @Inject(SECRETS) secrets: Secrets,
+    private readonly worker: OutboxWorker,
+    @Optional() @Inject(OUTBOX_POLICY) private readonly policy: OutboxPolicy = DEFAULT_OUTBOX_POLICY,
+  ) {
+    this.cipher = new PayloadCipher(secrets.outbox);
+  }
+
+  /**
+   * Stores one message in the caller's transaction and returns its id. It is due at once;
+   * the worker (or deliverNow after the commit) sends it. Throws `invalid_message` for a
+   * message no adapter could send (bad address, email without subject, …).
+   */
+  async enqueue(manager: EntityManager, message: OutgoingMessage, options: { otpChallengeId?: string } = {}): Promise<string> {
+    validateMessage(message);
+    const id = randomUUID();
+    const now = this.clock.now();
+    const content: MessageContent = { text: message.text };
+    if (message.subject !== undefined) content.subject = message.subject;
+    if (message.html !== undefined) content.html = message.html;
+    const payload = this.cipher.encrypt(content, { id, channel: message.channel, recipient: message.to });
+    await manager.query(
+      `INSERT INTO outbox_messages (id, channel, recipient, purpose, locale, payload, otp_challenge_id, max_attempts, next_attempt_at, created_at)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
+      [
+        id,
+        message.channel,
+        message.to,
+        message.purpose,
+        message.locale ?? 'en',
+        payload,
+        options.otpChallengeId ?? null,
+        this.policy.maxAttempts,
+        now,
+      ],
+    );
+    return id;
+  }
+
+  /** Where a message stands. Throws `outbox_message_not_found` for an unknown id. */
+  async status(id: string): Promise<OutboxMessageStatus> {
+    if (!UUID.test(id)) throw notFound();
+    const rows = await this.dataSource.query<Array<{ status: OutboxStatus; attempts: number; last_error: string | null }>>(
+      `SELECT status, attempts, last_error FROM outbox_messages WHERE id = $1`,
+      [id],
+    );
+    const row = rows[0];
+    if (!row) throw notFound();
+    return { status: row.status, attempts: row.attempts, lastError: row.last_error };
+  }
+
+  /**
+   * Asks the worker to attempt this message now (and again whenever a retry falls due),
+   * polling until it is `sent` or `failed` or `timeoutMs` has passed; returns the status
+   * seen last. Call it after the enqueueing transaction committed.
+   */
+  async deliverNow(id: string, timeoutMs: number = DEFAULT_DELIVER_NOW_TIMEOUT_MS): Promise<OutboxStatus> {
+    // A bound on real waiting time, not an expiry: the monotonic clock fits, the injected Clock (which may stand still in tests) does not.
+    const deadline = performance.now() + Math.max(0, timeoutMs);
+    for (;;) {
+      let { status } = await this.status(id);
+      if (status !== 'pending') return status;
+      if (await this.worker.deliver(id)) {
+        ({ status } = await this.status(id));
+        if (status !== 'pending') return status;
+      }
+      const left = deadline - performance.now();
+      if (left <= 0) return status;
+      await sleep(Math.min(left, DELIVER_NOW_POLL_MS));
+    }
+  }
+}
+
+function notFound(): DomainError {
+  return new DomainError('outbox_message_not_found', 'No such message.');
+}

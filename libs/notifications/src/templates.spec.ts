@@ -1,0 +1,152 @@
+import type { Channel } from './message.js';
+import {
+  containsLink,
+  noticeMessage,
+  otpMessage,
+  plainText,
+  resolveLocale,
+  spellDigits,
+  type NoticeKind,
+  type OtpPurpose,
+} from './templates.js';
+
+const PURPOSES: OtpPurpose[] = ['login', 'enrollment', 'step_up', 'recovery', 'verification', 'transaction'];
+const CHANNELS: Channel[] = ['email', 'sms', 'voice'];
+const NOTICES: NoticeKind[] = [
+  'new_device',
+  'password_changed',
+  'security_code_changed',
+  'recovery_blocked',
+  'email_changed',
+  'mobile_changed',
+  'correction_received',
+];
+
+/** What the contract forbids in any message: no link or URL. */
+function expectNoLink(text: string): void {
+  expect(text.toLowerCase()).not.toContain('http');
+  expect(text.toLowerCase()).not.toContain('www.');
+  expect(text).not.toContain('://');
+  expect(containsLink(text)).toBe(false);
+}
+
+describe('otpMessage', () => {
+  const cases = PURPOSES.flatMap((purpose) => CHANNELS.map((channel) => [purpose, channel] as const));
+
+  it.each(cases)('%s by %s: code, purpose, validity and the phishing warning, and no link', (purpose, channel) => {
+    const m = otpMessage({ purpose, channel, code: '482913', validityMinutes: 10, description: 'Payment of 120 EUR to ACME' });
+    expect(m.locale).toBe('en');
+    expect(m.text).toContain('10 minutes');
+    expect(m.text).toContain('Gatehouse will never ask you for this code by phone, and never sends links');
+    if (channel === 'voice') {
+      expect(m.subject).toBeUndefined();
+      // Digits one by one, said twice.
+      expect(m.text.split('4, 8, 2, 9, 1, 3')).toHaveLength(3);
+    } else {
+      expect(m.text).toContain('482913');
+    }
+    if (channel === 'email') expect(m.subject).toContain('482913');
+    else expect(m.subject).toBeUndefined();
+    expectNoLink(m.text);
+    expectNoLink(m.subject ?? '');
+  });
+
+  it('says what the code is for', () => {
+    const text = (purpose: OtpPurpose, channel: Channel = 'sms') =>
+      otpMessage({ purpose, channel, code: '111111', validityMinutes: 5 }).text;
+    expect(text('login')).toContain('to sign in');
+    expect(text('enrollment')).toContain('to set up your Enterprise ID');
+    expect(text('step_up')).toContain('to confirm it is you');
+    expect(text('recovery')).toContain('to recover your account');
+    expect(text('verification', 'email')).toContain('to confirm this email address');
+    expect(text('verification', 'sms')).toContain('to confirm this phone number');
+    expect(text('transaction')).toContain('to confirm a transaction');
+    expect(
+      otpMessage({ purpose: 'transaction', channel: 'sms', code: '111111', validityMinutes: 5, description: 'Wire 500 EUR' }).text,
+    ).toContain('to confirm: Wire 500 EUR');
+  });
+
+  it('uses singular and plural minutes', () => {
+    expect(otpMessage({ purpose: 'login', channel: 'sms', code: '123456', validityMinutes: 1 }).text).toContain('Valid for 1 minute.');
+    expect(otpMessage({ purpose: 'login', channel: 'sms', code: '123456', validityMinutes: 15 }).text).toContain('Valid for 15 minutes.');
+  });
+
+  it('keeps a link out even when the transaction description carries one', () => {
+    for (const description of [
+      'Pay 100 EUR at https://evil.example.com/pay',
+      'Visit www.evil.test now',
+      'Confirm at evil.com',
+      'Перейдите на пример.рф',
+      'ftp://files.example.org',
+      'HTTP://EVIL.COM',
+      'line\nbreak\u202Ebidi http:/\u200B/x',
+    ]) {
+      const m = otpMessage({ purpose: 'transaction', channel: 'email', code: '654321', validityMinutes: 10, description });
+      expectNoLink(m.text);
+      expectNoLink(m.subject!);
+      expect(m.subject).not.toMatch(/[\r\n]/u);
+    }
+  });
+
+  it('refuses anything but a 6-digit code and a sane validity', () => {
+    for (const code of ['12345', '1234567', '12345a', ' 123456', '١٢٣٤٥٦']) {
+      expect(() => otpMessage({ purpose: 'login', channel: 'sms', code, validityMinutes: 10 })).toThrow(RangeError);
+    }
+    for (const validityMinutes of [0, -1, 1.5, 100_000]) {
+      expect(() => otpMessage({ purpose: 'login', channel: 'sms', code: '123456', validityMinutes })).toThrow(RangeError);
+    }
+  });
+
+  it('falls back to English for an unknown locale, and to the language of a regional tag', () => {
+    expect(resolveLocale(undefined)).toBe('en');
+    expect(resolveLocale('en-GB')).toBe('en');
+    expect(resolveLocale('xx')).toBe('en');
+    expect(resolveLocale('__proto__')).toBe('en');
+    const english = otpMessage({ purpose: 'login', channel: 'sms', code: '123456', validityMinutes: 10 });
+    expect(otpMessage({ purpose: 'login', channel: 'sms', code: '123456', validityMinutes: 10, locale: 'tlh' })).toEqual(english);
+  });
+
+  it('spells digits for voice', () => {
+    expect(spellDigits('123456')).toBe('1, 2, 3, 4, 5, 6');
+  });
+});
+
+describe('noticeMessage', () => {
+  it.each(NOTICES)('%s: a subject and a text, without any link', (kind) => {
+    const m = noticeMessage(kind, { firstName: 'Ada', name: 'Firefox on Windows', at: '2026-05-01T10:00:00Z' });
+    expect(m.subject.length).toBeGreaterThan(10);
+    expect(m.text).toContain('Hello Ada,');
+    expectNoLink(m.subject);
+    expectNoLink(m.text);
+  });
+
+  it('says when and on which device, in UTC', () => {
+    const m = noticeMessage('new_device', { name: 'Safari on iPhone', at: new Date('2026-05-01T10:07:00Z') });
+    expect(m.text).toContain('Safari on iPhone');
+    expect(m.text).toContain('May 1, 2026');
+    expect(m.text).toContain('10:07');
+    expect(m.text).toContain('UTC');
+    expect(m.text).toContain('change your password');
+    expect(m.text).toContain('never sends links');
+  });
+
+  it('neutralises a device name or first name that tries to carry a link', () => {
+    const m = noticeMessage('new_device', { name: 'Evil.com/1.0 (see https://evil.example)', firstName: 'www.x.io' });
+    expectNoLink(m.text);
+    expect(m.text).toContain('Evil com');
+  });
+
+  it('works without parameters', () => {
+    const m = noticeMessage('password_changed');
+    expect(m.text).toMatch(/^Hello,\n/u);
+    expect(m.text).toContain('The password of your account was changed.');
+  });
+});
+
+describe('plainText', () => {
+  it('keeps ordinary text and version numbers, strips control characters, truncates', () => {
+    expect(plainText('Chrome 120.0 on Mac OS 10.15')).toBe('Chrome 120.0 on Mac OS 10.15');
+    expect(plainText('a\r\nb\u0000c\u202Ed')).toBe('a b c d');
+    expect(plainText('x'.repeat(100), 10)).toHaveLength(10);
+  });
+});

@@ -1,0 +1,254 @@
+import type { Channel } from './message.js';
+
+/**
+ * Message texts. No template contains a link or URL (the contract: people learn to sign in
+ * only at the address they know), and values put into a text are cleaned so that they
+ * cannot smuggle one in. English now; a locale is a catalogue in CATALOGS, and an unknown
+ * locale falls back to English.
+ */
+
+export type OtpPurpose = 'login' | 'enrollment' | 'step_up' | 'recovery' | 'verification' | 'transaction';
+
+export type NoticeKind =
+  | 'new_device'
+  | 'password_changed'
+  | 'security_code_changed'
+  | 'recovery_blocked'
+  | 'email_changed'
+  | 'mobile_changed'
+  | 'correction_received';
+
+export interface OtpMessageInput {
+  purpose: OtpPurpose;
+  /** Six digits. */
+  code: string;
+  channel: Channel;
+  validityMinutes: number;
+  locale?: string;
+  /** For `transaction`: what is being confirmed, as the relying service described it. */
+  description?: string;
+}
+
+export interface RenderedMessage {
+  /** Email only. */
+  subject?: string;
+  text: string;
+  /** The catalogue actually used (after fallback). */
+  locale: string;
+}
+
+/** Values every notice may use; all optional. */
+export interface NoticeParams {
+  /** Greeting name. */
+  firstName?: string;
+  /** When it happened (a Date or an ISO 8601 string); shown in UTC. */
+  at?: Date | string;
+  /** The device, e.g. "Firefox on Windows" (new_device). */
+  name?: string;
+  locale?: string;
+}
+
+export interface RenderedNotice {
+  subject: string;
+  text: string;
+  locale: string;
+}
+
+interface Catalog {
+  purpose: Record<OtpPurpose, (ctx: { channel: Channel; description: string | undefined }) => string>;
+  minutes(n: number): string;
+  otpSubject(code: string, purpose: string): string;
+  otpEmail(ctx: { greeting: string; code: string; purpose: string; validity: string }): string;
+  otpSms(ctx: { code: string; purpose: string; validity: string }): string;
+  otpVoice(ctx: { spoken: string; purpose: string; validity: string }): string;
+  greeting(firstName: string | undefined): string;
+  when(at: string): string;
+  notice: Record<NoticeKind, (ctx: { device: string; when: string }) => { subject: string; body: string }>;
+  noticeFooter: string;
+}
+
+const en: Catalog = {
+  purpose: {
+    login: () => 'to sign in',
+    enrollment: () => 'to set up your Enterprise ID',
+    step_up: () => 'to confirm it is you before a sensitive action',
+    recovery: () => 'to recover your account',
+    verification: ({ channel }) => (channel === 'email' ? 'to confirm this email address' : 'to confirm this phone number'),
+    transaction: ({ description }) => (description ? `to confirm: ${description}` : 'to confirm a transaction'),
+  },
+  minutes: (n) => (n === 1 ? '1 minute' : `${n} minutes`),
+  otpSubject: (code, purpose) => `${code} is your Gatehouse code ${purpose}`,
+  otpEmail: ({ greeting, code, purpose, validity }) =>
+    [
+      greeting,
+      '',
+      `Your Gatehouse one-time code ${purpose} is:`,
+      '',
+      `    ${code}`,
+      '',
+      `It is valid for ${validity} and can be used once.`,
+      '',
+      'Never share this code. Gatehouse will never ask you for this code by phone, and never sends links.',
+      'Enter it only on the page where you asked for it, a page you opened yourself.',
+      '',
+      'If you did not ask for this code, you can ignore this message; someone may have typed your address by mistake.',
+      'If it keeps happening, change your password and tell your support team.',
+    ].join('\n'),
+  otpSms: ({ code, purpose, validity }) =>
+    `${code} is your Gatehouse code ${purpose}. Valid for ${validity}. Never share it: Gatehouse will never ask you for this code by phone, and never sends links.`,
+  otpVoice: ({ spoken, purpose, validity }) =>
+    `Hello. This is Gatehouse. Your one-time code ${purpose} is: ${spoken}. Again, your code is: ${spoken}. ` +
+    `It is valid for ${validity}. Do not share it with anyone. Gatehouse will never ask you for this code by phone, and never sends links. Goodbye.`,
+  greeting: (firstName) => (firstName ? `Hello ${firstName},` : 'Hello,'),
+  when: (at) => ` on ${at}`,
+  notice: {
+    new_device: ({ device, when }) => ({
+      subject: 'New sign-in to your Gatehouse account',
+      body: `Your account was just used to sign in${device ? ` on a new device (${device})` : ' on a new device'}${when}.\nIf this was you, there is nothing to do.`,
+    }),
+    password_changed: ({ when }) => ({
+      subject: 'Your Gatehouse password was changed',
+      body: `The password of your account was changed${when}.\nIf this was you, there is nothing to do.`,
+    }),
+    security_code_changed: ({ when }) => ({
+      subject: 'Your Gatehouse security code was changed',
+      body: `The security code of your account was changed${when}.\nIf this was you, there is nothing to do.`,
+    }),
+    recovery_blocked: ({ when }) => ({
+      subject: 'An attempt to recover your Gatehouse account was stopped',
+      body: `Someone tried to recover your account${when}, and the attempt was blocked.\nYour password and security code were not changed.`,
+    }),
+    email_changed: ({ when }) => ({
+      subject: 'The email address of your Gatehouse account was changed',
+      body: `The email address on your account was changed${when}. Messages now go to the new address.\nIf this was you, there is nothing to do.`,
+    }),
+    mobile_changed: ({ when }) => ({
+      subject: 'The mobile number of your Gatehouse account was changed',
+      body: `The mobile number on your account was changed${when}.\nIf this was you, there is nothing to do.`,
+    }),
+    correction_received: () => ({
+      subject: 'We received your correction request',
+      body: 'Thank you: we received your request to correct the details of your account. Your support team will review it and get back to you.\nYou do not need to do anything else for now.',
+    }),
+  },
+  noticeFooter: [
+    'If this was not you, sign in at the Gatehouse address you always use (typed by yourself, not from a message), change your password, and tell your support team.',
+    'Gatehouse will never ask you for a code or password by phone, and never sends links.',
+  ].join('\n'),
+};
+
+/** Catalogues by language. Add one (e.g. `it`) and every template speaks it. */
+const CATALOGS: Readonly<Record<string, Catalog>> = { en };
+
+/** The catalogue for a BCP 47 tag: exact, then its language, then English. */
+export function resolveLocale(locale: string | undefined): string {
+  if (!locale) return 'en';
+  const tag = locale.trim().toLowerCase();
+  if (Object.hasOwn(CATALOGS, tag)) return tag;
+  const language = tag.split(/[-_]/u)[0] ?? '';
+  return Object.hasOwn(CATALOGS, language) ? language : 'en';
+}
+
+function catalog(locale: string): Catalog {
+  return CATALOGS[locale] ?? en;
+}
+
+// A scheme, `www.`, or a dot between a letter/digit and two or more letters (`evil.com`, `пример.рф`).
+const LINK = /https?|:\/\/|www\.|[\p{L}\p{N}-]\.\p{L}{2,}(?![\p{L}\p{N}])/iu;
+
+/** True when text contains something a mail or SMS client may turn into a link. */
+export function containsLink(text: string): boolean {
+  return LINK.test(text);
+}
+
+/**
+ * Makes an outside value safe to put into a message: one line, no control or bidi
+ * characters, at most `max` characters, and nothing a client could turn into a link
+ * (`evil.com` becomes `evil com`, `http://x` becomes `x`).
+ */
+export function plainText(value: string, max = 80): string {
+  let text = value
+    .normalize('NFKC')
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}]/gu, ' ')
+    .replace(/\s+/gu, ' ')
+    .trim();
+  for (let i = 0; i < 5 && containsLink(text); i++) {
+    text = text
+      .replace(/[a-z][a-z0-9+.-]*:\/\//giu, '')
+      .replace(/:\/\//gu, ' ')
+      .replace(/https?/giu, '')
+      .replace(/www\./giu, 'www ')
+      .replace(/([\p{L}\p{N}-])\.(?=\p{L}{2,}(?![\p{L}\p{N}]))/giu, '$1 ')
+      .replace(/\s+/gu, ' ')
+      .trim();
+  }
+  return text.length > max ? `${text.slice(0, max - 1).trimEnd()}…` : text;
+}
+
+function assertLinkFree(rendered: { subject?: string; text: string }): void {
+  if (containsLink(rendered.text) || (rendered.subject !== undefined && containsLink(rendered.subject))) {
+    throw new Error('A message template produced link-like text; refusing to send it');
+  }
+}
+
+function formatWhen(at: Date | string | undefined, locale: string): string | undefined {
+  if (at === undefined) return undefined;
+  const date = at instanceof Date ? at : new Date(at);
+  if (Number.isNaN(date.getTime())) return undefined;
+  const formatted = new Intl.DateTimeFormat(locale, { dateStyle: 'long', timeStyle: 'short', timeZone: 'UTC', hour12: false }).format(date);
+  return `${formatted} UTC`;
+}
+
+/** "1, 2, 3, 4, 5, 6": one digit at a time, so a text-to-speech voice reads digits, not a number. */
+export function spellDigits(code: string): string {
+  return [...code].join(', ');
+}
+
+/**
+ * A one-time code message: the 6-digit code, what it is for, how long it is valid, and the
+ * warning that Gatehouse never asks for it by phone and never sends links. Email gets a
+ * subject that carries the code too; voice reads the digits one by one, twice.
+ */
+export function otpMessage(input: OtpMessageInput): RenderedMessage {
+  if (!/^\d{6}$/u.test(input.code)) throw new RangeError('A one-time code is exactly 6 digits');
+  if (!Number.isInteger(input.validityMinutes) || input.validityMinutes < 1 || input.validityMinutes > 24 * 60) {
+    throw new RangeError('validityMinutes must be a whole number from 1 to 1440');
+  }
+  const locale = resolveLocale(input.locale);
+  const t = catalog(locale);
+  const description = input.description !== undefined ? plainText(input.description, 100) || undefined : undefined;
+  const purpose = t.purpose[input.purpose]({ channel: input.channel, description });
+  const validity = t.minutes(input.validityMinutes);
+  let rendered: RenderedMessage;
+  switch (input.channel) {
+    case 'email':
+      rendered = {
+        subject: t.otpSubject(input.code, purpose),
+        text: t.otpEmail({ greeting: t.greeting(undefined), code: input.code, purpose, validity }),
+        locale,
+      };
+      break;
+    case 'sms':
+      rendered = { text: t.otpSms({ code: input.code, purpose, validity }), locale };
+      break;
+    case 'voice':
+      rendered = { text: t.otpVoice({ spoken: spellDigits(input.code), purpose, validity }), locale };
+      break;
+  }
+  assertLinkFree(rendered);
+  return rendered;
+}
+
+/** A security notice (email): what happened and when, what to do if it was not you; never a link. */
+export function noticeMessage(kind: NoticeKind, params: NoticeParams = {}): RenderedNotice {
+  const locale = resolveLocale(params.locale);
+  const t = catalog(locale);
+  const when = formatWhen(params.at, locale);
+  const device = params.name !== undefined ? plainText(params.name, 60) : '';
+  const firstName = params.firstName !== undefined ? plainText(params.firstName, 40) || undefined : undefined;
+  const { subject, body } = t.notice[kind]({ device, when: when ? t.when(when) : '' });
+  const footer = kind === 'correction_received' ? '' : `\n\n${t.noticeFooter}`;
+  const rendered = { subject, text: `${t.greeting(firstName)}\n\n${body}${footer}\n`, locale };
+  assertLinkFree(rendered);
+  return rendered;
+}

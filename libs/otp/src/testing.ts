@@ -1,0 +1,48 @@
+import type { EntityManager } from 'typeorm';
+import type { Clock } from '../../core/src/index.js';
+import { OtpMessageQueue } from './types.js';
+
+export type EnqueuedCode = Parameters<OtpMessageQueue['enqueueCode']>[1] & { messageId: string };
+
+/**
+ * Test double of the outbox port: remembers every code it was handed (in memory, so tests
+ * can "read the message"), and writes a real `outbox_messages` row in the issuing
+ * transaction, already `sent` and without payload, so commits and rollbacks are real.
+ * Not for production: it keeps plaintext codes in memory.
+ */
+export class RecordingOtpQueue extends OtpMessageQueue {
+  readonly sent: EnqueuedCode[] = [];
+  private failures = 0;
+
+  constructor(private readonly clock: Clock) {
+    super();
+  }
+
+  /** Makes the next `n` enqueues throw, as an outbox that refuses the message would. */
+  failNext(n = 1): void {
+    this.failures = n;
+  }
+
+  /** The latest code sent for a challenge. */
+  codeFor(challengeId: string): string {
+    const found = this.sent.findLast((m) => m.challengeId === challengeId);
+    if (!found) throw new Error(`no code was enqueued for challenge ${challengeId}`);
+    return found.code;
+  }
+
+  async enqueueCode(manager: EntityManager, input: Parameters<OtpMessageQueue['enqueueCode']>[1]): Promise<string> {
+    if (this.failures > 0) {
+      this.failures--;
+      throw new Error('outbox unavailable');
+    }
+    const now = this.clock.now();
+    const rows = await manager.query<Array<{ id: string }>>(
+      `INSERT INTO outbox_messages (channel, recipient, purpose, locale, payload, otp_challenge_id, status, next_attempt_at, created_at, sent_at)
+       VALUES ($1, $2, $3, $4, NULL, $5, 'sent', $6, $6, $6) RETURNING id::text AS id`,
+      [input.channel, input.destination, `otp.${input.purpose}`, input.locale, input.challengeId, now],
+    );
+    const messageId = rows[0]!.id;
+    this.sent.push({ ...input, messageId });
+    return messageId;
+  }
+}

@@ -1,0 +1,5 @@
+export * from './common.js';
+export * from './machines.js';
+export * from './signin.service.js';
+export * from './enrollment.service.js';
+export * from './otp-queue.adapter.js';

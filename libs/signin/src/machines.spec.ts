@@ -1,0 +1,125 @@
+import { acrOf, amrOf, LOA1, LOA2 } from '../../sessions/src/verification.js';
+import { safeReturnTo } from './common.js';
+import { FlowStepError, nextEnrollment, nextSignIn, type EnrollmentState, type SignInState } from './machines.js';
+
+const NOW = new Date('2026-04-01T08:00:00Z');
+const start: SignInState = { step: 'credentials', returnTo: '/account', requireOtp: false };
+
+describe('sign-in state machine', () => {
+  it('skips the OTP with a trusted device and yields loa:1 without otp in amr', () => {
+    const done = nextSignIn(
+      start,
+      { type: 'password_verified', userId: 'u1', channels: ['email'], preferred: 'email', trustedDeviceId: 'd1' },
+      NOW,
+    );
+    expect(done.step).toBe('done');
+    if (done.step !== 'done') return;
+    expect(acrOf(done.verifications)).toBe(LOA1);
+    expect(amrOf(done.verifications)).toEqual(['pwd']);
+  });
+
+  it('asks for an OTP despite a trusted device when the flow requires one (step-up)', () => {
+    const next = nextSignIn(
+      { ...start, requireOtp: true },
+      { type: 'password_verified', userId: 'u1', channels: ['email', 'sms'], preferred: 'sms', trustedDeviceId: 'd1' },
+      NOW,
+    );
+    expect(next).toMatchObject({ step: 'choose_channel', preferred: 'sms', channels: ['email', 'sms'] });
+  });
+
+  it('falls back to email when the preferred channel is no longer available', () => {
+    const next = nextSignIn(
+      start,
+      { type: 'password_verified', userId: 'u1', channels: ['email'], preferred: 'voice', trustedDeviceId: null },
+      NOW,
+    );
+    expect(next).toMatchObject({ step: 'choose_channel', preferred: 'email' });
+  });
+
+  it('records the OTP channel: sms gives amr pwd, otp, sms and loa:2', () => {
+    const chose = nextSignIn(
+      start,
+      { type: 'password_verified', userId: 'u1', channels: ['email', 'sms', 'voice'], preferred: 'email', trustedDeviceId: null },
+      NOW,
+    );
+    const sent = nextSignIn(chose, { type: 'code_sent', channel: 'sms', challengeId: 'c1', messageId: 'm1' }, NOW);
+    const done = nextSignIn(sent, { type: 'code_verified' }, NOW);
+    if (done.step !== 'done') throw new Error('expected done');
+    expect(acrOf(done.verifications)).toBe(LOA2);
+    expect(amrOf(done.verifications)).toEqual(['pwd', 'otp', 'sms']);
+    const voice = nextSignIn(
+      nextSignIn(chose, { type: 'code_sent', channel: 'voice', challengeId: 'c2', messageId: 'm2' }, NOW),
+      { type: 'code_verified' },
+      NOW,
+    );
+    if (voice.step !== 'done') throw new Error('expected done');
+    expect(amrOf(voice.verifications)).toEqual(['pwd', 'otp', 'tel']);
+  });
+
+  it('refuses a channel the user does not have and events out of order', () => {
+    const chose = nextSignIn(
+      start,
+      { type: 'password_verified', userId: 'u1', channels: ['email'], preferred: 'email', trustedDeviceId: null },
+      NOW,
+    );
+    expect(() => nextSignIn(chose, { type: 'code_sent', channel: 'sms', challengeId: 'c', messageId: 'm' }, NOW)).toThrow(FlowStepError);
+    expect(() => nextSignIn(start, { type: 'code_verified' }, NOW)).toThrow(FlowStepError);
+    expect(() => nextSignIn(chose, { type: 'code_verified' }, NOW)).toThrow(FlowStepError);
+  });
+});
+
+describe('enrollment state machine', () => {
+  const confirm: EnrollmentState = {
+    step: 'confirm',
+    returnTo: '/account',
+    legacyAccountId: 'l1',
+    retiredPasswordHash: 'h',
+    verifications: [],
+  };
+  const chosen = {
+    enterpriseId: 'anna.rossi',
+    enterpriseIdKey: 'anna.rossi',
+    enterpriseIdSkeleton: 'annarossl',
+    passwordHash: 'p',
+    securityCodeHash: 's',
+    mobile: '+393331234567',
+  };
+
+  it('walks confirm -> credentials -> email code -> mobile code -> done', () => {
+    const creds = nextEnrollment(confirm, { type: 'confirmed' }, NOW);
+    expect(creds.step).toBe('credentials');
+    const email = nextEnrollment(creds, { type: 'credentials_chosen', chosen }, NOW);
+    const sent = nextEnrollment(email, { type: 'code_sent', channel: 'email', challengeId: 'c', messageId: 'm' }, NOW);
+    expect(sent).toMatchObject({ step: 'email_otp', challengeId: 'c' });
+    const mobile = nextEnrollment(sent, { type: 'email_verified', userId: 'u1' }, NOW);
+    expect(mobile).toMatchObject({ step: 'mobile_otp', userId: 'u1', mobile: '+393331234567' });
+    expect(nextEnrollment(mobile, { type: 'mobile_skipped' }, NOW)).toEqual({ step: 'done', returnTo: '/account', userId: 'u1' });
+  });
+
+  it('ends after email verification when no mobile was given', () => {
+    const email = nextEnrollment(
+      nextEnrollment(confirm, { type: 'confirmed' }, NOW),
+      { type: 'credentials_chosen', chosen: { ...chosen, mobile: null } },
+      NOW,
+    );
+    expect(nextEnrollment(email, { type: 'email_verified', userId: 'u1' }, NOW)).toEqual({
+      step: 'done',
+      returnTo: '/account',
+      userId: 'u1',
+    });
+  });
+
+  it('ends the flow when the data is reported wrong, and allows nothing after', () => {
+    const reported = nextEnrollment(confirm, { type: 'reported' }, NOW);
+    expect(reported).toEqual({ step: 'reported', legacyAccountId: 'l1' });
+    expect(() => nextEnrollment(reported, { type: 'confirmed' }, NOW)).toThrow(FlowStepError);
+  });
+});
+
+describe('safeReturnTo', () => {
+  it.each(['/account', '/account?tab=devices', '/oidc/interaction/abc'])('keeps %s', (path) => expect(safeReturnTo(path)).toBe(path));
+  it.each(['https://evil.example', '//evil.example/x', '/\\evil.example', 'javascript:alert(1)', '/a\nb', 42, undefined, '/'.repeat(3000)])(
+    'replaces %p with the account page',
+    (value) => expect(safeReturnTo(value)).toBe('/account'),
+  );
+});

@@ -1,0 +1,47 @@
+import { Injectable } from '@nestjs/common';
+import type { EntityManager } from 'typeorm';
+import { OutboxService, otpMessage } from '../../notifications/src/index.js';
+import { OtpMessageQueue, type OtpChannel, type OtpPurpose } from '../../otp/src/index.js';
+
+/** Delivers one-time codes through the transactional outbox, with link-free templates. */
+@Injectable()
+export class OutboxOtpQueue extends OtpMessageQueue {
+  constructor(private readonly outbox: OutboxService) {
+    super();
+  }
+
+  async enqueueCode(
+    manager: EntityManager,
+    input: {
+      challengeId: string;
+      purpose: OtpPurpose;
+      channel: OtpChannel;
+      destination: string;
+      code: string;
+      validityMinutes: number;
+      locale: string;
+      description?: string;
+    },
+  ): Promise<string> {
+    const message = otpMessage({
+      purpose: input.purpose,
+      code: input.code,
+      channel: input.channel,
+      validityMinutes: input.validityMinutes,
+      locale: input.locale,
+      ...(input.description ? { description: input.description } : {}),
+    });
+    return await this.outbox.enqueue(
+      manager,
+      {
+        channel: input.channel,
+        to: input.destination,
+        purpose: `otp.${input.purpose}`,
+        locale: input.locale,
+        subject: message.subject,
+        text: message.text,
+      },
+      { otpChallengeId: input.challengeId },
+    );
+  }
+}
