@@ -3,5 +3,5 @@ import { createHttpApp, type AppOptions } from '../../../libs/platform/src/index
 import { AdminModule } from './admin.module.js';
 
 export async function createAdminApp(options: AppOptions): Promise<INestApplication> {
-  return await createHttpApp(AdminModule.forRoot(options));
+  return await createHttpApp(AdminModule.forRoot(options), options.config);
 }

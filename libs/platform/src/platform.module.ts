@@ -49,10 +49,25 @@ export class PlatformModule {
 }
 
 /** Creates a Nest HTTP app with our logger, helmet and no Nest banner noise. Not yet listening. */
-export async function createHttpApp(module: Type | DynamicModule): Promise<INestApplication> {
+export async function createHttpApp(module: Type | DynamicModule, config: AppConfig): Promise<INestApplication> {
   const app = await NestFactory.create(module, { bufferLogs: true, abortOnError: false });
   app.useLogger(app.get(Logger));
-  app.use(helmet());
+  const https = config.issuer.startsWith('https://');
+  app.use(
+    helmet({
+      // Same-origin form posts must carry a real Origin header (no-referrer makes Chromium send "null").
+      referrerPolicy: { policy: 'same-origin' },
+      contentSecurityPolicy: {
+        directives: {
+          'form-action': ["'self'"],
+          'frame-ancestors': ["'none'"],
+          // Over plain http (development only) the browser must not rewrite our URLs to https.
+          'upgrade-insecure-requests': https ? [] : null,
+        },
+      },
+      strictTransportSecurity: https,
+    }),
+  );
   app.use(cookieParser());
   const http = app.getHttpAdapter().getInstance() as { disable?: (s: string) => void; set?: (k: string, v: unknown) => void };
   http.disable?.('x-powered-by');
