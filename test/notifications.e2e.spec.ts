@@ -472,6 +472,24 @@ describe('notifications: transactional outbox and delivery', () => {
     expect(otp_challenge_id).toBe(challenge);
   });
 
+  it('does not send a code that was superseded, used or expired while it waited', async () => {
+    const before = sms.requests.length;
+    for (const change of ['invalidated_at = $2', 'consumed_at = $2', 'expires_at = $2']) {
+      const [{ id: challenge }] = await db.dataSource.query(
+        `INSERT INTO otp_challenges (purpose, subject_type, subject_id, flow_id, channel, destination, code_hmac, created_at, expires_at)
+         VALUES ('login', 'user', 'u2', 'f2', 'sms', '+393331234567', '\\x00', $1, $2) RETURNING id`,
+        [Duration.ofMinutes(1).before(clock.now()), Duration.ofMinutes(10).after(clock.now())],
+      );
+      const id = await db.dataSource.transaction((m) =>
+        outbox.service.enqueue(m, phoneMessage('sms', newCode()), { otpChallengeId: challenge }),
+      );
+      await db.dataSource.query(`UPDATE otp_challenges SET ${change} WHERE id = $1`, [challenge, clock.now()]);
+      await outbox.worker.runOnce();
+      await expect(outbox.service.status(id)).resolves.toMatchObject({ status: 'failed', lastError: 'otp: code no longer valid' });
+    }
+    expect(sms.requests.length).toBe(before);
+  });
+
   it('a payload moved to another recipient cannot be decrypted, so it is never sent there', async () => {
     const id = await enqueue(phoneMessage('sms', newCode()));
     await db.dataSource.query(`UPDATE outbox_messages SET recipient = '+15550000000' WHERE id = $1`, [id]);

@@ -1,4 +1,4 @@
-import { Inject, Module, type DynamicModule, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import { Inject, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
 import { APP_CONFIG, type AppConfig } from '../../../libs/config/src/index.js';
 import { Duration } from '../../../libs/core/src/index.js';
 import { FlowStore } from '../../../libs/flows/src/index.js';
@@ -15,12 +15,13 @@ import { SignInPagesController } from './signin.controller.js';
 import { WebContext } from './web-context.js';
 
 /** Starts the outbox worker with the app and stops it before the pool closes. */
-class OutboxWorkerLifecycle implements OnApplicationBootstrap, OnApplicationShutdown {
+class OutboxWorkerLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   constructor(@Inject(OutboxWorker) private readonly worker: OutboxWorker) {}
   onApplicationBootstrap(): void {
     this.worker.start();
   }
-  async onApplicationShutdown(): Promise<void> {
+  // Before any onApplicationShutdown hook, so the worker is done before the pool closes.
+  async beforeApplicationShutdown(): Promise<void> {
     await this.worker.stop();
   }
 }

@@ -16,6 +16,8 @@ interface ClaimedRow {
   payload: Buffer | null;
   attempts: number;
   max_attempts: number;
+  /** Linked to an OTP challenge that is no longer usable. */
+  stale: boolean;
 }
 
 type Outcome = { kind: 'sent' } | { kind: 'retry'; reason: string } | { kind: 'failed'; reason: string };
@@ -148,7 +150,9 @@ export class OutboxWorker {
                 LIMIT $3
                 FOR UPDATE SKIP LOCKED) due
         WHERE m.id = due.id
-        RETURNING m.id, m.channel, m.recipient, m.purpose, m.locale, m.payload, m.attempts, m.max_attempts`,
+        RETURNING m.id, m.channel, m.recipient, m.purpose, m.locale, m.payload, m.attempts, m.max_attempts,
+                  EXISTS (SELECT 1 FROM otp_challenges c WHERE c.id = m.otp_challenge_id
+                           AND (c.consumed_at IS NOT NULL OR c.invalidated_at IS NOT NULL OR c.expires_at <= $1)) AS stale`,
       [now, lease, limit, id ?? null],
     );
     return rows;
@@ -166,6 +170,8 @@ export class OutboxWorker {
   }
 
   private async attempt(row: ClaimedRow): Promise<Outcome> {
+    // A code that was replaced by a newer one, used or expired while waiting is not worth sending.
+    if (row.stale) return { kind: 'failed', reason: 'otp: code no longer valid' };
     let content: MessageContent;
     try {
       if (!row.payload) throw new Error('no payload');
