@@ -38,7 +38,14 @@ export function testConfig(env: Record<string, string> = {}): AppConfig {
 export async function startApp(
   kind: 'idp' | 'admin',
   databaseUrl: string,
-  options: { config?: AppConfig; clock?: Clock; secrets?: Secrets; outboxPolicy?: Partial<OutboxPolicy> } = {},
+  options: {
+    config?: AppConfig;
+    clock?: Clock;
+    secrets?: Secrets;
+    outboxPolicy?: Partial<OutboxPolicy>;
+    /** A fixed port (e.g. one the ISSUER names); a free one by default. */
+    port?: number;
+  } = {},
 ): Promise<RunningApp> {
   const logs = new LogCapture();
   const config = options.config ?? testConfig();
@@ -54,7 +61,7 @@ export async function startApp(
     kind === 'idp'
       ? await createIdpApp({ ...common, ...(options.outboxPolicy ? { outboxPolicy: options.outboxPolicy } : {}) })
       : await createAdminApp(common);
-  await app.listen(0, '127.0.0.1');
+  await app.listen(options.port ?? 0, '127.0.0.1');
   const address = (app.getHttpServer() as Server).address() as AddressInfo;
   return { app, url: `http://127.0.0.1:${address.port}`, logs, config, close: () => app.close() };
 }

@@ -17,6 +17,10 @@ export interface WebResponse {
  */
 export class WebClient {
   readonly cookies = new Map<string, string>();
+  /** Every Set-Cookie line received, redirects included, for checks of cookie attributes. */
+  readonly setCookies: string[] = [];
+  /** Sent with every request, e.g. `X-Forwarded-For` to appear from another address (the app trusts the loopback proxy). */
+  readonly extraHeaders: Record<string, string> = {};
   last: WebResponse | null = null;
 
   constructor(
@@ -30,6 +34,7 @@ export class WebClient {
 
   private absorb(headers: Headers): void {
     for (const line of headers.getSetCookie()) {
+      this.setCookies.push(line);
       const [pair] = line.split(';');
       const eq = pair!.indexOf('=');
       const name = pair!.slice(0, eq).trim();
@@ -44,6 +49,7 @@ export class WebClient {
       method,
       redirect: 'manual',
       headers: {
+        ...this.extraHeaders,
         'User-Agent': this.userAgent,
         Cookie: this.cookieHeader(),
         ...(body ? { 'Content-Type': 'application/x-www-form-urlencoded', Origin: this.base } : {}),
@@ -56,7 +62,7 @@ export class WebClient {
       const location = response.headers.get('location')!;
       response = await fetch(new URL(location, this.base), {
         redirect: 'manual',
-        headers: { 'User-Agent': this.userAgent, Cookie: this.cookieHeader() },
+        headers: { ...this.extraHeaders, 'User-Agent': this.userAgent, Cookie: this.cookieHeader() },
       });
       this.absorb(response.headers);
     }

@@ -12,7 +12,7 @@ import {
   type StepError,
 } from '../../../libs/signin/src/index.js';
 import { ProblemFilter } from './problem.filter.js';
-import { masked } from './views.js';
+import { formFieldErrors, masked } from './views.js';
 import { WebContext } from './web-context.js';
 
 type Json = Record<string, unknown>;
@@ -234,6 +234,7 @@ export class FlowApiController {
         channel: c,
         destination: masked(c, c === 'email' ? (user?.email ?? '') : (user?.mobile ?? '')),
       }));
+      json.preferred = s.preferred;
       if (s.step === 'otp') {
         json.channel = s.channel;
         json.delivery = outcome.delivery;
@@ -252,7 +253,8 @@ export class FlowApiController {
     if (outcome.securityCodeLength) json.security_code_length = outcome.securityCodeLength;
     if (outcome.delivery) json.delivery = outcome.delivery;
     if (outcome.signedIn) json.session_token = outcome.signedIn.sessionToken;
-    if (outcome.fieldErrors) json.field_errors = outcome.fieldErrors;
+    // Keyed like the request's fields (`enterprise_id`), not like the service's (`enterpriseId`).
+    if (outcome.fieldErrors) json.field_errors = formFieldErrors(outcome.fieldErrors);
     const error = errorJson(outcome.error);
     if (error) json.error = error;
     res.status(outcome.fieldErrors ? 422 : statusOf(outcome.error)).json(json);

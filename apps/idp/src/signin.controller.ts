@@ -2,6 +2,7 @@ import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { DomainError } from '../../../libs/core/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
+import { SessionService } from '../../../libs/sessions/src/index.js';
 import { EnrollmentService, SignInService, type EnrollmentOutcome, type SignInOutcome } from '../../../libs/signin/src/index.js';
 import { enrollmentPage, errorPage, signInOtpPage, signInPage } from './views.js';
 import { WebContext } from './web-context.js';
@@ -16,10 +17,17 @@ export class SignInPagesController {
     private readonly signin: SignInService,
     private readonly enrollment: EnrollmentService,
     private readonly directory: Directory,
+    private readonly sessions: SessionService,
   ) {}
 
   @Get('signin')
-  async show(@Req() req: Request, @Res() res: Response, @Query('return_to') returnTo?: string): Promise<void> {
+  async show(
+    @Req() req: Request,
+    @Res() res: Response,
+    @Query('return_to') returnTo?: string,
+    // `step_up=1` (from an OIDC interaction asking loa:2, max_age or prompt=login): an OTP even on a remembered device.
+    @Query('step_up') stepUp?: string,
+  ): Promise<void> {
     const existing = this.web.cookies.flow(req, 'signin');
     if (existing && returnTo === undefined) {
       try {
@@ -28,7 +36,7 @@ export class SignInPagesController {
         if (!(error instanceof DomainError)) throw error;
       }
     }
-    const outcome = await this.signin.start({ returnTo });
+    const outcome = await this.signin.start({ returnTo, requireOtp: stepUp === '1' });
     this.web.cookies.setFlow(res, 'signin', outcome.handle);
     await this.renderSignIn(res, outcome);
   }
@@ -54,12 +62,11 @@ export class SignInPagesController {
     const meta = { ...this.web.meta(req), deviceToken: this.web.cookies.get(req, 'device') };
     const outcome = await this.run(res, async () => {
       const current = await this.signin.current(handle);
+      // No code sent yet: the button sends one by the chosen channel.
+      if (current.state.step === 'choose_channel') return this.signin.chooseChannel(handle, body.channel, meta);
       if (body.action === 'resend') return this.signin.resend(handle, body.channel, meta);
-      // With a channel choice and no code sent yet (or another channel picked), send first.
-      if (
-        current.state.step === 'choose_channel' ||
-        (current.state.step === 'otp' && body.channel && body.channel !== current.state.channel && !body.code)
-      ) {
+      // Another channel picked and no code typed: send by that channel.
+      if (current.state.step === 'otp' && body.channel && body.channel !== current.state.channel && !body.code) {
         return this.signin.chooseChannel(handle, body.channel, meta);
       }
       return this.signin.verifyCode(handle, { code: body.code, remember: body.remember }, meta);
@@ -82,7 +89,7 @@ export class SignInPagesController {
     const outcome = await this.run(res, () =>
       body.action === 'report' ? this.enrollment.report(handle, body.message, this.web.meta(req)) : this.enrollment.confirm(handle),
     );
-    if (outcome) this.afterEnrollment(res, outcome);
+    if (outcome) await this.afterEnrollment(req, res, outcome);
   }
 
   @Post('enroll/credentials')
@@ -103,7 +110,7 @@ export class SignInPagesController {
         this.web.meta(req),
       ),
     );
-    if (outcome) this.afterEnrollment(res, outcome);
+    if (outcome) await this.afterEnrollment(req, res, outcome);
   }
 
   @Post('enroll/otp')
@@ -115,7 +122,7 @@ export class SignInPagesController {
         ? this.enrollment.resend(handle, 'email', this.web.meta(req))
         : this.enrollment.verifyEmail(handle, body.code, this.web.meta(req)),
     );
-    if (outcome) this.afterEnrollment(res, outcome);
+    if (outcome) await this.afterEnrollment(req, res, outcome);
   }
 
   @Post('enroll/mobile')
@@ -127,7 +134,7 @@ export class SignInPagesController {
       if (body.action === 'resend') return this.enrollment.resend(handle, body.channel, this.web.meta(req));
       return this.enrollment.verifyMobile(handle, body.code, this.web.meta(req));
     });
-    if (outcome) this.afterEnrollment(res, outcome);
+    if (outcome) await this.afterEnrollment(req, res, outcome);
   }
 
   /** Checks origin and CSRF for a form post on a flow; answers and returns undefined when they fail. */
@@ -168,12 +175,21 @@ export class SignInPagesController {
     }
     if (outcome.signedIn) {
       this.web.cookies.clear(res, 'signin');
-      this.web.cookies.set(res, 'session', outcome.signedIn.sessionToken);
+      await this.startSession(req, res, outcome.signedIn.sessionToken);
       if (outcome.signedIn.deviceToken) this.web.cookies.set(res, 'device', outcome.signedIn.deviceToken, 365 * 86_400_000);
       return res.redirect(303, outcome.signedIn.returnTo);
     }
-    void req;
     await this.renderSignIn(res, outcome);
+  }
+
+  /** Sets the new session's cookie and ends the session this browser held before, if any (rotation: no old id lives on). */
+  private async startSession(req: Request, res: Response, token: string): Promise<void> {
+    const previous = this.web.cookies.get(req, 'session');
+    if (previous && previous !== token) {
+      const session = await this.sessions.resolve(previous);
+      if (session) await this.sessions.end(session.id, 'replaced', this.web.meta(req));
+    }
+    this.web.cookies.set(res, 'session', token);
   }
 
   private async renderSignIn(res: Response, outcome: SignInOutcome): Promise<void> {
@@ -197,8 +213,8 @@ export class SignInPagesController {
     res.status(status).type('html').send(signInPage(outcome, csrf));
   }
 
-  private afterEnrollment(res: Response, outcome: EnrollmentOutcome): void {
-    if (outcome.signedIn) this.web.cookies.set(res, 'session', outcome.signedIn.sessionToken);
+  private async afterEnrollment(req: Request, res: Response, outcome: EnrollmentOutcome): Promise<void> {
+    if (outcome.signedIn) await this.startSession(req, res, outcome.signedIn.sessionToken);
     if (outcome.state.step === 'done') {
       this.web.cookies.clear(res, 'enroll');
       return res.redirect(303, outcome.state.returnTo);

@@ -3,6 +3,7 @@ import type { OtpChannel } from '../../../libs/identity/src/index.js';
 import type { RememberedDevice } from '../../../libs/sessions/src/index.js';
 import type { EnrollmentOutcome, SignInOutcome, StepError } from '../../../libs/signin/src/index.js';
 import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
+import { interactionCancelLink } from './oidc-views.js';
 
 const CHANNEL_LABEL: Record<OtpChannel, string> = { email: 'Email', sms: 'Text message', voice: 'Voice call' };
 
@@ -67,7 +68,8 @@ export function signInPage(outcome: SignInOutcome | null, csrf: string, notice?:
         <button type="submit">Sign in</button>
       </form>
       <p class="hint">Your User ID is your Enterprise ID, or your previous user ID if you have not set up an Enterprise ID yet.</p>
-      <p class="links"><a href="/recover/enterprise-id">Forgot Enterprise ID?</a><a href="/recover/password">Forgot password?</a></p>`,
+      <p class="links"><a href="/recover/enterprise-id">Forgot Enterprise ID?</a><a href="/recover/password">Forgot password?</a></p>
+      ${interactionCancelLink(outcome?.state.returnTo)}`,
   );
 }
 
@@ -155,6 +157,7 @@ export function signInOtpPage(
     action: '/signin/otp',
     rememberAllowed,
     csrf,
+    extraButtons: interactionCancelLink(state.returnTo),
   });
 }
 
@@ -254,6 +257,8 @@ export function accountPage(
   currentDeviceId: string | null,
   csrf: string,
   notice?: string,
+  /** More sections, before the sign-out button (e.g. the credential changes). */
+  more?: SafeHtml,
 ): string {
   const date = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
   return page(
@@ -325,6 +330,7 @@ export function accountPage(
                 </form>`
         }
       </section>
+      ${more ?? ''}
       <form method="post" action="/signout">${csrfField(csrf)}<button type="submit">Sign out</button></form>`,
     { wide: true },
   );

@@ -44,6 +44,10 @@ export interface CredentialsInput {
   mobile: unknown;
 }
 
+function alreadyEnrolled(): DomainError {
+  return new DomainError('already_enrolled', 'This account has already been set up. Sign in with your Enterprise ID.');
+}
+
 const str = (value: unknown, max: number) => (typeof value === 'string' ? value.slice(0, max) : '');
 
 /**
@@ -153,6 +157,10 @@ export class EnrollmentService {
     if (flow.state.step !== 'credentials') return this.describe(handle, flow.state);
     const state = flow.state;
     const account = await this.requireAccount(state.legacyAccountId);
+    if (account.status !== 'pending') {
+      const error = alreadyEnrolled();
+      return { ...(await this.describe(handle, state)), error: { code: error.code, message: error.message } };
+    }
     const policy = await this.directory.policy(account.organizationId);
     const errors: Record<string, string> = {};
 
@@ -237,6 +245,12 @@ export class EnrollmentService {
     let next: EnrollmentState;
     try {
       ({ userId, sessionToken, next } = await this.dataSource.transaction(async (manager) => {
+        // Exactly one enrollment of a legacy account can win: a racing one waits here for the
+        // row lock and then finds it enrolled (also when both chose the same Enterprise ID).
+        const [legacy] = await manager.query<Array<{ status: string }>>(`SELECT status FROM legacy_accounts WHERE id = $1 FOR UPDATE`, [
+          account.id,
+        ]);
+        if (legacy?.status !== 'pending') throw alreadyEnrolled();
         const users = await manager.query<Array<{ id: string }>>(
           `INSERT INTO users (organization_id, enterprise_id, enterprise_id_key, enterprise_id_skeleton, first_name, last_name, email, email_key,
                               email_verified_at, mobile, password_hash, security_code_hash, created_at, updated_at)
@@ -263,8 +277,7 @@ export class EnrollmentService {
             WHERE id = $1 AND status = 'pending' RETURNING id`,
           [account.id, id, now, state.retiredPasswordHash],
         );
-        if (claimed.length === 0)
-          throw new DomainError('already_enrolled', 'This account has already been set up. Sign in with your Enterprise ID.');
+        if (claimed.length === 0) throw alreadyEnrolled();
         await this.audit.record(
           {
             type: 'enrollment.completed',

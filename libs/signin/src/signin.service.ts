@@ -255,7 +255,10 @@ export class SignInService {
     if (user.status !== 'active') throw new DomainError('flow_not_found', GENERIC_FAILURE);
     const next = nextSignIn(state, { type: 'code_verified' }, this.clock.now());
     const saved = await this.flows.save(flow, next);
-    await this.dataSource.query(`UPDATE users SET preferred_otp_channel = $2 WHERE id = $1`, [user.id, state.channel]);
+    // Remember the channel as the next default; most people keep theirs, and then there is nothing to write.
+    if (user.preferredOtpChannel !== state.channel) {
+      await this.dataSource.query(`UPDATE users SET preferred_otp_channel = $2 WHERE id = $1`, [user.id, state.channel]);
+    }
     return this.finish(handle, saved, user, input.remember === true || input.remember === 'on' || input.remember === 'true', ctx);
   }
 
@@ -328,11 +331,13 @@ export class SignInService {
   ): Promise<SignInOutcome> {
     const state = flow.state;
     if (state.step !== 'done') throw new Error('finish before done');
-    const policy = await this.directory.policy(user.organizationId);
+    // The policy matters only for remembering this device; read it (before the transaction) only then.
+    const policy =
+      remember && state.verifications.some((v) => v.method === 'otp') ? await this.directory.policy(user.organizationId) : undefined;
     const { sessionToken, deviceToken } = await this.dataSource.transaction(async (manager) => {
       const { token } = await this.sessions.create(user.id, user.credentialVersion, state.verifications, ctx, manager);
       let device: string | undefined;
-      if (remember && state.verifications.some((v) => v.method === 'otp')) {
+      if (policy) {
         const remembered = await this.devices.remember(
           user,
           { enabled: policy.rememberDeviceEnabled, days: policy.rememberDeviceDays, version: policy.version },
