@@ -114,7 +114,25 @@ export class RememberedDeviceService {
     if (!token) return { ok: false, reason: 'absent' };
     if (token.length > 100) return this.refused('unknown', user.id, null, meta);
     const now = this.clock.now();
-    const rows = await this.dataSource.query<DeviceRow[]>(`SELECT * FROM remembered_devices WHERE token_hash = $1`, [sha256(token)]);
+    const tokenHash = sha256(token);
+    if (policy.enabled) {
+      // The usual case in one statement: a device that passes every check below is marked as used.
+      const [used] = await this.dataSource.query<[DeviceRow[], number]>(
+        `UPDATE remembered_devices SET last_used_at = $3
+          WHERE token_hash = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3 AND credential_version = $4 AND created_at > $5
+          RETURNING *`,
+        [tokenHash, user.id, now, user.credentialVersion, Duration.ofDays(policy.days).before(now)],
+      );
+      const device = used[0];
+      if (device) {
+        return {
+          ok: true,
+          device: { id: device.id, name: device.name, createdAt: device.created_at, lastUsedAt: now, expiresAt: device.expires_at },
+        };
+      }
+    }
+    // Otherwise: find out why, in this order, for the answer and the audit trail.
+    const rows = await this.dataSource.query<DeviceRow[]>(`SELECT * FROM remembered_devices WHERE token_hash = $1`, [tokenHash]);
     const row = rows[0];
     if (!row) return this.refused('unknown', user.id, null, meta);
     if (row.user_id !== user.id) return this.refused('other_user', user.id, row.id, meta);
