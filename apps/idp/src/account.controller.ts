@@ -5,6 +5,7 @@ import { DataSource } from 'typeorm';
 import { Directory } from '../../../libs/identity/src/index.js';
 import { RememberedDeviceService, SessionService, type Session } from '../../../libs/sessions/src/index.js';
 import { STYLESHEET } from '../../../libs/web/src/index.js';
+import { CHANGE_NOTICES, accountChangesSection } from './account.views.js';
 import { accountPage, errorPage } from './views.js';
 import { WebContext } from './web-context.js';
 
@@ -55,6 +56,7 @@ export class AccountPagesController {
         currentDevice,
         this.web.cookies.csrf(this.web.cookies.get(req, 'session') ?? ''),
         typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined,
+        accountChangesSection(user),
       ),
     );
   }
@@ -81,9 +83,11 @@ export class AccountPagesController {
   @Post('signout')
   async signOut(@Req() req: Request, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
     const session = await this.guard(req, res, body);
-    if (session) await this.sessions.end(session.id, 'signed_out', this.web.meta(req));
+    // Without a session or a valid CSRF token the guard has answered already: nothing changes.
+    if (!session) return;
+    await this.sessions.end(session.id, 'signed_out', this.web.meta(req));
     this.web.cookies.clear(res, 'session');
-    if (session) res.redirect(303, '/signin?notice=signed_out');
+    res.redirect(303, '/signin?notice=signed_out');
   }
 
   private async session(req: Request): Promise<Session | null> {
@@ -119,6 +123,7 @@ export class AccountPagesController {
 }
 
 const NOTICES: Record<string, string> = {
+  ...CHANGE_NOTICES,
   device_forgotten: 'The device was forgotten. It will need a one-time code at the next sign-in.',
   devices_forgotten: 'All devices were forgotten. Each will need a one-time code at the next sign-in.',
 };

@@ -134,6 +134,15 @@ export class Directory {
     };
   }
 
+  /** An organization's slug and display name (for claims and pages). */
+  async organization(id: string): Promise<{ id: string; slug: string; name: string } | null> {
+    const rows = await this.dataSource.query<Array<{ id: string; slug: string; name: string }>>(
+      `SELECT id, slug, name FROM organizations WHERE id = $1`,
+      [id],
+    );
+    return rows[0] ?? null;
+  }
+
   /** Whether an Enterprise ID (its key or look-alike skeleton) is taken, or is another person's legacy user ID. */
   async enterpriseIdTaken(key: string, skeleton: string, exceptLegacyAccountId: string): Promise<boolean> {
     const rows = await this.dataSource.query<unknown[]>(

@@ -1,6 +1,7 @@
 import type { Channel } from './message.js';
 import {
   containsLink,
+  linkFreeIdentifier,
   noticeMessage,
   otpMessage,
   plainText,
@@ -17,6 +18,7 @@ const NOTICES: NoticeKind[] = [
   'password_changed',
   'security_code_changed',
   'recovery_blocked',
+  'enterprise_id_reminder',
   'email_changed',
   'mobile_changed',
   'correction_received',
@@ -140,6 +142,34 @@ describe('noticeMessage', () => {
     const m = noticeMessage('password_changed');
     expect(m.text).toMatch(/^Hello,\n/u);
     expect(m.text).toContain('The password of your account was changed.');
+  });
+
+  it('recovery_blocked says that recovery is blocked and that only support can unlock it', () => {
+    const m = noticeMessage('recovery_blocked', { at: '2026-05-01T10:00:00Z' });
+    expect(m.subject).toContain('blocked');
+    expect(m.text).toContain('recovery (forgotten Enterprise ID or password) is now blocked');
+    expect(m.text).toContain('contact your support team: only they can unlock it');
+  });
+
+  it('enterprise_id_reminder carries the Enterprise ID in a form no client turns into a link', () => {
+    expect(noticeMessage('enterprise_id_reminder', { enterpriseId: 'grace_hopper' }).text).toContain('\n    grace_hopper\n');
+    const dotted = noticeMessage('enterprise_id_reminder', { enterpriseId: 'ada.lovelace' });
+    expect(dotted.text).toContain('ada (dot) lovelace');
+    expect(dotted.text).toContain('Type a dot instead.');
+    expectNoLink(dotted.text);
+    const awkward = noticeMessage('enterprise_id_reminder', { enterpriseId: 'http.www-x' });
+    expect(awkward.text).toContain('h t t p (dot) w w w - x');
+    expectNoLink(awkward.text);
+  });
+});
+
+describe('linkFreeIdentifier', () => {
+  it('keeps a safe identifier, and otherwise rewrites it without changing a character', () => {
+    expect(linkFreeIdentifier('mario-rossi_1')).toEqual({ text: 'mario-rossi_1', spelled: 'as_is' });
+    expect(linkFreeIdentifier('anna.it')).toEqual({ text: 'anna (dot) it', spelled: 'dots' });
+    expect(linkFreeIdentifier('https')).toEqual({ text: 'h t t p s', spelled: 'spaced' });
+    for (const id of ['a.b.cd', 'www.example.com', 'x.http', 'evil\u200b.com'])
+      expect(containsLink(linkFreeIdentifier(id).text)).toBe(false);
   });
 });
 

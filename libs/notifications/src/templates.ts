@@ -14,6 +14,7 @@ export type NoticeKind =
   | 'password_changed'
   | 'security_code_changed'
   | 'recovery_blocked'
+  | 'enterprise_id_reminder'
   | 'email_changed'
   | 'mobile_changed'
   | 'correction_received';
@@ -45,6 +46,8 @@ export interface NoticeParams {
   at?: Date | string;
   /** The device, e.g. "Firefox on Windows" (new_device). */
   name?: string;
+  /** The Enterprise ID to remind the user of (enterprise_id_reminder); written so that no client can turn it into a link. */
+  enterpriseId?: string;
   locale?: string;
 }
 
@@ -63,7 +66,7 @@ interface Catalog {
   otpVoice(ctx: { spoken: string; purpose: string; validity: string }): string;
   greeting(firstName: string | undefined): string;
   when(at: string): string;
-  notice: Record<NoticeKind, (ctx: { device: string; when: string }) => { subject: string; body: string }>;
+  notice: Record<NoticeKind, (ctx: { device: string; when: string; identifier: LinkFreeIdentifier }) => { subject: string; body: string }>;
   noticeFooter: string;
 }
 
@@ -115,8 +118,31 @@ const en: Catalog = {
       body: `The security code of your account was changed${when}.\nIf this was you, there is nothing to do.`,
     }),
     recovery_blocked: ({ when }) => ({
-      subject: 'An attempt to recover your Gatehouse account was stopped',
-      body: `Someone tried to recover your account${when}, and the attempt was blocked.\nYour password and security code were not changed.`,
+      subject: 'Recovery of your Gatehouse account is blocked',
+      body: [
+        `A wrong security code was entered too many times while trying to recover your account${when}.`,
+        'To protect you, self-service recovery (forgotten Enterprise ID or password) is now blocked for your account.',
+        'Your password and security code were not changed, and you can still sign in as usual.',
+        'To unblock recovery, contact your support team: only they can unlock it.',
+      ].join('\n'),
+    }),
+    enterprise_id_reminder: ({ when, identifier }) => ({
+      subject: 'Your Gatehouse Enterprise ID',
+      body: [
+        `You asked for your Enterprise ID${when}, and confirmed it with a one-time code. Your Enterprise ID is:`,
+        '',
+        `    ${identifier.text}`,
+        ...(identifier.spelled === 'dots'
+          ? ['', 'It is written with (dot) in place of each dot, so that no mail program turns it into a link. Type a dot instead.']
+          : identifier.spelled === 'spaced'
+            ? [
+                '',
+                'It is written with spaces between its characters, so that no mail program turns it into a link. Type it without spaces.',
+              ]
+            : []),
+        '',
+        'Sign in with it at the Gatehouse address you always use.',
+      ].join('\n'),
     }),
     email_changed: ({ when }) => ({
       subject: 'The email address of your Gatehouse account was changed',
@@ -199,6 +225,28 @@ function formatWhen(at: Date | string | undefined, locale: string): string | und
   return `${formatted} UTC`;
 }
 
+export interface LinkFreeIdentifier {
+  text: string;
+  /** How the identifier was rewritten to stay link-free: not at all, each dot as "(dot)", or character by character. */
+  spelled: 'as_is' | 'dots' | 'spaced';
+}
+
+/**
+ * An identifier (an Enterprise ID such as `ada.lovelace`) written so that no mail client
+ * can turn it into a link, yet a person can type it back: as it is when that is safe,
+ * else with "(dot)" for each dot, else character by character. Never changes a character.
+ */
+export function linkFreeIdentifier(value: string): LinkFreeIdentifier {
+  const clean = value
+    .normalize('NFKC')
+    .replace(/[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\s]/gu, '')
+    .slice(0, 100);
+  if (!containsLink(clean)) return { text: clean, spelled: 'as_is' };
+  const dots = clean.split('.').join(' (dot) ');
+  if (!containsLink(dots)) return { text: dots, spelled: 'dots' };
+  return { text: [...clean].map((c) => (c === '.' ? '(dot)' : c)).join(' '), spelled: 'spaced' };
+}
+
 /** "1, 2, 3, 4, 5, 6": one digit at a time, so a text-to-speech voice reads digits, not a number. */
 export function spellDigits(code: string): string {
   return [...code].join(', ');
@@ -246,7 +294,8 @@ export function noticeMessage(kind: NoticeKind, params: NoticeParams = {}): Rend
   const when = formatWhen(params.at, locale);
   const device = params.name !== undefined ? plainText(params.name, 60) : '';
   const firstName = params.firstName !== undefined ? plainText(params.firstName, 40) || undefined : undefined;
-  const { subject, body } = t.notice[kind]({ device, when: when ? t.when(when) : '' });
+  const identifier = linkFreeIdentifier(params.enterpriseId ?? '');
+  const { subject, body } = t.notice[kind]({ device, when: when ? t.when(when) : '', identifier });
   const footer = kind === 'correction_received' ? '' : `\n\n${t.noticeFooter}`;
   const rendered = { subject, text: `${t.greeting(firstName)}\n\n${body}${footer}\n`, locale };
   assertLinkFree(rendered);

@@ -186,6 +186,23 @@ export class SessionService {
     }
   }
 
+  /**
+   * Keeps one live session valid across a credential change made in it: it takes the
+   * user's new credential version, so `resolve` does not end it as outdated. Returns false
+   * when the session has ended meanwhile.
+   */
+  async adoptCredentialVersion(
+    sessionId: string,
+    credentialVersion: number,
+    manager: EntityManager = this.dataSource.manager,
+  ): Promise<boolean> {
+    const [, count] = await manager.query<[unknown[], number]>(
+      `UPDATE sessions SET credential_version = $2 WHERE id = $1 AND ended_at IS NULL`,
+      [sessionId, credentialVersion],
+    );
+    return count > 0;
+  }
+
   /** Ends every live session of a user (optionally but one); returns how many. */
   async endAllForUser(
     userId: string,

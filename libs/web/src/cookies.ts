@@ -2,7 +2,10 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
 import type { FlowHandle } from '../../flows/src/index.js';
 
-export type CookieName = 'signin' | 'enroll' | 'session' | 'device';
+/** Cookies that carry a flow handle (`<flow id>.<binding token>`). */
+export type FlowCookieName = 'signin' | 'enroll' | 'recover';
+
+export type CookieName = FlowCookieName | 'session' | 'device';
 
 /**
  * Cookie names and attributes: `__Host-` prefixed, Secure, HttpOnly, SameSite=Lax when the
@@ -37,14 +40,14 @@ export class CookieJar {
     res.clearCookie(this.name(cookie), { httpOnly: true, secure: this.secure, sameSite: 'lax', path: '/' });
   }
 
-  flow(req: Request, cookie: 'signin' | 'enroll'): FlowHandle | undefined {
+  flow(req: Request, cookie: FlowCookieName): FlowHandle | undefined {
     const value = this.get(req, cookie);
     const dot = value?.indexOf('.') ?? -1;
     if (!value || dot <= 0) return undefined;
     return { id: value.slice(0, dot), token: value.slice(dot + 1) };
   }
 
-  setFlow(res: Response, cookie: 'signin' | 'enroll', handle: FlowHandle): void {
+  setFlow(res: Response, cookie: FlowCookieName, handle: FlowHandle): void {
     this.set(res, cookie, `${handle.id}.${handle.token}`);
   }
 

@@ -1,0 +1,293 @@
+import type { ContactOutcome, StepUpOutcome } from '../../../libs/account/src/index.js';
+import type { OtpChannel } from '../../../libs/identity/src/index.js';
+import type { StepError } from '../../../libs/signin/src/index.js';
+import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
+import { masked, otpPage } from './views.js';
+
+/**
+ * Pages of the signed-in account changes (password, security code, mobile, email) and of
+ * the step-up that guards them. Plain forms, no script; each carries the session's CSRF
+ * token, and a flow in progress rides in a hidden `flow` field (it is also bound to the
+ * session, so the field alone is worth nothing).
+ */
+
+const CHANNEL_LABEL: Record<OtpChannel, string> = { email: 'Email', sms: 'Text message', voice: 'Voice call' };
+
+export type AccountChange = 'password' | 'security_code' | 'mobile' | 'email';
+
+/** Where each change lives, and what it is called in text. */
+export const CHANGES: Record<AccountChange, { path: string; what: string; title: string }> = {
+  password: { path: '/account/password', what: 'your password', title: 'Change password' },
+  security_code: { path: '/account/security-code', what: 'your security code', title: 'Change security code' },
+  mobile: { path: '/account/mobile', what: 'your mobile number', title: 'Change mobile number' },
+  email: { path: '/account/email', what: 'your email address', title: 'Change email' },
+};
+
+/** Shown on the account page after a change. */
+export const CHANGE_NOTICES: Record<string, string> = {
+  password_changed:
+    'Your password was changed. Your other sessions were signed out, and every remembered device will need a one-time code.',
+  security_code_changed:
+    'Your security code was changed. Your other sessions were signed out, and every remembered device will need a one-time code.',
+  mobile_changed: 'Your mobile number was verified and saved.',
+  mobile_removed: 'Your mobile number was removed. Codes now come by email.',
+  email_changed: 'Your email address was verified and saved. We told your previous address about the change.',
+};
+
+const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}" />`;
+
+function errorBox(error: StepError | undefined): SafeHtml {
+  return error ? html`<p class="error" role="alert" id="form-error">${error.message}</p>` : html``;
+}
+
+function input(
+  label: string,
+  name: string,
+  options: {
+    type?: string;
+    autocomplete?: string;
+    inputmode?: string;
+    value?: string;
+    hint?: string;
+    errors?: Record<string, string> | undefined;
+  },
+): SafeHtml {
+  const id = `f-${name}`;
+  const message = options.errors?.[name];
+  return html`<label for="${id}">${label}</label>
+    <input
+      id="${id}"
+      name="${name}"
+      type="${options.type ?? 'text'}"
+      ${options.value !== undefined ? html` value="${options.value}"` : ''}${options.autocomplete ? html` autocomplete="${options.autocomplete}"` : ''}${
+        options.inputmode ? html` inputmode="${options.inputmode}"` : ''
+      }${message ? html` aria-describedby="${name}-error" aria-invalid="true"` : ''}
+    />
+    ${options.hint ? html`<p class="hint">${options.hint}</p>` : ''}${message ? html`<p class="field-error" id="${name}-error">${message}</p>` : ''}`;
+}
+
+function channelChoice(channels: OtpChannel[], selected: OtpChannel, legend: string, errors?: Record<string, string>): SafeHtml {
+  return html`<fieldset>
+    <legend>${legend}</legend>
+    ${channels.map(
+      (c) =>
+        html`<input type="radio" id="ch-${c}" name="channel" value="${c}" ${c === selected ? html` checked` : ''} /><label for="ch-${c}"
+            >${CHANNEL_LABEL[c]}</label
+          >`,
+    )}${errors?.channel ? html`<p class="field-error" id="channel-error">${errors.channel}</p>` : ''}
+  </fieldset>`;
+}
+
+const backLink = html`<p class="links"><a href="/account">Back to your account</a></p>`;
+
+/**
+ * The step-up's first step: why a code is needed, and by which channel. Sending is a POST,
+ * so opening the page never sends anything.
+ */
+export function stepUpPage(
+  outcome: StepUpOutcome,
+  contacts: { email: string; mobile: string | null },
+  change: AccountChange | null,
+  csrf: string,
+): string {
+  const s = outcome.state;
+  if (s.step === 'done') throw new Error('the step-up is done');
+  const destinations = destinationsOf(s.channels, contacts);
+  if (s.step === 'otp') {
+    return otpPage({
+      channels: s.channels,
+      current: s.channel,
+      destinations,
+      delivery: outcome.delivery,
+      error: outcome.error,
+      action: '/account/step-up',
+      rememberAllowed: false,
+      title: 'Confirm it is you',
+      csrf,
+      extraButtons: html`${flowField(outcome.handle)}<input type="hidden" name="return_to" value="${s.returnTo}" />
+        <p class="links"><a href="/account">Cancel</a></p>`,
+    });
+  }
+  const what = change ? CHANGES[change].what : 'your account details';
+  return page(
+    'Confirm it is you',
+    html`${errorBox(outcome.error)}
+      <p>Before you change ${what}, confirm it is you with a one-time code. You will not be asked again for the next few minutes.</p>
+      <form method="post" action="/account/step-up">
+        ${csrfField(csrf)}<input type="hidden" name="return_to" value="${s.returnTo}" />
+        ${
+          s.channels.length > 1
+            ? html`${channelChoice(s.channels, s.preferred, 'How should we send your code?')}
+                <p class="hint">${s.channels.map((c) => `${CHANNEL_LABEL[c]}: ${destinations[c] ?? ''}`).join(' · ')}</p>`
+            : html`<p class="hint">We will send the code by email to ${destinations.email ?? ''}.</p>`
+        }
+        <button type="submit" name="action" value="send">Send code</button>
+      </form>
+      ${backLink}`,
+  );
+}
+
+export function passwordPage(csrf: string, outcome?: { error?: StepError; fieldErrors?: Record<string, string> }): string {
+  const e = outcome?.fieldErrors;
+  return page(
+    'Change password',
+    html`${errorBox(outcome?.error)}
+      <form method="post" action="/account/password">
+        ${csrfField(csrf)}
+        ${input('Current password', 'current_password', { type: 'password', autocomplete: 'current-password', errors: e })}
+        ${input('New password', 'new_password', {
+          type: 'password',
+          autocomplete: 'new-password',
+          errors: e,
+          hint: 'At least 12 characters. Not a common password, your Enterprise ID or your email.',
+        })}
+        ${input('Confirm new password', 'confirm_password', { type: 'password', autocomplete: 'new-password', errors: e })}
+        <p class="hint">Your other sessions will be signed out, and remembered devices will need a one-time code again.</p>
+        <button type="submit">Change password</button>
+      </form>
+      ${backLink}`,
+  );
+}
+
+export function securityCodePage(
+  csrf: string,
+  length: { min: number; max: number },
+  outcome?: { error?: StepError; fieldErrors?: Record<string, string> },
+): string {
+  const e = outcome?.fieldErrors;
+  const digits = length.min === length.max ? `${length.min}` : `${length.min} to ${length.max}`;
+  return page(
+    'Change security code',
+    html`${errorBox(outcome?.error)}
+      <form method="post" action="/account/security-code">
+        ${csrfField(csrf)}
+        ${input('Current password', 'current_password', { type: 'password', autocomplete: 'current-password', errors: e })}
+        ${input('New security code', 'security_code', {
+          type: 'password',
+          inputmode: 'numeric',
+          autocomplete: 'off',
+          errors: e,
+          hint: `${digits} digits. You will need it to recover your account.`,
+        })}
+        ${input('Confirm new security code', 'confirm_security_code', { type: 'password', inputmode: 'numeric', autocomplete: 'off', errors: e })}
+        <p class="hint">Your other sessions will be signed out, and remembered devices will need a one-time code again.</p>
+        <button type="submit">Change security code</button>
+      </form>
+      ${backLink}`,
+  );
+}
+
+export function mobilePage(
+  csrf: string,
+  current: { mobile: string | null; verified: boolean },
+  outcome?: { error?: StepError; fieldErrors?: Record<string, string> },
+  values: { mobile?: string; channel?: OtpChannel } = {},
+): string {
+  const e = outcome?.fieldErrors;
+  return page(
+    current.mobile ? 'Change mobile number' : 'Add a mobile number',
+    html`${errorBox(outcome?.error)}
+      <p>
+        ${
+          current.mobile
+            ? `Your mobile number is ${current.mobile}${current.verified ? '' : ' (not verified)'}.`
+            : 'There is no mobile number on your account.'
+        }
+        A verified mobile number lets you receive codes by text message or voice call.
+      </p>
+      <form method="post" action="/account/mobile">
+        ${csrfField(csrf)}
+        ${input('New mobile number', 'mobile', {
+          type: 'tel',
+          autocomplete: 'tel',
+          errors: e,
+          ...(values.mobile !== undefined ? { value: values.mobile } : {}),
+          hint: 'International format, for example +39 333 123 4567. We send a code to it; it is saved once you enter that code.',
+        })}
+        ${channelChoice(['sms', 'voice'], values.channel ?? 'sms', 'How should we send the code?', e)}
+        <button type="submit" name="action" value="send">Send code</button>
+      </form>
+      ${
+        current.mobile
+          ? html`<form method="post" action="/account/mobile">
+              ${csrfField(csrf)}
+              <button type="submit" class="secondary" name="action" value="remove">Remove mobile number</button>
+            </form>`
+          : ''
+      }
+      ${backLink}`,
+  );
+}
+
+export function emailPage(
+  csrf: string,
+  current: string,
+  outcome?: { error?: StepError; fieldErrors?: Record<string, string> },
+  value?: string,
+): string {
+  return page(
+    'Change email',
+    html`${errorBox(outcome?.error)}
+      <p>Your email address is ${current}.</p>
+      <form method="post" action="/account/email">
+        ${csrfField(csrf)}
+        ${input('New email', 'email', {
+          type: 'email',
+          autocomplete: 'email',
+          errors: outcome?.fieldErrors,
+          ...(value !== undefined ? { value } : {}),
+          hint: 'We send a code to the new address; it is saved once you enter that code. We also tell your current address.',
+        })}
+        <button type="submit">Send code</button>
+      </form>
+      ${backLink}`,
+  );
+}
+
+/** The code step for a new mobile number or email address: the same page as at sign-in. */
+export function contactCodePage(outcome: ContactOutcome, csrf: string): string {
+  const s = outcome.state;
+  if (!s || s.step !== 'otp') throw new Error('not a code step');
+  const destinations: Partial<Record<OtpChannel, string>> = {};
+  for (const c of s.channels) destinations[c] = masked(c, s.destination);
+  return otpPage({
+    channels: s.channels,
+    current: s.channel,
+    destinations,
+    delivery: outcome.delivery,
+    error: outcome.error,
+    action: s.kind === 'mobile' ? '/account/mobile/verify' : '/account/email/verify',
+    rememberAllowed: false,
+    title: s.kind === 'mobile' ? 'Verify your new mobile number' : 'Verify your new email address',
+    csrf,
+    extraButtons: html`${flowField(outcome.handle)}
+      <p class="links"><a href="/account">Cancel</a></p>`,
+  });
+}
+
+/** The account page's section with the changes. */
+export function accountChangesSection(user: { mobile: string | null }): SafeHtml {
+  return html`<section aria-labelledby="h-credentials">
+    <h2 id="h-credentials">Sign-in and recovery</h2>
+    <p class="hint">For these changes we first ask for a one-time code, unless you entered one in the last few minutes.</p>
+    <ul>
+      <li><a href="${CHANGES.password.path}">${CHANGES.password.title}</a></li>
+      <li><a href="${CHANGES.security_code.path}">${CHANGES.security_code.title}</a></li>
+      <li>
+        <a href="${CHANGES.mobile.path}">${CHANGES.mobile.title}</a
+        >${user.mobile ? '' : ' (none yet: add one to receive codes by text message or voice call)'}
+      </li>
+      <li><a href="${CHANGES.email.path}">${CHANGES.email.title}</a></li>
+    </ul>
+  </section>`;
+}
+
+function flowField(handle: { id: string; token: string } | null | undefined): SafeHtml {
+  return handle ? html`<input type="hidden" name="flow" value="${handle.id}.${handle.token}" />` : html``;
+}
+
+function destinationsOf(channels: OtpChannel[], contacts: { email: string; mobile: string | null }): Partial<Record<OtpChannel, string>> {
+  const out: Partial<Record<OtpChannel, string>> = {};
+  for (const c of channels) out[c] = masked(c, c === 'email' ? contacts.email : (contacts.mobile ?? ''));
+  return out;
+}

@@ -1,0 +1,150 @@
+import type { OtpChannel } from '../../../libs/identity/src/index.js';
+import { GENERIC_CODE_SENT, type RecoveryGoal, type RecoveryOutcome } from '../../../libs/recovery/src/index.js';
+import type { StepError } from '../../../libs/signin/src/index.js';
+import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
+import { otpPage } from './views.js';
+
+/** Hosted recovery pages. Labels are the contract's: Email, Enterprise ID, Security code, New password, Confirm new password. */
+
+export const RECOVERY_PATHS: Record<RecoveryGoal, string> = { enterprise_id: '/recover/enterprise-id', password: '/recover/password' };
+
+const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}" />`;
+
+function errorBox(error: StepError | undefined): SafeHtml {
+  return error ? html`<p class="error" role="alert" id="form-error">${error.message}</p>` : html``;
+}
+
+function field(
+  label: string,
+  name: string,
+  o: { type?: string; autocomplete?: string; inputmode?: string; value?: string; hint?: string; errors?: Record<string, string> },
+): SafeHtml {
+  const id = `f-${name}`;
+  const error = o.errors?.[name];
+  return html`<label for="${id}">${label}</label>
+    <input
+      id="${id}"
+      name="${name}"
+      type="${o.type ?? 'text'}"
+      ${o.value !== undefined ? html` value="${o.value}"` : ''}${o.autocomplete ? html` autocomplete="${o.autocomplete}"` : ''}${
+        o.inputmode ? html` inputmode="${o.inputmode}"` : ''
+      }${error ? html` aria-describedby="${name}-error" aria-invalid="true"` : ''}
+    />
+    ${o.hint ? html`<p class="hint">${o.hint}</p>` : ''}${error ? html`<p class="field-error" id="${name}-error">${error}</p>` : ''}`;
+}
+
+const SECURITY_CODE_HINT = 'The 6 to 9 digits you chose when you set up your Enterprise ID. Without it, contact your support team.';
+
+function identifyPage(outcome: RecoveryOutcome, csrf: string): string {
+  const errors = outcome.fieldErrors;
+  const securityCode = field('Security code', 'security_code', {
+    type: 'password',
+    inputmode: 'numeric',
+    autocomplete: 'off',
+    hint: SECURITY_CODE_HINT,
+    errors,
+  });
+  if (outcome.goal === 'enterprise_id') {
+    return page(
+      'Forgot your Enterprise ID?',
+      html`${errorBox(outcome.error)}
+        <p>Enter the email address of your account and your security code. We will send a one-time code to that email address.</p>
+        <form method="post" action="${RECOVERY_PATHS.enterprise_id}">
+          ${csrfField(csrf)} ${field('Email', 'email', { type: 'email', autocomplete: 'email', errors })} ${securityCode}
+          <button type="submit">Continue</button>
+        </form>
+        <p class="links"><a href="/signin">Back to sign-in</a></p>`,
+    );
+  }
+  return page(
+    'Forgot your password?',
+    html`${errorBox(outcome.error)}
+      <p>Enter your Enterprise ID and your security code. We will send you a one-time code, then you can choose a new password.</p>
+      <form method="post" action="${RECOVERY_PATHS.password}">
+        ${csrfField(csrf)} ${field('Enterprise ID', 'enterprise_id', { autocomplete: 'username', errors })} ${securityCode}
+        <button type="submit">Continue</button>
+      </form>
+      <p class="links">
+        <a href="${RECOVERY_PATHS.enterprise_id}">Forgot your Enterprise ID too?</a><a href="/signin">Back to sign-in</a>
+      </p>`,
+  );
+}
+
+/** The one-time code step: generic (nothing about the account), or with the accepted user's channels. */
+function codePage(outcome: RecoveryOutcome, csrf: string): string {
+  if (outcome.step === 'code_sent') {
+    const rendered = otpPage({
+      channels: ['email'],
+      current: 'email',
+      destinations: {},
+      error: outcome.error,
+      action: '/recover/otp',
+      rememberAllowed: false,
+      title: 'Enter your one-time code',
+      csrf,
+    });
+    // otpPage has no slot for a notice of its own; the generic one goes right under the title.
+    return rendered.replace('</h1>', `</h1>${html`<p class="notice" role="status">${GENERIC_CODE_SENT}</p>`.value}`);
+  }
+  const destinations: Partial<Record<OtpChannel, string>> = {};
+  for (const c of outcome.channels ?? []) destinations[c.channel] = c.destination;
+  return otpPage({
+    channels: (outcome.channels ?? []).map((c) => c.channel),
+    current: outcome.step === 'otp' ? (outcome.channel ?? null) : null,
+    ...(outcome.preferred ? { preferred: outcome.preferred } : {}),
+    destinations,
+    delivery: outcome.delivery,
+    error: outcome.error,
+    action: '/recover/otp',
+    rememberAllowed: false,
+    title: outcome.step === 'choose_channel' ? 'How should we send your code?' : 'Enter your one-time code',
+    csrf,
+  });
+}
+
+export function recoveryPage(outcome: RecoveryOutcome, csrf: string): string {
+  switch (outcome.step) {
+    case 'identify':
+      return identifyPage(outcome, csrf);
+    case 'code_sent':
+    case 'choose_channel':
+    case 'otp':
+      return codePage(outcome, csrf);
+    case 'enterprise_id':
+      return page(
+        'Your Enterprise ID',
+        html`<p class="notice" role="status">Your Enterprise ID is <strong id="enterprise-id">${outcome.enterpriseId ?? ''}</strong></p>
+          <p>We also sent it to your email address. Sign in with it and your password.</p>
+          <p class="links"><a href="/signin">Sign in</a></p>
+          <form method="post" action="/recover/continue">
+            ${csrfField(csrf)}
+            <p>Forgot your password too? You can choose a new one now, without entering your security code again.</p>
+            <button type="submit" class="secondary">Choose a new password</button>
+          </form>`,
+      );
+    case 'new_password': {
+      const errors = outcome.fieldErrors;
+      return page(
+        'Choose a new password',
+        html`${errorBox(outcome.error)}
+          <form method="post" action="/recover/new-password">
+            ${csrfField(csrf)}
+            ${field('New password', 'password', { type: 'password', autocomplete: 'new-password', errors, hint: 'At least 12 characters. Not a common password, your Enterprise ID, your email or your current password.' })}
+            ${field('Confirm new password', 'confirm_password', { type: 'password', autocomplete: 'new-password', errors })}
+            <button type="submit">Change password</button>
+          </form>
+          <p class="hint">Once it is changed, every device and every session must sign in again.</p>`,
+      );
+    }
+    case 'done':
+      return page(
+        'Password changed',
+        html`<p class="notice" role="status">Your password was changed.</p>
+          <p>
+            You were signed out everywhere, and every remembered device will ask for a one-time code again. We sent a confirmation to your
+            email address.
+          </p>
+          <p class="links"><a href="/signin">Sign in</a></p>`,
+      );
+  }
+}

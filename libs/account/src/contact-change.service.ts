@@ -1,0 +1,342 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditService } from '../../audit/src/index.js';
+import { Clock } from '../../core/src/index.js';
+import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
+import { Directory, checkEmail, checkMobile, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
+import { OutboxService, noticeMessage } from '../../notifications/src/index.js';
+import { OtpService, maskDestination } from '../../otp/src/index.js';
+import type { RequestMeta, Session } from '../../sessions/src/index.js';
+import { otpFailureMessage, type Delivery, type StepError } from '../../signin/src/index.js';
+import {
+  STEP_UP_REQUIRED,
+  assertSameSession,
+  auditMeta,
+  deliverCode,
+  flowNotFound,
+  issueCode,
+  requestContext,
+  sessionEnded,
+  str,
+} from './common.js';
+import type { ChangeOutcome } from './credential-change.service.js';
+import { contactChannels, nextContactChange, type ContactChangeState, type ContactKind } from './machines.js';
+import { StepUpService } from './step-up.service.js';
+
+export interface ContactOutcome {
+  /**
+   * `step_up_required`: ask for a fresh OTP first; `rejected`: see `error`/`fieldErrors`;
+   * `pending`: a code went to the new address or number; `changed`: it verified and the
+   * account now uses it.
+   */
+  status: 'step_up_required' | 'rejected' | 'pending' | 'changed';
+  handle?: FlowHandle;
+  state?: ContactChangeState;
+  delivery?: Delivery;
+  error?: StepError;
+  /** Keyed like the inputs: `mobile`, `email`, `channel`. */
+  fieldErrors?: Record<string, string>;
+}
+
+const INVALID_INPUT: StepError = { code: 'invalid_input', message: 'Please correct the fields marked below.' };
+
+/**
+ * Changing or adding the mobile number, removing it, and changing the email address, from
+ * a fresh session. A new address or number is proven by its own code (purpose
+ * `verification`, bound to the change flow) before the account uses it; then the change,
+ * its audit event and a link-free notice (to the email on file, for an email change the
+ * previous one) commit together. None of these bumps the credential version: contacts are
+ * where codes go, not credentials. Email addresses need not be unique across users (the
+ * schema keeps `email_key` non-unique: people share mailboxes), so an address in use by
+ * someone else is accepted once it is proven.
+ */
+@Injectable()
+export class ContactChangeService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly flows: FlowStore,
+    private readonly directory: Directory,
+    private readonly otp: OtpService,
+    private readonly outbox: OutboxService,
+    private readonly audit: AuditService,
+    private readonly stepUp: StepUpService,
+  ) {}
+
+  /** Sends a code to a new mobile number by SMS or voice (`channel`, SMS when unset). */
+  async startMobile(session: Session, input: { mobile: unknown; channel?: unknown }, meta: RequestMeta): Promise<ContactOutcome> {
+    if (!this.stepUp.isFresh(session)) return { status: 'step_up_required', error: STEP_UP_REQUIRED };
+    const user = await this.requireUser(session);
+    const errors: Record<string, string> = {};
+    const mobile = checkMobile(str(input.mobile, 64));
+    if (!mobile.ok) errors.mobile = mobile.reason.replace(/^mobile/u, 'The mobile number');
+    else if (mobile.value === user.mobile && user.mobileVerifiedAt) errors.mobile = 'This is already your mobile number.';
+    const channel =
+      input.channel === undefined || input.channel === '' ? 'sms' : contactChannels('mobile').find((c) => c === input.channel);
+    if (!channel) errors.channel = 'Choose a text message or a voice call.';
+    if (!mobile.ok || !channel || Object.keys(errors).length > 0) return { status: 'rejected', error: INVALID_INPUT, fieldErrors: errors };
+    return this.start(session, user, 'mobile', mobile.value, channel, meta);
+  }
+
+  /** Sends a code to a new email address. */
+  async startEmail(session: Session, input: { email: unknown }, meta: RequestMeta): Promise<ContactOutcome> {
+    if (!this.stepUp.isFresh(session)) return { status: 'step_up_required', error: STEP_UP_REQUIRED };
+    const user = await this.requireUser(session);
+    const email = checkEmail(str(input.email, 320));
+    if (!email.ok) return { status: 'rejected', error: INVALID_INPUT, fieldErrors: { email: 'Enter a valid email address.' } };
+    const current = checkEmail(user.email);
+    if (current.ok && current.value.key === email.value.key) {
+      return { status: 'rejected', error: INVALID_INPUT, fieldErrors: { email: 'This is already your email address.' } };
+    }
+    return this.start(session, user, 'email', email.value.display, 'email', meta);
+  }
+
+  async current(kind: ContactKind, handle: FlowHandle, session: Session): Promise<ContactOutcome> {
+    const flow = await this.load(kind, handle, session);
+    return this.describe(handle, flow.state);
+  }
+
+  /** "Send a new code", by the same or (for a mobile) the other channel. */
+  async resend(kind: ContactKind, handle: FlowHandle, session: Session, channel: unknown, meta: RequestMeta): Promise<ContactOutcome> {
+    const flow = await this.load(kind, handle, session);
+    if (flow.state.step === 'done') return this.describe(handle, flow.state);
+    const state = flow.state;
+    const chosen =
+      channel === undefined || channel === ''
+        ? state.step === 'otp'
+          ? state.channel
+          : state.channels[0]!
+        : state.channels.find((c) => c === channel);
+    if (!chosen)
+      return { ...(await this.describe(handle, state)), error: { code: 'invalid_channel', message: 'Choose how to receive your code.' } };
+    return this.send(handle, flow, await this.requireUser(session), chosen, meta);
+  }
+
+  /**
+   * Checks the code sent to the new address or number; when it matches, the account uses
+   * it from now on. The code's consumption and the change commit together.
+   */
+  async verify(kind: ContactKind, handle: FlowHandle, session: Session, code: unknown, meta: RequestMeta): Promise<ContactOutcome> {
+    const flow = await this.load(kind, handle, session);
+    if (flow.state.step !== 'otp') return this.describe(handle, flow.state);
+    const state = flow.state;
+    const user = await this.requireUser(session);
+    const now = this.clock.now();
+    const next = nextContactChange(state, { type: 'code_verified' }, now);
+    const failure = await this.dataSource.transaction(async (manager: EntityManager) => {
+      const result = await this.otp.verify(
+        {
+          challengeId: state.challengeId,
+          purpose: 'verification',
+          subject: { type: 'user', id: user.id },
+          flowId: flow.id,
+          code: typeof code === 'string' ? code.slice(0, 32) : '',
+          context: requestContext(user.id, user.organizationId, meta),
+        },
+        manager,
+      );
+      // A wrong code commits too: its attempt must count.
+      if (!result.ok) return result;
+      const [previous] = await manager.query<Array<{ email: string; mobile: string | null }>>(
+        `SELECT email, mobile FROM users WHERE id = $1 AND status = 'active' FOR UPDATE`,
+        [user.id],
+      );
+      if (!previous) throw sessionEnded();
+      if (kind === 'mobile') await this.applyMobile(manager, user, previous, state.destination, state.channel, session, now, meta);
+      else await this.applyEmail(manager, user, previous, state.destination, session, now, meta);
+      await this.flows.save(flow, next, manager);
+      return null;
+    });
+    if (failure) {
+      return {
+        ...(await this.describe(handle, state)),
+        status: 'pending',
+        error: otpFailureMessage(failure),
+      };
+    }
+    await this.flows.end(flow.id);
+    return { status: 'changed', handle, state: next };
+  }
+
+  /** Removes the mobile number: SMS and voice are no longer offered for codes. */
+  async removeMobile(session: Session, meta: RequestMeta): Promise<ChangeOutcome> {
+    if (!this.stepUp.isFresh(session)) return { status: 'step_up_required', error: STEP_UP_REQUIRED };
+    const user = await this.requireUser(session);
+    if (!user.mobile) return { status: 'rejected', error: { code: 'no_mobile', message: 'There is no mobile number on your account.' } };
+    const now = this.clock.now();
+    await this.dataSource.transaction(async (manager: EntityManager) => {
+      const [locked] = await manager.query<Array<{ mobile: string | null }>>(`SELECT mobile FROM users WHERE id = $1 FOR UPDATE`, [
+        user.id,
+      ]);
+      const previous = locked?.mobile;
+      if (!previous) return;
+      await manager.query(
+        `UPDATE users SET mobile = NULL, mobile_verified_at = NULL, updated_at = $2,
+                preferred_otp_channel = CASE WHEN preferred_otp_channel IN ('sms', 'voice') THEN NULL ELSE preferred_otp_channel END
+          WHERE id = $1`,
+        [user.id, now],
+      );
+      await this.audit.record(
+        {
+          type: 'contact.mobile_removed',
+          actor: { type: 'user', id: user.id },
+          subject: { type: 'user', id: user.id },
+          organizationId: user.organizationId,
+          ...auditMeta(meta),
+          details: { session_id: session.id, previous: maskDestination('sms', previous) },
+        },
+        manager,
+      );
+      await this.notify(manager, user, user.email, now);
+    });
+    return { status: 'changed' };
+  }
+
+  private async start(
+    session: Session,
+    user: UserRecord,
+    kind: ContactKind,
+    destination: string,
+    channel: OtpChannel,
+    meta: RequestMeta,
+  ): Promise<ContactOutcome> {
+    const { handle, flow } = await this.flows.create<ContactChangeState>('verification', {
+      step: 'sending',
+      kind,
+      sessionId: session.id,
+      userId: user.id,
+      destination,
+      channels: contactChannels(kind),
+    });
+    const outcome = await this.send(handle, flow, user, channel, meta);
+    if (outcome.state?.step === 'sending') {
+      // Nothing went out (cooldown, caps, or a destination no sender accepts): the form is shown again.
+      await this.flows.end(flow.id);
+      const field = kind === 'mobile' ? 'mobile' : 'email';
+      return { status: 'rejected', ...(outcome.error ? { error: outcome.error, fieldErrors: { [field]: outcome.error.message } } : {}) };
+    }
+    return outcome;
+  }
+
+  private async send(
+    handle: FlowHandle,
+    flow: Flow<ContactChangeState>,
+    user: UserRecord,
+    channel: OtpChannel,
+    meta: RequestMeta,
+  ): Promise<ContactOutcome> {
+    const state = flow.state;
+    if (state.step === 'done') return this.describe(handle, state);
+    const sent = await issueCode(this.otp, {
+      purpose: 'verification',
+      subject: { type: 'user', id: user.id },
+      flowId: flow.id,
+      channel,
+      destination: state.destination,
+      context: requestContext(user.id, user.organizationId, meta),
+    });
+    if ('error' in sent) return { ...(await this.describe(handle, state)), error: sent.error };
+    const next = nextContactChange(
+      state,
+      { type: 'code_sent', channel, challengeId: sent.issued.challengeId, messageId: sent.issued.messageId },
+      this.clock.now(),
+    );
+    await this.flows.save(flow, next);
+    return { status: 'pending', handle, state: next, ...(await deliverCode(this.outbox, sent.issued.messageId, channel)) };
+  }
+
+  private async applyMobile(
+    manager: EntityManager,
+    user: UserRecord,
+    previous: { email: string; mobile: string | null },
+    mobile: string,
+    channel: OtpChannel,
+    session: Session,
+    now: Date,
+    meta: RequestMeta,
+  ): Promise<void> {
+    await manager.query(`UPDATE users SET mobile = $2, mobile_verified_at = $3, updated_at = $3 WHERE id = $1`, [user.id, mobile, now]);
+    // The number on file but never verified (skipped at enrollment) is only being verified now.
+    const type =
+      previous.mobile === mobile ? 'contact.mobile_verified' : previous.mobile ? 'contact.mobile_changed' : 'contact.mobile_added';
+    await this.audit.record(
+      {
+        type,
+        actor: { type: 'user', id: user.id },
+        subject: { type: 'user', id: user.id },
+        organizationId: user.organizationId,
+        ...auditMeta(meta),
+        details: {
+          session_id: session.id,
+          previous: previous.mobile ? maskDestination('sms', previous.mobile) : null,
+          mobile: maskDestination('sms', mobile),
+          verified_by: channel,
+        },
+      },
+      manager,
+    );
+    if (type !== 'contact.mobile_verified') await this.notify(manager, user, previous.email, now);
+  }
+
+  private async applyEmail(
+    manager: EntityManager,
+    user: UserRecord,
+    previous: { email: string },
+    email: string,
+    session: Session,
+    now: Date,
+    meta: RequestMeta,
+  ): Promise<void> {
+    const checked = checkEmail(email);
+    if (!checked.ok) throw flowNotFound();
+    await manager.query(`UPDATE users SET email = $2, email_key = $3, email_verified_at = $4, updated_at = $4 WHERE id = $1`, [
+      user.id,
+      checked.value.display,
+      checked.value.key,
+      now,
+    ]);
+    await this.audit.record(
+      {
+        type: 'contact.email_changed',
+        actor: { type: 'user', id: user.id },
+        subject: { type: 'user', id: user.id },
+        organizationId: user.organizationId,
+        ...auditMeta(meta),
+        details: { session_id: session.id, previous: maskDestination('email', previous.email), email: maskDestination('email', email) },
+      },
+      manager,
+    );
+    // To the address being replaced: if someone else made this change, the owner hears of it there.
+    await this.notify(manager, user, previous.email, now, 'email_changed');
+  }
+
+  private async notify(
+    manager: EntityManager,
+    user: UserRecord,
+    to: string,
+    at: Date,
+    kind: 'mobile_changed' | 'email_changed' = 'mobile_changed',
+  ): Promise<void> {
+    const notice = noticeMessage(kind, { firstName: user.firstName, at });
+    await this.outbox.enqueue(manager, { channel: 'email', to, purpose: `notice.${kind}`, subject: notice.subject, text: notice.text });
+  }
+
+  private async describe(handle: FlowHandle, state: ContactChangeState): Promise<ContactOutcome> {
+    const outcome: ContactOutcome = { status: state.step === 'done' ? 'changed' : 'pending', handle, state };
+    if (state.step === 'otp') outcome.delivery = (await this.outbox.status(state.messageId)).status;
+    return outcome;
+  }
+
+  private async load(kind: ContactKind, handle: FlowHandle, session: Session): Promise<Flow<ContactChangeState>> {
+    const flow = await this.flows.load<ContactChangeState>('verification', handle);
+    assertSameSession(flow.state, session);
+    if (flow.state.kind !== kind) throw flowNotFound();
+    return flow;
+  }
+
+  private async requireUser(session: Session): Promise<UserRecord> {
+    const user = await this.directory.user(session.userId);
+    if (!user || user.status !== 'active') throw sessionEnded();
+    return user;
+  }
+}

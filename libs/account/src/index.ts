@@ -1,0 +1,5 @@
+export * from './machines.js';
+export * from './common.js';
+export * from './step-up.service.js';
+export * from './credential-change.service.js';
+export * from './contact-change.service.js';

@@ -1,0 +1,225 @@
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import { AuditService } from '../../audit/src/index.js';
+import type { AppConfig } from '../../config/src/index.js';
+import { Clock, Duration } from '../../core/src/index.js';
+import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
+import { Directory, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
+import { OutboxService } from '../../notifications/src/index.js';
+import { OtpService } from '../../otp/src/index.js';
+import { SessionService, lastOtpAt, type RequestMeta, type Session, type VerificationRecord } from '../../sessions/src/index.js';
+import {
+  availableChannels,
+  destinationOf,
+  otpFailureMessage,
+  safeReturnTo,
+  type Delivery,
+  type StepError,
+} from '../../signin/src/index.js';
+import { assertSameSession, auditMeta, deliverCode, issueCode, requestContext, sessionEnded } from './common.js';
+import { nextStepUp, type StepUpState } from './machines.js';
+
+/** Nest token for the step-up window (a Duration); unset means DEFAULT_STEP_UP_WINDOW. */
+export const STEP_UP_WINDOW = Symbol('STEP_UP_WINDOW');
+export const DEFAULT_STEP_UP_WINDOW = Duration.ofMinutes(10);
+
+/** The window from configuration (`STEP_UP_MINUTES`). */
+export function stepUpWindow(config: AppConfig): Duration {
+  return Duration.ofMinutes(config.stepUp.minutes);
+}
+
+/** Until when these records keep a session fresh: the latest OTP plus the window (null without an OTP). */
+export function freshUntil(records: readonly VerificationRecord[], window: Duration): Date | null {
+  const last = lastOtpAt(records);
+  return last ? window.after(last) : null;
+}
+
+/** Whether an OTP in these records was verified less than `window` before `now`. */
+export function isFresh(records: readonly VerificationRecord[], now: Date, window: Duration): boolean {
+  const until = freshUntil(records, window);
+  return until !== null && now.getTime() < until.getTime();
+}
+
+export interface StepUpOutcome {
+  /** The flow, once a code was asked for. */
+  handle: FlowHandle | null;
+  state: StepUpState;
+  /** For the OTP step: what happened to the message with the code. */
+  delivery?: Delivery;
+  error?: StepError;
+  /** Set once the session is fresh: until when it stays so. */
+  freshUntil?: Date;
+}
+
+/**
+ * Step-up for a signed-in session: sensitive actions need an OTP verified in this session
+ * within the last STEP_UP_MINUTES (10). Otherwise the user gets a code by one of their
+ * verified channels (the same choice as at sign-in), bound to purpose `step_up`, the user
+ * and the session id; once it verifies, the session gains an `otp` verification record
+ * (and with it loa:2). Used by Gatehouse's own account pages, and meant for OIDC step-up.
+ */
+@Injectable()
+export class StepUpService {
+  constructor(
+    private readonly clock: Clock,
+    private readonly flows: FlowStore,
+    private readonly directory: Directory,
+    private readonly otp: OtpService,
+    private readonly outbox: OutboxService,
+    private readonly sessions: SessionService,
+    private readonly audit: AuditService,
+    @Optional() @Inject(STEP_UP_WINDOW) private readonly window: Duration = DEFAULT_STEP_UP_WINDOW,
+  ) {}
+
+  /** The configured window. */
+  get freshness(): Duration {
+    return this.window;
+  }
+
+  /** Whether the session verified an OTP within the window (or within `maxAge`, e.g. an OIDC `max_age`). */
+  isFresh(session: Pick<Session, 'verifications'>, maxAge: Duration = this.window): boolean {
+    return isFresh(session.verifications, this.clock.now(), maxAge);
+  }
+
+  /** Until when the session is fresh, or null when it is not (any more). */
+  freshUntil(session: Pick<Session, 'verifications'>): Date | null {
+    const until = freshUntil(session.verifications, this.window);
+    return until && until.getTime() > this.clock.now().getTime() ? until : null;
+  }
+
+  /** The first step, without a flow yet: which channels the user may choose from. */
+  async options(session: Session, returnTo?: unknown): Promise<StepUpOutcome> {
+    const user = await this.requireUser(session);
+    const { channels, preferred } = await this.channelsOf(user);
+    return {
+      handle: null,
+      state: { step: 'choose_channel', sessionId: session.id, userId: user.id, channels, preferred, returnTo: safeReturnTo(returnTo) },
+    };
+  }
+
+  /**
+   * Starts a step-up and sends the code by `channel` (one of the user's verified channels;
+   * the preferred one when unset). An unknown channel is an error, and nothing is sent.
+   */
+  async begin(session: Session, input: { channel?: unknown; returnTo?: unknown }, meta: RequestMeta): Promise<StepUpOutcome> {
+    const user = await this.requireUser(session);
+    const { channels, preferred } = await this.channelsOf(user);
+    const state: StepUpState = {
+      step: 'choose_channel',
+      sessionId: session.id,
+      userId: user.id,
+      channels,
+      preferred,
+      returnTo: safeReturnTo(input.returnTo),
+    };
+    const chosen = input.channel === undefined || input.channel === '' ? preferred : channels.find((c) => c === input.channel);
+    if (!chosen) return { handle: null, state, error: { code: 'invalid_channel', message: 'Choose how to receive your code.' } };
+    const { handle, flow } = await this.flows.create<StepUpState>('step_up', state);
+    const outcome = await this.sendCode(handle, flow, user, session, chosen, meta);
+    if (outcome.state.step !== 'choose_channel') return outcome;
+    // Nothing went out (cooldown or hourly caps): no flow is left behind; the first step is shown again.
+    await this.flows.end(flow.id);
+    return { ...outcome, handle: null };
+  }
+
+  async current(handle: FlowHandle, session: Session): Promise<StepUpOutcome> {
+    const flow = await this.load(handle, session);
+    const outcome: StepUpOutcome = { handle, state: flow.state };
+    if (flow.state.step === 'otp') outcome.delivery = (await this.outbox.status(flow.state.messageId)).status;
+    return outcome;
+  }
+
+  /** "Send a new code", by the same or another of the offered channels (cooldown and hourly caps apply). */
+  async resend(handle: FlowHandle, session: Session, channel: unknown, meta: RequestMeta): Promise<StepUpOutcome> {
+    const flow = await this.load(handle, session);
+    if (flow.state.step === 'done') return { handle, state: flow.state };
+    const state = flow.state;
+    const chosen =
+      channel === undefined || channel === ''
+        ? state.step === 'otp'
+          ? state.channel
+          : state.preferred
+        : state.channels.find((c) => c === channel);
+    if (!chosen) return { handle, state, error: { code: 'invalid_channel', message: 'Choose how to receive your code.' } };
+    return this.sendCode(handle, flow, await this.requireUser(session), session, chosen, meta);
+  }
+
+  /** Checks the code; on success the session gets a fresh `otp` verification record and the flow ends. */
+  async verify(handle: FlowHandle, session: Session, code: unknown, meta: RequestMeta): Promise<StepUpOutcome> {
+    const flow = await this.load(handle, session);
+    if (flow.state.step !== 'otp') return { handle, state: flow.state };
+    const state = flow.state;
+    const user = await this.requireUser(session);
+    const result = await this.otp.verify({
+      challengeId: state.challengeId,
+      purpose: 'step_up',
+      subject: { type: 'user', id: user.id },
+      flowId: session.id,
+      code: typeof code === 'string' ? code.slice(0, 32) : '',
+      context: requestContext(user.id, user.organizationId, meta),
+    });
+    if (!result.ok) {
+      return { handle, state, delivery: (await this.outbox.status(state.messageId)).status, error: otpFailureMessage(result) };
+    }
+    const now = this.clock.now();
+    const next = nextStepUp(state, { type: 'code_verified' }, now);
+    await this.sessions.addVerification(session.id, { method: 'otp', channel: state.channel, at: now.toISOString() });
+    await this.audit.record({
+      type: 'session.stepped_up',
+      actor: { type: 'user', id: user.id },
+      subject: { type: 'user', id: user.id },
+      organizationId: user.organizationId,
+      ...auditMeta(meta),
+      details: { session_id: session.id, channel: state.channel },
+    });
+    await this.flows.end(flow.id);
+    return { handle, state: next, freshUntil: this.window.after(now) };
+  }
+
+  private async sendCode(
+    handle: FlowHandle,
+    flow: Flow<StepUpState>,
+    user: UserRecord,
+    session: Session,
+    channel: OtpChannel,
+    meta: RequestMeta,
+  ): Promise<StepUpOutcome> {
+    const sent = await issueCode(this.otp, {
+      purpose: 'step_up',
+      subject: { type: 'user', id: user.id },
+      flowId: session.id,
+      channel,
+      destination: destinationOf(user, channel),
+      context: requestContext(user.id, user.organizationId, meta),
+    });
+    if ('error' in sent) {
+      const outcome: StepUpOutcome = { handle, state: flow.state, error: sent.error };
+      if (flow.state.step === 'otp') outcome.delivery = (await this.outbox.status(flow.state.messageId)).status;
+      return outcome;
+    }
+    const next = nextStepUp(
+      flow.state,
+      { type: 'code_sent', channel, challengeId: sent.issued.challengeId, messageId: sent.issued.messageId },
+      this.clock.now(),
+    );
+    await this.flows.save(flow, next);
+    return { handle, state: next, ...(await deliverCode(this.outbox, sent.issued.messageId, channel)) };
+  }
+
+  private async load(handle: FlowHandle, session: Session): Promise<Flow<StepUpState>> {
+    const flow = await this.flows.load<StepUpState>('step_up', handle);
+    assertSameSession(flow.state, session);
+    return flow;
+  }
+
+  private async channelsOf(user: UserRecord): Promise<{ channels: OtpChannel[]; preferred: OtpChannel }> {
+    const channels = availableChannels(user, await this.directory.policy(user.organizationId));
+    const preferred = user.preferredOtpChannel && channels.includes(user.preferredOtpChannel) ? user.preferredOtpChannel : 'email';
+    return { channels, preferred };
+  }
+
+  private async requireUser(session: Session): Promise<UserRecord> {
+    const user = await this.directory.user(session.userId);
+    if (!user || user.status !== 'active') throw sessionEnded();
+    return user;
+  }
+}

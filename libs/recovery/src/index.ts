@@ -1,0 +1,3 @@
+export * from './machine.js';
+export * from './security-code.guard.js';
+export * from './recovery.service.js';

@@ -1,0 +1,196 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
+import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '../../core/src/index.js';
+import { Directory, PasswordHasher } from '../../identity/src/index.js';
+import { OutboxService, noticeMessage } from '../../notifications/src/index.js';
+import type { RequestMeta } from '../../sessions/src/index.js';
+
+/** A user that the submitted recovery details name, with what the guard needs to decide. */
+export interface GuardCandidate {
+  id: string;
+  organizationId: string;
+  status: 'active' | 'disabled';
+  securityCodeHash: string;
+  lockedAt: Date | null;
+  email: string;
+  firstName: string;
+}
+
+export type GuardVerdict =
+  /** The code matched an active, unlocked user; that user's failure count is back to 0. */
+  | { verdict: 'accepted'; userId: string }
+  /** Nobody matched: no candidate at all, a wrong code, or a locked or disabled user. Outside, all look alike. */
+  | { verdict: 'refused'; reason: 'no_match' | 'wrong_code' | 'blocked'; newlyLocked: string[] };
+
+export interface RecoveryLockStatus {
+  failedAttempts: number;
+  lockedAt: Date | null;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
+export const UNLOCK_REASON_MAX = 500;
+
+/**
+ * The lockout sentinel of self-service recovery. Wrong security codes are counted per
+ * user, across every recovery flow, in one atomic statement (`UPDATE … RETURNING`), so
+ * parallel guesses cannot exceed the organization's limit (`recovery_max_failures`, 3–10,
+ * 5 by default). The failure that reaches the limit locks recovery for that user (exactly
+ * one statement can make that transition, so the user is emailed once); from then on every
+ * attempt is refused without being checked or counted, until support calls `unlock`. A
+ * correct code on an unlocked account resets the count.
+ */
+@Injectable()
+export class SecurityCodeGuard {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly hasher: PasswordHasher,
+    private readonly directory: Directory,
+    private readonly outbox: OutboxService,
+    private readonly audit: AuditService,
+  ) {}
+
+  /**
+   * Checks a security code against the users the submitted details name. Always spends one
+   * argon2 verification per candidate (at least one, on a dummy hash; candidates in
+   * parallel), whatever their state, so the answer time does not tell them apart.
+   */
+  async check(candidates: readonly GuardCandidate[], code: string, meta: RequestMeta = {}): Promise<GuardVerdict> {
+    if (candidates.length === 0) {
+      await this.hasher.verifyDummy(code);
+      return { verdict: 'refused', reason: 'no_match', newlyLocked: [] };
+    }
+    const results = await Promise.all(candidates.map((c) => this.hasher.verify(c.securityCodeHash, code)));
+    const eligible = (c: GuardCandidate) => c.status === 'active' && c.lockedAt === null;
+
+    const matched = candidates.findIndex((c, i) => eligible(c) && results[i]!.ok);
+    if (matched >= 0) {
+      const user = candidates[matched]!;
+      const rehashed = results[matched]!.rehashed ?? null;
+      // Resets only while still unlocked: a lock that parallel wrong guesses set just now wins.
+      const [reset] = await this.dataSource.query<[Array<{ id: string }>, number]>(
+        `UPDATE users SET recovery_failed_attempts = 0,
+                security_code_hash = CASE WHEN $2::text IS NOT NULL AND security_code_hash = $3 THEN $2 ELSE security_code_hash END
+          WHERE id = $1 AND status = 'active' AND recovery_locked_at IS NULL RETURNING id`,
+        [user.id, rehashed, user.securityCodeHash],
+      );
+      if (reset.length > 0) return { verdict: 'accepted', userId: user.id };
+      return { verdict: 'refused', reason: 'blocked', newlyLocked: [] };
+    }
+
+    const counted = candidates.filter(eligible);
+    const newlyLocked: string[] = [];
+    for (const user of counted) {
+      if (await this.countFailure(user, meta)) newlyLocked.push(user.id);
+    }
+    return { verdict: 'refused', reason: counted.length > 0 ? 'wrong_code' : 'blocked', newlyLocked };
+  }
+
+  /** Where a user stands (for support). */
+  async status(userId: string): Promise<RecoveryLockStatus | null> {
+    if (!UUID.test(userId)) return null;
+    const rows = await this.dataSource.query<Array<{ recovery_failed_attempts: number; recovery_locked_at: Date | null }>>(
+      `SELECT recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1`,
+      [userId],
+    );
+    const row = rows[0];
+    return row ? { failedAttempts: row.recovery_failed_attempts, lockedAt: row.recovery_locked_at } : null;
+  }
+
+  /**
+   * Lets a user recover again (support console): clears the lock and the failure count,
+   * and audits who did it and why. Returns whether recovery was locked. Throws
+   * `invalid_request` without a reason, `user_not_found` for an unknown user.
+   */
+  async unlock(
+    userId: string,
+    actor: AuditEventInput['actor'],
+    reason: string,
+    meta: RequestMeta = {},
+  ): Promise<{ wasLocked: boolean; failedAttempts: number }> {
+    const why = typeof reason === 'string' ? cleanText(reason) : '';
+    if (why === '' || codePointLength(why) > UNLOCK_REASON_MAX || hasForbiddenCharacters(why)) {
+      throw new DomainError('invalid_request', `Give a reason for unlocking recovery, in at most ${UNLOCK_REASON_MAX} characters.`);
+    }
+    if (!UUID.test(userId)) throw new DomainError('user_not_found', 'No such user.');
+    return await this.dataSource.transaction(async (m) => {
+      const rows = await m.query<Array<{ organization_id: string; recovery_failed_attempts: number; recovery_locked_at: Date | null }>>(
+        `SELECT organization_id, recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1 FOR UPDATE`,
+        [userId],
+      );
+      const row = rows[0];
+      if (!row) throw new DomainError('user_not_found', 'No such user.');
+      await m.query(`UPDATE users SET recovery_failed_attempts = 0, recovery_locked_at = NULL, updated_at = $2 WHERE id = $1`, [
+        userId,
+        this.clock.now(),
+      ]);
+      const result = { wasLocked: row.recovery_locked_at !== null, failedAttempts: row.recovery_failed_attempts };
+      await this.audit.record(
+        {
+          type: 'recovery.unlocked',
+          actor,
+          subject: { type: 'user', id: userId },
+          organizationId: row.organization_id,
+          ip: meta.ip ?? null,
+          userAgent: meta.userAgent ?? null,
+          requestId: meta.requestId ?? null,
+          details: { reason: why, was_locked: result.wasLocked, failed_attempts: result.failedAttempts },
+        },
+        m,
+      );
+      return result;
+    });
+  }
+
+  /** Counts one wrong code; returns true when this failure locked recovery (and emailed the user). */
+  private async countFailure(user: GuardCandidate, meta: RequestMeta): Promise<boolean> {
+    const policy = await this.directory.policy(user.organizationId);
+    const max = Math.min(10, Math.max(3, policy.recoveryMaxFailures));
+    const now = this.clock.now();
+    let noticeId: string | null = null;
+    await this.dataSource.transaction(async (m) => {
+      // One statement: a row that is already locked is not counted, and exactly one failure
+      // (the one reaching the limit) moves it from unlocked to locked.
+      const [rows] = await m.query<[Array<{ attempts: number; locked_at: Date | null }>, number]>(
+        `UPDATE users SET recovery_failed_attempts = recovery_failed_attempts + 1,
+                recovery_locked_at = CASE WHEN recovery_failed_attempts + 1 >= $2 THEN $3::timestamptz ELSE NULL END
+          WHERE id = $1 AND status = 'active' AND recovery_locked_at IS NULL
+          RETURNING recovery_failed_attempts AS attempts, recovery_locked_at AS locked_at`,
+        [user.id, max, now],
+      );
+      const row = rows[0];
+      if (!row) return;
+      const base = {
+        actor: { type: 'anonymous' as const },
+        subject: { type: 'user', id: user.id },
+        organizationId: user.organizationId,
+        ip: meta.ip ?? null,
+        userAgent: meta.userAgent ?? null,
+        requestId: meta.requestId ?? null,
+      };
+      await this.audit.record(
+        { ...base, type: 'recovery.security_code_failed', details: { failed_attempts: row.attempts, limit: max } },
+        m,
+      );
+      if (row.locked_at) {
+        await this.audit.record({ ...base, type: 'recovery.locked', details: { failed_attempts: row.attempts, limit: max } }, m);
+        const notice = noticeMessage('recovery_blocked', { firstName: user.firstName, at: now });
+        noticeId = await this.outbox.enqueue(m, {
+          channel: 'email',
+          to: user.email,
+          purpose: 'notice.recovery_blocked',
+          subject: notice.subject,
+          text: notice.text,
+        });
+      }
+    });
+    if (noticeId) this.deliverLater(noticeId);
+    return noticeId !== null;
+  }
+
+  /** Hands the message to the sender now, without making the answer wait for it (the outbox worker retries). */
+  private deliverLater(messageId: string): void {
+    this.outbox.deliverNow(messageId).catch(() => undefined);
+  }
+}
