@@ -1,7 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
+import { isProviderPath } from '../../../libs/oidc/src/index.js';
 import { createHttpApp } from '../../../libs/platform/src/index.js';
 import { IdpModule, type IdpOptions } from './idp.module.js';
 
 export async function createIdpApp(options: IdpOptions): Promise<INestApplication> {
-  return await createHttpApp(IdpModule.forRoot(options), options.config);
+  // oidc-provider reads its own request bodies, so Nest's parsers skip its paths (IdpModule mounts it).
+  return await createHttpApp(IdpModule.forRoot(options), options.config, { rawBodyPaths: isProviderPath });
 }

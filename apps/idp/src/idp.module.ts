@@ -1,16 +1,38 @@
-import { Inject, Module, type BeforeApplicationShutdown, type DynamicModule, type OnApplicationBootstrap } from '@nestjs/common';
+import {
+  Inject,
+  Module,
+  RequestMethod,
+  type BeforeApplicationShutdown,
+  type DynamicModule,
+  type MiddlewareConsumer,
+  type NestModule,
+  type OnApplicationBootstrap,
+} from '@nestjs/common';
+import type Provider from 'oidc-provider';
+import {
+  ContactChangeService,
+  CredentialChangeService,
+  STEP_UP_WINDOW,
+  StepUpService,
+  stepUpWindow,
+} from '../../../libs/account/src/index.js';
 import { APP_CONFIG, type AppConfig } from '../../../libs/config/src/index.js';
 import { Duration } from '../../../libs/core/src/index.js';
 import { FlowStore } from '../../../libs/flows/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
+import { OIDC_PROVIDER, providerMiddleware } from '../../../libs/oidc/src/index.js';
 import { NotificationsModule, OutboxWorker, type OutboxPolicy } from '../../../libs/notifications/src/index.js';
 import { OtpMessageQueue, OtpModule } from '../../../libs/otp/src/index.js';
 import { PlatformModule, type AppOptions } from '../../../libs/platform/src/index.js';
 import { RememberedDeviceService, SESSION_POLICY, SessionService } from '../../../libs/sessions/src/index.js';
 import { EnrollmentService, OutboxOtpQueue, SignInService } from '../../../libs/signin/src/index.js';
 import { ThrottleService } from '../../../libs/throttle/src/index.js';
+import { AccountChangesApiController, AccountChangesController } from './account-changes.controller.js';
 import { AccountPagesController } from './account.controller.js';
 import { FlowApiController } from './flow-api.controller.js';
+import { InteractionController } from './interaction.controller.js';
+import { OIDC_PROVIDERS } from './oidc.providers.js';
+import { RecoveryWebModule } from './recovery.module.js';
 import { SignInPagesController } from './signin.controller.js';
 import { WebContext } from './web-context.js';
 
@@ -33,7 +55,17 @@ export interface IdpOptions extends AppOptions {
 
 /** The public server: sign-in pages, flow API, OIDC and self-service. */
 @Module({})
-export class IdpModule {
+export class IdpModule implements NestModule {
+  constructor(@Inject(OIDC_PROVIDER) private readonly provider: Provider) {}
+
+  /**
+   * oidc-provider answers its own paths. It runs as a middleware of this (root) module, so after
+   * the global request logger (request id, access log) and before Nest's routes.
+   */
+  configure(consumer: MiddlewareConsumer): void {
+    consumer.apply(providerMiddleware(this.provider)).forRoutes({ path: '{/*splat}', method: RequestMethod.ALL });
+  }
+
   static forRoot(options: IdpOptions): DynamicModule {
     // One module instance for the app and the OTP queue, so both see the same policy.
     const notifications = options.outboxPolicy ? NotificationsModule.register({ policy: options.outboxPolicy }) : NotificationsModule;
@@ -43,8 +75,16 @@ export class IdpModule {
         PlatformModule.forRoot('idp', options),
         notifications,
         OtpModule.register({ imports: [notifications], queue: { provide: OtpMessageQueue, useClass: OutboxOtpQueue } }),
+        RecoveryWebModule.register(notifications),
       ],
-      controllers: [SignInPagesController, AccountPagesController, FlowApiController],
+      controllers: [
+        SignInPagesController,
+        AccountPagesController,
+        FlowApiController,
+        AccountChangesController,
+        AccountChangesApiController,
+        InteractionController,
+      ],
       providers: [
         WebContext,
         FlowStore,
@@ -62,6 +102,11 @@ export class IdpModule {
         SessionService,
         EnrollmentService,
         SignInService,
+        { provide: STEP_UP_WINDOW, inject: [APP_CONFIG], useFactory: stepUpWindow },
+        StepUpService,
+        CredentialChangeService,
+        ContactChangeService,
+        ...OIDC_PROVIDERS,
         OutboxWorkerLifecycle,
       ],
     };

@@ -66,6 +66,7 @@ export const envSchema = z.object({
   ARGON2_PARALLELISM: intInRange(1, 16, 1),
   SESSION_IDLE_MINUTES: intInRange(1, 24 * 60, 30),
   SESSION_ABSOLUTE_HOURS: intInRange(1, 24 * 30, 12),
+  STEP_UP_MINUTES: intInRange(1, 24 * 60, 10),
 });
 
 export type Env = z.input<typeof envSchema>;
@@ -94,6 +95,8 @@ export interface AppConfig {
   };
   readonly argon2: { readonly memoryKiB: number; readonly timeCost: number; readonly parallelism: number };
   readonly session: { readonly idleMinutes: number; readonly absoluteHours: number };
+  /** How long an OTP verified in a session counts as fresh for sensitive account changes (step-up). */
+  readonly stepUp: { readonly minutes: number };
 }
 
 export class ConfigError extends Error {
@@ -160,6 +163,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     secrets: { otp: e.OTP_SECRET, cookie: e.COOKIE_SECRET, keyEncryption: e.KEY_ENCRYPTION_KEY },
     argon2: { memoryKiB: e.ARGON2_MEMORY_KIB, timeCost: e.ARGON2_TIME_COST, parallelism: e.ARGON2_PARALLELISM },
     session: { idleMinutes: e.SESSION_IDLE_MINUTES, absoluteHours: e.SESSION_ABSOLUTE_HOURS },
+    stepUp: { minutes: e.STEP_UP_MINUTES },
   });
 }
 

@@ -2,6 +2,7 @@ import { Global, Module, type DynamicModule, type INestApplication, type Type } 
 import { NestFactory } from '@nestjs/core';
 import { TypeOrmModule } from '@nestjs/typeorm';
 import cookieParser from 'cookie-parser';
+import express, { type NextFunction, type Request, type Response } from 'express';
 import helmet from 'helmet';
 import { Logger, LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
@@ -48,9 +49,22 @@ export class PlatformModule {
   }
 }
 
+export interface HttpAppOptions {
+  /** Paths whose request bodies Nest must leave unread, for a handler that parses its own (oidc-provider). */
+  rawBodyPaths?: (path: string) => boolean;
+}
+
+/** Largest JSON or form body the app's own routes accept. */
+export const BODY_LIMIT = '100kb';
+
 /** Creates a Nest HTTP app with our logger, helmet and no Nest banner noise. Not yet listening. */
-export async function createHttpApp(module: Type | DynamicModule, config: AppConfig): Promise<INestApplication> {
-  const app = await NestFactory.create(module, { bufferLogs: true, abortOnError: false });
+export async function createHttpApp(
+  module: Type | DynamicModule,
+  config: AppConfig,
+  options: HttpAppOptions = {},
+): Promise<INestApplication> {
+  // Nest's own body parser is off: ours skips the paths of handlers that read the raw body.
+  const app = await NestFactory.create(module, { bufferLogs: true, abortOnError: false, bodyParser: false });
   app.useLogger(app.get(Logger));
   const https = config.issuer.startsWith('https://');
   app.use(
@@ -69,6 +83,12 @@ export async function createHttpApp(module: Type | DynamicModule, config: AppCon
     }),
   );
   app.use(cookieParser());
+  const raw = options.rawBodyPaths ?? (() => false);
+  const unlessRaw =
+    (parser: (req: Request, res: Response, next: NextFunction) => void) => (req: Request, res: Response, next: NextFunction) =>
+      raw(req.path) ? next() : parser(req, res, next);
+  app.use(unlessRaw(express.json({ limit: BODY_LIMIT })));
+  app.use(unlessRaw(express.urlencoded({ extended: true, limit: BODY_LIMIT })));
   const http = app.getHttpAdapter().getInstance() as { disable?: (s: string) => void; set?: (k: string, v: unknown) => void };
   http.disable?.('x-powered-by');
   http.set?.('trust proxy', 'loopback');

@@ -1,0 +1,201 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { DataSource } from 'typeorm';
+import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
+import { DomainError, hasForbiddenCharacters, type Clock } from '../../core/src/index.js';
+
+export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
+export type GrantType = (typeof GRANT_TYPES)[number];
+
+/** Scopes a relying app may be registered for: the OIDC ones and Gatehouse's own claims. */
+export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'phone', 'gatehouse'] as const;
+
+export interface ClientInput {
+  name: string;
+  redirectUris?: string[];
+  postLogoutRedirectUris?: string[];
+  public?: boolean;
+  grants?: string[];
+  scopes?: string[];
+}
+
+export interface RegisteredClient {
+  clientId: string;
+  /** Shown once, never stored: only its SHA-256 is kept. Absent for a public client. */
+  clientSecret?: string;
+}
+
+/** The client metadata oidc-provider reads (snake_case, as in RFC 7591). */
+export interface ClientMetadataRecord {
+  client_id: string;
+  client_name: string;
+  client_secret?: string;
+  token_endpoint_auth_method: 'none' | 'client_secret_basic';
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  grant_types: string[];
+  response_types: string[];
+  scope?: string;
+  application_type: 'web';
+}
+
+interface ClientRow {
+  client_id: string;
+  name: string;
+  client_secret_hash: string | null;
+  public: boolean;
+  redirect_uris: string[];
+  post_logout_redirect_uris: string[];
+  grant_types: string[];
+  scopes: string[];
+}
+
+/**
+ * A client secret is 256 random bits, so a plain SHA-256 is enough to make the stored value
+ * useless to whoever reads the table (no dictionary to try); a slow hash would only slow
+ * the token endpoint. Stored as `sha256:<hex>`.
+ */
+export function hashClientSecret(secret: string): string {
+  return `sha256:${createHash('sha256').update(secret, 'utf8').digest('hex')}`;
+}
+
+/** Constant-time comparison of a presented secret with the stored hash. */
+export function clientSecretMatches(storedHash: string | undefined, presented: unknown): boolean {
+  if (typeof storedHash !== 'string' || !storedHash.startsWith('sha256:') || typeof presented !== 'string' || presented.length > 512) {
+    return false;
+  }
+  const expected = Buffer.from(storedHash.slice('sha256:'.length), 'hex');
+  const actual = createHash('sha256').update(presented, 'utf8').digest();
+  return expected.length === actual.length && timingSafeEqual(expected, actual);
+}
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+
+/** A registrable redirect URI: absolute https (http only on the loopback), no fragment, no credentials. */
+export function checkRedirectUri(uri: string, what = 'redirect URI'): string {
+  const bad = (why: string) => new DomainError('invalid_client_metadata', `${what} ${JSON.stringify(uri)}: ${why}`);
+  if (uri.length > 2000 || hasForbiddenCharacters(uri)) throw bad('not a valid URL');
+  let parsed: URL;
+  try {
+    parsed = new URL(uri);
+  } catch {
+    throw bad('not an absolute URL');
+  }
+  if (parsed.protocol !== 'https:' && !(parsed.protocol === 'http:' && LOOPBACK_HOSTS.has(parsed.hostname))) {
+    throw bad('must use https (http only for localhost or 127.0.0.1)');
+  }
+  if (parsed.hash || uri.includes('#')) throw bad('must not contain a fragment');
+  if (parsed.username || parsed.password) throw bad('must not contain credentials');
+  return uri;
+}
+
+/** Validates and normalizes what an operator asked for; throws DomainError('invalid_client_metadata'). */
+export function validateClientInput(input: ClientInput): Required<ClientInput> {
+  const name = input.name.trim().normalize('NFC');
+  if (name.length < 1 || name.length > 200 || hasForbiddenCharacters(name)) {
+    throw new DomainError('invalid_client_metadata', 'the name must be 1 to 200 visible characters');
+  }
+  const grants = [...new Set(input.grants?.length ? input.grants : ['authorization_code', 'refresh_token'])];
+  for (const grant of grants) {
+    if (!(GRANT_TYPES as readonly string[]).includes(grant)) {
+      throw new DomainError('invalid_client_metadata', `unknown grant ${JSON.stringify(grant)} (use ${GRANT_TYPES.join(', ')})`);
+    }
+  }
+  const isPublic = input.public === true;
+  if (isPublic && grants.includes('client_credentials')) {
+    throw new DomainError('invalid_client_metadata', 'a public client cannot use client_credentials (it has no secret)');
+  }
+  if (grants.includes('refresh_token') && !grants.includes('authorization_code')) {
+    throw new DomainError('invalid_client_metadata', 'refresh_token needs the authorization_code grant');
+  }
+  const redirectUris = [...new Set((input.redirectUris ?? []).map((u) => checkRedirectUri(u)))];
+  const postLogoutRedirectUris = [
+    ...new Set((input.postLogoutRedirectUris ?? []).map((u) => checkRedirectUri(u, 'post-logout redirect URI'))),
+  ];
+  if (grants.includes('authorization_code') && redirectUris.length === 0) {
+    throw new DomainError('invalid_client_metadata', 'the authorization_code grant needs at least one --redirect-uri');
+  }
+  if (!grants.includes('authorization_code') && (redirectUris.length || postLogoutRedirectUris.length)) {
+    throw new DomainError('invalid_client_metadata', 'redirect URIs are only for clients with the authorization_code grant');
+  }
+  const scopes = [...new Set(input.scopes?.length ? input.scopes : grants.includes('authorization_code') ? [...OIDC_SCOPES] : [])];
+  for (const scope of scopes) {
+    if (!(OIDC_SCOPES as readonly string[]).includes(scope)) {
+      throw new DomainError('invalid_client_metadata', `unknown scope ${JSON.stringify(scope)} (use ${OIDC_SCOPES.join(', ')})`);
+    }
+  }
+  if (grants.includes('authorization_code') && !scopes.includes('openid')) {
+    throw new DomainError('invalid_client_metadata', 'a sign-in client needs the openid scope');
+  }
+  return { name, redirectUris, postLogoutRedirectUris, public: isPublic, grants, scopes };
+}
+
+/** Relying apps and services: registered by the operator CLI, read by the provider. */
+export class ClientRegistry {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+  ) {}
+
+  async create(input: ClientInput, actor: AuditEventInput['actor']): Promise<RegisteredClient> {
+    const c = validateClientInput(input);
+    const clientId = randomBytes(16).toString('base64url');
+    const clientSecret = c.public ? undefined : randomBytes(32).toString('base64url');
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(
+        `INSERT INTO oidc_clients (client_id, name, client_secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, created_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        [
+          clientId,
+          c.name,
+          clientSecret ? hashClientSecret(clientSecret) : null,
+          c.public,
+          c.redirectUris,
+          c.postLogoutRedirectUris,
+          c.grants,
+          c.scopes,
+          this.clock.now(),
+        ],
+      );
+      await this.audit.record(
+        {
+          type: 'client.created',
+          actor,
+          subject: { type: 'client', id: clientId },
+          details: {
+            name: c.name,
+            public: c.public,
+            redirect_uris: c.redirectUris,
+            post_logout_redirect_uris: c.postLogoutRedirectUris,
+            grant_types: c.grants,
+            scopes: c.scopes,
+          },
+        },
+        manager,
+      );
+    });
+    return clientSecret ? { clientId, clientSecret } : { clientId };
+  }
+
+  /** The provider's view of a client; undefined when unknown. The secret field holds its hash. */
+  async metadata(clientId: string): Promise<ClientMetadataRecord | undefined> {
+    if (clientId.length > 200) return undefined;
+    const rows = await this.dataSource.query<ClientRow[]>(`SELECT * FROM oidc_clients WHERE client_id = $1`, [clientId]);
+    const r = rows[0];
+    if (!r) return undefined;
+    const grants = r.grant_types;
+    const metadata: ClientMetadataRecord = {
+      client_id: r.client_id,
+      client_name: r.name,
+      token_endpoint_auth_method: r.public ? 'none' : 'client_secret_basic',
+      redirect_uris: r.redirect_uris,
+      post_logout_redirect_uris: r.post_logout_redirect_uris,
+      grant_types: grants,
+      response_types: grants.includes('authorization_code') ? ['code'] : [],
+      application_type: 'web',
+    };
+    if (r.scopes.length) metadata.scope = r.scopes.join(' ');
+    if (r.client_secret_hash) metadata.client_secret = r.client_secret_hash;
+    return metadata;
+  }
+}

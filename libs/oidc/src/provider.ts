@@ -1,0 +1,367 @@
+import { createHmac } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Provider, { interactionPolicy, type Account, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { DataSource } from 'typeorm';
+import type { AppConfig, Secrets } from '../../config/src/index.js';
+import type { Clock, Duration } from '../../core/src/index.js';
+import type { Directory } from '../../identity/src/index.js';
+import { LOA1, LOA2, amrOf, type Session } from '../../sessions/src/index.js';
+import { parseAuthRequest, requiredLevel } from './acr.js';
+import { OIDC_SCOPES, clientSecretMatches, type ClientRegistry } from './clients.js';
+import { adapterFactory } from './pg-adapter.js';
+import type { SigningKey } from './signing-keys.js';
+
+/** DI token of the oidc-provider instance. */
+export const OIDC_PROVIDER = Symbol('OIDC_PROVIDER');
+
+/** The provider's endpoints live under this prefix; discovery stays at the well-known path. */
+export const OIDC_PREFIX = '/oidc';
+export const DISCOVERY_PATH = '/.well-known/openid-configuration';
+
+/** Paths answered by oidc-provider itself (which reads its own request bodies). */
+export function isProviderPath(path: string): boolean {
+  return path === DISCOVERY_PATH || path.startsWith(`${OIDC_PREFIX}/`);
+}
+
+export const TTL = {
+  AccessToken: 10 * 60,
+  ClientCredentials: 10 * 60,
+  AuthorizationCode: 60,
+  IdToken: 60 * 60,
+  RefreshToken: 14 * 24 * 60 * 60,
+  Interaction: 60 * 60,
+} as const;
+
+/**
+ * The link between oidc-provider and Gatehouse's own session (the `session` cookie), which
+ * the app implements: the provider's session is only a mirror of it.
+ */
+export abstract class SessionBridge {
+  /** The live Gatehouse session of this browser request, or null. */
+  abstract current(req: IncomingMessage): Promise<Session | null>;
+  /** Ends this browser's Gatehouse session, if any, and clears its cookie. */
+  abstract endCurrent(req: IncomingMessage, res: ServerResponse, reason: string): Promise<void>;
+}
+
+/**
+ * The value of the logout page's "Sign out" button. Only a sign-out the user confirmed on
+ * that page ends the Gatehouse session too; the provider's own auto-submitted logout (when
+ * its session holds no account) ends only the provider's session, so a cross-site link to
+ * the end-session endpoint cannot sign anyone out of Gatehouse.
+ */
+export const LOGOUT_CONFIRMED = 'gatehouse';
+
+/** Pages the provider renders itself, in Gatehouse's look (no inline script). */
+export interface OidcPages {
+  error(out: { error: string; error_description?: string | undefined }): string;
+  /** The sign-out confirmation: `form` is the provider's (hidden) form, to be submitted by buttons with `form="op.logoutForm"`. */
+  logout(form: string, clientName: string | undefined): string;
+  loggedOut(clientName: string | undefined): string;
+}
+
+export interface OidcProviderOptions {
+  config: AppConfig;
+  secrets: Secrets;
+  dataSource: DataSource;
+  clock: Clock;
+  directory: Directory;
+  registry: ClientRegistry;
+  keys: SigningKey[];
+  bridge: SessionBridge;
+  pages: OidcPages;
+  /** Gatehouse's session absolute timeout: the provider's sessions and grants live no longer. */
+  sessionAbsolute: Duration;
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
+
+/** Adds origins a provider page may send the browser to (form posts, or the redirect after one) to its CSP `form-action`. */
+export function allowFormAction(ctx: KoaContextWithOIDC, uris: Array<string | undefined>): void {
+  const csp = ctx.response.get('content-security-policy');
+  if (!csp) return;
+  const origins = uris.flatMap((u) => {
+    const parsed = u ? URL.parse(u) : null;
+    return parsed && (parsed.protocol === 'https:' || parsed.protocol === 'http:') ? [parsed.origin] : [];
+  });
+  if (origins.length === 0) return;
+  const directives = csp.split(';').map((d) => d.trim());
+  const i = directives.findIndex((d) => d.startsWith('form-action'));
+  if (i === -1) return;
+  directives[i] = [directives[i], ...origins.filter((o) => !directives[i]!.split(/\s+/u).includes(o))].join(' ');
+  ctx.set('content-security-policy', directives.join(';'));
+}
+
+function uuidOrNull(value: string): string | null {
+  return UUID.test(value) ? value : null;
+}
+
+/**
+ * oidc-provider configured for Gatehouse: authorization code flow only (PKCE S256 for
+ * public clients), refresh-token rotation with reuse detection, revocation, introspection,
+ * RP-initiated logout, Gatehouse's own interaction pages and levels of assurance, every
+ * model in PostgreSQL, clients from `oidc_clients` with hashed secrets.
+ */
+export function createOidcProvider(o: OidcProviderOptions): Provider {
+  const { config, bridge, pages, clock } = o;
+  const https = config.issuer.startsWith('https://');
+  const absoluteSeconds = Math.floor(o.sessionAbsolute.milliseconds / 1000);
+
+  // One Gatehouse session lookup per request, however many checks ask.
+  const sessions = new WeakMap<IncomingMessage, Promise<Session | null>>();
+  const gatehouseSession = (ctx: KoaContextWithOIDC) => {
+    let found = sessions.get(ctx.req);
+    if (!found) {
+      found = bridge.current(ctx.req);
+      sessions.set(ctx.req, found);
+    }
+    return found;
+  };
+
+  const policy = interactionPolicy.base();
+  const login = policy.get('login')!;
+  const { Check } = interactionPolicy;
+  // The provider's session mirrors Gatehouse's: no live Gatehouse session, another user, or
+  // another authentication (new sign-in, added verification) means a new login result.
+  login.checks.add(
+    new Check('gatehouse_session', 'the Gatehouse session ended or changed', 'login_required', async (ctx) => {
+      if (ctx.oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
+      const session = await gatehouseSession(ctx);
+      const mirrored = ctx.oidc.session;
+      if (!session || !mirrored?.accountId) return Check.REQUEST_PROMPT;
+      if (session.userId !== mirrored.accountId) return Check.REQUEST_PROMPT;
+      if (Math.floor(session.authTime.getTime() / 1000) !== mirrored.authTime()) return Check.REQUEST_PROMPT;
+      if (amrOf(session.verifications).join(' ') !== (mirrored.amr ?? []).join(' ')) return Check.REQUEST_PROMPT;
+      return Check.NO_NEED_TO_PROMPT;
+    }),
+    0,
+  );
+  // acr_values are voluntary in OIDC; Gatehouse treats a first-choice loa:2 as a requirement (CONTRACT).
+  login.checks.add(
+    new Check('gatehouse_acr', 'the requested level of assurance is not met', 'login_required', (ctx) => {
+      if (ctx.oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
+      const wanted = requiredLevel(parseAuthRequest(ctx.oidc.params as Record<string, unknown>));
+      return wanted === LOA2 && ctx.oidc.acr !== LOA2 ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+  // max_age measured with Gatehouse's clock (the built-in check keeps oidc-provider's).
+  login.checks.add(
+    new Check('gatehouse_max_age', 'the authentication is older than max_age', 'login_required', (ctx) => {
+      if (ctx.oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
+      const { maxAge } = parseAuthRequest(ctx.oidc.params as Record<string, unknown>);
+      const authTime = ctx.oidc.session?.authTime();
+      if (maxAge === undefined || typeof authTime !== 'number') return Check.NO_NEED_TO_PROMPT;
+      return clock.now().getTime() - authTime * 1000 > maxAge * 1000 ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+    }),
+  );
+
+  const cookieKey = createHmac('sha256', o.secrets.cookie).update('gatehouse:oidc-provider-cookies').digest('base64url');
+  const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure: https };
+
+  const configuration: Configuration = {
+    adapter: adapterFactory(o.dataSource, clock, o.registry),
+    clients: [],
+    async findAccount(_ctx, sub): Promise<Account | undefined> {
+      const id = uuidOrNull(sub);
+      const user = id ? await o.directory.user(id) : null;
+      if (!user || user.status !== 'active') return undefined;
+      const organization = await o.directory.organization(user.organizationId);
+      return {
+        accountId: user.id,
+        claims: () => ({
+          sub: user.id,
+          name: `${user.firstName} ${user.lastName}`.trim(),
+          given_name: user.firstName,
+          family_name: user.lastName,
+          email: user.email,
+          email_verified: user.emailVerifiedAt !== null,
+          ...(user.mobile ? { phone_number: user.mobile, phone_number_verified: user.mobileVerifiedAt !== null } : {}),
+          enterprise_id: user.enterpriseId,
+          ...(organization ? { organization: organization.slug } : {}),
+        }),
+      };
+    },
+    claims: {
+      // ID tokens always carry acr, amr and auth_time (CONTRACT), not only when a relying app asks for them.
+      openid: ['sub', 'acr', 'amr', 'auth_time'],
+      profile: ['name', 'given_name', 'family_name'],
+      email: ['email', 'email_verified'],
+      phone: ['phone_number', 'phone_number_verified'],
+      gatehouse: ['enterprise_id', 'organization'],
+      acr: null,
+      amr: null,
+      auth_time: null,
+      sid: null,
+      iss: null,
+    },
+    scopes: [...OIDC_SCOPES],
+    acrValues: [LOA1, LOA2],
+    responseTypes: ['code'],
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    // Secrets are stored hashed, so nothing may use one as a key: no client_secret_jwt, no HS*, no symmetric encryption.
+    clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
+    clientDefaults: {
+      grant_types: ['authorization_code'],
+      id_token_signed_response_alg: 'RS256',
+      response_types: ['code'],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    enabledJWA: {
+      clientAuthSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      requestObjectSigningAlgValues: ['RS256', 'PS256', 'ES256', 'EdDSA'],
+      idTokenSigningAlgValues: ['RS256'],
+      userinfoSigningAlgValues: ['RS256'],
+      introspectionSigningAlgValues: ['RS256'],
+      authorizationSigningAlgValues: ['RS256'],
+    },
+    allowOmittingSingleRegisteredRedirectUri: false,
+    clientBasedCORS: (_ctx, origin, client) =>
+      origin !== 'null' && (client.redirectUris ?? []).some((u) => URL.parse(u)?.origin === origin),
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      claimsParameter: { enabled: true },
+      introspection: {
+        enabled: true,
+        // Only confidential clients (a resource server authenticates) learn about tokens.
+        allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
+      },
+      revocation: {
+        enabled: true,
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          allowFormAction(ctx, [ctx.oidc.params?.post_logout_redirect_uri as string | undefined]);
+          ctx.type = 'html';
+          ctx.body = pages.logout(form, ctx.oidc.client?.clientName);
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          ctx.type = 'html';
+          ctx.body = pages.loggedOut(ctx.oidc.client?.clientName);
+        },
+      },
+      pushedAuthorizationRequests: { enabled: false },
+      resourceIndicators: { enabled: false },
+      userinfo: { enabled: true },
+      backchannelLogout: { enabled: false },
+    },
+    interactions: { policy, url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
+    cookies: {
+      names: { session: https ? '__Host-gh_oidc' : 'gh_oidc', interaction: 'gh_oidc_interaction', resume: 'gh_oidc_resume' },
+      long: cookieOptions,
+      short: cookieOptions,
+      keys: [cookieKey],
+    },
+    jwks: { keys: o.keys.map((k) => k.jwk) },
+    ttl: {
+      AccessToken: TTL.AccessToken,
+      ClientCredentials: TTL.ClientCredentials,
+      AuthorizationCode: TTL.AuthorizationCode,
+      IdToken: TTL.IdToken,
+      Interaction: TTL.Interaction,
+      // Rotation keeps the family's lifetime: a rotated token inherits what is left.
+      RefreshToken: (ctx) => ctx?.oidc?.entities.RotatedRefreshToken?.remainingTTL ?? TTL.RefreshToken,
+      // No longer than the Gatehouse session it mirrors (absolute timeout from the authentication).
+      Session: (_ctx, session) => {
+        const authTime = session.authTime();
+        if (typeof authTime !== 'number') return TTL.Interaction;
+        return Math.max(60, authTime + absoluteSeconds - Math.floor(clock.now().getTime() / 1000));
+      },
+      Grant: absoluteSeconds,
+    },
+    rotateRefreshToken: true,
+    // Any client allowed the refresh_token grant gets one with the code (not only with offline_access).
+    issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+    routes: {
+      authorization: `${OIDC_PREFIX}/auth`,
+      backchannel_authentication: `${OIDC_PREFIX}/backchannel`,
+      challenge: `${OIDC_PREFIX}/challenge`,
+      code_verification: `${OIDC_PREFIX}/device`,
+      credential: `${OIDC_PREFIX}/credential`,
+      device_authorization: `${OIDC_PREFIX}/device/auth`,
+      end_session: `${OIDC_PREFIX}/session/end`,
+      introspection: `${OIDC_PREFIX}/token/introspection`,
+      jwks: `${OIDC_PREFIX}/jwks`,
+      pushed_authorization_request: `${OIDC_PREFIX}/request`,
+      registration: `${OIDC_PREFIX}/reg`,
+      revocation: `${OIDC_PREFIX}/token/revocation`,
+      token: `${OIDC_PREFIX}/token`,
+      userinfo: `${OIDC_PREFIX}/me`,
+    },
+    renderError: async (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = pages.error(out);
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  // Express has decided what to trust (`trust proxy`); the mount hands the provider that verdict in X-Forwarded-*.
+  provider.proxy = true;
+
+  // The stored `client_secret` is `sha256:<hex>` of the real one (documented extension point, panva/node-oidc-provider#631).
+  provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
+    return clientSecretMatches(this.clientSecret, actual);
+  };
+
+  provider.use(async (ctx, next) => {
+    await next();
+    const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
+    if (!oidc) return;
+    // RP-initiated logout confirmed on Gatehouse's page ends the Gatehouse session too.
+    if (oidc.route === 'end_session_confirm' && ctx.status === 303 && oidc.params?.logout === LOGOUT_CONFIRMED) {
+      await bridge.endCurrent(ctx.req, ctx.res, 'oidc_logout');
+    }
+    // Provider pages with a form: form_post answers post to the client's registered redirect
+    // URI; logout forms end in a redirect to its registered post-logout URI (the provider
+    // drops one that is not registered). Browsers apply form-action to that redirect too.
+    // When another person signed in, resuming first ends the provider session of the previous
+    // one by a self-submitting form that comes back to resume, which then redirects to the client.
+    if (!ctx.response.is('html')) return;
+    const interaction = oidc.entities.Interaction?.params;
+    const client =
+      oidc.client ??
+      (oidc.route === 'resume' && typeof interaction?.client_id === 'string'
+        ? await provider.Client.find(interaction.client_id)
+        : undefined);
+    if (!client) return;
+    const params = oidc.route === 'resume' ? { ...interaction, ...oidc.params } : (oidc.params ?? {});
+    const targets: string[] = [];
+    const { redirect_uri: redirectUri, post_logout_redirect_uri: postLogout } = params;
+    if (typeof redirectUri === 'string' && client.redirectUriAllowed(redirectUri)) targets.push(redirectUri);
+    if (oidc.route === 'end_session' && typeof postLogout === 'string' && client.postLogoutRedirectUriAllowed(postLogout)) {
+      targets.push(postLogout);
+    }
+    allowFormAction(ctx as KoaContextWithOIDC, targets);
+  });
+
+  return provider;
+}
+
+interface ExpressLikeRequest extends IncomingMessage {
+  path: string;
+  protocol: string;
+  ip?: string | undefined;
+  host?: string | undefined;
+}
+
+/**
+ * Express middleware handing the provider's paths to `provider.callback()`. Nest's body
+ * parser must skip these paths: oidc-provider reads the raw body itself. The forwarded
+ * headers are rewritten from Express's trust-proxy evaluation, so a client cannot spoof
+ * them and the provider (with `proxy = true`) sees what Express sees.
+ */
+export function providerMiddleware(
+  provider: Provider,
+): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
+  const callback = provider.callback();
+  return (req, res, next) => {
+    const r = req as ExpressLikeRequest;
+    if (!isProviderPath(r.path)) return next();
+    r.headers['x-forwarded-proto'] = r.protocol;
+    if (r.host) r.headers['x-forwarded-host'] = r.host;
+    if (r.ip) r.headers['x-forwarded-for'] = r.ip;
+    else delete r.headers['x-forwarded-for'];
+    Promise.resolve(callback(req, res)).catch(next);
+  };
+}

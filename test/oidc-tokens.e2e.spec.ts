@@ -1,0 +1,303 @@
+import * as client from 'openid-client';
+import { expectPage } from './support/journeys.js';
+import {
+  POST_LOGOUT_URI,
+  REDIRECT_URI,
+  authorizationRequest,
+  authorize,
+  browse,
+  discover,
+  landedOnCallback,
+  landedOnPage,
+  registerApp,
+  signIn,
+  startOidcHarness,
+  type OidcHarness,
+  type Person,
+  type RelyingApp,
+} from './support/oidc.js';
+import { WebClient, seedOrganization, seedUser, text } from './support/web.js';
+
+/**
+ * Tokens and error paths, with openid-client as the relying app: refresh rotation and
+ * reuse detection, single-use codes, PKCE, client authentication against hashed secrets,
+ * revocation and introspection, RP-initiated logout.
+ */
+describe('OpenID Connect: tokens, logout and error paths', () => {
+  let h: OidcHarness;
+  let rp: RelyingApp;
+  let org: string;
+  let n = 0;
+
+  beforeAll(async () => {
+    h = await startOidcHarness();
+    org = await seedOrganization(h.db.dataSource, 'acme');
+    rp = await registerApp(h);
+  });
+
+  afterAll(async () => {
+    await h.close();
+  });
+
+  async function person(): Promise<Person & { id: string }> {
+    n += 1;
+    const who = { userId: `tok.${n}`, password: `correct horse battery ${n}`, email: `tok${n}@example.com` };
+    const id = await seedUser(h.db.dataSource, org, { enterpriseId: who.userId, password: who.password, email: who.email });
+    return { ...who, id };
+  }
+
+  /** The OAuth error code of a failed call: from the body, or from a WWW-Authenticate challenge (401). */
+  function oauthError(error: unknown): string | undefined {
+    const e = error as { error?: string; cause?: Array<{ parameters?: { error?: string } }> };
+    return e.error ?? (Array.isArray(e.cause) ? e.cause[0]?.parameters?.error : undefined);
+  }
+
+  /** Whether the provider still honours an access token (userinfo answers 200). */
+  async function accessTokenWorks(accessToken: string): Promise<boolean> {
+    const response = await fetch(`${h.issuer}/oidc/me`, { headers: { Authorization: `Bearer ${accessToken}` } });
+    return response.status === 200;
+  }
+
+  it('rotates refresh tokens; reusing an old one fails and revokes the whole family', async () => {
+    const who = await person();
+    const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);
+    const first = tokens.refresh_token!;
+    const rotated = await client.refreshTokenGrant(rp.config, first);
+    expect(rotated.refresh_token).toBeDefined();
+    expect(rotated.refresh_token).not.toBe(first);
+    expect(rotated.claims()!.acr).toBe(tokens.claims()!.acr);
+    expect(await accessTokenWorks(rotated.access_token)).toBe(true);
+
+    await expect(client.refreshTokenGrant(rp.config, first)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // The reuse revoked the grant: the current refresh token and its access tokens are dead too.
+    await expect(client.refreshTokenGrant(rp.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await accessTokenWorks(rotated.access_token)).toBe(false);
+    expect(await accessTokenWorks(tokens.access_token)).toBe(false);
+  });
+
+  it('of two concurrent redemptions of one refresh token, one wins and the family is revoked', async () => {
+    const who = await person();
+    const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);
+    const results = await Promise.allSettled([
+      client.refreshTokenGrant(rp.config, tokens.refresh_token!),
+      client.refreshTokenGrant(rp.config, tokens.refresh_token!),
+    ]);
+    expect(results.filter((r) => r.status === 'fulfilled').length).toBeLessThanOrEqual(1);
+    expect(results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => oauthError(r.reason))).toContain(
+      'invalid_grant',
+    );
+    // The loser's reuse revoked the grant: whatever the winner got is dead too.
+    const grants = await h.db.dataSource.query(`SELECT id FROM oidc_models WHERE kind = 'Grant' AND payload->>'accountId' = $1`, [who.id]);
+    expect(grants).toEqual([]);
+    for (const result of results) {
+      if (result.status !== 'fulfilled') continue;
+      expect(await accessTokenWorks(result.value.access_token)).toBe(false);
+      await expect(client.refreshTokenGrant(rp.config, result.value.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    }
+  });
+
+  it('an authorization code works once: reusing it fails and revokes what it issued', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    const { tokens, callback, request } = await authorize(h, web, rp, who);
+    await expect(client.authorizationCodeGrant(rp.config, callback, request.checks)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await accessTokenWorks(tokens.access_token)).toBe(false);
+    await expect(client.refreshTokenGrant(rp.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('refuses a code with the wrong PKCE verifier', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    const request = await authorizationRequest(rp);
+    landedOnPage(await browse(web, request.url), 'Password');
+    const callback = landedOnCallback(await signIn(h, web, who));
+    await expect(
+      client.authorizationCodeGrant(rp.config, callback, { ...request.checks, pkceCodeVerifier: client.randomPKCECodeVerifier() }),
+    ).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('authenticates clients against the stored hash: a wrong secret is invalid_client', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    const request = await authorizationRequest(rp);
+    landedOnPage(await browse(web, request.url), 'Password');
+    const callback = landedOnCallback(await signIn(h, web, who));
+    const impostor = await discover(h, rp.clientId, 'not-the-secret-at-all-0123456789abcdefghijk');
+    expect(oauthError(await client.authorizationCodeGrant(impostor, callback, request.checks).catch((e: unknown) => e))).toBe(
+      'invalid_client',
+    );
+    // The hash itself is no password either.
+    const [row] = await h.db.dataSource.query(`SELECT client_secret_hash FROM oidc_clients WHERE client_id = $1`, [rp.clientId]);
+    expect(row.client_secret_hash).toMatch(/^sha256:[0-9a-f]{64}$/u);
+    const withHash = await discover(h, rp.clientId, row.client_secret_hash);
+    expect(oauthError(await client.authorizationCodeGrant(withHash, callback, request.checks).catch((e: unknown) => e))).toBe(
+      'invalid_client',
+    );
+    // The right secret still redeems the untouched code.
+    expect((await client.authorizationCodeGrant(rp.config, callback, request.checks)).claims()!.sub).toBe(who.id);
+  });
+
+  it('never redirects to an unregistered redirect_uri: an error page instead', async () => {
+    const web = new WebClient(h.app.url);
+    for (const uri of ['https://evil.example/callback', `${REDIRECT_URI}/extra`, REDIRECT_URI.replace('https', 'http')]) {
+      const request = await authorizationRequest({ ...rp, redirectUri: uri });
+      const response = await web.get(request.url.href, false);
+      expect(response.status).toBe(400);
+      expect(response.location).toBeNull();
+      expect(text(response.html)).toContain('not registered with Gatehouse');
+      expect(response.html).not.toContain('evil.example');
+    }
+  });
+
+  it('requires PKCE from a public client, which then signs in without a secret', async () => {
+    const spa = await registerApp(h, { name: 'Mobile', public: true, redirectUris: ['https://rp.example.test/mobile'] });
+    expect(spa.clientSecret).toBeUndefined();
+    const web = new WebClient(h.app.url);
+    const withoutPkce = client.buildAuthorizationUrl(spa.config, { redirect_uri: spa.redirectUri, scope: 'openid', state: 's1' });
+    const refused = landedOnCallback(await browse(web, withoutPkce));
+    expect(refused.searchParams.get('error')).toBe('invalid_request');
+    expect(refused.searchParams.get('error_description')).toMatch(/PKCE/u);
+
+    const who = await person();
+    const { tokens } = await authorize(h, web, spa, who);
+    expect(tokens.claims()!.sub).toBe(who.id);
+    // Public clients may not introspect.
+    expect((await client.tokenIntrospection(spa.config, tokens.access_token)).active).toBe(false);
+  });
+
+  it('introspects for confidential clients and revokes', async () => {
+    const who = await person();
+    const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);
+    const active = await client.tokenIntrospection(rp.config, tokens.access_token);
+    expect(active).toMatchObject({ active: true, sub: who.id, client_id: rp.clientId });
+    await client.tokenRevocation(rp.config, tokens.refresh_token!);
+    await expect(client.refreshTokenGrant(rp.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await client.tokenRevocation(rp.config, tokens.access_token);
+    expect((await client.tokenIntrospection(rp.config, tokens.access_token)).active).toBe(false);
+  });
+
+  it('issues client_credentials tokens only to clients registered for that grant', async () => {
+    const service = await registerApp(h, {
+      name: 'Batch job',
+      grants: ['client_credentials'],
+      redirectUris: [],
+      postLogoutRedirectUris: [],
+    });
+    const token = await client.clientCredentialsGrant(service.config);
+    expect(token.access_token).toBeDefined();
+    expect(token.expires_in).toBe(600);
+    await expect(client.clientCredentialsGrant(rp.config)).rejects.toMatchObject({
+      error: 'invalid_request',
+      error_description: 'requested grant type is not allowed for this client',
+    });
+  });
+
+  it('RP-initiated logout asks, then ends the provider session, the Gatehouse session and the tokens', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    const { tokens } = await authorize(h, web, rp, who);
+    const [live] = await h.db.dataSource.query(`SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL`, [who.id]);
+    expect(live).toBeDefined();
+
+    const logoutUrl = client.buildEndSessionUrl(rp.config, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: POST_LOGOUT_URI,
+      state: 'bye',
+    });
+    const confirm = expectPage(await web.get(logoutUrl.href, false), 200, 'Sign out of Gatehouse?');
+    // The page may send the browser on to the app after the post: form-action allows that origin only.
+    expect(confirm.headers.get('content-security-policy')).toMatch(/form-action 'self' https:\/\/rp\.example\.test(;|$)/u);
+    const xsrf = /name="xsrf" value="([^"]+)"/u.exec(confirm.html)![1]!;
+    const signOut = /name="logout" value="([^"]+)">Sign out</u.exec(confirm.html)![1]!;
+    const done = await web.request('POST', '/oidc/session/end/confirm', new URLSearchParams({ xsrf, logout: signOut }), false);
+    expect(done.status).toBe(303);
+    expect(done.location).toBe(`${POST_LOGOUT_URI}?state=bye`);
+
+    const [ended] = await h.db.dataSource.query(`SELECT ended_at, end_reason FROM sessions WHERE id = $1`, [live.id]);
+    expect(ended.end_reason).toBe('oidc_logout');
+    expect(web.cookie('session')).toBeUndefined();
+    expect(web.cookie('oidc')).toBeUndefined();
+    await expect(client.refreshTokenGrant(rp.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect(await accessTokenWorks(tokens.access_token)).toBe(false);
+    const events = await h.db.dataSource.query(`SELECT details FROM audit_events WHERE event_type = 'session.ended' AND subject_id = $1`, [
+      who.id,
+    ]);
+    expect(events).toEqual([{ details: expect.objectContaining({ reason: 'oidc_logout' }) }]);
+
+    // Signed out everywhere: the next authorization asks to sign in.
+    const next = await authorizationRequest(rp);
+    landedOnPage(await browse(web, next.url), 'Password');
+  });
+
+  it('"Stay signed in" on the logout page keeps the Gatehouse session', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    const { tokens } = await authorize(h, web, rp, who);
+    const logoutUrl = client.buildEndSessionUrl(rp.config, { id_token_hint: tokens.id_token!, post_logout_redirect_uri: POST_LOGOUT_URI });
+    const confirm = expectPage(await web.get(logoutUrl.href, false), 200, 'Stay signed in');
+    const xsrf = /name="xsrf" value="([^"]+)"/u.exec(confirm.html)![1]!;
+    const done = await web.request('POST', '/oidc/session/end/confirm', new URLSearchParams({ xsrf }), false);
+    expect(done.status).toBe(303);
+    const live = await h.db.dataSource.query(`SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL`, [who.id]);
+    expect(live).toHaveLength(1);
+    expectPage(await web.get('/account'), 200, who.userId);
+  });
+
+  it('a cross-site link to the logout endpoint cannot sign a user out of Gatehouse', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    // Signed in at Gatehouse directly: no provider session holds an account.
+    await web.get('/signin');
+    landedOnPage(await signIn(h, web, who, {}), 'Your account');
+    const logoutUrl = client.buildEndSessionUrl(rp.config, { client_id: rp.clientId, post_logout_redirect_uri: POST_LOGOUT_URI });
+    const auto = await web.get(logoutUrl.href, false);
+    // oidc-provider's self-submitting form: its inline script is allowed by hash, not by 'unsafe-inline'.
+    expect(auto.status).toBe(200);
+    const csp = auto.headers.get('content-security-policy')!;
+    expect(/script-src ([^;]+)/u.exec(csp)![1]).toMatch(/^'self' 'sha256-[A-Za-z0-9+/=]+'$/u);
+    // It confirms on this origin, and the confirmation redirects to the app's registered post-logout URI.
+    expect(csp).toMatch(/form-action 'self' https:\/\/rp\.example\.test(;|$)/u);
+    const xsrf = /name="xsrf" value="([^"]+)"/u.exec(auto.html)![1]!;
+    const done = await web.request('POST', '/oidc/session/end/confirm', new URLSearchParams({ xsrf, logout: 'yes' }), false);
+    expect(done.status).toBe(303);
+    expect(await h.db.dataSource.query(`SELECT id FROM sessions WHERE user_id = $1 AND ended_at IS NULL`, [who.id])).toHaveLength(1);
+  });
+
+  it('answers response_mode=form_post with a self-submitting page allowed to post only to the registered redirect URI', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    await authorize(h, web, rp, who);
+    const request = await authorizationRequest(rp, { response_mode: 'form_post' });
+    const page = await web.get(request.url.href, false);
+    const landing = await browse(web, page);
+    const posted = landing.page!;
+    expect(posted.status).toBe(200);
+    expect(posted.html).toContain(`action="${REDIRECT_URI}"`);
+    const csp = posted.headers.get('content-security-policy')!;
+    expect(csp).toMatch(/form-action 'self' https:\/\/rp\.example\.test(;|$)/u);
+    expect(csp).toMatch(/script-src 'self' 'sha256-/u);
+    const code = /name="code" value="([^"]+)"/u.exec(posted.html)![1]!;
+    const callback = new URL(REDIRECT_URI);
+    callback.searchParams.set('code', code);
+    callback.searchParams.set('state', request.checks.expectedState);
+    callback.searchParams.set('iss', h.issuer);
+    expect((await client.authorizationCodeGrant(rp.config, callback, request.checks)).claims()!.sub).toBe(who.id);
+  });
+
+  it('keeps Nest body parsing for its own routes while the provider reads its own bodies', async () => {
+    // A JSON body on a provider path is read by oidc-provider (here: an unsupported grant, properly reported).
+    const token = await fetch(`${h.issuer}/oidc/token`, {
+      method: 'POST',
+      headers: {
+        'Content-Type': 'application/x-www-form-urlencoded',
+        Authorization: `Basic ${Buffer.from(`${rp.clientId}:${rp.clientSecret}`).toString('base64')}`,
+      },
+      body: 'grant_type=password&username=a&password=b',
+    });
+    expect(token.status).toBe(400);
+    expect(await token.json()).toMatchObject({ error: 'unsupported_grant_type' });
+    // Gatehouse's own JSON API still parses JSON.
+    const api = await fetch(`${h.issuer}/api/v1/signin`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' });
+    expect(api.status).toBe(201);
+  });
+});

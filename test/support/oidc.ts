@@ -1,0 +1,206 @@
+import { createServer } from 'node:net';
+import * as client from 'openid-client';
+import { AuditService } from '../../libs/audit/src/index.js';
+import { FixedClock } from '../../libs/core/src/index.js';
+import { ClientRegistry, type ClientInput } from '../../libs/oidc/src/index.js';
+import { startApp, testConfig, type RunningApp } from './apps.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { codeMails, expectPage, nextEmailCode } from './journeys.js';
+import { TestMailServer } from './mail.js';
+import { text, type WebClient, type WebResponse } from './web.js';
+
+/**
+ * End-to-end set-up for OpenID Connect: the IdP on a port its ISSUER names (so a real,
+ * independent client, openid-client, can discover it), a real SMTP server for the codes,
+ * and a FixedClock started at the real time (oidc-provider keeps its own clock for `iat`
+ * and `exp`; Gatehouse's decides sessions, max_age and storage expiry).
+ */
+export interface OidcHarness {
+  db: TestDatabase;
+  mail: TestMailServer;
+  clock: FixedClock;
+  app: RunningApp;
+  issuer: string;
+  registry: ClientRegistry;
+  close(): Promise<void>;
+}
+
+export async function freePort(): Promise<number> {
+  return await new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startOidcHarness(): Promise<OidcHarness> {
+  const db = await createTestDatabase();
+  const mail = await TestMailServer.start();
+  const clock = new FixedClock(new Date(Math.floor(Date.now() / 1000) * 1000));
+  const port = await freePort();
+  const issuer = `http://127.0.0.1:${port}`;
+  const config = testConfig({ SMTP_URL: mail.url, ISSUER: issuer, PORT: String(port) });
+  const app = await startApp('idp', db.url, { config, clock, port });
+  const registry = new ClientRegistry(db.dataSource, clock, new AuditService(db.dataSource, clock));
+  return {
+    db,
+    mail,
+    clock,
+    app,
+    issuer,
+    registry,
+    async close() {
+      await app.close();
+      await mail.stop();
+      await db.drop();
+    },
+  };
+}
+
+export const REDIRECT_URI = 'https://rp.example.test/callback';
+export const POST_LOGOUT_URI = 'https://rp.example.test/signed-out';
+
+/** A relying app as openid-client sees it, registered through the ClientRegistry (what `client:create` uses). */
+export interface RelyingApp {
+  clientId: string;
+  clientSecret: string | undefined;
+  config: client.Configuration;
+  redirectUri: string;
+}
+
+export async function registerApp(
+  h: OidcHarness,
+  input: Partial<ClientInput> = {},
+  options: { wrongSecret?: string } = {},
+): Promise<RelyingApp> {
+  const registered = await h.registry.create(
+    {
+      name: input.name ?? 'Reconciliation portal',
+      redirectUris: input.redirectUris ?? [REDIRECT_URI],
+      postLogoutRedirectUris: input.postLogoutRedirectUris ?? [POST_LOGOUT_URI],
+      ...(input.public !== undefined ? { public: input.public } : {}),
+      ...(input.grants ? { grants: input.grants } : {}),
+      ...(input.scopes ? { scopes: input.scopes } : {}),
+    },
+    { type: 'operator', id: 'test' },
+  );
+  return {
+    clientId: registered.clientId,
+    clientSecret: registered.clientSecret,
+    config: await discover(h, registered.clientId, options.wrongSecret ?? registered.clientSecret),
+    redirectUri: input.redirectUris?.[0] ?? REDIRECT_URI,
+  };
+}
+
+export async function discover(h: OidcHarness, clientId: string, secret: string | undefined): Promise<client.Configuration> {
+  return await client.discovery(new URL(h.issuer), clientId, undefined, secret ? client.ClientSecretBasic(secret) : client.None(), {
+    execute: [client.allowInsecureRequests],
+  });
+}
+
+/** An authorization request with PKCE, state and nonce, and what the callback must be checked against. */
+export interface AuthorizationRequest {
+  url: URL;
+  checks: { pkceCodeVerifier: string; expectedState: string; expectedNonce: string; maxAge?: number };
+}
+
+export async function authorizationRequest(rp: RelyingApp, params: Record<string, string> = {}): Promise<AuthorizationRequest> {
+  const pkceCodeVerifier = client.randomPKCECodeVerifier();
+  const expectedState = client.randomState();
+  const expectedNonce = client.randomNonce();
+  const url = client.buildAuthorizationUrl(rp.config, {
+    redirect_uri: rp.redirectUri,
+    scope: 'openid profile email gatehouse',
+    code_challenge: await client.calculatePKCECodeChallenge(pkceCodeVerifier),
+    code_challenge_method: 'S256',
+    state: expectedState,
+    nonce: expectedNonce,
+    ...params,
+  });
+  return {
+    url,
+    checks: { pkceCodeVerifier, expectedState, expectedNonce, ...(params.max_age ? { maxAge: Number(params.max_age) } : {}) },
+  };
+}
+
+/** Where a browser ends up: a page of ours, or the relying app's callback (never fetched). */
+export type Landing = { page: WebResponse; callback?: undefined } | { callback: URL; page?: undefined };
+
+/**
+ * Follows redirects and `Refresh` navigations from `start` (a URL, or a response just
+ * received) like a browser without JavaScript, stopping at a page or at `stopAt` (the
+ * relying app's origin, which is never fetched).
+ */
+export async function browse(web: WebClient, start: string | URL | WebResponse, stopAt = 'https://rp.example.test'): Promise<Landing> {
+  let response = typeof start === 'string' || start instanceof URL ? await web.get(String(start), false) : start;
+  for (let hops = 0; hops < 20; hops++) {
+    let next: string | null = null;
+    if ([301, 302, 303, 307].includes(response.status) && response.location) next = response.location;
+    else if (response.status === 200 && response.headers.get('refresh'))
+      next = /url=(.+)$/iu.exec(response.headers.get('refresh')!)?.[1] ?? null;
+    if (!next) return { page: response };
+    const target = new URL(next, web.base);
+    if (target.href.startsWith(stopAt)) return { callback: target };
+    response = await web.get(target.href, false);
+  }
+  throw new Error('too many redirects');
+}
+
+export function landedOnCallback(landing: Landing): URL {
+  if (!landing.callback) throw new Error(`expected the callback, got ${landing.page.status}: ${text(landing.page.html).slice(0, 400)}`);
+  return landing.callback;
+}
+
+export function landedOnPage(landing: Landing, contains: string, status = 200): WebResponse {
+  if (!landing.page) throw new Error(`expected a page with "${contains}", got the callback ${landing.callback.href}`);
+  return expectPage(landing.page, status, contains);
+}
+
+export interface Person {
+  userId: string;
+  password: string;
+  email: string;
+}
+
+/** On the sign-in page: password, then (unless a remembered device skips it) the emailed code. Ends wherever the browser lands next. */
+export async function signIn(
+  h: OidcHarness,
+  web: WebClient,
+  who: Person,
+  options: { remember?: boolean; expectOtp?: boolean } = {},
+): Promise<Landing> {
+  const seen = codeMails(h.mail, who.email).length;
+  const afterPassword = await browse(web, await web.post('/signin', { user_id: who.userId, password: who.password }, false));
+  if (options.expectOtp === false) return afterPassword;
+  landedOnPage(afterPassword, 'We sent a 6-digit code by email');
+  const code = await nextEmailCode(h.mail, who.email, seen);
+  return await browse(
+    web,
+    await web.post('/signin/otp', { action: 'verify', code, ...(options.remember ? { remember: 'on' } : {}) }, false),
+  );
+}
+
+/** A whole authorization: from the request through any sign-in to the tokens. */
+export async function authorize(
+  h: OidcHarness,
+  web: WebClient,
+  rp: RelyingApp,
+  who: Person | null,
+  params: Record<string, string> = {},
+  options: { remember?: boolean; expectOtp?: boolean } = {},
+): Promise<{ tokens: Awaited<ReturnType<typeof client.authorizationCodeGrant>>; callback: URL; request: AuthorizationRequest }> {
+  const request = await authorizationRequest(rp, params);
+  let landing = await browse(web, request.url);
+  if (landing.page) {
+    if (!who) throw new Error(`expected single sign-on, got a page: ${text(landing.page.html).slice(0, 300)}`);
+    landedOnPage(landing, 'Password');
+    landing = await signIn(h, web, who, options);
+  }
+  const callback = landedOnCallback(landing);
+  const tokens = await client.authorizationCodeGrant(rp.config, callback, request.checks);
+  return { tokens, callback, request };
+}
