@@ -254,7 +254,10 @@ export class OtpService {
       [r.destinationKey, since],
     );
     const last = await m.query<Array<{ last: Date | null }>>(
-      `SELECT max(created_at) AS last FROM otp_challenges WHERE purpose = $1 AND subject_type = $2 AND subject_id = $3 AND flow_id = $4`,
+      // A code whose delivery failed for good does not hold the user back: they may ask again at once (the caps still count it).
+      `SELECT max(c.created_at) AS last FROM otp_challenges c
+        WHERE c.purpose = $1 AND c.subject_type = $2 AND c.subject_id = $3 AND c.flow_id = $4
+          AND NOT EXISTS (SELECT 1 FROM outbox_messages o WHERE o.otp_challenge_id = c.id AND o.status = 'failed')`,
       [r.purpose, r.subject.type, r.subject.id, r.flowId],
     );
     const secondsUntil = (at: Date) => Math.max(1, Math.ceil((at.getTime() - now.getTime()) / 1000));
