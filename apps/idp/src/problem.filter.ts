@@ -1,6 +1,7 @@
 import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { DomainError } from '../../../libs/core/src/index.js';
+import { BEARER_STATUS } from '../../../libs/oidc/src/index.js';
 
 const STATUS: Record<string, number> = {
   flow_not_found: 404,
@@ -10,6 +11,7 @@ const STATUS: Record<string, number> = {
   otp_rate_limited: 429,
   unauthorized: 401,
   invalid_request: 400,
+  ...BEARER_STATUS,
 };
 
 /** RFC 9457 problem details for the JSON API: DomainError codes map to HTTP statuses in one place. */
@@ -26,6 +28,8 @@ export class ProblemFilter implements ExceptionFilter {
       status = STATUS[error.code] ?? 400;
       code = error.code;
       detail = error.message;
+      // RFC 6750 challenges (BearerError) travel in the details.
+      if (typeof error.details.wwwAuthenticate === 'string') res.setHeader('WWW-Authenticate', error.details.wwwAuthenticate);
     } else if (error instanceof HttpException) {
       status = error.getStatus();
       code = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : 'invalid_request';

@@ -4,3 +4,4 @@ export * from './pg-adapter.js';
 export * from './provider.js';
 export * from './purge.js';
 export * from './signing-keys.js';
+export * from './bearer.js';
