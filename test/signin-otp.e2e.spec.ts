@@ -373,4 +373,27 @@ describe('sign-in with a one-time code', () => {
     h.clock.advance(Duration.ofSeconds(2));
     expectPage(await hosted(restarted.url, 'tara', PASSWORD), 200, 'We sent a 6-digit code by email');
   });
+
+  it('"Start over" on the code step ends the flow: back to User ID and Password, and the code sent for it is refused', async () => {
+    await user('ursula');
+    const web = new WebClient(h.app.url);
+    expectPage(await submitPassword(web, 'ursula', PASSWORD), 200, 'We sent a 6-digit code by email');
+    const code = await nextEmailCode(h.mail, 'ursula@example.com', 0);
+    const flowCookie = web.cookie('signin');
+    expect(flowCookie).toBeDefined();
+
+    const back = await web.post('/signin/otp', { action: 'restart', code: '' });
+    expect(back.status).toBe(200);
+    expect(back.html).toContain('<label for="f-user_id">User ID</label>');
+    expect(web.cookie('signin')).not.toBe(flowCookie);
+    const ended = await db().query(`SELECT 1 FROM auth_flows WHERE id = $1`, [flowCookie!.split('.')[0]]);
+    expect(ended).toHaveLength(0);
+
+    // The new flow is at its first step: a code typed now verifies nothing and signs nobody in.
+    const late = await web.post('/signin/otp', { action: 'verify', code });
+    expect(text(late.html)).not.toContain('Your account');
+    expect(
+      await sessionOf((await db().query<Array<{ id: string }>>(`SELECT id FROM users WHERE enterprise_id = 'ursula'`))[0]!.id),
+    ).toHaveLength(0);
+  });
 });

@@ -108,6 +108,8 @@ describe('sessions', () => {
     expect(away.status).toBe(303);
     expect(away.location).toBe('/signin?return_to=%2Faccount');
     expect(await sessionRow(token)).toMatchObject({ end_reason: 'idle_timeout' });
+    // The ended session's cookie is cleared, not sent again and again.
+    expect(web.cookie('session')).toBeUndefined();
 
     expectPage(await web.get(away.location!), 200, 'Sign in');
     const seen = codeMails(h.mail, who.email).length;

@@ -35,7 +35,10 @@ export class AccountPagesController {
   @Get('account')
   async account(@Req() req: Request, @Res() res: Response): Promise<void> {
     const session = await this.session(req);
-    if (!session) return res.redirect(303, '/signin?return_to=%2Faccount');
+    if (!session) {
+      if (this.web.cookies.get(req, 'session')) this.web.cookies.clear(res, 'session');
+      return res.redirect(303, '/signin?return_to=%2Faccount');
+    }
     const user = await this.directory.user(session.userId);
     if (!user) return res.redirect(303, '/signin?return_to=%2Faccount');
     const devices = await this.devices.list(user.id);
@@ -98,6 +101,8 @@ export class AccountPagesController {
     const token = this.web.cookies.get(req, 'session');
     const session = await this.sessions.resolve(token);
     if (!session) {
+      // An ended or expired session's cookie is of no further use.
+      if (token) this.web.cookies.clear(res, 'session');
       res.redirect(303, '/signin?return_to=%2Faccount');
       return null;
     }

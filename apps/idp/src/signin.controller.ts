@@ -60,6 +60,12 @@ export class SignInPagesController {
     const handle = this.guard(req, res, 'signin', body);
     if (!handle) return;
     const meta = { ...this.web.meta(req), deviceToken: this.web.cookies.get(req, 'device') };
+    if (body.action === 'restart') {
+      // Back to User ID and Password (another account, or a typo): this flow ends, its code can no longer be used.
+      const returnTo = await this.signin.cancel(handle);
+      this.web.cookies.clear(res, 'signin');
+      return res.redirect(303, returnTo ? `/signin?return_to=${encodeURIComponent(returnTo)}` : '/signin');
+    }
     const outcome = await this.run(res, async () => {
       const current = await this.signin.current(handle);
       // No code sent yet: the button sends one by the chosen channel.

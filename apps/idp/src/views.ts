@@ -157,7 +157,8 @@ export function signInOtpPage(
     action: '/signin/otp',
     rememberAllowed,
     csrf,
-    extraButtons: interactionCancelLink(state.returnTo),
+    extraButtons: html`<button type="submit" class="secondary" name="action" value="restart">Start over</button>
+      ${interactionCancelLink(state.returnTo)}`,
   });
 }
 

@@ -92,6 +92,18 @@ export class SignInService {
     return { handle, state };
   }
 
+  /** Ends the flow at the user's request ("Start over"): its code can no longer be used. Returns where it was to lead. */
+  async cancel(handle: FlowHandle): Promise<string | undefined> {
+    try {
+      const flow = await this.flows.load<SignInState>('signin', handle);
+      await this.flows.end(flow.id);
+      return flow.state.returnTo;
+    } catch (error) {
+      if (error instanceof DomainError) return undefined;
+      throw error;
+    }
+  }
+
   async current(handle: FlowHandle): Promise<SignInOutcome> {
     const flow = await this.flows.load<SignInState>('signin', handle);
     const outcome: SignInOutcome = { handle, state: flow.state };
