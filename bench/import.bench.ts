@@ -30,11 +30,10 @@ import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import pg from 'pg';
 import type { DataSource } from 'typeorm';
 import { runCli } from '../apps/cli/src/cli.js';
-import { startDatabase, type RunningDatabase } from '../libs/database/src/index.js';
 import { createDataSource, migrate } from '../libs/platform/src/index.js';
+import { freshDatabase } from './support/harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
 const REPO = path.resolve(here, '../..');
@@ -325,73 +324,6 @@ function describeFailure(label: string, run: Measured): Error {
   return new Error(
     `${label} failed (exit ${run.code ?? run.signal}):\n${run.stderr.trim() || '(no stderr)'}\n${run.stdout.trim()}`.trimEnd(),
   );
-}
-
-// ---------------------------------------------------------------------------------------
-// Fresh database
-// ---------------------------------------------------------------------------------------
-
-interface BenchDatabase {
-  url: string;
-  mode: string;
-  serverVersion: string;
-  dispose(): Promise<void>;
-}
-
-async function freshDatabase(dataDir: string): Promise<BenchDatabase> {
-  const external = process.env.DATABASE_URL?.trim();
-  if (external) {
-    const server = await startDatabase(external, dataDir);
-    const name = `gh_bench_${randomBytes(5).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: server.adminUrl });
-    await admin.connect();
-    let serverVersion: string;
-    try {
-      serverVersion = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
-      await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
-    } finally {
-      await admin.end();
-    }
-    const url = new URL(external);
-    url.pathname = `/${name}`;
-    return {
-      url: url.toString(),
-      mode: `DATABASE_URL server ${url.host}, fresh database ${name}`,
-      serverVersion,
-      async dispose() {
-        const c = new pg.Client({ connectionString: server.adminUrl });
-        await c.connect();
-        try {
-          await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`);
-        } finally {
-          await c.end();
-        }
-        await server.stop();
-      },
-    };
-  }
-  let server: RunningDatabase | undefined;
-  try {
-    server = await startDatabase(undefined, dataDir);
-    const c = new pg.Client({ connectionString: server.url });
-    await c.connect();
-    let serverVersion: string;
-    try {
-      serverVersion = (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
-    } finally {
-      await c.end();
-    }
-    const running = server;
-    return {
-      url: server.url,
-      mode: `embedded PostgreSQL under ${path.relative(REPO, dataDir)}/postgres`,
-      serverVersion,
-      dispose: async () => await running.stop(),
-    };
-  } catch (error) {
-    await server?.stop().catch(() => undefined);
-    throw error;
-  }
 }
 
 // ---------------------------------------------------------------------------------------

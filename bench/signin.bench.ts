@@ -33,9 +33,7 @@ import 'reflect-metadata';
 import type { INestApplication } from '@nestjs/common';
 import argon2 from 'argon2';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, readdirSync } from 'node:fs';
-import { mkdir, rm, rmdir, writeFile } from 'node:fs/promises';
-import inspector from 'node:inspector/promises';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import os from 'node:os';
@@ -43,31 +41,47 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
-import { Worker } from 'node:worker_threads';
-import pg from 'pg';
-import PostalMime from 'postal-mime';
-import { SMTPServer, type SMTPServerDataStream } from 'smtp-server';
 import type { DataSource } from 'typeorm';
 import { createIdpApp } from '../apps/idp/src/app.js';
 import { loadConfig, testSecrets } from '../libs/config/src/index.js';
-import { foldKey } from '../libs/core/src/index.js';
-import { startDatabase, type RunningDatabase } from '../libs/database/src/index.js';
-import { OWASP_ARGON2, PasswordHasher, skeletonOf } from '../libs/identity/src/index.js';
+import { OWASP_ARGON2, PasswordHasher } from '../libs/identity/src/index.js';
 import { createDataSource, migrate } from '../libs/platform/src/index.js';
 import {
-  BENCH_USER_AGENT,
-  sharedNow,
-  type ClientJob,
-  type ClientMessage,
-  type ClientResult,
-  type DeviceUser,
-  type PreparedOtp,
-} from './signin.clients.js';
-
-const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
-const REPO = path.resolve(here, '../..');
-const WORK_ROOT = path.join(REPO, 'bench', '.work');
+  WORK_ROOT,
+  MailCatcher,
+  coresOf,
+  eachLimited,
+  fmt,
+  freshDatabase,
+  ms,
+  onCleanUp,
+  percentile,
+  positiveInt,
+  runBenchmark,
+  seconds,
+  seedOrganization,
+  seedUsers,
+  table,
+  type BenchUser,
+} from './support/harness.js';
+import {
+  ClientThread,
+  StatementProfile,
+  merge,
+  othersOf,
+  postmasterPid,
+  profiled,
+  sample,
+  sqlPerOp,
+  usageOverWindow,
+  usageSince,
+  windowAfter,
+  type Measured,
+  type Probe,
+  type Usage,
+} from './support/measure.js';
+import { sharedNow } from './support/worker.js';
+import { BENCH_USER_AGENT, type ClientJob, type ClientResult, type DeviceUser, type PreparedOtp } from './signin.clients.js';
 
 /** Measured seconds per time-bounded scenario (raw argon2 and (a)), in SLICES alternating slices, each after a warm-up. */
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 8);
@@ -86,230 +100,6 @@ const CODES_PER_USER = 4;
 const PREPARERS = 4;
 const PASSWORD = 'Correct-Horse-Battery-42';
 const TARGET = { deviceVsRaw: 0.85, otpPerSecond: 1_000 };
-
-function positiveInt(raw: string | undefined, fallback: number): number {
-  const n = Number.parseInt(raw ?? '', 10);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
-}
-
-// ---------------------------------------------------------------------------------------
-// Mail: a minimal SMTP server that keeps the one-time codes per recipient
-// ---------------------------------------------------------------------------------------
-
-/** The first stand-alone run of exactly 6 digits. */
-const extractCode = (text: string) => /(?<!\d)\d{6}(?!\d)/u.exec(text)?.[0];
-
-class MailCatcher {
-  /** Codes per recipient address (lower-cased), in arrival order. */
-  private readonly codes = new Map<string, string[]>();
-  private readonly waiters = new Set<() => void>();
-  private readonly server: SMTPServer;
-  private port = 0;
-  received = 0;
-
-  private constructor() {
-    this.server = new SMTPServer({
-      disabledCommands: ['STARTTLS', 'AUTH'],
-      logger: false,
-      banner: 'Gatehouse bench SMTP',
-      onData: (stream, session, callback) => {
-        const to = session.envelope.rcptTo.map((r) => r.address.toLowerCase());
-        this.receive(stream, to, callback);
-      },
-    });
-    this.server.on('error', () => undefined);
-  }
-
-  /** Listens on a free port of 127.0.0.1. */
-  static async start(): Promise<MailCatcher> {
-    const catcher = new MailCatcher();
-    const server = catcher.server;
-    await new Promise<void>((resolve, reject) => {
-      server.server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    catcher.port = (server.server.address() as AddressInfo).port;
-    return catcher;
-  }
-
-  get url(): string {
-    return `smtp://127.0.0.1:${this.port}`;
-  }
-
-  /** How many codes arrived for this address so far. */
-  count(address: string): number {
-    return this.codes.get(address.toLowerCase())?.length ?? 0;
-  }
-
-  /** The `index`-th code (0-based) sent to this address, waiting for it to arrive. */
-  async code(address: string, index: number, timeoutMs = 15_000): Promise<string> {
-    const key = address.toLowerCase();
-    const found = () => this.codes.get(key)?.[index];
-    const now = found();
-    if (now) return now;
-    return await new Promise<string>((resolve, reject) => {
-      const check = () => {
-        const code = found();
-        if (code) {
-          clearTimeout(timer);
-          this.waiters.delete(check);
-          resolve(code);
-        }
-      };
-      const timer = setTimeout(() => {
-        this.waiters.delete(check);
-        reject(new Error(`no code #${index + 1} for ${address} within ${timeoutMs} ms`));
-      }, timeoutMs);
-      this.waiters.add(check);
-    });
-  }
-
-  async stop(): Promise<void> {
-    for (const connection of this.server.connections) connection.close();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-
-  private receive(stream: SMTPServerDataStream, to: string[], callback: (err?: Error | null) => void): void {
-    const chunks: Buffer[] = [];
-    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
-    stream.on('error', (error: Error) => callback(error));
-    stream.on('end', () => {
-      PostalMime.parse(Buffer.concat(chunks)).then(
-        (parsed) => {
-          this.received++;
-          // Codes are in the subject and the text; notices (new remembered device) have none.
-          const code = extractCode(parsed.subject ?? '') ?? extractCode(parsed.text ?? '');
-          if (code) {
-            for (const address of to) this.codes.set(address, [...(this.codes.get(address) ?? []), code]);
-          }
-          callback(null);
-          for (const waiter of [...this.waiters]) waiter();
-        },
-        (error: unknown) => callback(error instanceof Error ? error : new Error('unparseable message')),
-      );
-    });
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Fresh database (as in bench/import.bench.ts)
-// ---------------------------------------------------------------------------------------
-
-interface BenchDatabase {
-  url: string;
-  mode: string;
-  serverVersion: string;
-  dispose(): Promise<void>;
-}
-
-async function freshDatabase(dataDir: string): Promise<BenchDatabase> {
-  const external = process.env.DATABASE_URL?.trim();
-  if (external) {
-    const server = await startDatabase(external, dataDir);
-    const name = `gh_bench_${randomBytes(5).toString('hex')}`;
-    const admin = new pg.Client({ connectionString: server.adminUrl });
-    await admin.connect();
-    let serverVersion: string;
-    try {
-      serverVersion = (await admin.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
-      await admin.query(`CREATE DATABASE ${admin.escapeIdentifier(name)}`);
-    } finally {
-      await admin.end();
-    }
-    const url = new URL(external);
-    url.pathname = `/${name}`;
-    return {
-      url: url.toString(),
-      mode: `DATABASE_URL server ${url.host}, fresh database ${name}`,
-      serverVersion,
-      async dispose() {
-        const c = new pg.Client({ connectionString: server.adminUrl });
-        await c.connect();
-        try {
-          await c.query(`DROP DATABASE IF EXISTS ${c.escapeIdentifier(name)} WITH (FORCE)`);
-        } finally {
-          await c.end();
-        }
-        await server.stop();
-      },
-    };
-  }
-  let server: RunningDatabase | undefined;
-  try {
-    server = await startDatabase(undefined, dataDir);
-    const c = new pg.Client({ connectionString: server.url });
-    await c.connect();
-    let serverVersion: string;
-    try {
-      serverVersion = (await c.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;
-    } finally {
-      await c.end();
-    }
-    const running = server;
-    return {
-      url: server.url,
-      mode: `embedded PostgreSQL under ${path.relative(REPO, dataDir)}/postgres`,
-      serverVersion,
-      dispose: async () => await running.stop(),
-    };
-  } catch (error) {
-    await server?.stop().catch(() => undefined);
-    throw error;
-  }
-}
-
-// ---------------------------------------------------------------------------------------
-// Seeding (the SQL of the test helpers seedOrganization / seedUser)
-// ---------------------------------------------------------------------------------------
-
-interface BenchUser {
-  enterpriseId: string;
-  email: string;
-}
-
-async function seedOrganization(ds: DataSource, slug: string): Promise<string> {
-  const [org] = await ds.query<Array<{ id: string }>>(`INSERT INTO organizations (slug, name) VALUES ($1, $1) RETURNING id`, [slug]);
-  await ds.query(`INSERT INTO organization_policies (organization_id) VALUES ($1)`, [org!.id]);
-  return org!.id;
-}
-
-/** Runs `task` for every item with at most `limit` at a time. */
-async function eachLimited<T>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      for (let i = next++; i < items.length; i = next++) await task(items[i]!, i);
-    }),
-  );
-}
-
-/** Users with an email only (so the code goes by email at once), each hash made with the app's parameters. */
-async function seedUsers(ds: DataSource, organizationId: string, hasher: PasswordHasher, prefix: string, n: number): Promise<BenchUser[]> {
-  const users = Array.from({ length: n }, (_, i) => {
-    const enterpriseId = `bench.${prefix}.${String(i + 1).padStart(4, '0')}`;
-    return { enterpriseId, email: `${enterpriseId}@bench.example.com` };
-  });
-  const securityCodeHash = await hasher.hash('27182818');
-  // Hashing is the slow part; the libuv thread pool runs 4 at a time.
-  await eachLimited(users, 4, async (u) => {
-    await ds.query(
-      `INSERT INTO users (organization_id, enterprise_id, enterprise_id_key, enterprise_id_skeleton, first_name, last_name, email, email_key,
-                          email_verified_at, mobile, mobile_verified_at, password_hash, security_code_hash, status)
-       VALUES ($1, $2, $3, $4, 'Grace', 'Hopper', $5, $6, now(), NULL, NULL, $7, $8, 'active')`,
-      [
-        organizationId,
-        u.enterpriseId,
-        foldKey(u.enterpriseId),
-        skeletonOf(u.enterpriseId),
-        u.email,
-        u.email.toLowerCase(),
-        await hasher.hash(PASSWORD),
-        securityCodeHash,
-      ],
-    );
-  });
-  return users;
-}
 
 // ---------------------------------------------------------------------------------------
 // Driving the API during preparation (not timed)
@@ -392,219 +182,14 @@ async function waitForOutboxToDrain(ds: DataSource, timeoutMs = 30_000): Promise
 // Measuring: latencies, CPU, and the SQL the app sends
 // ---------------------------------------------------------------------------------------
 
-type StatementStats = Map<string, { count: number; ms: number }>;
+type Clients = ClientThread<ClientJob, ClientResult>;
 
-/**
- * Counts and times (send to answer) every statement the app's pool sends, by statement text
- * (whitespace folded, cut at 90 characters). Installed on pg's Client prototype and keyed on
- * the connection's application_name, so the bench's own connections are not counted.
- */
-class StatementProfile {
-  private readonly stats: StatementStats = new Map();
-  total = 0;
-
-  install(applicationName: string): () => void {
-    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
-    const original = proto.query;
-    const record = (key: string, ms: number) => {
-      const s = this.stats.get(key) ?? { count: 0, ms: 0 };
-      s.count++;
-      s.ms += ms;
-      this.stats.set(key, s);
-      this.total++;
-    };
-    proto.query = function (this: { connectionParameters?: { application_name?: string } }, ...args: unknown[]): unknown {
-      const t = performance.now();
-      const result = original.apply(this, args);
-      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: unknown } | undefined)?.text;
-      if (this.connectionParameters?.application_name === applicationName && typeof text === 'string' && result instanceof Promise) {
-        const key = text.replace(/\s+/gu, ' ').trim().slice(0, 90);
-        result.then(
-          () => record(key, performance.now() - t),
-          () => record(key, performance.now() - t),
-        );
-      }
-      return result;
-    };
-    return () => {
-      proto.query = original;
-    };
-  }
-
-  snapshot(): StatementStats {
-    return new Map([...this.stats].map(([k, v]) => [k, { ...v }]));
-  }
-
-  since(before: StatementStats): StatementStats {
-    const diff: StatementStats = new Map();
-    for (const [k, v] of this.stats) {
-      const b = before.get(k) ?? { count: 0, ms: 0 };
-      if (v.count > b.count) diff.set(k, { count: v.count - b.count, ms: v.ms - b.ms });
-    }
-    return diff;
-  }
-}
-
-const TICK = 100; // USER_HZ: /proc CPU times are in 1/100 s on Linux
-
-/** utime + stime (ticks) and parent pid of a /proc stat file. */
-function procTimes(file: string): { ticks: number; ppid: number } | null {
-  try {
-    const stat = readFileSync(file, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return { ticks: Number(fields[11]) + Number(fields[12]), ppid: Number(fields[1]) };
-  } catch {
-    return null;
-  }
-}
-
-const comm = (pid: number) => {
-  try {
-    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
-  } catch {
-    return '';
-  }
-};
-
-/** The local PostgreSQL server's postmaster (parent of our backend), or null when the server is not on this machine. */
-async function postmasterPid(ds: DataSource): Promise<number | null> {
-  const [row] = await ds.query<Array<{ pid: number }>>('SELECT pg_backend_pid() AS pid');
-  const backend = row!.pid;
-  const parent = procTimes(`/proc/${backend}/stat`)?.ppid;
-  return parent && comm(backend).startsWith('postgres') && comm(parent).startsWith('postgres') ? parent : null;
-}
-
-/** CPU ticks of the PostgreSQL server per process: the postmaster and its children (backends, WAL writer, …). */
-function postgresTicks(postmaster: number | null): Map<number, number> | null {
-  if (postmaster === null) return null;
-  const own = procTimes(`/proc/${postmaster}/stat`);
-  if (!own) return null;
-  const ticks = new Map([[postmaster, own.ticks]]);
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/u.test(entry)) continue;
-    const t = procTimes(`/proc/${entry}/stat`);
-    if (t && t.ppid === postmaster) ticks.set(Number(entry), t.ticks);
-  }
-  return ticks;
-}
-
-/** CPU ticks spent between two samples by the processes alive at the second (one that exited in between is missed). */
-function postgresDelta(before: Map<number, number> | null, after: Map<number, number> | null): number | null {
-  if (!before || !after) return null;
-  let sum = 0;
-  for (const [pid, ticks] of after) sum += ticks - (before.get(pid) ?? 0);
-  return sum;
-}
-
-/** Busy and total jiffies of the whole machine (first line of /proc/stat; iowait counts as idle). */
-function machineTicks(): { busy: number; total: number } | null {
-  try {
-    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/u).slice(1).map(Number);
-    const total = cpu.slice(0, 8).reduce((a, b) => a + b, 0); // user nice system idle iowait irq softirq steal
-    return { busy: total - (cpu[3] ?? 0) - (cpu[4] ?? 0), total };
-  } catch {
-    return null;
-  }
-}
-
-interface Probe {
-  postmaster: number | null;
-  clientThread: number | null;
-  profile: StatementProfile;
-}
-
-interface Sample {
-  wall: number;
-  process: NodeJS.CpuUsage;
-  main: number | null;
-  client: number | null;
-  postgres: Map<number, number> | null;
-  machine: { busy: number; total: number } | null;
-  elu: ReturnType<typeof performance.eventLoopUtilization>;
-  statements: StatementStats;
-}
-
-/** CPU in cores (1.0 = one core busy for the whole run) and the app's SQL, over one run. */
-interface Usage {
-  /** The whole machine: every process, including anyone else's. */
-  machine: number | null;
-  /** The server's main thread: Nest, Express, TypeORM, pg, JSON, logging, crypto hashing of tokens. */
-  main: number | null;
-  /** The other threads of this process: the libuv pool (argon2), V8 GC and compiler threads. */
-  otherThreads: number | null;
-  /** The clients' worker thread. */
-  client: number | null;
-  /** The PostgreSQL server (every backend of it). */
-  postgres: number | null;
-  /** Event loop utilization of the server's main thread, 0–1. */
-  elu: number;
-  statements: StatementStats;
-}
-
-function sample(probe: Probe): Sample {
-  return {
-    wall: performance.now(),
-    process: process.cpuUsage(),
-    main: procTimes(`/proc/self/task/${process.pid}/stat`)?.ticks ?? null,
-    client: probe.clientThread === null ? null : (procTimes(`/proc/self/task/${probe.clientThread}/stat`)?.ticks ?? null),
-    postgres: postgresTicks(probe.postmaster),
-    machine: machineTicks(),
-    elu: performance.eventLoopUtilization(),
-    statements: probe.profile.snapshot(),
-  };
-}
-
-function usageSince(probe: Probe, before: Sample): Usage {
-  const after = sample(probe);
-  const seconds = (after.wall - before.wall) / 1000;
-  const cores = (a: number | null, b: number | null) => (a !== null && b !== null ? (a - b) / TICK / seconds : null);
-  const cpu = process.cpuUsage(before.process);
-  const processCores = (cpu.user + cpu.system) / 1e6 / seconds;
-  const main = cores(after.main, before.main);
-  const client = cores(after.client, before.client);
-  return {
-    machine:
-      before.machine && after.machine
-        ? ((after.machine.busy - before.machine.busy) / Math.max(1, after.machine.total - before.machine.total)) * os.cpus().length
-        : null,
-    main,
-    otherThreads: main === null ? null : Math.max(0, processCores - main - (client ?? 0)),
-    client,
-    postgres: cores(postgresDelta(before.postgres, after.postgres), 0),
-    elu: performance.eventLoopUtilization(after.elu, before.elu).utilization,
-    statements: probe.profile.since(before.statements),
-  };
-}
-
-interface Measurement {
+interface Measurement extends Measured {
   scenario: 'raw' | 'device' | 'otp';
-  concurrency: number;
-  completed: number;
-  failed: number;
-  elapsedMs: number;
-  latenciesMs: number[];
-  errors: string[];
-  usage: Usage;
-}
-
-/**
- * Samples usage at the start and the end of a window (sharedNow() times), for a load that
- * runs from before the start to after the end.
- */
-function usageOverWindow(probe: Probe, windowStart: number, windowEnd: number): Promise<Usage> {
-  return (async () => {
-    await sleep(Math.max(0, windowStart - sharedNow()));
-    const before = sample(probe);
-    await sleep(Math.max(0, windowEnd - sharedNow()));
-    return usageSince(probe, before);
-  })();
 }
 
 /** A window that opens after the warm-up. */
-function nextWindow(): { windowStart: number; windowEnd: number } {
-  const windowStart = sharedNow() + WARMUP_MS;
-  return { windowStart, windowEnd: windowStart + (SECONDS * 1000) / SLICES };
-}
+const nextWindow = () => windowAfter(WARMUP_MS, (SECONDS * 1000) / SLICES);
 
 /** argon2.verify of one OWASP-parameter hash, `concurrency` at a time, in this process (the app idle); one window. */
 async function measureArgon2(probe: Probe, hash: string, concurrency: number): Promise<Measurement> {
@@ -636,93 +221,8 @@ async function measureArgon2(probe: Probe, hash: string, concurrency: number): P
   };
 }
 
-/** One measurement out of several slices of the same scenario: counts and windows add up, usage is time-weighted. */
-function merge(slices: Measurement[]): Measurement {
-  const elapsedMs = slices.reduce((a, m) => a + m.elapsedMs, 0);
-  const weighted = (pick: (u: Usage) => number | null) =>
-    slices.some((m) => pick(m.usage) === null) ? null : slices.reduce((a, m) => a + pick(m.usage)! * m.elapsedMs, 0) / elapsedMs;
-  const statements: StatementStats = new Map();
-  for (const m of slices) {
-    for (const [k, v] of m.usage.statements) {
-      const s = statements.get(k) ?? { count: 0, ms: 0 };
-      statements.set(k, { count: s.count + v.count, ms: s.ms + v.ms });
-    }
-  }
-  const first = slices[0]!;
-  return {
-    scenario: first.scenario,
-    concurrency: first.concurrency,
-    completed: slices.reduce((a, m) => a + m.completed, 0),
-    failed: slices.reduce((a, m) => a + m.failed, 0),
-    elapsedMs,
-    latenciesMs: slices.flatMap((m) => m.latenciesMs),
-    errors: slices.flatMap((m) => m.errors).slice(0, 5),
-    usage: {
-      machine: weighted((u) => u.machine),
-      main: weighted((u) => u.main),
-      otherThreads: weighted((u) => u.otherThreads),
-      client: weighted((u) => u.client),
-      postgres: weighted((u) => u.postgres),
-      elu: weighted((u) => u.elu)!,
-      statements,
-    },
-  };
-}
-
-/** The clients' worker thread (bench/signin.clients.ts), started once, one job per scenario. */
-class ClientThread {
-  private constructor(
-    private readonly worker: Worker,
-    readonly threadId: number | null,
-  ) {}
-
-  static async start(): Promise<ClientThread> {
-    const worker = new Worker(new URL('./signin.clients.js', import.meta.url), { name: 'bench-clients' });
-    const ready = await new Promise<ClientMessage>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
-    return new ClientThread(worker, ready.type === 'ready' ? ready.threadId : null);
-  }
-
-  async run(job: ClientJob): Promise<ClientResult> {
-    return await new Promise<ClientResult>((resolve, reject) => {
-      const onError = (error: Error) => reject(error);
-      this.worker.once('error', onError);
-      this.worker.once('message', (message: ClientMessage) => {
-        this.worker.off('error', onError);
-        if (message.type === 'result') resolve(message.result);
-        else reject(new Error(message.type === 'error' ? message.message : 'unexpected message from the client thread'));
-      });
-      this.worker.postMessage(job);
-    });
-  }
-
-  async stop(): Promise<void> {
-    await this.worker.terminate();
-  }
-}
-
-/** V8 CPU profile of this (the server's) thread, for BENCH_CPU_PROFILE. */
-async function startProfiler(): Promise<{ stop(file: string): Promise<void> }> {
-  const session = new inspector.Session();
-  session.connect();
-  await session.post('Profiler.enable');
-  await session.post('Profiler.setSamplingInterval', { interval: 200 });
-  await session.post('Profiler.start');
-  return {
-    async stop(file) {
-      const { profile } = await session.post('Profiler.stop');
-      session.disconnect();
-      await mkdir(path.dirname(file), { recursive: true });
-      await writeFile(file, JSON.stringify(profile));
-      console.log(`    cpu profile: ${path.relative(process.cwd(), file)}`);
-    },
-  };
-}
-
 /** Device sign-ins: one window. */
-async function measureDeviceSignIns(probe: Probe, clients: ClientThread, base: string, concurrency: number, users: DeviceUser[]) {
+async function measureDeviceSignIns(probe: Probe, clients: Clients, base: string, concurrency: number, users: DeviceUser[]) {
   const window = nextWindow();
   const usage = usageOverWindow(probe, window.windowStart, window.windowEnd);
   const result = await clients.run({ kind: 'device-signin', base, concurrency, ...window, users });
@@ -730,7 +230,7 @@ async function measureDeviceSignIns(probe: Probe, clients: ClientThread, base: s
 }
 
 /** OTP verifications: every prepared flow, timed from the first request to the last answer. */
-async function measureOtpVerifications(probe: Probe, clients: ClientThread, base: string, concurrency: number, flows: PreparedOtp[]) {
+async function measureOtpVerifications(probe: Probe, clients: Clients, base: string, concurrency: number, flows: PreparedOtp[]) {
   const before = sample(probe);
   const result = await clients.run({ kind: 'otp-verify', base, concurrency, flows });
   return measurement('otp', concurrency, result, usageSince(probe, before));
@@ -749,39 +249,13 @@ function measurement(scenario: 'device' | 'otp', concurrency: number, result: Cl
   };
 }
 
-/** Runs `work` under a V8 CPU profile of this (the server's) thread when BENCH_CPU_PROFILE is set. */
-async function profiled<T>(name: string, work: () => Promise<T>): Promise<T> {
-  if (!PROFILE_DIR) return await work();
-  const profiler = await startProfiler();
-  try {
-    return await work();
-  } finally {
-    await profiler.stop(path.join(PROFILE_DIR, `${name}.cpuprofile`));
-  }
-}
-
 // ---------------------------------------------------------------------------------------
 // Report
 // ---------------------------------------------------------------------------------------
 
-const fmt = (n: number, digits = 0) =>
-  Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : 'n/a';
-const ms = (n: number) => `${fmt(n, n < 10 ? 2 : 1)} ms`;
-const coresOf = (n: number | null) => (n === null ? 'n/a' : fmt(n, 2));
 const rate = (m: Measurement) => m.completed / (m.elapsedMs / 1000);
 
-function percentile(sorted: number[], p: number): number {
-  if (sorted.length === 0) return Number.NaN;
-  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
-}
-
 const LABEL = { raw: 'raw argon2id verify', device: '(a) password + remembered device', otp: '(b) OTP verification' } as const;
-
-function table(header: string[], rows: string[][]): string {
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => `| ${cells.map((c, i) => (i < 2 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`;
-  return [line(header), `| ${widths.map((w) => '-'.repeat(w)).join(' | ')} |`, ...rows.map(line)].join('\n');
-}
 
 function targetNote(m: Measurement, all: Measurement[]): string {
   if (m.scenario === 'raw') return '';
@@ -793,12 +267,6 @@ function targetNote(m: Measurement, all: Measurement[]): string {
 }
 
 /** Cores used by everything else on the machine (other processes, the kernel) during a run. */
-function othersOf(u: Usage): number | null {
-  const ours = [u.main, u.otherThreads, u.client, u.postgres];
-  if (u.machine === null || ours.some((c) => c === null)) return null;
-  return Math.max(0, u.machine - ours.reduce((a, b) => a! + b!, 0)!);
-}
-
 function printReport(all: Measurement[]): void {
   console.log('\nResults');
   console.log(
@@ -841,8 +309,7 @@ function printReport(all: Measurement[]): void {
       ],
       all.map((m) => {
         const u = m.usage;
-        const statements = [...u.statements.values()].reduce((a, s) => a + s.count, 0);
-        const sqlMs = [...u.statements.values()].reduce((a, s) => a + s.ms, 0);
+        const sql = sqlPerOp(m);
         const others = othersOf(u);
         return [
           LABEL[m.scenario],
@@ -854,8 +321,8 @@ function printReport(all: Measurement[]): void {
           coresOf(u.client),
           coresOf(u.postgres),
           coresOf(others),
-          m.scenario === 'raw' ? '' : fmt(statements / Math.max(1, m.completed), 1),
-          m.scenario === 'raw' ? '' : fmt(sqlMs / Math.max(1, m.completed), 1),
+          m.scenario === 'raw' ? '' : fmt(sql.statements, 1),
+          m.scenario === 'raw' ? '' : fmt(sql.ms, 1),
         ];
       }),
     ),
@@ -874,33 +341,11 @@ function printReport(all: Measurement[]): void {
 // Main
 // ---------------------------------------------------------------------------------------
 
-const cleanups: Array<() => Promise<void>> = [];
-let cleaning: Promise<void> | undefined;
-
-/** Runs the registered clean-ups once, newest first, reporting (not throwing) failures. */
-async function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const step of cleanups.reverse()) {
-      await step().catch((error: unknown) => console.error(`clean-up: ${error instanceof Error ? error.message : String(error)}`));
-    }
-  })();
-  await cleaning;
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: cleaning up`);
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
-
-const seconds = (since: number) => `${fmt((performance.now() - since) / 1000, 1)} s`;
-
 async function main(): Promise<void> {
   const runId = `${new Date().toISOString().slice(0, 10)}-${randomBytes(3).toString('hex')}`;
   const workDir = path.join(WORK_ROOT, runId);
   await mkdir(workDir, { recursive: true });
-  cleanups.push(async () => {
+  onCleanUp(async () => {
     await rm(workDir, { recursive: true, force: true });
     await rmdir(WORK_ROOT).catch(() => undefined); // only when empty
   });
@@ -923,19 +368,19 @@ async function main(): Promise<void> {
 
   // 1. Clients thread (starts while the database comes up), database, mail.
   let t = performance.now();
-  const clientsStarting = ClientThread.start();
+  const clientsStarting = ClientThread.start<ClientJob, ClientResult>(new URL('./signin.clients.js', import.meta.url));
   const db = await freshDatabase(dataDir);
-  cleanups.push(async () => await db.dispose());
+  onCleanUp(async () => await db.dispose());
   const ds = createDataSource(db.url, { poolSize: 4, applicationName: 'gatehouse-bench' });
   await ds.initialize();
-  cleanups.push(async () => {
+  onCleanUp(async () => {
     if (ds.isInitialized) await ds.destroy();
   });
   const applied = await migrate(ds);
   const mail = await MailCatcher.start();
-  cleanups.push(async () => await mail.stop());
+  onCleanUp(async () => await mail.stop());
   const clients = await clientsStarting;
-  cleanups.push(async () => await clients.stop());
+  onCleanUp(async () => await clients.stop());
   console.log(`  database:  ${db.mode}`);
   console.log(`  postgres:  ${db.serverVersion}; ${applied.length} migration(s) applied (${seconds(t)})`);
 
@@ -956,9 +401,9 @@ async function main(): Promise<void> {
   });
   const profile = new StatementProfile();
   const uninstall = profile.install('gatehouse-idp');
-  cleanups.push(async () => uninstall());
+  onCleanUp(async () => uninstall());
   const app: INestApplication = await createIdpApp({ config, databaseUrl: db.url, secrets: testSecrets('bench'), logStream });
-  cleanups.push(async () => await app.close());
+  onCleanUp(async () => await app.close());
   await app.listen(0, '127.0.0.1');
   const base = `http://127.0.0.1:${((app.getHttpServer() as Server).address() as AddressInfo).port}`;
   console.log(
@@ -969,8 +414,8 @@ async function main(): Promise<void> {
   t = performance.now();
   const hasher = new PasswordHasher(config.argon2);
   const organizationId = await seedOrganization(ds, 'bench');
-  const deviceUsers = await seedUsers(ds, organizationId, hasher, 'dev', DEVICE_USERS);
-  const codeUsers = await seedUsers(ds, organizationId, hasher, 'otp', otpUsers);
+  const deviceUsers = await seedUsers(ds, organizationId, hasher, PASSWORD, 'dev', DEVICE_USERS);
+  const codeUsers = await seedUsers(ds, organizationId, hasher, PASSWORD, 'otp', otpUsers);
   console.log(`  users:     ${fmt(deviceUsers.length + codeUsers.length)} seeded (${seconds(t)})`);
 
   // 4. A remembered device per (a) user: one full OTP sign-in with remember=true each.
@@ -1013,7 +458,9 @@ async function main(): Promise<void> {
     for (let slice = 0; slice < SLICES; slice++) {
       raw.push(await measureArgon2(probe, rawHash, concurrency));
       device.push(
-        await profiled(`device-${concurrency}-${slice + 1}`, () => measureDeviceSignIns(probe, clients, base, concurrency, devices)),
+        await profiled(PROFILE_DIR, `device-${concurrency}-${slice + 1}`, () =>
+          measureDeviceSignIns(probe, clients, base, concurrency, devices),
+        ),
       );
     }
     show(merge(raw));
@@ -1028,7 +475,7 @@ async function main(): Promise<void> {
     console.log(
       `  (prepared ${fmt(flows.length)} flows at the OTP step in ${seconds(t)}${left ? `, ${left} messages still pending` : ''})`,
     );
-    show(await profiled(`otp-${concurrency}`, () => measureOtpVerifications(probe, clients, base, concurrency, flows)));
+    show(await profiled(PROFILE_DIR, `otp-${concurrency}`, () => measureOtpVerifications(probe, clients, base, concurrency, flows)));
   }
 
   printReport(all);
@@ -1051,11 +498,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  console.error(`\nbenchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exitCode = 1;
-} finally {
-  await cleanUp();
-}
+await runBenchmark(main);

@@ -4,9 +4,8 @@
  * event loop. The thread is started once and gets one job per scenario; it imports only
  * Node built-ins (fetch is Node's built-in undici, with keep-alive connections).
  */
-import { readlinkSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
-import { isMainThread, parentPort } from 'node:worker_threads';
+import { serveJobs, sharedNow } from './support/worker.js';
 
 /** A desktop browser, as a native app's embedded web view would send. */
 export const BENCH_USER_AGENT =
@@ -23,9 +22,6 @@ export interface PreparedOtp {
   flowToken: string;
   code: string;
 }
-
-/** Milliseconds on a clock shared by all threads of the process (each thread's performance.now() has its own origin). */
-export const sharedNow = () => performance.timeOrigin + performance.now();
 
 export type ClientJob =
   /**
@@ -48,9 +44,6 @@ export interface ClientResult {
   /** The first few failures, for the report. */
   errors: string[];
 }
-
-export type ClientMessage =
-  { type: 'ready'; threadId: number | null } | { type: 'result'; result: ClientResult } | { type: 'error'; message: string };
 
 type Json = Record<string, unknown>;
 
@@ -152,25 +145,4 @@ async function runOtpVerifications(job: Extract<ClientJob, { kind: 'otp-verify' 
   return rec.result;
 }
 
-/** This thread's kernel thread id (from /proc/thread-self), so the main thread can read its CPU time. */
-function kernelThreadId(): number | null {
-  try {
-    const id = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
-    return Number.isInteger(id) ? id : null;
-  } catch {
-    return null;
-  }
-}
-
-if (!isMainThread && parentPort) {
-  const port = parentPort;
-  port.on('message', (job: ClientJob) => {
-    const run = job.kind === 'device-signin' ? runDeviceSignIns(job) : runOtpVerifications(job);
-    run.then(
-      (result) => port.postMessage({ type: 'result', result } satisfies ClientMessage),
-      (error: unknown) =>
-        port.postMessage({ type: 'error', message: error instanceof Error ? error.message : String(error) } satisfies ClientMessage),
-    );
-  });
-  port.postMessage({ type: 'ready', threadId: kernelThreadId() } satisfies ClientMessage);
-}
+serveJobs<ClientJob, ClientResult>((job) => (job.kind === 'device-signin' ? runDeviceSignIns(job) : runOtpVerifications(job)));
