@@ -2,6 +2,7 @@ import type { Channel } from './message.js';
 import {
   containsLink,
   linkFreeIdentifier,
+  mobileReplacedSms,
   noticeMessage,
   otpMessage,
   plainText,
@@ -22,6 +23,15 @@ const NOTICES: NoticeKind[] = [
   'email_changed',
   'mobile_changed',
   'correction_received',
+  'details_corrected',
+  'correction_resolved',
+  'correction_rejected',
+  'contact_changed_by_support',
+  'recovery_unlocked',
+  'devices_revoked',
+  'sessions_ended',
+  'account_disabled',
+  'account_enabled',
 ];
 
 /** What the contract forbids in any message: no link or URL. */
@@ -160,6 +170,35 @@ describe('noticeMessage', () => {
     const awkward = noticeMessage('enterprise_id_reminder', { enterpriseId: 'http.www-x' });
     expect(awkward.text).toContain('h t t p (dot) w w w - x');
     expectNoLink(awkward.text);
+  });
+});
+
+describe('support notices', () => {
+  it('name the fields that changed, never their values, and point to support rather than to a password change', () => {
+    const m = noticeMessage('details_corrected', {
+      firstName: 'Ada',
+      fields: ['first_name', 'last_name', 'email'],
+      at: '2026-05-01T10:00:00Z',
+    });
+    expect(m.text).toContain('updated the first name, last name and email address of your account on May 1, 2026');
+    expect(m.text).toContain('If you did not expect this, contact your support team.');
+    expect(m.text).not.toContain('change your password');
+    expect(noticeMessage('contact_changed_by_support', { fields: ['mobile'] }).text).toContain('changed the mobile number of your account');
+    expect(noticeMessage('correction_resolved', { fields: ['last_name'] }).text).toContain('corrected the last name of your account');
+    expect(noticeMessage('correction_resolved').text).toContain('sign in again with your previous user ID and password');
+  });
+
+  it('count devices and sessions', () => {
+    expect(noticeMessage('devices_revoked', { count: 3 }).text).toContain('removed 3 remembered devices');
+    expect(noticeMessage('devices_revoked', { count: 1 }).text).toContain('removed a remembered device');
+    expect(noticeMessage('sessions_ended', { count: 2 }).text).toContain('ended 2 active sessions');
+  });
+
+  it('the SMS to a replaced mobile number is one link-free line', () => {
+    const m = mobileReplacedSms({ at: '2026-05-01T10:00:00Z' });
+    expect(m.text).toContain('replaced the mobile number of your account on May 1, 2026');
+    expect(m.text).not.toContain('\n');
+    expectNoLink(m.text);
   });
 });
 

@@ -17,7 +17,33 @@ export type NoticeKind =
   | 'enterprise_id_reminder'
   | 'email_changed'
   | 'mobile_changed'
-  | 'correction_received';
+  | 'correction_received'
+  // Support console actions (libs/support): what support did, never why (the reason is internal).
+  | 'details_corrected'
+  | 'correction_resolved'
+  | 'correction_rejected'
+  | 'contact_changed_by_support'
+  | 'recovery_unlocked'
+  | 'devices_revoked'
+  | 'sessions_ended'
+  | 'account_disabled'
+  | 'account_enabled';
+
+/** Profile fields a notice may name (never their values). */
+export type NoticeField = 'first_name' | 'last_name' | 'email' | 'mobile';
+
+/** Notices about something support did: they end with SUPPORT_FOOTER rather than the "change your password" advice. */
+const SUPPORT_NOTICES: ReadonlySet<NoticeKind> = new Set<NoticeKind>([
+  'details_corrected',
+  'correction_resolved',
+  'correction_rejected',
+  'contact_changed_by_support',
+  'recovery_unlocked',
+  'devices_revoked',
+  'sessions_ended',
+  'account_disabled',
+  'account_enabled',
+]);
 
 export interface OtpMessageInput {
   purpose: OtpPurpose;
@@ -48,6 +74,10 @@ export interface NoticeParams {
   name?: string;
   /** The Enterprise ID to remind the user of (enterprise_id_reminder); written so that no client can turn it into a link. */
   enterpriseId?: string;
+  /** Which profile fields changed (details_corrected, correction_resolved, contact_changed_by_support). */
+  fields?: readonly NoticeField[];
+  /** How many remembered devices or sessions (devices_revoked, sessions_ended). */
+  count?: number;
   locale?: string;
 }
 
@@ -66,8 +96,19 @@ interface Catalog {
   otpVoice(ctx: { spoken: string; purpose: string; validity: string }): string;
   greeting(firstName: string | undefined): string;
   when(at: string): string;
-  notice: Record<NoticeKind, (ctx: { device: string; when: string; identifier: LinkFreeIdentifier }) => { subject: string; body: string }>;
+  notice: Record<
+    NoticeKind,
+    (ctx: { device: string; when: string; identifier: LinkFreeIdentifier; fields: string; count: number }) => {
+      subject: string;
+      body: string;
+    }
+  >;
   noticeFooter: string;
+  supportFooter: string;
+  /** "first name, last name and email". */
+  fieldList(fields: readonly NoticeField[]): string;
+  /** SMS to a mobile number that support replaced or removed. */
+  mobileReplacedSms(when: string): string;
 }
 
 const en: Catalog = {
@@ -156,11 +197,75 @@ const en: Catalog = {
       subject: 'We received your correction request',
       body: 'Thank you: we received your request to correct the details of your account. Your support team will review it and get back to you.\nYou do not need to do anything else for now.',
     }),
+    details_corrected: ({ when, fields }) => ({
+      subject: 'Your support team updated your Gatehouse account',
+      body: `Your support team updated the ${fields || 'details'} of your account${when}.`,
+    }),
+    correction_resolved: ({ fields }) => ({
+      subject: 'Your correction request was handled',
+      body: [
+        fields
+          ? `Your support team handled your request and corrected the ${fields} of your account.`
+          : 'Your support team handled your request to correct the details of your account.',
+        'To continue setting up your Enterprise ID, sign in again with your previous user ID and password at the Gatehouse address you always use, and check your details.',
+      ].join('\n'),
+    }),
+    correction_rejected: () => ({
+      subject: 'Your correction request was closed',
+      body: [
+        'Your support team reviewed your request to correct the details of your account and closed it without changing them.',
+        'If you think your details are still wrong, contact your support team.',
+      ].join('\n'),
+    }),
+    contact_changed_by_support: ({ when, fields }) => ({
+      subject: 'Your support team changed the contact details of your Gatehouse account',
+      body: [
+        `Your support team changed the ${fields || 'contact details'} of your account${when}. You are receiving this at the previous contact.`,
+        'From now on, one-time codes go to the new contact once it has been confirmed with a code; remembered devices will ask for a code at the next sign-in.',
+        'If you did not ask for this, contact your support team at once.',
+      ].join('\n'),
+    }),
+    recovery_unlocked: ({ when }) => ({
+      subject: 'Recovery of your Gatehouse account is unlocked',
+      body: `Your support team unlocked self-service recovery of your account${when}. You can use "Forgot Enterprise ID" and "Forgot password" again.`,
+    }),
+    devices_revoked: ({ when, count }) => ({
+      subject: 'Remembered devices of your Gatehouse account were signed out',
+      body: `Your support team removed ${count === 1 ? 'a remembered device' : `${count} remembered devices`} from your account${when}. The next sign-in there will ask for a one-time code.`,
+    }),
+    sessions_ended: ({ when, count }) => ({
+      subject: 'You were signed out of Gatehouse',
+      body: `Your support team ended ${count === 1 ? 'the active session' : `${count} active sessions`} of your account${when}. Sign in again to continue.`,
+    }),
+    account_disabled: ({ when }) => ({
+      subject: 'Your Gatehouse account was disabled',
+      body: `Your support team disabled your account${when}. Until it is enabled again, you cannot sign in or recover it.`,
+    }),
+    account_enabled: ({ when }) => ({
+      subject: 'Your Gatehouse account was enabled',
+      body: `Your support team enabled your account again${when}. You can sign in as usual.`,
+    }),
   },
   noticeFooter: [
     'If this was not you, sign in at the Gatehouse address you always use (typed by yourself, not from a message), change your password, and tell your support team.',
     'Gatehouse will never ask you for a code or password by phone, and never sends links.',
   ].join('\n'),
+  supportFooter: [
+    'If you did not expect this, contact your support team.',
+    'Gatehouse will never ask you for a code or password by phone, and never sends links.',
+  ].join('\n'),
+  fieldList: (fields) => {
+    const names: Record<NoticeField, string> = {
+      first_name: 'first name',
+      last_name: 'last name',
+      email: 'email address',
+      mobile: 'mobile number',
+    };
+    const words = fields.map((f) => names[f]);
+    return words.length <= 1 ? (words[0] ?? '') : `${words.slice(0, -1).join(', ')} and ${words.at(-1)}`;
+  },
+  mobileReplacedSms: (when) =>
+    `Gatehouse: your support team replaced the mobile number of your account${when}. Codes no longer come to this number. If you did not ask for this, contact your support team.`,
 };
 
 /** Catalogues by language. Add one (e.g. `it`) and every template speaks it. */
@@ -295,9 +400,21 @@ export function noticeMessage(kind: NoticeKind, params: NoticeParams = {}): Rend
   const device = params.name !== undefined ? plainText(params.name, 60) : '';
   const firstName = params.firstName !== undefined ? plainText(params.firstName, 40) || undefined : undefined;
   const identifier = linkFreeIdentifier(params.enterpriseId ?? '');
-  const { subject, body } = t.notice[kind]({ device, when: when ? t.when(when) : '', identifier });
-  const footer = kind === 'correction_received' ? '' : `\n\n${t.noticeFooter}`;
+  const fields = t.fieldList(params.fields ?? []);
+  const count = Number.isInteger(params.count) && params.count! > 0 ? params.count! : 1;
+  const { subject, body } = t.notice[kind]({ device, when: when ? t.when(when) : '', identifier, fields, count });
+  const footer = kind === 'correction_received' ? '' : `\n\n${SUPPORT_NOTICES.has(kind) ? t.supportFooter : t.noticeFooter}`;
   const rendered = { subject, text: `${t.greeting(firstName)}\n\n${body}${footer}\n`, locale };
+  assertLinkFree(rendered);
+  return rendered;
+}
+
+/** The SMS sent to a mobile number that support replaced or removed (link-free, like every message). */
+export function mobileReplacedSms(params: { at?: Date | string; locale?: string } = {}): RenderedMessage {
+  const locale = resolveLocale(params.locale);
+  const t = catalog(locale);
+  const when = formatWhen(params.at, locale);
+  const rendered = { text: t.mobileReplacedSms(when ? t.when(when) : ''), locale };
   assertLinkFree(rendered);
   return rendered;
 }

@@ -1,5 +1,5 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '../../core/src/index.js';
 import { Directory, PasswordHasher } from '../../identity/src/index.js';
@@ -101,20 +101,22 @@ export class SecurityCodeGuard {
   /**
    * Lets a user recover again (support console): clears the lock and the failure count,
    * and audits who did it and why. Returns whether recovery was locked. Throws
-   * `invalid_request` without a reason, `user_not_found` for an unknown user.
+   * `invalid_request` without a reason, `user_not_found` for an unknown user. Runs in the
+   * caller's transaction when given its manager (to commit with a notice, say).
    */
   async unlock(
     userId: string,
     actor: AuditEventInput['actor'],
     reason: string,
     meta: RequestMeta = {},
+    manager?: EntityManager,
   ): Promise<{ wasLocked: boolean; failedAttempts: number }> {
     const why = typeof reason === 'string' ? cleanText(reason) : '';
     if (why === '' || codePointLength(why) > UNLOCK_REASON_MAX || hasForbiddenCharacters(why)) {
       throw new DomainError('invalid_request', `Give a reason for unlocking recovery, in at most ${UNLOCK_REASON_MAX} characters.`);
     }
     if (!UUID.test(userId)) throw new DomainError('user_not_found', 'No such user.');
-    return await this.dataSource.transaction(async (m) => {
+    const run = async (m: EntityManager) => {
       const rows = await m.query<Array<{ organization_id: string; recovery_failed_attempts: number; recovery_locked_at: Date | null }>>(
         `SELECT organization_id, recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1 FOR UPDATE`,
         [userId],
@@ -140,7 +142,8 @@ export class SecurityCodeGuard {
         m,
       );
       return result;
-    });
+    };
+    return manager ? await run(manager) : await this.dataSource.transaction(run);
   }
 
   /** Counts one wrong code; returns true when this failure locked recovery (and emailed the user). */

@@ -172,29 +172,36 @@ export class RememberedDeviceService {
     return rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at, lastUsedAt: r.last_used_at, expiresAt: r.expires_at }));
   }
 
-  /** Revokes one device (deviceId) or all of a user's devices; returns how many. */
+  /**
+   * Revokes one device (deviceId) or all of a user's devices; returns how many. Pass a
+   * transaction's manager to commit the revocation and its audit event with the caller's change.
+   */
   async revoke(
     userId: string,
     deviceId: string /* or 'all' */,
     actor: AuditEventInput['actor'],
     reason: string,
     meta: RequestMeta = {},
+    manager: EntityManager = this.dataSource.manager,
   ): Promise<number> {
-    const [rows] = await this.dataSource.query<[Array<{ id: string }>, number]>(
+    const [rows] = await manager.query<[Array<{ id: string }>, number]>(
       `UPDATE remembered_devices SET revoked_at = $3, revoked_reason = $4, revoked_by = $5
         WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id = $2::uuid) RETURNING id`,
       [userId, deviceId === 'all' ? null : deviceId, this.clock.now(), reason.slice(0, 200), `${actor.type}:${actor.id ?? ''}`],
     );
     if (rows.length > 0) {
-      await this.audit.record({
-        type: 'device.revoked',
-        actor,
-        subject: { type: 'user', id: userId },
-        ip: meta.ip ?? null,
-        userAgent: meta.userAgent ?? null,
-        requestId: meta.requestId ?? null,
-        details: { device_ids: rows.map((r) => r.id), reason: reason.slice(0, 200) },
-      });
+      await this.audit.record(
+        {
+          type: 'device.revoked',
+          actor,
+          subject: { type: 'user', id: userId },
+          ip: meta.ip ?? null,
+          userAgent: meta.userAgent ?? null,
+          requestId: meta.requestId ?? null,
+          details: { device_ids: rows.map((r) => r.id), reason: reason.slice(0, 200) },
+        },
+        manager,
+      );
     }
     return rows.length;
   }

@@ -1,0 +1,211 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditService } from '../../audit/src/index.js';
+import { Clock, DomainError } from '../../core/src/index.js';
+import { SecurityCodeGuard } from '../../recovery/src/index.js';
+import { RememberedDeviceService, SessionService, type RememberedDevice, type RequestMeta } from '../../sessions/src/index.js';
+import { SupportNotices } from './notices.js';
+import { UUID, assertNotOwnAccount, notFound, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
+
+/** What the console shows about an end user's access (never a hash, code or token). */
+export interface AccessOverview {
+  userId: string;
+  status: 'active' | 'disabled';
+  recovery: { failedAttempts: number; lockedAt: Date | null };
+  devices: RememberedDevice[];
+  activeSessions: Array<{ id: string; createdAt: Date; lastSeenAt: Date; acr: string; ip: string | null; userAgent: string | null }>;
+}
+
+interface TargetUser {
+  id: string;
+  organization_id: string;
+  first_name: string;
+  email: string;
+  status: 'active' | 'disabled';
+}
+
+/**
+ * Support actions on an end user's access: unlock self-service recovery, revoke remembered
+ * devices (one or all), end sessions, disable and enable. Each needs a reason, commits with
+ * its audit event (actor type `staff`) and a link-free notice to the user's email.
+ */
+@Injectable()
+export class AccountActionsService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+    private readonly guard: SecurityCodeGuard,
+    private readonly devices: RememberedDeviceService,
+    private readonly sessions: SessionService,
+    private readonly notices: SupportNotices,
+  ) {}
+
+  async overview(userId: string): Promise<AccessOverview | null> {
+    if (!UUID.test(userId)) return null;
+    const [user] = await this.dataSource.query<
+      Array<{ status: 'active' | 'disabled'; recovery_failed_attempts: number; recovery_locked_at: Date | null }>
+    >(`SELECT status, recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1`, [userId]);
+    if (!user) return null;
+    const now = this.clock.now();
+    const sessions = await this.dataSource.query<
+      Array<{ id: string; created_at: Date; last_seen_at: Date; acr: string; ip: string | null; user_agent: string | null }>
+    >(
+      `SELECT id, created_at, last_seen_at, acr, host(ip) AS ip, user_agent FROM sessions
+        WHERE user_id = $1 AND ended_at IS NULL AND idle_expires_at > $2 AND absolute_expires_at > $2 ORDER BY last_seen_at DESC`,
+      [userId, now],
+    );
+    return {
+      userId,
+      status: user.status,
+      recovery: { failedAttempts: user.recovery_failed_attempts, lockedAt: user.recovery_locked_at },
+      devices: await this.devices.list(userId),
+      activeSessions: sessions.map((s) => ({
+        id: s.id,
+        createdAt: s.created_at,
+        lastSeenAt: s.last_seen_at,
+        acr: s.acr,
+        ip: s.ip,
+        userAgent: s.user_agent,
+      })),
+    };
+  }
+
+  /** Lets a user blocked by wrong security codes recover again (SecurityCodeGuard.unlock). Throws `not_locked`. */
+  async unlockRecovery(
+    actor: StaffActor,
+    userId: string,
+    reason: unknown,
+    meta: RequestMeta = {},
+  ): Promise<{ wasLocked: boolean; failedAttempts: number }> {
+    const why = requireReason(reason);
+    return await this.act(actor, userId, async (m, user, now) => {
+      const result = await this.guard.unlock(user.id, { type: 'staff', id: actor.id }, why, meta, m);
+      if (!result.wasLocked && result.failedAttempts === 0) {
+        throw new DomainError('not_locked', 'Recovery is not locked for this user, and no wrong security code is counted.');
+      }
+      const notice = result.wasLocked
+        ? [await this.notices.email(m, user.email, 'recovery_unlocked', { firstName: user.first_name, at: now })]
+        : [];
+      return { result, notice };
+    });
+  }
+
+  /** Revokes one remembered device (`deviceId`) or all of them (`'all'`). Throws `not_found` / `no_devices`. */
+  async revokeDevices(
+    actor: StaffActor,
+    userId: string,
+    deviceId: string,
+    reason: unknown,
+    meta: RequestMeta = {},
+  ): Promise<{ revoked: number }> {
+    const why = requireReason(reason);
+    if (deviceId !== 'all' && !UUID.test(deviceId)) throw notFound('remembered device');
+    return await this.act(actor, userId, async (m, user, now) => {
+      const revoked = await this.devices.revoke(user.id, deviceId, { type: 'staff', id: actor.id }, `support: ${why}`, meta, m);
+      if (revoked === 0) {
+        throw deviceId === 'all' ? new DomainError('no_devices', 'This user has no remembered devices.') : notFound('remembered device');
+      }
+      const notice = await this.notices.email(m, user.email, 'devices_revoked', { firstName: user.first_name, count: revoked, at: now });
+      return { result: { revoked }, notice: [notice] };
+    });
+  }
+
+  /** Ends every active session of the user (they are signed out everywhere). Throws `no_sessions`. */
+  async endSessions(actor: StaffActor, userId: string, reason: unknown, meta: RequestMeta = {}): Promise<{ ended: number }> {
+    const why = requireReason(reason);
+    return await this.act(actor, userId, async (m, user, now) => {
+      const ended = await this.sessions.endAllForUser(user.id, 'ended_by_support', undefined, m);
+      if (ended === 0) throw new DomainError('no_sessions', 'This user has no active sessions.');
+      await this.audit.record(
+        staffEvent(actor, meta, {
+          type: 'support.sessions_ended',
+          subject: { type: 'user', id: user.id },
+          organizationId: user.organization_id,
+          details: { reason: why, sessions_ended: ended },
+        }),
+        m,
+      );
+      const notice = await this.notices.email(m, user.email, 'sessions_ended', { firstName: user.first_name, count: ended, at: now });
+      return { result: { ended }, notice: [notice] };
+    });
+  }
+
+  /**
+   * Disables the user: sign-in and recovery refuse them (with the same answers as for a wrong
+   * password or unknown details), every session ends and every remembered device is revoked
+   * (so enabling later still asks for a code). Throws `already_disabled`.
+   */
+  async disable(
+    actor: StaffActor,
+    userId: string,
+    reason: unknown,
+    meta: RequestMeta = {},
+  ): Promise<{ sessionsEnded: number; devicesRevoked: number }> {
+    const why = requireReason(reason);
+    return await this.act(actor, userId, async (m, user, now) => {
+      if (user.status === 'disabled') throw new DomainError('already_disabled', 'This user is already disabled.');
+      await m.query(`UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1`, [user.id, now]);
+      const sessionsEnded = await this.sessions.endAllForUser(user.id, 'user_disabled', undefined, m);
+      const devicesRevoked = await this.devices.revoke(
+        user.id,
+        'all',
+        { type: 'staff', id: actor.id },
+        'user disabled by support',
+        meta,
+        m,
+      );
+      await this.audit.record(
+        staffEvent(actor, meta, {
+          type: 'support.user_disabled',
+          subject: { type: 'user', id: user.id },
+          organizationId: user.organization_id,
+          details: { reason: why, sessions_ended: sessionsEnded, devices_revoked: devicesRevoked },
+        }),
+        m,
+      );
+      const notice = await this.notices.email(m, user.email, 'account_disabled', { firstName: user.first_name, at: now });
+      return { result: { sessionsEnded, devicesRevoked }, notice: [notice] };
+    });
+  }
+
+  /** Enables a disabled user again. Throws `already_active`. */
+  async enable(actor: StaffActor, userId: string, reason: unknown, meta: RequestMeta = {}): Promise<{ status: 'active' }> {
+    const why = requireReason(reason);
+    return await this.act(actor, userId, async (m, user, now) => {
+      if (user.status === 'active') throw new DomainError('already_active', 'This user is already active.');
+      await m.query(`UPDATE users SET status = 'active', updated_at = $2 WHERE id = $1`, [user.id, now]);
+      await this.audit.record(
+        staffEvent(actor, meta, {
+          type: 'support.user_enabled',
+          subject: { type: 'user', id: user.id },
+          organizationId: user.organization_id,
+          details: { reason: why },
+        }),
+        m,
+      );
+      const notice = await this.notices.email(m, user.email, 'account_enabled', { firstName: user.first_name, at: now });
+      return { result: { status: 'active' as const }, notice: [notice] };
+    });
+  }
+
+  /** One transaction on a locked user row; notices are handed to the sender after the commit. */
+  private async act<T>(
+    actor: StaffActor,
+    userId: string,
+    work: (m: EntityManager, user: TargetUser, now: Date) => Promise<{ result: T; notice: string[] }>,
+  ): Promise<T> {
+    if (!UUID.test(userId)) throw notFound('user');
+    const { result, notice } = await this.dataSource.transaction(async (m) => {
+      const [user] = await m.query<TargetUser[]>(
+        `SELECT id, organization_id, first_name, email, status FROM users WHERE id = $1 FOR UPDATE`,
+        [userId],
+      );
+      if (!user) throw notFound('user');
+      assertNotOwnAccount(actor, user.email);
+      return await work(m, user, this.clock.now());
+    });
+    this.notices.deliver(notice);
+    return result;
+  }
+}

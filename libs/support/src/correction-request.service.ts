@@ -1,0 +1,229 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditService } from '../../audit/src/index.js';
+import { Clock, DomainError } from '../../core/src/index.js';
+import type { RequestMeta } from '../../sessions/src/index.js';
+import { SupportNotices } from './notices.js';
+import { ProfileCorrectionService, type CorrectionResult } from './profile-correction.service.js';
+import type { ProfileInput } from './profile.js';
+import { UUID, notFound, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
+
+export type CorrectionStatus = 'open' | 'resolved' | 'rejected';
+export const CORRECTION_STATUSES: readonly CorrectionStatus[] = ['open', 'resolved', 'rejected'];
+
+/** A correction request as the queue shows it: the user's text and whose data it is about. */
+export interface CorrectionRequest {
+  id: string;
+  status: CorrectionStatus;
+  /** What the user wrote in enrollment ("Report incorrect data"). */
+  message: string;
+  createdAt: Date;
+  resolvedAt: Date | null;
+  resolvedBy: string | null;
+  resolution: string | null;
+  organizationId: string;
+  legacyAccount: {
+    id: string;
+    legacyUserId: string;
+    status: 'pending' | 'enrolled';
+    firstName: string;
+    lastName: string;
+    email: string;
+    mobile: string | null;
+  };
+  /** Set once the account was enrolled. */
+  user: { id: string; enterpriseId: string } | null;
+  /** An email/mobile change from resolving it, waiting for a supervisor. */
+  pendingChangeId: string | null;
+}
+
+export interface ResolveOutcome {
+  request: CorrectionRequest;
+  correction: CorrectionResult;
+  /** `awaiting_approval`: the names are corrected, the email/mobile change waits for a supervisor; the request stays open until then. */
+  status: 'resolved' | 'awaiting_approval';
+}
+
+const SELECT = `
+  SELECT r.id, r.status, r.message, r.created_at, r.resolved_at, r.resolved_by, r.resolution, r.organization_id,
+         l.id AS legacy_account_id, l.legacy_user_id, l.status AS account_status, l.first_name, l.last_name, l.email, l.mobile,
+         u.id AS user_id, u.enterprise_id,
+         (SELECT c.id FROM support_contact_changes c WHERE c.correction_request_id = r.id AND c.status = 'pending') AS pending_change_id
+    FROM correction_requests r
+    JOIN legacy_accounts l ON l.id = r.legacy_account_id
+    LEFT JOIN users u ON u.id = l.user_id`;
+
+function toRequest(r: Record<string, unknown>): CorrectionRequest {
+  return {
+    id: r.id as string,
+    status: r.status as CorrectionStatus,
+    message: r.message as string,
+    createdAt: r.created_at as Date,
+    resolvedAt: (r.resolved_at as Date | null) ?? null,
+    resolvedBy: (r.resolved_by as string | null) ?? null,
+    resolution: (r.resolution as string | null) ?? null,
+    organizationId: r.organization_id as string,
+    legacyAccount: {
+      id: r.legacy_account_id as string,
+      legacyUserId: r.legacy_user_id as string,
+      status: r.account_status as 'pending' | 'enrolled',
+      firstName: r.first_name as string,
+      lastName: r.last_name as string,
+      email: r.email as string,
+      mobile: (r.mobile as string | null) ?? null,
+    },
+    user: r.user_id ? { id: r.user_id as string, enterpriseId: r.enterprise_id as string } : null,
+    pendingChangeId: (r.pending_change_id as string | null) ?? null,
+  };
+}
+
+/**
+ * The queue of correction requests that users raise in enrollment ("Report incorrect
+ * data"): open, resolved or rejected. Resolving applies the correction with the rules of
+ * ProfileCorrectionService: on a pending legacy account at once (the next enrollment shows
+ * the corrected data); on an account enrolled since, names at once and email/mobile after a
+ * supervisor's approval (the request is resolved by that approval). Rejecting needs a reason.
+ * The user hears of either outcome by a link-free email.
+ */
+@Injectable()
+export class CorrectionRequestService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+    private readonly corrections: ProfileCorrectionService,
+    private readonly notices: SupportNotices,
+  ) {}
+
+  /** The queue, oldest first; `status` narrows it (open by default). */
+  async list(
+    options: { status?: CorrectionStatus; limit?: number; offset?: number } = {},
+  ): Promise<{ total: number; items: CorrectionRequest[] }> {
+    const status = options.status ?? 'open';
+    const limit = Math.min(100, Math.max(1, options.limit ?? 50));
+    const offset = Math.max(0, options.offset ?? 0);
+    const [count] = await this.dataSource.query<Array<{ n: string }>>(`SELECT count(*) AS n FROM correction_requests WHERE status = $1`, [
+      status,
+    ]);
+    const rows = await this.dataSource.query<Array<Record<string, unknown>>>(
+      `${SELECT} WHERE r.status = $1 ORDER BY r.created_at, r.id LIMIT $2 OFFSET $3`,
+      [status, limit, offset],
+    );
+    return { total: Number(count?.n ?? 0), items: rows.map(toRequest) };
+  }
+
+  async get(id: string, manager: EntityManager = this.dataSource.manager): Promise<CorrectionRequest | null> {
+    if (!UUID.test(id)) return null;
+    const rows = await manager.query<Array<Record<string, unknown>>>(`${SELECT} WHERE r.id = $1`, [id]);
+    return rows[0] ? toRequest(rows[0]) : null;
+  }
+
+  /** Open requests about a legacy account (for the person page). */
+  async openForLegacyAccount(legacyAccountId: string): Promise<CorrectionRequest[]> {
+    if (!UUID.test(legacyAccountId)) return [];
+    const rows = await this.dataSource.query<Array<Record<string, unknown>>>(
+      `${SELECT} WHERE r.legacy_account_id = $1 AND r.status = 'open' ORDER BY r.created_at`,
+      [legacyAccountId],
+    );
+    return rows.map(toRequest);
+  }
+
+  /**
+   * Applies the correction and closes the request (or, for an email/mobile change of an
+   * enrolled user, leaves it open until a supervisor decides). A resolution may change
+   * nothing when the data turned out right. Throws `already_closed` and `awaiting_approval`.
+   */
+  async resolve(actor: StaffActor, id: string, input: ProfileInput, reason: unknown, meta: RequestMeta = {}): Promise<ResolveOutcome> {
+    const why = requireReason(reason);
+    const sent: string[] = [];
+    const outcome = await this.corrections.inTransaction(async (m) => {
+      const request = await this.lockOpen(m, id);
+      const account = request.legacyAccount;
+      const options = { correctionRequestId: request.id, allowNoChange: true } as const;
+      let correction: CorrectionResult;
+      if (account.status === 'pending') {
+        correction = await this.corrections.correctLegacyIn(m, actor, account.id, input, why, meta, sent, {
+          ...options,
+          notice: 'correction_resolved',
+        });
+      } else {
+        if (!request.user) throw notFound('user');
+        correction = await this.corrections.correctUserIn(m, actor, request.user.id, input, why, meta, sent, options);
+      }
+      if (correction.pending) return { correction, status: 'awaiting_approval' as const };
+      await m.query(
+        `UPDATE correction_requests SET status = 'resolved', resolved_at = $2, resolved_by = $3, resolution = $4 WHERE id = $1`,
+        [request.id, this.clock.now(), actor.id, why],
+      );
+      await this.audit.record(
+        staffEvent(actor, meta, {
+          type: 'support.correction_resolved',
+          subject: request.user ? { type: 'user', id: request.user.id } : { type: 'legacy_account', id: account.id },
+          organizationId: request.organizationId,
+          details: { correction_request_id: request.id, reason: why, changes: correction.diff },
+        }),
+        m,
+      );
+      return { correction, status: 'resolved' as const };
+    });
+    this.notices.deliver(sent);
+    return { ...outcome, request: (await this.get(id))! };
+  }
+
+  /** Closes the request without changing anything; the reason is kept (staff-internal) and the user is told. */
+  async reject(actor: StaffActor, id: string, reason: unknown, meta: RequestMeta = {}): Promise<CorrectionRequest> {
+    const why = requireReason(reason);
+    const sent: string[] = [];
+    await this.dataSource.transaction(async (m) => {
+      const request = await this.lockOpen(m, id);
+      const now = this.clock.now();
+      await m.query(
+        `UPDATE correction_requests SET status = 'rejected', resolved_at = $2, resolved_by = $3, resolution = $4 WHERE id = $1`,
+        [request.id, now, actor.id, why],
+      );
+      await this.audit.record(
+        staffEvent(actor, meta, {
+          type: 'support.correction_rejected',
+          subject: request.user ? { type: 'user', id: request.user.id } : { type: 'legacy_account', id: request.legacyAccount.id },
+          organizationId: request.organizationId,
+          details: { correction_request_id: request.id, reason: why },
+        }),
+        m,
+      );
+      const to = request.user ? await this.userEmail(m, request.user.id) : null;
+      sent.push(
+        await this.notices.email(m, to?.email ?? request.legacyAccount.email, 'correction_rejected', {
+          firstName: to?.firstName ?? request.legacyAccount.firstName,
+          at: now,
+        }),
+      );
+    });
+    this.notices.deliver(sent);
+    return (await this.get(id))!;
+  }
+
+  private async lockOpen(m: EntityManager, id: string): Promise<CorrectionRequest> {
+    if (!UUID.test(id)) throw notFound('correction request');
+    const [locked] = await m.query<Array<{ id: string }>>(`SELECT id FROM correction_requests WHERE id = $1 FOR UPDATE`, [id]);
+    if (!locked) throw notFound('correction request');
+    const request = (await this.get(id, m))!;
+    if (request.status !== 'open') {
+      throw new DomainError('already_closed', `This correction request was already ${request.status}.`, { status: request.status });
+    }
+    if (request.pendingChangeId) {
+      throw new DomainError(
+        'awaiting_approval',
+        'The email or mobile change from this request is waiting for a supervisor: approve, reject or cancel it first.',
+        { changeId: request.pendingChangeId },
+      );
+    }
+    return request;
+  }
+
+  private async userEmail(m: EntityManager, userId: string): Promise<{ email: string; firstName: string } | null> {
+    const [row] = await m.query<Array<{ email: string; first_name: string }>>(`SELECT email, first_name FROM users WHERE id = $1`, [
+      userId,
+    ]);
+    return row ? { email: row.email, firstName: row.first_name } : null;
+  }
+}

@@ -1,0 +1,273 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditService } from '../../audit/src/index.js';
+import { Clock, DomainError } from '../../core/src/index.js';
+import type { RequestMeta } from '../../sessions/src/index.js';
+import { toPendingChange, type PendingChange, type PendingChangeRow } from './pending-change.js';
+import { CONTACT_FIELDS, changedFields, checkProfile, isEmpty, pick, type ProfileDiff, type ProfileInput } from './profile.js';
+import { SupportNotices } from './notices.js';
+import { UUID, assertNotOwnAccount, invalidInput, notFound, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
+
+export interface CorrectionResult {
+  subject: { type: 'legacy_account' | 'user'; id: string };
+  /** Everything that differs from the data on file: what the console shows as before/after. */
+  diff: ProfileDiff;
+  /** What took effect now. */
+  applied: ProfileDiff;
+  /** Email/mobile of an enrolled user: waits for a supervisor (four-eyes). */
+  pending: PendingChange | null;
+}
+
+export interface CorrectionOptions {
+  /** The correction request this resolves (recorded with the change). */
+  correctionRequestId?: string;
+  /** A resolution may change nothing (the data was right after all); a plain correction must change something. */
+  allowNoChange?: boolean;
+  /** Which notice the (new) email on file gets; a changed email's previous address always hears of it too. */
+  notice?: 'details_corrected' | 'correction_resolved' | 'none';
+}
+
+interface LegacyRow {
+  id: string;
+  organization_id: string;
+  status: 'pending' | 'enrolled';
+  user_id: string | null;
+  first_name: string;
+  last_name: string;
+  email: string;
+  mobile: string | null;
+}
+
+interface UserRow {
+  id: string;
+  organization_id: string;
+  first_name: string;
+  last_name: string;
+  email: string;
+  mobile: string | null;
+}
+
+const NAME_FIELDS = ['first_name', 'last_name'] as const;
+
+function noChanges(): DomainError {
+  return new DomainError('no_changes', 'Nothing differs from the data on file: change at least one field.');
+}
+
+export function changePending(changeId?: string): DomainError {
+  return new DomainError(
+    'change_pending',
+    'An email or mobile change of this user is already waiting for approval. It must be approved, rejected or cancelled first.',
+    changeId ? { changeId } : {},
+  );
+}
+
+/**
+ * Support corrects data: the prefilled data of a pending legacy account (first name, last
+ * name, email, mobile; applied at once, so the user's next enrollment shows it), and the
+ * profile of an enrolled user (names applied at once; email and mobile, where one-time codes
+ * go, become a pending change that another staff member with the supervisor role must
+ * approve). Every correction needs a reason, commits with its audit event (the before/after
+ * diff and the reason) and a link-free notice to the user.
+ */
+@Injectable()
+export class ProfileCorrectionService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+    private readonly notices: SupportNotices,
+  ) {}
+
+  /** Corrects the prefilled data of a pending legacy account. Throws `already_enrolled` once it was enrolled. */
+  async correctLegacyAccount(
+    actor: StaffActor,
+    legacyAccountId: string,
+    input: ProfileInput,
+    reason: unknown,
+    meta: RequestMeta = {},
+  ): Promise<CorrectionResult> {
+    const why = requireReason(reason);
+    const sent: string[] = [];
+    const result = await this.dataSource.transaction((m) => this.correctLegacyIn(m, actor, legacyAccountId, input, why, meta, sent));
+    this.notices.deliver(sent);
+    return result;
+  }
+
+  /** Corrects an enrolled user's profile: names at once, email and mobile after a supervisor's approval. */
+  async correctUser(
+    actor: StaffActor,
+    userId: string,
+    input: ProfileInput,
+    reason: unknown,
+    meta: RequestMeta = {},
+  ): Promise<CorrectionResult> {
+    const why = requireReason(reason);
+    const sent: string[] = [];
+    const result = await this.inTransaction((m) => this.correctUserIn(m, actor, userId, input, why, meta, sent));
+    this.notices.deliver(sent);
+    return result;
+  }
+
+  /**
+   * Runs a transaction that may insert a pending change, turning the one-pending-change-per-user
+   * index's violation (two requests racing) into `change_pending`.
+   */
+  async inTransaction<T>(work: (m: EntityManager) => Promise<T>): Promise<T> {
+    try {
+      return await this.dataSource.transaction(work);
+    } catch (error) {
+      const e = error as { code?: string; constraint?: string; driverError?: { constraint?: string } };
+      if (e.code === '23505' && (e.constraint ?? e.driverError?.constraint) === 'support_contact_changes_one_pending_idx') {
+        throw changePending();
+      }
+      throw error;
+    }
+  }
+
+  /** The legacy-account correction inside the caller's transaction; queued notice ids go to `sent`. */
+  async correctLegacyIn(
+    m: EntityManager,
+    actor: StaffActor,
+    legacyAccountId: string,
+    input: ProfileInput,
+    reason: string,
+    meta: RequestMeta,
+    sent: string[],
+    options: CorrectionOptions = {},
+  ): Promise<CorrectionResult> {
+    if (!UUID.test(legacyAccountId)) throw notFound('pending account');
+    const [row] = await m.query<LegacyRow[]>(
+      `SELECT id, organization_id, status, user_id, first_name, last_name, email, mobile FROM legacy_accounts WHERE id = $1 FOR UPDATE`,
+      [legacyAccountId],
+    );
+    if (!row) throw notFound('pending account');
+    assertNotOwnAccount(actor, row.email);
+    if (row.status !== 'pending') {
+      throw new DomainError('already_enrolled', 'This account has been enrolled since: correct the user instead.', { userId: row.user_id });
+    }
+    const current = { firstName: row.first_name, lastName: row.last_name, email: row.email, mobile: row.mobile };
+    const checked = checkProfile(input, current);
+    if (!checked.ok) throw invalidInput(checked.fieldErrors);
+    const { diff, values } = checked;
+    if (isEmpty(diff) && !options.allowNoChange) throw noChanges();
+    assertNotOwnAccount(actor, values.email);
+    const now = this.clock.now();
+    if (!isEmpty(diff)) {
+      await m.query(
+        `UPDATE legacy_accounts SET first_name = $2, last_name = $3, email = $4, email_key = $5, mobile = $6, updated_at = $7 WHERE id = $1`,
+        [row.id, values.firstName, values.lastName, values.email, values.emailKey, values.mobile, now],
+      );
+      await this.audit.record(
+        staffEvent(actor, meta, {
+          type: 'support.legacy_account_corrected',
+          subject: { type: 'legacy_account', id: row.id },
+          organizationId: row.organization_id,
+          details: {
+            reason,
+            changes: diff,
+            ...(options.correctionRequestId ? { correction_request_id: options.correctionRequestId } : {}),
+          },
+        }),
+        m,
+      );
+    }
+    const fields = changedFields(diff);
+    const kind = options.notice ?? 'details_corrected';
+    if (kind !== 'none') sent.push(await this.notices.email(m, values.email, kind, { firstName: values.firstName, fields, at: now }));
+    if (diff.email) {
+      // The previous address hears of it too: if the correction was not wanted, its owner can react.
+      sent.push(await this.notices.email(m, row.email, 'details_corrected', { firstName: row.first_name, fields, at: now }));
+    }
+    return { subject: { type: 'legacy_account', id: row.id }, diff, applied: diff, pending: null };
+  }
+
+  /** The user correction inside the caller's transaction; queued notice ids go to `sent`. */
+  async correctUserIn(
+    m: EntityManager,
+    actor: StaffActor,
+    userId: string,
+    input: ProfileInput,
+    reason: string,
+    meta: RequestMeta,
+    sent: string[],
+    options: CorrectionOptions = {},
+  ): Promise<CorrectionResult> {
+    if (!UUID.test(userId)) throw notFound('user');
+    const [row] = await m.query<UserRow[]>(
+      `SELECT id, organization_id, first_name, last_name, email, mobile FROM users WHERE id = $1 FOR UPDATE`,
+      [userId],
+    );
+    if (!row) throw notFound('user');
+    assertNotOwnAccount(actor, row.email);
+    const current = { firstName: row.first_name, lastName: row.last_name, email: row.email, mobile: row.mobile };
+    const checked = checkProfile(input, current);
+    if (!checked.ok) throw invalidInput(checked.fieldErrors);
+    const { diff, values } = checked;
+    if (isEmpty(diff) && !options.allowNoChange) throw noChanges();
+    assertNotOwnAccount(actor, values.email);
+    const names = pick(diff, NAME_FIELDS);
+    const contacts = pick(diff, CONTACT_FIELDS);
+    const now = this.clock.now();
+
+    let pending: PendingChange | null = null;
+    if (!isEmpty(contacts)) {
+      const [waiting] = await m.query<Array<{ id: string }>>(
+        `SELECT id FROM support_contact_changes WHERE user_id = $1 AND status = 'pending'`,
+        [row.id],
+      );
+      if (waiting) throw changePending(waiting.id);
+      const [inserted] = await m.query<PendingChangeRow[]>(
+        `INSERT INTO support_contact_changes (user_id, organization_id, changes, reason, correction_request_id, requested_by, requested_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
+        [row.id, row.organization_id, JSON.stringify(contacts), reason, options.correctionRequestId ?? null, actor.id, now],
+      );
+      pending = toPendingChange(inserted!);
+      await this.audit.record(
+        staffEvent(actor, meta, {
+          type: 'support.contact_change_requested',
+          subject: { type: 'user', id: row.id },
+          organizationId: row.organization_id,
+          details: {
+            change_id: pending.id,
+            reason,
+            changes: contacts,
+            ...(options.correctionRequestId ? { correction_request_id: options.correctionRequestId } : {}),
+          },
+        }),
+        m,
+      );
+    }
+
+    if (!isEmpty(names)) {
+      await m.query(`UPDATE users SET first_name = $2, last_name = $3, updated_at = $4 WHERE id = $1`, [
+        row.id,
+        values.firstName,
+        values.lastName,
+        now,
+      ]);
+      await this.audit.record(
+        staffEvent(actor, meta, {
+          type: 'support.profile_corrected',
+          subject: { type: 'user', id: row.id },
+          organizationId: row.organization_id,
+          details: {
+            reason,
+            changes: names,
+            ...(options.correctionRequestId ? { correction_request_id: options.correctionRequestId } : {}),
+          },
+        }),
+        m,
+      );
+      if (options.notice !== 'none') {
+        sent.push(
+          await this.notices.email(m, row.email, 'details_corrected', {
+            firstName: values.firstName,
+            fields: changedFields(names),
+            at: now,
+          }),
+        );
+      }
+    }
+    return { subject: { type: 'user', id: row.id }, diff, applied: names, pending };
+  }
+}

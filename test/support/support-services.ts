@@ -1,0 +1,100 @@
+import type { INestApplicationContext } from '@nestjs/common';
+import { Test } from '@nestjs/testing';
+import type { DataSource } from 'typeorm';
+import { testSecrets } from '../../libs/config/src/index.js';
+import { FixedClock } from '../../libs/core/src/index.js';
+import { NotificationsModule } from '../../libs/notifications/src/index.js';
+import { PlatformModule } from '../../libs/platform/src/index.js';
+import { SecurityCodeGuard } from '../../libs/recovery/src/index.js';
+import { RememberedDeviceService, SessionService } from '../../libs/sessions/src/index.js';
+import {
+  AccountActionsService,
+  ContactApprovalService,
+  CorrectionRequestService,
+  ProfileCorrectionService,
+  SupportModule,
+  type StaffActor,
+} from '../../libs/support/src/index.js';
+import { LogCapture, testConfig } from './apps.js';
+import { createTestDatabase, type TestDatabase } from './database.js';
+import { TestMailServer } from './mail.js';
+import { TestWebhookReceiver } from './webhook.js';
+
+/**
+ * The support console's domain services (libs/support) wired by Nest as the console wires
+ * them, on a fresh database, a FixedClock, a real SMTP server and an SMS webhook receiver.
+ */
+export interface SupportServices {
+  db: TestDatabase;
+  mail: TestMailServer;
+  sms: TestWebhookReceiver;
+  clock: FixedClock;
+  context: INestApplicationContext;
+  corrections: ProfileCorrectionService;
+  approvals: ContactApprovalService;
+  requests: CorrectionRequestService;
+  actions: AccountActionsService;
+  guard: SecurityCodeGuard;
+  sessions: SessionService;
+  devices: RememberedDeviceService;
+  close(): Promise<void>;
+}
+
+export async function startSupportServices(start = '2026-07-01T09:00:00Z'): Promise<SupportServices> {
+  const db = await createTestDatabase();
+  const mail = await TestMailServer.start();
+  const sms = await TestWebhookReceiver.start();
+  const services = await supportServicesOn({ db, mail, sms, clock: new FixedClock(start) });
+  return {
+    ...services,
+    async close() {
+      await services.close();
+      await mail.stop();
+      await sms.stop();
+      await db.drop();
+    },
+  };
+}
+
+/** The services on a database, clock and senders of someone else's (an IdP harness's); `close` closes only them. */
+export async function supportServicesOn(deps: Pick<SupportServices, 'db' | 'mail' | 'sms' | 'clock'>): Promise<SupportServices> {
+  const config = testConfig({ SMTP_URL: deps.mail.url, SMS_WEBHOOK_URL: deps.sms.url });
+  const moduleRef = await Test.createTestingModule({
+    imports: [
+      PlatformModule.forRoot('support-test', {
+        config,
+        databaseUrl: deps.db.url,
+        clock: deps.clock,
+        secrets: testSecrets(),
+        logStream: new LogCapture(),
+      }),
+      SupportModule.register(NotificationsModule),
+    ],
+  }).compile();
+  const context = await moduleRef.init();
+  return {
+    ...deps,
+    context,
+    corrections: context.get(ProfileCorrectionService),
+    approvals: context.get(ContactApprovalService),
+    requests: context.get(CorrectionRequestService),
+    actions: context.get(AccountActionsService, { strict: false }),
+    guard: context.get(SecurityCodeGuard, { strict: false }),
+    sessions: context.get(SessionService, { strict: false }),
+    devices: context.get(RememberedDeviceService, { strict: false }),
+    async close() {
+      // Let notices handed to the sender after a commit finish before the pool closes.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      await context.close();
+    },
+  };
+}
+
+export const SUPPORT: StaffActor = { id: '00000000-0000-4000-8000-0000000000a1', role: 'support' };
+export const SUPERVISOR: StaffActor = { id: '00000000-0000-4000-8000-0000000000b2', role: 'supervisor' };
+export const SUPERVISOR_2: StaffActor = { id: '00000000-0000-4000-8000-0000000000c3', role: 'supervisor' };
+
+/** Audit events of one type, oldest first. */
+export async function auditEvents(ds: DataSource, type: string): Promise<Array<Record<string, unknown>>> {
+  return await ds.query(`SELECT * FROM audit_events WHERE event_type = $1 ORDER BY id`, [type]);
+}
