@@ -2,7 +2,14 @@ import { Foundation1763780000000 } from './1763780000000-Foundation.js';
 import { SignIn1763790000000 } from './1763790000000-SignIn.js';
 import { Oidc1763810000000 } from './1763810000000-Oidc.js';
 import { Support1763835000000 } from './1763835000000-Support.js';
+import { EmergencyContacts1763840000000 } from './1763840000000-EmergencyContacts.js';
 
 /** Every migration, in order. The DataSource lists them explicitly (no globs), so the
  * same list works from TypeScript sources in tests and from dist/ at run time. */
-export const MIGRATIONS = [Foundation1763780000000, SignIn1763790000000, Oidc1763810000000, Support1763835000000];
+export const MIGRATIONS = [
+  Foundation1763780000000,
+  SignIn1763790000000,
+  Oidc1763810000000,
+  Support1763835000000,
+  EmergencyContacts1763840000000,
+];

@@ -85,7 +85,8 @@ export class ContactChangeService {
     const email = checkEmail(str(input.email, 320));
     if (!email.ok) return { status: 'rejected', error: INVALID_INPUT, fieldErrors: { email: 'Enter a valid email address.' } };
     const current = checkEmail(user.email);
-    if (current.ok && current.value.key === email.value.key) {
+    // The address on file but unverified (set by support) can be proven here, like an unverified mobile.
+    if (current.ok && current.value.key === email.value.key && user.emailVerifiedAt) {
       return { status: 'rejected', error: INVALID_INPUT, fieldErrors: { email: 'This is already your email address.' } };
     }
     return this.start(session, user, 'email', email.value.display, 'email', meta);
@@ -295,9 +296,11 @@ export class ContactChangeService {
       checked.value.key,
       now,
     ]);
+    const before = checkEmail(previous.email);
+    const verifiedOnly = before.ok && before.value.key === checked.value.key;
     await this.audit.record(
       {
-        type: 'contact.email_changed',
+        type: verifiedOnly ? 'contact.email_verified' : 'contact.email_changed',
         actor: { type: 'user', id: user.id },
         subject: { type: 'user', id: user.id },
         organizationId: user.organizationId,
@@ -307,7 +310,7 @@ export class ContactChangeService {
       manager,
     );
     // To the address being replaced: if someone else made this change, the owner hears of it there.
-    await this.notify(manager, user, previous.email, now, 'email_changed');
+    if (!verifiedOnly) await this.notify(manager, user, previous.email, now, 'email_changed');
   }
 
   private async notify(

@@ -265,6 +265,7 @@ export class SignInService {
     }
     const user = await this.requireUser(state.userId);
     if (user.status !== 'active') throw new DomainError('flow_not_found', GENERIC_FAILURE);
+    if (state.channel === 'email' && user.emailVerifiedAt === null) await this.emailProven(user, result.challengeId, ctx);
     const next = nextSignIn(state, { type: 'code_verified' }, this.clock.now());
     const saved = await this.flows.save(flow, next);
     // Remember the channel as the next default; most people keep theirs, and then there is nothing to write.
@@ -272,6 +273,36 @@ export class SignInService {
       await this.dataSource.query(`UPDATE users SET preferred_otp_channel = $2 WHERE id = $1`, [user.id, state.channel]);
     }
     return this.finish(handle, saved, user, input.remember === true || input.remember === 'on' || input.remember === 'true', ctx);
+  }
+
+  /**
+   * An email address that support set (four-eyes, then unverified) stays the sign-in channel, so
+   * nobody is locked out; a sign-in code that reached it proves it. Only if the code went to the
+   * address on file now (not to one replaced meanwhile).
+   */
+  private async emailProven(user: UserRecord, challengeId: string, ctx: ClientContext): Promise<void> {
+    const now = this.clock.now();
+    await this.dataSource.transaction(async (m) => {
+      const [, count] = await m.query<[unknown[], number]>(
+        `UPDATE users u SET email_verified_at = $3, updated_at = $3 FROM otp_challenges c
+          WHERE u.id = $1 AND c.id = $2 AND u.email_verified_at IS NULL AND c.channel = 'email' AND c.destination = u.email`,
+        [user.id, challengeId, now],
+      );
+      if (count === 0) return;
+      await this.audit.record(
+        {
+          type: 'contact.email_verified',
+          actor: { type: 'user', id: user.id },
+          subject: { type: 'user', id: user.id },
+          organizationId: user.organizationId,
+          ip: ctx.ip ?? null,
+          userAgent: ctx.userAgent ?? null,
+          requestId: ctx.requestId ?? null,
+          details: { verified_by: 'login_code' },
+        },
+        m,
+      );
+    });
   }
 
   private async sendCode(
