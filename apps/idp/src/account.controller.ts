@@ -2,10 +2,12 @@ import { Body, Controller, Get, Header, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import { RememberedDeviceService, SessionService, type Session } from '../../../libs/sessions/src/index.js';
-import { STYLESHEET } from '../../../libs/web/src/index.js';
+import { STYLESHEET, html } from '../../../libs/web/src/index.js';
 import { CHANGE_NOTICES, accountChangesSection } from './account.views.js';
+import { emergencyContactsSection } from './contacts.views.js';
 import { accountPage, errorPage } from './views.js';
 import { WebContext } from './web-context.js';
 
@@ -17,6 +19,7 @@ export class AccountPagesController {
     private readonly devices: RememberedDeviceService,
     private readonly directory: Directory,
     private readonly dataSource: DataSource,
+    private readonly emergencyContacts: EmergencyContactService,
   ) {}
 
   @Get('assets/gatehouse.css')
@@ -59,7 +62,7 @@ export class AccountPagesController {
         currentDevice,
         this.web.cookies.csrf(this.web.cookies.get(req, 'session') ?? ''),
         typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined,
-        accountChangesSection(user),
+        html`${accountChangesSection(user)}${emergencyContactsSection(await this.emergencyContacts.view(user.id))}`,
       ),
     );
   }

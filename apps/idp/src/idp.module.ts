@@ -17,6 +17,7 @@ import {
   stepUpWindow,
 } from '../../../libs/account/src/index.js';
 import { APP_CONFIG, type AppConfig } from '../../../libs/config/src/index.js';
+import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { Duration } from '../../../libs/core/src/index.js';
 import { FlowStore } from '../../../libs/flows/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
@@ -29,6 +30,7 @@ import { EnrollmentService, OutboxOtpQueue, SignInService } from '../../../libs/
 import { ThrottleService } from '../../../libs/throttle/src/index.js';
 import { AccountChangesApiController, AccountChangesController } from './account-changes.controller.js';
 import { AccountPagesController } from './account.controller.js';
+import { ContactsApiController, ContactsPagesController } from './contacts.controller.js';
 import { FlowApiController } from './flow-api.controller.js';
 import { InteractionController } from './interaction.controller.js';
 import { OIDC_PROVIDERS } from './oidc.providers.js';
@@ -84,6 +86,8 @@ export class IdpModule implements NestModule {
         AccountChangesController,
         AccountChangesApiController,
         InteractionController,
+        ContactsPagesController,
+        ContactsApiController,
       ],
       providers: [
         WebContext,
@@ -106,6 +110,7 @@ export class IdpModule implements NestModule {
         StepUpService,
         CredentialChangeService,
         ContactChangeService,
+        EmergencyContactService,
         ...OIDC_PROVIDERS,
         OutboxWorkerLifecycle,
       ],

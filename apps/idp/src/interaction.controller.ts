@@ -4,9 +4,11 @@ import { createHmac, timingSafeEqual } from 'node:crypto';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
 import { AuditService } from '../../../libs/audit/src/index.js';
 import { SECRETS, type Secrets } from '../../../libs/config/src/index.js';
+import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { Clock } from '../../../libs/core/src/index.js';
-import { OIDC_PROVIDER, OIDC_SCOPES, decide, parseAuthRequest, type FreshLogin } from '../../../libs/oidc/src/index.js';
+import { OIDC_PROVIDER, OIDC_SCOPES, USER_API_SCOPES, decide, parseAuthRequest, type FreshLogin } from '../../../libs/oidc/src/index.js';
 import { SessionService, type Session } from '../../../libs/sessions/src/index.js';
+import { afterContactsCheck } from './contacts.controller.js';
 import { cancelPage, continuePage } from './oidc-views.js';
 import { errorPage } from './views.js';
 import { WebContext } from './web-context.js';
@@ -41,6 +43,7 @@ export class InteractionController {
     private readonly clock: Clock,
     private readonly audit: AuditService,
     @Inject(SECRETS) private readonly secrets: Secrets,
+    private readonly contacts: EmergencyContactService,
   ) {}
 
   @Get(':uid')
@@ -62,6 +65,12 @@ export class InteractionController {
       return await this.finish(req, res, interaction, { error: decision.error, error_description: decision.description }, fresh !== null);
     }
     const user = session!;
+    // Required emergency contacts unverified, and not postponed in this session: the interstitial first. It comes back
+    // here after a form post (`after=contacts`), so the answer goes on by a fresh navigation, as after the sign-in form.
+    const afterContacts = req.query.after === 'contacts';
+    const back = `/interaction/${uid}?${new URLSearchParams({ ...(login ? { login } : {}), after: 'contacts' }).toString()}`;
+    const next = await afterContactsCheck(this.contacts, user.userId, user.id, back);
+    if (next !== back) return res.redirect(303, next);
     const grantId = await this.grant(interaction, user.userId);
     await this.audit.record({
       type: 'oidc.authorized',
@@ -85,7 +94,7 @@ export class InteractionController {
         },
         consent: { grantId },
       },
-      fresh !== null,
+      fresh !== null || afterContacts,
     );
   }
 
@@ -162,7 +171,7 @@ export class InteractionController {
         : new this.provider.Grant({ accountId, clientId });
     const scopes = (typeof interaction.params.scope === 'string' ? interaction.params.scope : '')
       .split(' ')
-      .filter((s) => (OIDC_SCOPES as readonly string[]).includes(s));
+      .filter((s) => ([...OIDC_SCOPES, ...USER_API_SCOPES] as readonly string[]).includes(s));
     if (scopes.length) grant.addOIDCScope(scopes.join(' '));
     const claims = requestedClaims(interaction.params.claims);
     if (claims.length) grant.addOIDCClaims(claims);

@@ -1,9 +1,11 @@
 import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { DomainError } from '../../../libs/core/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import { SessionService } from '../../../libs/sessions/src/index.js';
 import { EnrollmentService, SignInService, type EnrollmentOutcome, type SignInOutcome } from '../../../libs/signin/src/index.js';
+import { afterContactsCheck } from './contacts.controller.js';
 import { enrollmentPage, errorPage, signInOtpPage, signInPage } from './views.js';
 import { WebContext } from './web-context.js';
 
@@ -18,6 +20,7 @@ export class SignInPagesController {
     private readonly enrollment: EnrollmentService,
     private readonly directory: Directory,
     private readonly sessions: SessionService,
+    private readonly contacts: EmergencyContactService,
   ) {}
 
   @Get('signin')
@@ -183,7 +186,8 @@ export class SignInPagesController {
       this.web.cookies.clear(res, 'signin');
       await this.startSession(req, res, outcome.signedIn.sessionToken);
       if (outcome.signedIn.deviceToken) this.web.cookies.set(res, 'device', outcome.signedIn.deviceToken, 365 * 86_400_000);
-      return res.redirect(303, outcome.signedIn.returnTo);
+      // Required emergency contacts unverified: asked first (interstitial), then on to returnTo.
+      return res.redirect(303, await afterContactsCheck(this.contacts, outcome.signedIn.userId, null, outcome.signedIn.returnTo));
     }
     await this.renderSignIn(res, outcome);
   }
@@ -223,7 +227,7 @@ export class SignInPagesController {
     if (outcome.signedIn) await this.startSession(req, res, outcome.signedIn.sessionToken);
     if (outcome.state.step === 'done') {
       this.web.cookies.clear(res, 'enroll');
-      return res.redirect(303, outcome.state.returnTo);
+      return res.redirect(303, await afterContactsCheck(this.contacts, outcome.state.userId, null, outcome.state.returnTo));
     }
     if (outcome.state.step === 'reported') this.web.cookies.clear(res, 'enroll');
     this.renderEnrollment(res, outcome);

@@ -54,6 +54,8 @@ export interface OtpMessageInput {
   locale?: string;
   /** For `transaction`: what is being confirmed, as the relying service described it. */
   description?: string;
+  /** `emergency_contact`: a `verification` code for an emergency contact (says so, and that Gatehouse never asks for a reply or a click). */
+  variant?: 'emergency_contact';
 }
 
 export interface RenderedMessage {
@@ -93,7 +95,9 @@ interface Catalog {
   otpSubject(code: string, purpose: string): string;
   otpEmail(ctx: { greeting: string; code: string; purpose: string; validity: string }): string;
   otpSms(ctx: { code: string; purpose: string; validity: string }): string;
-  otpVoice(ctx: { spoken: string; purpose: string; validity: string }): string;
+  otpVoice(ctx: { spoken: string; purpose: string; validity: string; extra?: string }): string;
+  /** The purpose and the phishing reminder of an emergency contact's verification code. */
+  emergencyContact: { purpose(channel: Channel): string; reminder: string };
   greeting(firstName: string | undefined): string;
   when(at: string): string;
   notice: Record<
@@ -140,9 +144,17 @@ const en: Catalog = {
     ].join('\n'),
   otpSms: ({ code, purpose, validity }) =>
     `${code} is your Gatehouse code ${purpose}. Valid for ${validity}. Never share it: Gatehouse will never ask you for this code by phone, and never sends links.`,
-  otpVoice: ({ spoken, purpose, validity }) =>
+  otpVoice: ({ spoken, purpose, validity, extra }) =>
     `Hello. This is Gatehouse. Your one-time code ${purpose} is: ${spoken}. Again, your code is: ${spoken}. ` +
-    `It is valid for ${validity}. Do not share it with anyone. Gatehouse will never ask you for this code by phone, and never sends links. Goodbye.`,
+    `It is valid for ${validity}. Do not share it with anyone. Gatehouse will never ask you for this code by phone, and never sends links. ${extra ? `${extra} ` : ''}Goodbye.`,
+  emergencyContact: {
+    purpose: (channel) =>
+      channel === 'email'
+        ? 'to confirm this email address as an emergency contact'
+        : 'to confirm this phone number as an emergency contact',
+    reminder:
+      'Gatehouse never asks you to reply to a message or to follow a link to verify a contact: type the code yourself on the Gatehouse page where it was asked for.',
+  },
   greeting: (firstName) => (firstName ? `Hello ${firstName},` : 'Hello,'),
   when: (at) => ` on ${at}`,
   notice: {
@@ -370,7 +382,9 @@ export function otpMessage(input: OtpMessageInput): RenderedMessage {
   const locale = resolveLocale(input.locale);
   const t = catalog(locale);
   const description = input.description !== undefined ? plainText(input.description, 100) || undefined : undefined;
-  const purpose = t.purpose[input.purpose]({ channel: input.channel, description });
+  const emergency = input.variant === 'emergency_contact';
+  if (emergency && input.purpose !== 'verification') throw new RangeError('The emergency_contact variant is for verification codes');
+  const purpose = emergency ? t.emergencyContact.purpose(input.channel) : t.purpose[input.purpose]({ channel: input.channel, description });
   const validity = t.minutes(input.validityMinutes);
   let rendered: RenderedMessage;
   switch (input.channel) {
@@ -385,8 +399,19 @@ export function otpMessage(input: OtpMessageInput): RenderedMessage {
       rendered = { text: t.otpSms({ code: input.code, purpose, validity }), locale };
       break;
     case 'voice':
-      rendered = { text: t.otpVoice({ spoken: spellDigits(input.code), purpose, validity }), locale };
+      rendered = {
+        text: t.otpVoice({
+          spoken: spellDigits(input.code),
+          purpose,
+          validity,
+          ...(emergency ? { extra: t.emergencyContact.reminder } : {}),
+        }),
+        locale,
+      };
       break;
+  }
+  if (emergency && input.channel !== 'voice') {
+    rendered.text = `${rendered.text}${input.channel === 'email' ? '\n\n' : ' '}${t.emergencyContact.reminder}`;
   }
   assertLinkFree(rendered);
   return rendered;

@@ -9,6 +9,12 @@ export type GrantType = (typeof GRANT_TYPES)[number];
 /** Scopes a relying app may be registered for: the OIDC ones and Gatehouse's own claims. */
 export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'phone', 'gatehouse'] as const;
 
+/**
+ * Scopes of Gatehouse's service APIs, for a service's own token (`client_credentials` only;
+ * user sign-ins never grant them): issuing and cancelling transaction codes, and verifying them.
+ */
+export const SERVICE_SCOPES = ['transaction_codes', 'transaction_codes:verify'] as const;
+
 export interface ClientInput {
   name: string;
   redirectUris?: string[];
@@ -118,9 +124,13 @@ export function validateClientInput(input: ClientInput): Required<ClientInput> {
     throw new DomainError('invalid_client_metadata', 'redirect URIs are only for clients with the authorization_code grant');
   }
   const scopes = [...new Set(input.scopes?.length ? input.scopes : grants.includes('authorization_code') ? [...OIDC_SCOPES] : [])];
+  const known: readonly string[] = [...OIDC_SCOPES, ...SERVICE_SCOPES];
   for (const scope of scopes) {
-    if (!(OIDC_SCOPES as readonly string[]).includes(scope)) {
-      throw new DomainError('invalid_client_metadata', `unknown scope ${JSON.stringify(scope)} (use ${OIDC_SCOPES.join(', ')})`);
+    if (!known.includes(scope)) {
+      throw new DomainError('invalid_client_metadata', `unknown scope ${JSON.stringify(scope)} (use ${known.join(', ')})`);
+    }
+    if ((SERVICE_SCOPES as readonly string[]).includes(scope) && !grants.includes('client_credentials')) {
+      throw new DomainError('invalid_client_metadata', `the scope ${scope} needs the client_credentials grant`);
     }
   }
   if (grants.includes('authorization_code') && !scopes.includes('openid')) {

@@ -21,6 +21,7 @@ import {
   type OtpChannel,
   type OtpFailureReason,
   type OtpLimits,
+  type OtpMessageVariant,
   type OtpPurpose,
   type OtpSubject,
   type VerifyOtp,
@@ -62,6 +63,7 @@ interface IssueRequest {
   destinationKey: string;
   locale: string;
   description?: string;
+  variant?: OtpMessageVariant;
   ttl: Duration;
   maxAttempts: number;
   context: OtpAuditContext | undefined;
@@ -168,6 +170,7 @@ export class OtpService {
       context: input.context,
     };
     if (input.description !== undefined) request.description = input.description;
+    if (input.variant !== undefined) request.variant = input.variant;
     return request;
   }
 
@@ -219,6 +222,7 @@ export class OtpService {
       validityMinutes: Math.ceil(r.ttl.milliseconds / 60_000),
       locale: r.locale,
       ...(r.description !== undefined ? { description: r.description } : {}),
+      ...(r.variant !== undefined ? { variant: r.variant } : {}),
     });
 
     await this.audit.record(

@@ -10,6 +10,9 @@ export const OTP_PURPOSES: readonly OtpPurpose[] = ['login', 'enrollment', 'step
 export const OTP_CHANNELS: readonly OtpChannel[] = ['email', 'sms', 'voice'];
 export const OTP_SUBJECT_TYPES: readonly OtpSubjectType[] = ['user', 'legacy_account', 'staff', 'contact'];
 
+/** Message wording beyond the purpose: `emergency_contact` explains whose code it is and that Gatehouse never asks for a reply or a click. */
+export type OtpMessageVariant = 'emergency_contact';
+
 /** Whom a code is for. A code only ever verifies for the subject it was issued to. */
 export interface OtpSubject {
   type: OtpSubjectType;
@@ -38,6 +41,8 @@ export interface IssueOtp {
   locale?: string;
   /** Shown in the message, e.g. what a transaction code authorizes. Never audited. */
   description?: string;
+  /** A message template variant of the purpose (e.g. an emergency contact's `verification`); the plain one when unset. */
+  variant?: OtpMessageVariant;
   /** Validity; 10 minutes when unset. */
   ttl?: Duration;
   /** Wrong guesses allowed (1..10); 5 when unset. */
@@ -109,6 +114,7 @@ export abstract class OtpMessageQueue {
       validityMinutes: number;
       locale: string;
       description?: string;
+      variant?: OtpMessageVariant;
     },
   ): Promise<string>;
 }

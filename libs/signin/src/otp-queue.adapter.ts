@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { OutboxService, otpMessage } from '../../notifications/src/index.js';
-import { OtpMessageQueue, type OtpChannel, type OtpPurpose } from '../../otp/src/index.js';
+import { OtpMessageQueue, type OtpChannel, type OtpMessageVariant, type OtpPurpose } from '../../otp/src/index.js';
 
 /** Delivers one-time codes through the transactional outbox, with link-free templates. */
 @Injectable()
@@ -21,6 +21,7 @@ export class OutboxOtpQueue extends OtpMessageQueue {
       validityMinutes: number;
       locale: string;
       description?: string;
+      variant?: OtpMessageVariant;
     },
   ): Promise<string> {
     const message = otpMessage({
@@ -30,6 +31,7 @@ export class OutboxOtpQueue extends OtpMessageQueue {
       validityMinutes: input.validityMinutes,
       locale: input.locale,
       ...(input.description ? { description: input.description } : {}),
+      ...(input.variant ? { variant: input.variant } : {}),
     });
     return await this.outbox.enqueue(
       manager,

@@ -1,0 +1,442 @@
+import { Body, Controller, Delete, Get, Inject, Param, Post, Put, Query, Req, Res, UseFilters } from '@nestjs/common';
+import type { Request, Response } from 'express';
+import type Provider from 'oidc-provider';
+import {
+  EmergencyContactService,
+  type ContactActor,
+  type ContactOutcome,
+  type EmergencyContactKind,
+  type EmergencyContacts,
+} from '../../../libs/contacts/src/index.js';
+import { DomainError } from '../../../libs/core/src/index.js';
+import { Directory } from '../../../libs/identity/src/index.js';
+import { BearerError, OIDC_PROVIDER, bearerTokenOf, resolveBearer } from '../../../libs/oidc/src/index.js';
+import { SessionService, type Session } from '../../../libs/sessions/src/index.js';
+import { safeReturnTo, type StepError } from '../../../libs/signin/src/index.js';
+import { CONTACTS_PATH, CONTACT_NOTICES, contactsPage, type ContactsPageInput } from './contacts.views.js';
+import { ProblemFilter } from './problem.filter.js';
+import { errorPage } from './views.js';
+import { WebContext } from './web-context.js';
+
+/** The scope a relying app needs to read and change a user's emergency contacts with the user's access token. */
+export const CONTACTS_SCOPE = 'gatehouse.contacts';
+
+type Form = Record<string, unknown>;
+type Json = Record<string, unknown>;
+
+const KINDS: readonly EmergencyContactKind[] = ['email', 'phone'];
+const kindOf = (value: unknown): EmergencyContactKind | null => KINDS.find((k) => k === value) ?? null;
+
+/**
+ * Where to go after a completed sign-in (or before an OIDC answer): on to `returnTo`, or
+ * first to the emergency-contacts page when the organization requires verified contacts
+ * that this user lacks and this session has not postponed the question.
+ */
+export async function afterContactsCheck(
+  contacts: EmergencyContactService,
+  userId: string,
+  sessionId: string | null,
+  returnTo: string,
+): Promise<string> {
+  const prompt = await contacts.prompt(userId, sessionId);
+  return prompt.ask ? `${CONTACTS_PATH}?return_to=${encodeURIComponent(returnTo)}` : returnTo;
+}
+
+/** HTTP status of a refused or half-done change: throttled 429, undelivered 502, conflicts 409, bad input (and wrong codes) 422. */
+function statusOf(error: StepError | undefined): number {
+  if (!error) return 200;
+  switch (error.code) {
+    case 'otp_cooldown':
+    case 'otp_rate_limited':
+      return 429;
+    case 'delivery_failed':
+      return 502;
+    case 'reminder_limit_reached':
+    case 'contact_changed':
+      return 409;
+    case 'session_required':
+      return 403;
+    default:
+      return 422;
+  }
+}
+
+/**
+ * Hosted pages of the emergency contacts. The same page is the interstitial after sign-in
+ * (`?return_to=`): it asks for the required contacts, offers "Remind me later" while the
+ * policy allows, and goes on to `return_to` once nothing is asked any more.
+ */
+@Controller('account/emergency-contacts')
+export class ContactsPagesController {
+  constructor(
+    private readonly web: WebContext,
+    private readonly sessions: SessionService,
+    private readonly contacts: EmergencyContactService,
+  ) {}
+
+  @Get()
+  async show(@Req() req: Request, @Res() res: Response, @Query('return_to') rawReturnTo?: unknown): Promise<void> {
+    const returnTo = rawReturnTo === undefined ? null : safeReturnTo(rawReturnTo);
+    const session = await this.sessions.resolve(this.web.cookies.get(req, 'session'));
+    if (!session) {
+      const here = returnTo ? `${CONTACTS_PATH}?return_to=${encodeURIComponent(returnTo)}` : CONTACTS_PATH;
+      return res.redirect(303, `/signin?return_to=${encodeURIComponent(here)}`);
+    }
+    await this.run(res, async () => {
+      const prompt = returnTo ? await this.contacts.prompt(session.userId, session.id) : null;
+      // Nothing (more) to ask: straight on.
+      if (returnTo && prompt && !prompt.ask) return res.redirect(303, returnTo);
+      const notice = typeof req.query.notice === 'string' ? CONTACT_NOTICES[req.query.notice] : undefined;
+      await this.render(req, res, session, 200, { returnTo, notice });
+    });
+  }
+
+  @Post('email')
+  async email(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+    const session = await this.guard(req, res, body);
+    if (!session) return;
+    await this.run(res, async () => {
+      const actor = { userId: session.userId, sessionId: session.id };
+      const outcome =
+        body.action === 'remove'
+          ? await this.contacts.remove(actor, 'email', this.web.meta(req))
+          : await this.contacts.setEmail(actor, body.email, this.web.meta(req));
+      await this.after(req, res, session, body, 'email', outcome, {
+        email: typeof body.email === 'string' ? body.email.slice(0, 320) : '',
+      });
+    });
+  }
+
+  @Post('phone')
+  async phone(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+    const session = await this.guard(req, res, body);
+    if (!session) return;
+    await this.run(res, async () => {
+      const actor = { userId: session.userId, sessionId: session.id };
+      const outcome =
+        body.action === 'remove'
+          ? await this.contacts.remove(actor, 'phone', this.web.meta(req))
+          : await this.contacts.setPhone(actor, body.phone, body.channel, this.web.meta(req));
+      await this.after(req, res, session, body, 'phone', outcome, {
+        phone: typeof body.phone === 'string' ? body.phone.slice(0, 64) : '',
+        channel: body.channel === 'voice' ? 'voice' : 'sms',
+      });
+    });
+  }
+
+  @Post('verify')
+  async verify(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+    const session = await this.guard(req, res, body);
+    if (!session) return;
+    const kind = kindOf(body.kind);
+    if (!kind) return this.send(res, 400, errorPage('Please try again', 'This form is not valid.', CONTACTS_PATH));
+    await this.run(res, async () => {
+      const actor = { userId: session.userId, sessionId: session.id };
+      const outcome =
+        body.action === 'resend'
+          ? await this.contacts.resend(actor, kind, body.channel, this.web.meta(req))
+          : await this.contacts.verify(actor, kind, body.code, this.web.meta(req));
+      await this.after(req, res, session, body, kind, outcome, {});
+    });
+  }
+
+  @Post('remind-later')
+  async remindLater(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+    const session = await this.guard(req, res, body);
+    if (!session) return;
+    const returnTo = safeReturnTo(body.return_to);
+    await this.run(res, async () => {
+      const outcome = await this.contacts.remindLater({ userId: session.userId, sessionId: session.id }, this.web.meta(req));
+      if (outcome.ok) return res.redirect(303, returnTo);
+      await this.render(req, res, session, statusOf(outcome.error), { returnTo, error: outcome.error });
+    });
+  }
+
+  /** Success: on to `return_to` when nothing is asked any more, else back to the page with a notice. Failure: the page with the error. */
+  private async after(
+    req: Request,
+    res: Response,
+    session: Session,
+    body: Form,
+    kind: EmergencyContactKind,
+    outcome: ContactOutcome,
+    values: ContactsPageInput['values'],
+  ): Promise<void> {
+    const returnTo = body.return_to === undefined || body.return_to === '' ? null : safeReturnTo(body.return_to);
+    if (outcome.ok && !outcome.error) {
+      if (returnTo && !(await this.contacts.prompt(session.userId, session.id)).ask) return res.redirect(303, returnTo);
+      const query = new URLSearchParams({ notice: `${kind}_${outcome.status ?? 'saved'}` });
+      if (returnTo) query.set('return_to', returnTo);
+      return res.redirect(303, `${CONTACTS_PATH}?${query.toString()}`);
+    }
+    await this.render(req, res, session, statusOf(outcome.error), {
+      returnTo,
+      error: outcome.error,
+      errorKind: kind,
+      field: outcome.field ?? 'general',
+      // Saved but not sent (cooldown, cap, delivery): the form need not be typed again.
+      values: outcome.ok ? {} : values,
+      notice:
+        outcome.ok && outcome.status === 'saved'
+          ? `Your ${kind === 'email' ? 'emergency email' : 'emergency phone'} was saved.`
+          : undefined,
+    });
+  }
+
+  private async render(
+    req: Request,
+    res: Response,
+    session: Session,
+    status: number,
+    input: Omit<ContactsPageInput, 'contacts' | 'csrf' | 'prompt'>,
+  ): Promise<void> {
+    const contacts = await this.contacts.view(session.userId);
+    const prompt = input.returnTo ? await this.contacts.prompt(session.userId, session.id) : null;
+    if (input.error?.retryAfterSeconds && status === 429) res.setHeader('Retry-After', String(input.error.retryAfterSeconds));
+    this.send(res, status, contactsPage({ ...input, contacts, prompt, csrf: this.csrf(req) }));
+  }
+
+  private csrf(req: Request): string {
+    return this.web.cookies.csrf(this.web.cookies.get(req, 'session') ?? '');
+  }
+
+  private send(res: Response, status: number, body: string): void {
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(status).type('html').send(body);
+  }
+
+  /** A live session, a same-origin post and the session's CSRF token; otherwise answers and returns null. */
+  private async guard(req: Request, res: Response, body: Form): Promise<Session | null> {
+    const token = this.web.cookies.get(req, 'session');
+    const session = await this.sessions.resolve(token);
+    if (!session) {
+      res.redirect(303, `/signin?return_to=${encodeURIComponent(CONTACTS_PATH)}`);
+      return null;
+    }
+    if (!this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(token, body?.csrf)) {
+      this.send(res, 403, errorPage('Please try again', 'This form has expired or was not sent from this site.', CONTACTS_PATH));
+      return null;
+    }
+    return session;
+  }
+
+  private async run(res: Response, step: () => Promise<void>): Promise<void> {
+    try {
+      await step();
+    } catch (error) {
+      if (error instanceof DomainError && error.code === 'unauthorized') return res.redirect(303, '/signin?return_to=%2Faccount');
+      throw error;
+    }
+  }
+}
+
+function iso(date: Date | null): string | null {
+  return date ? date.toISOString() : null;
+}
+
+/** The JSON form of a user's emergency contacts. Never a code: only where one went and until when it is valid. */
+export function contactsJson(c: EmergencyContacts): Json {
+  const pending = (p: EmergencyContacts['email']['pending']) =>
+    p ? { channel: p.channel, expires_at: p.expiresAt.toISOString(), delivery: p.delivery } : null;
+  return {
+    email: {
+      address: c.email.address,
+      verified: c.email.verifiedAt !== null,
+      verified_at: iso(c.email.verifiedAt),
+      pending_code: pending(c.email.pending),
+    },
+    phone: {
+      number: c.phone.number,
+      type: c.phone.kind,
+      channels: c.phone.channels,
+      verified: c.phone.verifiedAt !== null,
+      verified_at: iso(c.phone.verifiedAt),
+      verified_by: c.phone.verifiedBy,
+      pending_code: pending(c.phone.pending),
+    },
+    policy: {
+      require_verified_email: c.policy.requireEmail,
+      require_verified_phone: c.policy.requirePhone,
+      reminder_limit: c.policy.reminderLimit,
+      reminders_used: c.policy.remindersUsed,
+      reminders_left: c.policy.remindersLeft,
+    },
+    action_required: c.missing,
+  };
+}
+
+/** An RFC 9457 problem, with extension members. */
+function problem(
+  res: Response,
+  status: number,
+  code: string,
+  detail: string,
+  extra: Json = {},
+  headers: Record<string, string> = {},
+): void {
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.setHeader('Cache-Control', 'no-store');
+  res
+    .status(status)
+    .type('application/problem+json')
+    .send(JSON.stringify({ type: `urn:gatehouse:problem:${code}`, title: code.replace(/_/gu, ' '), status, detail, code, ...extra }));
+}
+
+class ApiRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly detail: string,
+    readonly headers: Record<string, string> = {},
+  ) {
+    super(code);
+  }
+}
+
+/**
+ * `/api/v1/account/emergency-contacts`: the same service for native apps and relying apps.
+ * Accepted credentials: `Authorization: Session <token>` (a session from the JSON sign-in
+ * flow); `Authorization: Bearer <access token>` of a user, with scope `gatehouse.contacts`;
+ * or the browser's session cookie, where every change also needs the session's CSRF token
+ * in `X-CSRF-Token` and a same-origin request. Errors are RFC 9457 problem details.
+ */
+@Controller('api/v1/account/emergency-contacts')
+@UseFilters(ProblemFilter)
+export class ContactsApiController {
+  constructor(
+    @Inject(OIDC_PROVIDER) private readonly provider: Provider,
+    private readonly web: WebContext,
+    private readonly sessions: SessionService,
+    private readonly directory: Directory,
+    private readonly contacts: EmergencyContactService,
+  ) {}
+
+  @Get()
+  async get(@Req() req: Request, @Res() res: Response): Promise<void> {
+    await this.handle(req, res, false, async (actor) => {
+      this.json(res, 200, contactsJson(await this.contacts.view(actor.userId)));
+    });
+  }
+
+  @Put(':kind')
+  async put(@Param('kind') rawKind: string, @Req() req: Request, @Res() res: Response, @Body() body: Json): Promise<void> {
+    await this.handle(req, res, true, async (actor) => {
+      const kind = this.kind(rawKind);
+      const value = kind === 'email' ? body?.email : body?.phone;
+      const meta = this.web.meta(req);
+      const outcome =
+        value === null
+          ? await this.contacts.remove(actor, kind, meta)
+          : kind === 'email'
+            ? await this.contacts.setEmail(actor, value, meta)
+            : await this.contacts.setPhone(actor, value, body?.channel, meta);
+      await this.reply(res, actor, outcome);
+    });
+  }
+
+  @Delete(':kind')
+  async remove(@Param('kind') rawKind: string, @Req() req: Request, @Res() res: Response): Promise<void> {
+    await this.handle(req, res, true, async (actor) => {
+      await this.reply(res, actor, await this.contacts.remove(actor, this.kind(rawKind), this.web.meta(req)));
+    });
+  }
+
+  @Post('verify')
+  async verify(@Req() req: Request, @Res() res: Response, @Body() body: Json): Promise<void> {
+    await this.handle(req, res, true, async (actor) => {
+      const outcome = await this.contacts.verify(actor, this.kind(body?.contact), body?.code, this.web.meta(req));
+      await this.reply(res, actor, outcome);
+    });
+  }
+
+  @Post('resend')
+  async resend(@Req() req: Request, @Res() res: Response, @Body() body: Json): Promise<void> {
+    await this.handle(req, res, true, async (actor) => {
+      const outcome = await this.contacts.resend(actor, this.kind(body?.contact), body?.channel, this.web.meta(req));
+      await this.reply(res, actor, outcome);
+    });
+  }
+
+  @Post('remind-later')
+  async remindLater(@Req() req: Request, @Res() res: Response): Promise<void> {
+    await this.handle(req, res, true, async (actor) => {
+      await this.reply(res, actor, await this.contacts.remindLater(actor, this.web.meta(req)));
+    });
+  }
+
+  private kind(value: unknown): EmergencyContactKind {
+    const kind = kindOf(value);
+    if (!kind) throw new ApiRefusal(400, 'invalid_request', 'The contact must be "email" or "phone".');
+    return kind;
+  }
+
+  private async handle(req: Request, res: Response, change: boolean, work: (actor: ContactActor) => Promise<void>): Promise<void> {
+    try {
+      await work(await this.authenticate(req, change));
+    } catch (error) {
+      if (error instanceof ApiRefusal) return problem(res, error.status, error.code, error.detail, {}, error.headers);
+      if (error instanceof BearerError) {
+        const status = error.code === 'insufficient_scope' ? 403 : 401;
+        return problem(res, status, error.code, error.message, {}, { 'WWW-Authenticate': String(error.details.wwwAuthenticate) });
+      }
+      if (error instanceof DomainError && error.code === 'unauthorized') return problem(res, 401, 'unauthorized', error.message);
+      throw error;
+    }
+  }
+
+  /** Who is calling: a session (header or cookie) or a relying app with a user's access token. */
+  private async authenticate(req: Request, change: boolean): Promise<ContactActor> {
+    const authorization = req.get('authorization');
+    if (authorization !== undefined) {
+      if (authorization.startsWith('Session ')) {
+        const session = await this.sessions.resolve(authorization.slice(8).trim());
+        if (!session) throw new ApiRefusal(401, 'unauthorized', 'The session token is not valid (Authorization: Session <token>).');
+        return { userId: session.userId, sessionId: session.id };
+      }
+      const token = bearerTokenOf(authorization);
+      if (!token) throw new BearerError('invalid_token', 'Send a session token or an access token (Authorization: Bearer).');
+      const principal = await resolveBearer(this.provider, token, {
+        accountActive: async (userId) => (await this.directory.user(userId))?.status === 'active',
+      });
+      if (!principal) throw new BearerError('invalid_token', 'The access token is invalid, expired or revoked.');
+      if (principal.kind !== 'user') {
+        throw new BearerError('insufficient_scope', "This API needs a user's access token.", [CONTACTS_SCOPE]);
+      }
+      if (!principal.scopes.includes(CONTACTS_SCOPE)) {
+        throw new BearerError('insufficient_scope', `The access token lacks the scope ${CONTACTS_SCOPE}.`, [CONTACTS_SCOPE]);
+      }
+      return { userId: principal.userId, clientId: principal.clientId };
+    }
+    const cookie = this.web.cookies.get(req, 'session');
+    const session = cookie ? await this.sessions.resolve(cookie) : null;
+    if (!session) throw new BearerError('token_required', 'Sign in, or send a session token or an access token.');
+    if (change && (!this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(cookie, req.get('x-csrf-token')))) {
+      throw new ApiRefusal(403, 'csrf_failed', 'A change with the session cookie needs the X-CSRF-Token header, from this site.');
+    }
+    return { userId: session.userId, sessionId: session.id };
+  }
+
+  private async reply(res: Response, actor: ContactActor, outcome: ContactOutcome): Promise<void> {
+    if (outcome.error) {
+      const status = statusOf(outcome.error);
+      const extra: Json = {};
+      if (outcome.field) extra.field = outcome.field;
+      if (outcome.error.attemptsLeft !== undefined) extra.attempts_left = outcome.error.attemptsLeft;
+      if (outcome.error.retryAfterSeconds !== undefined) extra.retry_after = outcome.error.retryAfterSeconds;
+      // Saved, but the code could not be sent: say both.
+      if (outcome.ok) extra.contact_saved = true;
+      const headers: Record<string, string> =
+        status === 429 && outcome.error.retryAfterSeconds ? { 'Retry-After': String(outcome.error.retryAfterSeconds) } : {};
+      return problem(res, status, outcome.error.code, outcome.error.message, extra, headers);
+    }
+    const json: Json = { status: outcome.status };
+    if (outcome.delivery) json.delivery = outcome.delivery;
+    json.emergency_contacts = contactsJson(await this.contacts.view(actor.userId));
+    this.json(res, 200, json);
+  }
+
+  private json(res: Response, status: number, body: Json): void {
+    res.setHeader('Cache-Control', 'no-store');
+    res.status(status).json(body);
+  }
+}

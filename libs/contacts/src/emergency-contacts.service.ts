@@ -1,0 +1,563 @@
+import { Injectable } from '@nestjs/common';
+import { createHash } from 'node:crypto';
+import { DataSource, type EntityManager } from 'typeorm';
+import { deliverCode, issueCode, sessionEnded } from '../../account/src/index.js';
+import { AuditService } from '../../audit/src/index.js';
+import { Clock, DomainError } from '../../core/src/index.js';
+import { Directory, checkEmail, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
+import { OutboxService } from '../../notifications/src/index.js';
+import { OtpService, maskDestination, type VerifyOtpResult } from '../../otp/src/index.js';
+import type { RequestMeta } from '../../sessions/src/index.js';
+import { otpFailureMessage, type Delivery, type StepError } from '../../signin/src/index.js';
+import { checkEmergencyPhone, channelRefusal, phoneChannels, type PhoneChannel, type PhoneKind } from './phone.js';
+import {
+  DEFAULT_CONTACT_POLICY,
+  contactPrompt,
+  missingContacts,
+  remindersLeft,
+  type ContactPolicy,
+  type ContactPrompt,
+  type EmergencyContactKind,
+} from './policy.js';
+
+/** Who is acting: the signed-in user in a session (pages, session API), or a relying app with the user's access token. */
+export interface ContactActor {
+  userId: string;
+  sessionId?: string;
+  clientId?: string;
+}
+
+export interface PendingCode {
+  channel: OtpChannel;
+  expiresAt: Date;
+  delivery: Delivery;
+}
+
+export interface EmergencyContacts {
+  email: { address: string | null; verifiedAt: Date | null; pending: PendingCode | null };
+  phone: {
+    number: string | null;
+    kind: PhoneKind | null;
+    channels: PhoneChannel[];
+    verifiedAt: Date | null;
+    verifiedBy: PhoneChannel | null;
+    pending: PendingCode | null;
+  };
+  policy: ContactPolicy & { remindersUsed: number; remindersLeft: number };
+  /** Contacts the policy requires that are not verified. */
+  missing: EmergencyContactKind[];
+}
+
+/**
+ * What a change did. `ok: false`: nothing changed (bad input, a wrong code, no reminder
+ * left); `error` says why and `field` names the input. `ok: true` may still carry an error:
+ * the contact was saved but its code could not be sent (cooldown, hourly cap, delivery).
+ */
+export interface ContactOutcome {
+  ok: boolean;
+  status?: 'saved' | 'unchanged' | 'code_sent' | 'verified' | 'removed' | 'deferred';
+  error?: StepError;
+  field?: 'email' | 'phone' | 'channel' | 'code';
+  delivery?: Delivery;
+}
+
+interface ContactRow {
+  email: string | null;
+  email_key: string | null;
+  email_verified_at: Date | null;
+  email_challenge_id: string | null;
+  email_message_id: string | null;
+  email_code_expires_at: Date | null;
+  phone: string | null;
+  phone_type: PhoneKind | null;
+  phone_verified_at: Date | null;
+  phone_verified_by: PhoneChannel | null;
+  phone_challenge_id: string | null;
+  phone_message_id: string | null;
+  phone_code_channel: PhoneChannel | null;
+  phone_code_expires_at: Date | null;
+  reminders_used: number;
+}
+
+const EMPTY_ROW: ContactRow = {
+  email: null,
+  email_key: null,
+  email_verified_at: null,
+  email_challenge_id: null,
+  email_message_id: null,
+  email_code_expires_at: null,
+  phone: null,
+  phone_type: null,
+  phone_verified_at: null,
+  phone_verified_by: null,
+  phone_challenge_id: null,
+  phone_message_id: null,
+  phone_code_channel: null,
+  phone_code_expires_at: null,
+  reminders_used: 0,
+};
+
+const fail = (code: string, message: string, field?: ContactOutcome['field']): ContactOutcome => ({
+  ok: false,
+  error: { code, message },
+  ...(field ? { field } : {}),
+});
+
+/** Thrown inside a transaction to roll it back with an answer for the caller. */
+class Rollback extends Error {
+  constructor(readonly outcome: ContactOutcome) {
+    super(outcome.error?.code ?? 'rollback');
+  }
+}
+
+/**
+ * The code of an emergency contact is bound to its value: the OTP's flow id is derived from
+ * the contact's kind and comparison key, so a code sent to one address or number never
+ * verifies another, even one set a moment later.
+ */
+export function contactBinding(kind: EmergencyContactKind, key: string): string {
+  return `emergency_contact:${kind}:${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 40)}`;
+}
+
+/**
+ * Emergency contacts (issue 7): an email address and a phone number per user, separate from
+ * the sign-in contacts, each proven by a one-time code (purpose `verification`, bound to the
+ * value, 10 minutes, 5 attempts, single use) sent through the outbox with a link-free
+ * message. Changing a value makes it unverified. The organization policy may require
+ * verified contacts; `prompt` tells pages whether to ask, and `remindLater` postpones the
+ * question a limited number of times. Every add, change, removal, verification and
+ * postponement is audited (masked values only).
+ */
+@Injectable()
+export class EmergencyContactService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly directory: Directory,
+    private readonly otp: OtpService,
+    private readonly outbox: OutboxService,
+    private readonly audit: AuditService,
+  ) {}
+
+  /** The user's emergency contacts, codes in flight and what the policy asks. */
+  async view(userId: string): Promise<EmergencyContacts> {
+    const user = await this.requireUser(userId);
+    const [row, policy] = await Promise.all([this.row(user.id), this.policy(user.organizationId)]);
+    const now = this.clock.now();
+    const pending = async (challengeId: string | null, messageId: string | null, expiresAt: Date | null, channel: OtpChannel | null) => {
+      if (!challengeId || !messageId || !expiresAt || !channel || expiresAt.getTime() <= now.getTime()) return null;
+      return { channel, expiresAt, delivery: await this.delivery(messageId) };
+    };
+    const kind = row.phone_type;
+    return {
+      email: {
+        address: row.email,
+        verifiedAt: row.email_verified_at,
+        pending: await pending(row.email_challenge_id, row.email_message_id, row.email_code_expires_at, 'email'),
+      },
+      phone: {
+        number: row.phone,
+        kind,
+        channels: kind ? phoneChannels(kind) : [],
+        verifiedAt: row.phone_verified_at,
+        verifiedBy: row.phone_verified_by,
+        pending: await pending(row.phone_challenge_id, row.phone_message_id, row.phone_code_expires_at, row.phone_code_channel),
+      },
+      policy: { ...policy, remindersUsed: row.reminders_used, remindersLeft: remindersLeft(policy, row.reminders_used) },
+      missing: missingContacts(policy, { emailVerified: row.email_verified_at !== null, phoneVerified: row.phone_verified_at !== null }),
+    };
+  }
+
+  /**
+   * Whether this user, in this session, must be asked to verify required contacts now (after
+   * sign-in, before an OIDC answer). Without a session, a postponement never counts.
+   */
+  async prompt(userId: string, sessionId: string | null): Promise<ContactPrompt> {
+    const user = await this.directory.user(userId);
+    if (!user || user.status !== 'active') return { ask: false, missing: [] };
+    const policy = await this.policy(user.organizationId);
+    if (!policy.requireEmail && !policy.requirePhone) return { ask: false, missing: [] };
+    const rows = await this.dataSource.query<
+      Array<{ email_verified: boolean; phone_verified: boolean; reminders_used: number; deferred: boolean }>
+    >(
+      `SELECT c.email_verified_at IS NOT NULL AS email_verified, c.phone_verified_at IS NOT NULL AS phone_verified,
+              coalesce(c.reminders_used, 0) AS reminders_used,
+              EXISTS (SELECT 1 FROM emergency_contact_deferrals d WHERE d.session_id = $2 AND d.user_id = $1) AS deferred
+         FROM (SELECT $1::uuid AS user_id) u LEFT JOIN emergency_contacts c ON c.user_id = u.user_id`,
+      [user.id, sessionId],
+    );
+    const r = rows[0];
+    return contactPrompt(policy, {
+      emailVerified: r?.email_verified === true,
+      phoneVerified: r?.phone_verified === true,
+      remindersUsed: r?.reminders_used ?? 0,
+      deferredThisSession: r?.deferred === true,
+    });
+  }
+
+  /** Sets (adds or changes) the emergency email and sends it a code. The same address again only sends a new code if it is unverified. */
+  async setEmail(actor: ContactActor, raw: unknown, meta: RequestMeta): Promise<ContactOutcome> {
+    const user = await this.requireUser(actor.userId);
+    const text = typeof raw === 'string' ? raw.slice(0, 400) : '';
+    if (text.trim() === '') return fail('invalid_email', 'Enter an email address.', 'email');
+    const checked = checkEmail(text);
+    if (!checked.ok) return fail('invalid_email', 'Enter a valid email address.', 'email');
+    const { display, key } = checked.value;
+    const saved = await this.change(user, actor, meta, 'email', async (m, row, now) => {
+      if (row.email_key === key) return row.email_verified_at ? 'verified' : 'same';
+      await m.query(
+        `UPDATE emergency_contacts SET email = $2, email_key = $3, email_verified_at = NULL, email_challenge_id = NULL,
+                email_message_id = NULL, email_code_expires_at = NULL, updated_at = $4 WHERE user_id = $1`,
+        [user.id, display, key, now],
+      );
+      return {
+        type: row.email ? 'emergency_contact.email_changed' : 'emergency_contact.email_added',
+        details: { previous: row.email ? maskDestination('email', row.email) : null, email: maskDestination('email', display) },
+      };
+    });
+    if (saved === 'verified') return { ok: true, status: 'unchanged' };
+    return await this.sendCode(actor, 'email', undefined, meta, saved === 'changed' ? 'saved' : 'code_sent');
+  }
+
+  /**
+   * Sets (adds or changes) the emergency phone and sends it a code by `channel` (a text
+   * message for a mobile number, a call for a landline, when unset). A landline offers
+   * voice only: asking for a text message to one is refused with a clear message.
+   */
+  async setPhone(actor: ContactActor, raw: unknown, channel: unknown, meta: RequestMeta): Promise<ContactOutcome> {
+    const user = await this.requireUser(actor.userId);
+    const checked = checkEmergencyPhone(typeof raw === 'string' ? raw.slice(0, 64) : '');
+    if (!checked.ok) return fail('invalid_phone', checked.reason, 'phone');
+    const phone = checked.value;
+    const chosen = channel === undefined || channel === null || channel === '' ? phone.channels[0]! : channel;
+    if (chosen !== 'sms' && chosen !== 'voice') return fail('invalid_channel', 'Choose a text message or a voice call.', 'channel');
+    const refusal = channelRefusal(phone.kind, chosen);
+    if (refusal) return fail('sms_not_available', refusal, 'channel');
+    const saved = await this.change(user, actor, meta, 'phone', async (m, row, now) => {
+      if (row.phone === phone.number) return row.phone_verified_at ? 'verified' : 'same';
+      await m.query(
+        `UPDATE emergency_contacts SET phone = $2, phone_type = $3, phone_verified_at = NULL, phone_verified_by = NULL,
+                phone_challenge_id = NULL, phone_message_id = NULL, phone_code_channel = NULL, phone_code_expires_at = NULL,
+                updated_at = $4 WHERE user_id = $1`,
+        [user.id, phone.number, phone.kind, now],
+      );
+      return {
+        type: row.phone ? 'emergency_contact.phone_changed' : 'emergency_contact.phone_added',
+        details: {
+          previous: row.phone ? maskDestination('sms', row.phone) : null,
+          phone: maskDestination('sms', phone.number),
+          phone_type: phone.kind,
+        },
+      };
+    });
+    if (saved === 'verified') return { ok: true, status: 'unchanged' };
+    return await this.sendCode(actor, 'phone', chosen, meta, saved === 'changed' ? 'saved' : 'code_sent');
+  }
+
+  /** Removes a contact (and any code in flight for it). */
+  async remove(actor: ContactActor, kind: EmergencyContactKind, meta: RequestMeta): Promise<ContactOutcome> {
+    const user = await this.requireUser(actor.userId);
+    const result = await this.change(user, actor, meta, kind, async (m, row, now) => {
+      const previous = kind === 'email' ? row.email : row.phone;
+      if (!previous) return 'same';
+      await m.query(
+        kind === 'email'
+          ? `UPDATE emergency_contacts SET email = NULL, email_key = NULL, email_verified_at = NULL, email_challenge_id = NULL,
+                    email_message_id = NULL, email_code_expires_at = NULL, updated_at = $2 WHERE user_id = $1`
+          : `UPDATE emergency_contacts SET phone = NULL, phone_type = NULL, phone_verified_at = NULL, phone_verified_by = NULL,
+                    phone_challenge_id = NULL, phone_message_id = NULL, phone_code_channel = NULL, phone_code_expires_at = NULL,
+                    updated_at = $2 WHERE user_id = $1`,
+        [user.id, now],
+      );
+      return {
+        type: `emergency_contact.${kind}_removed`,
+        details: { previous: maskDestination(kind === 'email' ? 'email' : 'sms', previous) },
+      };
+    });
+    return result === 'changed'
+      ? { ok: true, status: 'removed' }
+      : fail('no_contact', `There is no emergency ${kindName(kind)} to remove.`);
+  }
+
+  /** "Send a new code" (for a phone, by the same or the other allowed channel). */
+  async resend(actor: ContactActor, kind: EmergencyContactKind, channel: unknown, meta: RequestMeta): Promise<ContactOutcome> {
+    await this.requireUser(actor.userId);
+    return await this.sendCode(actor, kind, channel, meta, 'code_sent');
+  }
+
+  /**
+   * Checks a code for the contact as it is now. A wrong code uses one of its 5 attempts
+   * (counted atomically by the OTP engine, even under parallel guesses); the right one is
+   * consumed, and the contact's verification time is set in the same transaction.
+   */
+  async verify(actor: ContactActor, kind: EmergencyContactKind, code: unknown, meta: RequestMeta): Promise<ContactOutcome> {
+    const user = await this.requireUser(actor.userId);
+    const row = await this.row(user.id);
+    const value = kind === 'email' ? row.email : row.phone;
+    const key = kind === 'email' ? row.email_key : row.phone;
+    const challengeId = kind === 'email' ? row.email_challenge_id : row.phone_challenge_id;
+    if (!value || !key) return fail('no_contact', `Add an emergency ${kindName(kind)} first.`, kind);
+    if ((kind === 'email' ? row.email_verified_at : row.phone_verified_at) !== null) return { ok: true, status: 'unchanged' };
+    if (!challengeId) return fail('no_code', 'No code was sent for this contact yet. Send a code first.', 'code');
+    try {
+      return await this.dataSource.transaction(async (m: EntityManager) => {
+        const result: VerifyOtpResult = await this.otp.verify(
+          {
+            challengeId,
+            purpose: 'verification',
+            subject: { type: 'user', id: user.id },
+            flowId: contactBinding(kind, key),
+            code: typeof code === 'string' ? code.slice(0, 32) : '',
+            context: this.otpContext(user, meta),
+          },
+          m,
+        );
+        // A wrong code commits too: its attempt must count.
+        if (!result.ok) return { ok: false, error: otpFailureMessage(result), field: 'code' as const };
+        const now = this.clock.now();
+        const [updated] = await m.query<[Array<{ channel: PhoneChannel | null }>, number]>(
+          kind === 'email'
+            ? `UPDATE emergency_contacts SET email_verified_at = $4, email_challenge_id = NULL, email_message_id = NULL,
+                      email_code_expires_at = NULL, updated_at = $4
+                WHERE user_id = $1 AND email_key = $2 AND email_challenge_id = $3 RETURNING NULL::text AS channel`
+            : `UPDATE emergency_contacts SET phone_verified_at = $4, phone_verified_by = phone_code_channel, phone_challenge_id = NULL,
+                      phone_message_id = NULL, phone_code_channel = NULL, phone_code_expires_at = NULL, updated_at = $4
+                WHERE user_id = $1 AND phone = $2 AND phone_challenge_id = $3 RETURNING phone_verified_by AS channel`,
+          [user.id, key, challengeId, now],
+        );
+        if (updated.length === 0) {
+          throw new Rollback(fail('contact_changed', 'This contact was changed in the meantime. Send a new code.', 'code'));
+        }
+        await this.record(m, user, actor, meta, `emergency_contact.${kind}_verified`, {
+          [kind]: maskDestination(kind === 'email' ? 'email' : 'sms', value),
+          verified_by: kind === 'email' ? 'email' : updated[0]!.channel,
+          challenge_id: challengeId,
+        });
+        return { ok: true, status: 'verified' as const };
+      });
+    } catch (error) {
+      if (error instanceof Rollback) return error.outcome;
+      throw error;
+    }
+  }
+
+  /**
+   * "Remind me later": postpones the question for this session, at most `reminderLimit`
+   * times per user (counted atomically); after that the user must verify to continue.
+   */
+  async remindLater(actor: ContactActor, meta: RequestMeta): Promise<ContactOutcome> {
+    const user = await this.requireUser(actor.userId);
+    if (!actor.sessionId) return fail('session_required', 'Only a signed-in session can postpone this.');
+    const sessionId = actor.sessionId;
+    const policy = await this.policy(user.organizationId);
+    try {
+      return await this.dataSource.transaction(async (m: EntityManager) => {
+        const row = await this.lockRow(m, user.id);
+        const missing = missingContacts(policy, {
+          emailVerified: row.email_verified_at !== null,
+          phoneVerified: row.phone_verified_at !== null,
+        });
+        if (missing.length === 0) return { ok: true, status: 'unchanged' as const };
+        const now = this.clock.now();
+        // INSERT … RETURNING answers the rows themselves (UPDATE answers [rows, count]).
+        const inserted = await m.query<unknown[]>(
+          `INSERT INTO emergency_contact_deferrals (session_id, user_id, deferred_at) VALUES ($1, $2, $3)
+           ON CONFLICT (session_id) DO NOTHING RETURNING session_id`,
+          [sessionId, user.id, now],
+        );
+        if (inserted.length === 0) return { ok: true, status: 'deferred' as const };
+        const [counted] = await m.query<[Array<{ reminders_used: number }>, number]>(
+          `UPDATE emergency_contacts SET reminders_used = reminders_used + 1, updated_at = $3
+            WHERE user_id = $1 AND reminders_used < $2 RETURNING reminders_used`,
+          [user.id, policy.reminderLimit, now],
+        );
+        if (counted.length === 0) {
+          throw new Rollback(
+            fail(
+              'reminder_limit_reached',
+              policy.reminderLimit === 0
+                ? 'Your organization asks you to verify your emergency contacts now.'
+                : `You have already postponed this ${policy.reminderLimit === 1 ? 'once' : `${policy.reminderLimit} times`}. Verify your emergency contacts to continue.`,
+            ),
+          );
+        }
+        await this.record(m, user, actor, meta, 'emergency_contact.reminder_deferred', {
+          missing,
+          reminders_used: counted[0]!.reminders_used,
+          reminder_limit: policy.reminderLimit,
+        });
+        return { ok: true, status: 'deferred' as const };
+      });
+    } catch (error) {
+      if (!(error instanceof Rollback)) throw error;
+      // Refused postponements are security-relevant too (someone keeps skipping a required step).
+      await this.record(this.dataSource.manager, user, actor, meta, 'emergency_contact.reminder_refused', {
+        reminder_limit: policy.reminderLimit,
+      });
+      return error.outcome;
+    }
+  }
+
+  private async sendCode(
+    actor: ContactActor,
+    kind: EmergencyContactKind,
+    channel: unknown,
+    meta: RequestMeta,
+    status: 'saved' | 'code_sent',
+  ): Promise<ContactOutcome> {
+    const user = await this.requireUser(actor.userId);
+    const row = await this.row(user.id);
+    const value = kind === 'email' ? row.email : row.phone;
+    const key = kind === 'email' ? row.email_key : row.phone;
+    if (!value || !key) return fail('no_contact', `Add an emergency ${kindName(kind)} first.`, kind);
+    if ((kind === 'email' ? row.email_verified_at : row.phone_verified_at) !== null) {
+      return { ok: true, status: 'unchanged' };
+    }
+    let chosen: OtpChannel = 'email';
+    if (kind === 'phone') {
+      const allowed = phoneChannels(row.phone_type!);
+      const wanted = channel === undefined || channel === null || channel === '' ? (row.phone_code_channel ?? allowed[0]!) : channel;
+      if (wanted !== 'sms' && wanted !== 'voice') return fail('invalid_channel', 'Choose a text message or a voice call.', 'channel');
+      const refusal = channelRefusal(row.phone_type!, wanted);
+      if (refusal) return fail('sms_not_available', refusal, 'channel');
+      chosen = wanted;
+    }
+    const sent = await issueCode(this.otp, {
+      purpose: 'verification',
+      subject: { type: 'user', id: user.id },
+      flowId: contactBinding(kind, key),
+      channel: chosen,
+      destination: value,
+      variant: 'emergency_contact',
+      context: this.otpContext(user, meta),
+    });
+    // The contact stays saved (unverified); the page says why no code went out.
+    if ('error' in sent) return { ok: status === 'saved', status, error: sent.error };
+    const { challengeId, messageId, expiresAt } = sent.issued;
+    await this.dataSource.query(
+      kind === 'email'
+        ? `UPDATE emergency_contacts SET email_challenge_id = $3, email_message_id = $4, email_code_expires_at = $5
+            WHERE user_id = $1 AND email_key = $2 AND email_verified_at IS NULL`
+        : `UPDATE emergency_contacts SET phone_challenge_id = $3, phone_message_id = $4, phone_code_expires_at = $5, phone_code_channel = $6
+            WHERE user_id = $1 AND phone = $2 AND phone_verified_at IS NULL`,
+      kind === 'email' ? [user.id, key, challengeId, messageId, expiresAt] : [user.id, key, challengeId, messageId, expiresAt, chosen],
+    );
+    const delivered = await deliverCode(this.outbox, messageId, chosen);
+    return { ok: true, status, delivery: delivered.delivery, ...(delivered.error ? { error: delivered.error } : {}) };
+  }
+
+  /**
+   * Runs one change of a contact in a transaction on the user's (locked) row, auditing it
+   * there. `apply` answers `same`/`verified` when nothing is to change, or the audit event.
+   */
+  private async change(
+    user: UserRecord,
+    actor: ContactActor,
+    meta: RequestMeta,
+    kind: EmergencyContactKind,
+    apply: (
+      m: EntityManager,
+      row: ContactRow,
+      now: Date,
+    ) => Promise<'same' | 'verified' | { type: string; details: Record<string, unknown> }>,
+  ): Promise<'same' | 'verified' | 'changed'> {
+    return await this.dataSource.transaction(async (m: EntityManager) => {
+      const row = await this.lockRow(m, user.id);
+      const now = this.clock.now();
+      const applied = await apply(m, row, now);
+      if (typeof applied === 'string') return applied;
+      await this.record(m, user, actor, meta, applied.type, { ...applied.details, kind });
+      return 'changed';
+    });
+  }
+
+  private async record(
+    m: EntityManager,
+    user: UserRecord,
+    actor: ContactActor,
+    meta: RequestMeta,
+    type: string,
+    details: Record<string, unknown>,
+  ): Promise<void> {
+    await this.audit.record(
+      {
+        type,
+        actor: { type: 'user', id: user.id },
+        subject: { type: 'user', id: user.id },
+        organizationId: user.organizationId,
+        ip: meta.ip ?? null,
+        userAgent: meta.userAgent ?? null,
+        requestId: meta.requestId ?? null,
+        details: {
+          ...details,
+          via: actor.clientId ? 'access_token' : 'session',
+          ...(actor.sessionId ? { session_id: actor.sessionId } : {}),
+          ...(actor.clientId ? { client_id: actor.clientId } : {}),
+        },
+      },
+      m,
+    );
+  }
+
+  private otpContext(user: UserRecord, meta: RequestMeta) {
+    return {
+      actor: { type: 'user' as const, id: user.id },
+      organizationId: user.organizationId,
+      ip: meta.ip ?? null,
+      userAgent: meta.userAgent ?? null,
+      requestId: meta.requestId ?? null,
+    };
+  }
+
+  private async lockRow(m: EntityManager, userId: string): Promise<ContactRow> {
+    const now = this.clock.now();
+    await m.query(`INSERT INTO emergency_contacts (user_id, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (user_id) DO NOTHING`, [
+      userId,
+      now,
+    ]);
+    const rows = await m.query<ContactRow[]>(`SELECT * FROM emergency_contacts WHERE user_id = $1 FOR UPDATE`, [userId]);
+    return rows[0]!;
+  }
+
+  private async row(userId: string): Promise<ContactRow> {
+    const rows = await this.dataSource.query<ContactRow[]>(`SELECT * FROM emergency_contacts WHERE user_id = $1`, [userId]);
+    return rows[0] ?? EMPTY_ROW;
+  }
+
+  /** The policy columns this feature added to `organization_policies`. */
+  private async policy(organizationId: string): Promise<ContactPolicy> {
+    const rows = await this.dataSource.query<
+      Array<{ require_verified_emergency_email: boolean; require_verified_emergency_phone: boolean; contact_reminder_limit: number }>
+    >(
+      `SELECT require_verified_emergency_email, require_verified_emergency_phone, contact_reminder_limit
+         FROM organization_policies WHERE organization_id = $1`,
+      [organizationId],
+    );
+    const r = rows[0];
+    if (!r) return { ...DEFAULT_CONTACT_POLICY };
+    return {
+      requireEmail: r.require_verified_emergency_email,
+      requirePhone: r.require_verified_emergency_phone,
+      reminderLimit: r.contact_reminder_limit,
+    };
+  }
+
+  private async delivery(messageId: string): Promise<Delivery> {
+    try {
+      return (await this.outbox.status(messageId)).status;
+    } catch (error) {
+      if (error instanceof DomainError) return 'failed';
+      throw error;
+    }
+  }
+
+  private async requireUser(userId: string): Promise<UserRecord> {
+    const user = await this.directory.user(userId);
+    if (!user || user.status !== 'active') throw sessionEnded();
+    return user;
+  }
+}
+
+function kindName(kind: EmergencyContactKind): string {
+  return kind === 'email' ? 'email address' : 'phone number';
+}

@@ -1,0 +1,3 @@
+export * from './phone.js';
+export * from './policy.js';
+export * from './emergency-contacts.service.js';
