@@ -9,8 +9,11 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** A fresh, migrated database for one test file: a clone of the run's template. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/**
+ * A fresh, migrated database for one test file: a clone of the run's template. With
+ * `{ migrated: false }`, an empty database instead (for tests that run migrations themselves).
+ */
+export async function createTestDatabase(options: { migrated?: boolean } = {}): Promise<TestDatabase> {
   const adminUrl = process.env.GATEHOUSE_TEST_ADMIN_URL;
   const template = process.env.GATEHOUSE_TEST_TEMPLATE;
   const run = process.env.GATEHOUSE_TEST_RUN;
@@ -19,7 +22,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
   const admin = new pg.Client({ connectionString: adminUrl });
   await admin.connect();
   try {
-    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${template}`);
+    await admin.query(`CREATE DATABASE ${name} TEMPLATE ${options.migrated === false ? 'template0' : template}`);
   } finally {
     await admin.end();
   }

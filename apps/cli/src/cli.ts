@@ -1,6 +1,6 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { DataSource } from 'typeorm';
-import { AuditService } from '../../../libs/audit/src/index.js';
+import { AuditChainVerifier, AuditService, parseAnchor, type ChainAnchor } from '../../../libs/audit/src/index.js';
 import { ConfigError, loadConfig, type AppConfig } from '../../../libs/config/src/index.js';
 import { DomainError, SystemClock } from '../../../libs/core/src/index.js';
 import { startDatabase, type RunningDatabase } from '../../../libs/database/src/index.js';
@@ -102,6 +102,32 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
           io.out(`${summary.alreadyEnrolled} row(s) belong to accounts already enrolled and were left unchanged`);
         if (summary.rejectedFile) io.out(`rejected rows written to ${summary.rejectedFile}`);
         io.out(`imported=${summary.imported} updated=${summary.updated} unchanged=${summary.unchanged} rejected=${summary.rejected}`);
+      });
+    });
+
+  program
+    .command('audit:verify')
+    .description('check the audit log hash chain; prints "ok rows=N" and the head to anchor a later run, or names the first bad row')
+    .addOption(
+      new Option(
+        '--anchor <seq:hash>',
+        'a head printed by an earlier run: fails unless that row is still in the chain unchanged',
+      ).argParser((value) => {
+        const anchor = parseAnchor(value);
+        if (!anchor) throw new InvalidArgumentError('expected <seq>:<64 lower-case hex digits>, as printed by an earlier run');
+        return anchor;
+      }),
+    )
+    .addOption(new Option('--page-size <n>', 'rows per page').default('1000').hideHelp())
+    .action(async (opts: { anchor?: ChainAnchor; pageSize: string }) => {
+      await withDatabase(config(), io, async (ds) => {
+        const result = await new AuditChainVerifier(ds).verify({
+          anchor: opts.anchor ?? null,
+          pageSize: Number.parseInt(opts.pageSize, 10) || 1000,
+        });
+        if (!result.ok) throw new CliFailure(result.reason);
+        io.out(`ok rows=${result.rows}`);
+        if (result.head) io.out(`head=${result.head.seq}:${result.head.hash}`);
       });
     });
 

@@ -6,7 +6,7 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import helmet from 'helmet';
 import { Logger, LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
-import { AuditService } from '../../audit/src/index.js';
+import { AuditQuery, AuditService } from '../../audit/src/index.js';
 import { APP_CONFIG, SECRETS, resolveSecrets, type AppConfig, type Secrets } from '../../config/src/index.js';
 import { Clock, SystemClock } from '../../core/src/index.js';
 import { PasswordHasher } from '../../identity/src/index.js';
@@ -42,9 +42,10 @@ export class PlatformModule {
         { provide: Clock, useValue: options.clock ?? new SystemClock() },
         { provide: SECRETS, useFactory: () => options.secrets ?? resolveSecrets(config) },
         AuditService,
+        AuditQuery,
         { provide: PasswordHasher, useFactory: () => new PasswordHasher(config.argon2) },
       ],
-      exports: [APP_CONFIG, Clock, SECRETS, AuditService, PasswordHasher],
+      exports: [APP_CONFIG, Clock, SECRETS, AuditService, AuditQuery, PasswordHasher],
     };
   }
 }
