@@ -15,6 +15,13 @@ export const OIDC_SCOPES = ['openid', 'offline_access', 'profile', 'email', 'pho
  */
 export const SERVICE_SCOPES = ['transaction_codes', 'transaction_codes:verify'] as const;
 
+/**
+ * Scopes of Gatehouse's APIs that act for a signed-in user with the user's access token
+ * (authorization_code clients only, and only when registered for them: never a default):
+ * `gatehouse.contacts` reads and changes the user's emergency contacts.
+ */
+export const USER_API_SCOPES = ['gatehouse.contacts'] as const;
+
 export interface ClientInput {
   name: string;
   redirectUris?: string[];
@@ -124,13 +131,16 @@ export function validateClientInput(input: ClientInput): Required<ClientInput> {
     throw new DomainError('invalid_client_metadata', 'redirect URIs are only for clients with the authorization_code grant');
   }
   const scopes = [...new Set(input.scopes?.length ? input.scopes : grants.includes('authorization_code') ? [...OIDC_SCOPES] : [])];
-  const known: readonly string[] = [...OIDC_SCOPES, ...SERVICE_SCOPES];
+  const known: readonly string[] = [...OIDC_SCOPES, ...SERVICE_SCOPES, ...USER_API_SCOPES];
   for (const scope of scopes) {
     if (!known.includes(scope)) {
       throw new DomainError('invalid_client_metadata', `unknown scope ${JSON.stringify(scope)} (use ${known.join(', ')})`);
     }
     if ((SERVICE_SCOPES as readonly string[]).includes(scope) && !grants.includes('client_credentials')) {
       throw new DomainError('invalid_client_metadata', `the scope ${scope} needs the client_credentials grant`);
+    }
+    if ((USER_API_SCOPES as readonly string[]).includes(scope) && !grants.includes('authorization_code')) {
+      throw new DomainError('invalid_client_metadata', `the scope ${scope} needs the authorization_code grant`);
     }
   }
   if (grants.includes('authorization_code') && !scopes.includes('openid')) {

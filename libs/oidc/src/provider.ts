@@ -7,7 +7,7 @@ import type { Clock, Duration } from '../../core/src/index.js';
 import type { Directory } from '../../identity/src/index.js';
 import { LOA1, LOA2, amrOf, type Session } from '../../sessions/src/index.js';
 import { parseAuthRequest, requiredLevel } from './acr.js';
-import { OIDC_SCOPES, SERVICE_SCOPES, clientSecretMatches, type ClientRegistry } from './clients.js';
+import { OIDC_SCOPES, SERVICE_SCOPES, USER_API_SCOPES, clientSecretMatches, type ClientRegistry } from './clients.js';
 import { adapterFactory } from './pg-adapter.js';
 import type { SigningKey } from './signing-keys.js';
 
@@ -193,7 +193,7 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
       sid: null,
       iss: null,
     },
-    scopes: [...OIDC_SCOPES, ...SERVICE_SCOPES],
+    scopes: [...OIDC_SCOPES, ...SERVICE_SCOPES, ...USER_API_SCOPES],
     acrValues: [LOA1, LOA2],
     responseTypes: ['code'],
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
