@@ -2,6 +2,7 @@ import { Foundation1763780000000 } from './1763780000000-Foundation.js';
 import { SignIn1763790000000 } from './1763790000000-SignIn.js';
 import { Oidc1763810000000 } from './1763810000000-Oidc.js';
 import { AuditChain1763820000000 } from './1763820000000-AuditChain.js';
+import { Staff1763830000000 } from './1763830000000-Staff.js';
 import { Support1763835000000 } from './1763835000000-Support.js';
 import { EmergencyContacts1763840000000 } from './1763840000000-EmergencyContacts.js';
 
@@ -12,6 +13,7 @@ export const MIGRATIONS = [
   SignIn1763790000000,
   Oidc1763810000000,
   AuditChain1763820000000,
+  Staff1763830000000,
   Support1763835000000,
   EmergencyContacts1763840000000,
 ];

@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
-import { createHttpApp, type AppOptions } from '../../../libs/platform/src/index.js';
-import { AdminModule } from './admin.module.js';
+import { createHttpApp } from '../../../libs/platform/src/index.js';
+import { AdminModule, type AdminOptions } from './admin.module.js';
 
-export async function createAdminApp(options: AppOptions): Promise<INestApplication> {
+export async function createAdminApp(options: AdminOptions): Promise<INestApplication> {
   return await createHttpApp(AdminModule.forRoot(options), options.config);
 }

@@ -9,6 +9,7 @@ import { ImportFileError, LegacyImporter } from '../../../libs/legacy-import/src
 // Not the lib's index: the CLI needs no oidc-provider (which warns on Node 20 when loaded).
 import { ClientRegistry } from '../../../libs/oidc/src/clients.js';
 import { createDataSource, migrate } from '../../../libs/platform/src/index.js';
+import { registerStaffCommands } from './staff-commands.js';
 
 export interface CliIo {
   out: (line: string) => void;
@@ -173,6 +174,8 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
         });
       },
     );
+
+  registerStaffCommands(program, { io, config, withDatabase, operator: OPERATOR });
 
   return program;
 }

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
 import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '../../../libs/config/src/index.js';
 import type { RequestMeta } from '../../../libs/sessions/src/index.js';
-import { CookieJar } from '../../../libs/web/src/index.js';
+import { CookieJar, requestMeta } from '../../../libs/web/src/index.js';
 
 /** Per-app web helpers: cookie jar and request metadata for audit entries. */
 @Injectable()
@@ -17,8 +17,7 @@ export class WebContext {
   }
 
   meta(req: Request): RequestMeta {
-    const id = (req as Request & { id?: unknown }).id;
-    return { ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null, requestId: typeof id === 'string' ? id : null };
+    return requestMeta(req);
   }
 
   /** Same-origin check for form posts (in addition to the CSRF token). */

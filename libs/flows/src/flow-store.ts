@@ -3,7 +3,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { Clock, DomainError, Duration } from '../../core/src/index.js';
 
-export type FlowKind = 'signin' | 'enrollment' | 'recovery' | 'step_up' | 'verification';
+export type FlowKind = 'signin' | 'enrollment' | 'recovery' | 'step_up' | 'verification' | 'staff_signin';
 
 export interface Flow<S> {
   id: string;

@@ -11,3 +11,4 @@ export * from './outbox.service.js';
 export * from './outbox.js';
 export * from './templates.js';
 export * from './notifications.module.js';
+export * from './outbox-lifecycle.js';

@@ -25,6 +25,11 @@ export const IP_RULE: ThrottleRule = {
   window: Duration.ofHours(1),
 };
 
+/** What a form or API answers while a key is blocked: wait this many seconds. */
+export function throttledError(wait: number): { code: 'throttled'; message: string; retryAfterSeconds: number } {
+  return { code: 'throttled', message: `Too many attempts. Try again in ${wait} second${wait === 1 ? '' : 's'}.`, retryAfterSeconds: wait };
+}
+
 /**
  * Failure counters with progressive delays, kept in PostgreSQL so they survive restarts
  * and are shared by every app node. Keys are opaque (`signin:acct:<key>`, `signin:ip:<ip>`);
@@ -70,6 +75,11 @@ export class ThrottleService {
         Duration.ofMilliseconds(delay).after(now),
       ]);
     }
+  }
+
+  /** Counts one failure against each key, by its rule (e.g. the account's and the IP's). */
+  async failAll(counters: ReadonlyArray<readonly [key: string, rule: ThrottleRule]>): Promise<void> {
+    for (const [key, rule] of counters) await this.fail(key, rule);
   }
 
   async reset(key: string): Promise<void> {

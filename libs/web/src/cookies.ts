@@ -3,9 +3,10 @@ import type { Request, Response } from 'express';
 import type { FlowHandle } from '../../flows/src/index.js';
 
 /** Cookies that carry a flow handle (`<flow id>.<binding token>`). */
-export type FlowCookieName = 'signin' | 'enroll' | 'recover';
+export type FlowCookieName = 'signin' | 'enroll' | 'recover' | 'admin_signin';
 
-export type CookieName = FlowCookieName | 'session' | 'device';
+/** `admin_*`: the support console's own cookies (sent to both ports of a host, so they are named apart from the IdP's). */
+export type CookieName = FlowCookieName | 'session' | 'device' | 'admin_session' | 'admin_pre';
 
 /**
  * Cookie names and attributes: `__Host-` prefixed, Secure, HttpOnly, SameSite=Lax when the
@@ -62,4 +63,10 @@ export class CookieJar {
     const given = Buffer.from(token);
     return given.length === expected.length && timingSafeEqual(given, expected);
   }
+}
+
+/** Who sent a request, for audit events: client IP (Express's verdict behind a trusted proxy), User-Agent and request id. */
+export function requestMeta(req: Request): { ip: string | null; userAgent: string | null; requestId: string | null } {
+  const id = (req as Request & { id?: unknown }).id;
+  return { ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null, requestId: typeof id === 'string' ? id : null };
 }

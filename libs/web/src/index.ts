@@ -1,2 +1,3 @@
 export * from './html.js';
 export * from './cookies.js';
+export * from './forms.js';

@@ -1,0 +1,176 @@
+import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import type { Response } from 'express';
+import { DomainError } from '../../../../libs/core/src/index.js';
+import { OutboxService } from '../../../../libs/notifications/src/index.js';
+import { StaffService, type StaffRecord } from '../../../../libs/staff/src/index.js';
+import { AdminWeb } from '../admin-web.js';
+import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from '../auth/index.js';
+import { consolePage } from '../views/layout.js';
+import { staffBody } from './staff.views.js';
+
+type Form = Record<string, unknown>;
+
+/** How long a request waits for the setup email to be handed to the mail server before answering. */
+const SETUP_MAIL_WAIT_MS = 8000;
+
+const NOTICES: Record<string, string> = {
+  created: 'The staff member was created and a setup code was emailed.',
+  created_pending: 'The staff member was created; the setup email is still being sent.',
+  disabled: 'The staff member was disabled and signed out everywhere.',
+  enabled: 'The staff member was enabled.',
+  setup_code: 'A new setup code was emailed; the previous one no longer works.',
+};
+
+/** Staff management: supervisors only, never on their own account. */
+@Controller('staff')
+@Roles('supervisor')
+export class StaffPagesController {
+  constructor(
+    private readonly web: AdminWeb,
+    private readonly staff: StaffService,
+    private readonly outbox: OutboxService,
+  ) {}
+
+  @Get()
+  async list(@Req() req: StaffRequest, @Res() res: Response, @CurrentStaff() me: StaffPrincipal): Promise<void> {
+    const notice = typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined;
+    await this.render(req, res, me, 200, { notice });
+  }
+
+  @Post()
+  async create(@Req() req: StaffRequest, @Res() res: Response, @CurrentStaff() me: StaffPrincipal, @Body() body: Form): Promise<void> {
+    try {
+      const created = await this.staff.create(
+        { email: body.email, name: body.name, role: body.role },
+        { type: 'staff', principal: me },
+        this.web.meta(req),
+      );
+      const delivery = await this.outbox.deliverNow(created.messageId, SETUP_MAIL_WAIT_MS);
+      res.redirect(303, `/staff?notice=${delivery === 'sent' ? 'created' : 'created_pending'}`);
+    } catch (error) {
+      if (!(error instanceof DomainError) || (error.code !== 'invalid_input' && error.code !== 'staff_exists')) throw error;
+      const values = { email: str(body.email), name: str(body.name), role: str(body.role) };
+      const fieldErrors = (error.details.fieldErrors as Record<string, string> | undefined) ?? { email: error.message };
+      await this.render(req, res, me, error.code === 'staff_exists' ? 409 : 422, { error: error.message, fieldErrors, values });
+    }
+  }
+
+  @Post(':id/disable')
+  async disable(
+    @Req() req: StaffRequest,
+    @Res() res: Response,
+    @CurrentStaff() me: StaffPrincipal,
+    @Param('id') id: string,
+  ): Promise<void> {
+    await this.staff.setEnabled(id, false, { type: 'staff', principal: me }, this.web.meta(req));
+    res.redirect(303, '/staff?notice=disabled');
+  }
+
+  @Post(':id/enable')
+  async enable(@Req() req: StaffRequest, @Res() res: Response, @CurrentStaff() me: StaffPrincipal, @Param('id') id: string): Promise<void> {
+    await this.staff.setEnabled(id, true, { type: 'staff', principal: me }, this.web.meta(req));
+    res.redirect(303, '/staff?notice=enabled');
+  }
+
+  @Post(':id/setup-code')
+  async setupCode(
+    @Req() req: StaffRequest,
+    @Res() res: Response,
+    @CurrentStaff() me: StaffPrincipal,
+    @Param('id') id: string,
+  ): Promise<void> {
+    const issued = await this.staff.reissueSetupCode(id, { type: 'staff', principal: me }, this.web.meta(req));
+    await this.outbox.deliverNow(issued.messageId, SETUP_MAIL_WAIT_MS);
+    res.redirect(303, '/staff?notice=setup_code');
+  }
+
+  private async render(
+    req: StaffRequest,
+    res: Response,
+    me: StaffPrincipal,
+    status: number,
+    o: {
+      notice?: string | undefined;
+      error?: string;
+      fieldErrors?: Record<string, string>;
+      values?: { email?: string; name?: string; role?: string };
+    },
+  ): Promise<void> {
+    const csrf = this.web.csrf(req, res);
+    const staff = await this.staff.list();
+    res.setHeader('Cache-Control', 'no-store');
+    res
+      .status(status)
+      .type('html')
+      .send(
+        consolePage(
+          'Staff',
+          { staff: me, csrf, notice: o.notice },
+          staffBody({ me, staff, csrf, error: o.error, fieldErrors: o.fieldErrors, values: o.values ?? {} }),
+        ),
+      );
+  }
+}
+
+/** JSON staff management: the same rules. */
+@Controller('api/v1/staff')
+@Roles('supervisor')
+export class StaffApiController {
+  constructor(
+    private readonly web: AdminWeb,
+    private readonly staff: StaffService,
+    private readonly outbox: OutboxService,
+  ) {}
+
+  @Get()
+  async list(): Promise<Record<string, unknown>> {
+    return { items: (await this.staff.list()).map(staffJson) };
+  }
+
+  @Post()
+  @HttpCode(201)
+  async create(@Req() req: StaffRequest, @CurrentStaff() me: StaffPrincipal, @Body() body: Form): Promise<Record<string, unknown>> {
+    const created = await this.staff.create(
+      { email: body?.email, name: body?.name, role: body?.role },
+      { type: 'staff', principal: me },
+      this.web.meta(req),
+    );
+    const delivery = await this.outbox.deliverNow(created.messageId, SETUP_MAIL_WAIT_MS);
+    return { ...staffJson(created.staff), setup_email: delivery };
+  }
+
+  @Post(':id/disable')
+  @HttpCode(200)
+  async disable(@Req() req: StaffRequest, @CurrentStaff() me: StaffPrincipal, @Param('id') id: string): Promise<Record<string, unknown>> {
+    return staffJson(await this.staff.setEnabled(id, false, { type: 'staff', principal: me }, this.web.meta(req)));
+  }
+
+  @Post(':id/enable')
+  @HttpCode(200)
+  async enable(@Req() req: StaffRequest, @CurrentStaff() me: StaffPrincipal, @Param('id') id: string): Promise<Record<string, unknown>> {
+    return staffJson(await this.staff.setEnabled(id, true, { type: 'staff', principal: me }, this.web.meta(req)));
+  }
+
+  @Post(':id/setup-code')
+  @HttpCode(200)
+  async setupCode(@Req() req: StaffRequest, @CurrentStaff() me: StaffPrincipal, @Param('id') id: string): Promise<Record<string, unknown>> {
+    const issued = await this.staff.reissueSetupCode(id, { type: 'staff', principal: me }, this.web.meta(req));
+    const delivery = await this.outbox.deliverNow(issued.messageId, SETUP_MAIL_WAIT_MS);
+    return { ...staffJson(issued.staff), setup_email: delivery };
+  }
+}
+
+function staffJson(s: StaffRecord): Record<string, unknown> {
+  return {
+    id: s.id,
+    email: s.email,
+    name: s.name,
+    role: s.role,
+    status: s.status,
+    email_verified_at: s.emailVerifiedAt,
+    setup_expires_at: s.setupExpiresAt,
+    created_at: s.createdAt,
+  };
+}
+
+const str = (v: unknown): string => (typeof v === 'string' ? v.slice(0, 254) : '');

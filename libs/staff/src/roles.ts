@@ -1,0 +1,58 @@
+import { DomainError, foldKey } from '../../core/src/index.js';
+
+export type StaffRole = 'support' | 'supervisor';
+export const STAFF_ROLES: readonly StaffRole[] = ['support', 'supervisor'];
+
+export function isStaffRole(value: unknown): value is StaffRole {
+  return typeof value === 'string' && (STAFF_ROLES as readonly string[]).includes(value);
+}
+
+/** The signed-in staff member, as the console hands it to controllers (`req.staff`, `@CurrentStaff()`). */
+export interface StaffPrincipal {
+  id: string;
+  email: string;
+  name: string;
+  role: StaffRole;
+}
+
+/** Whether a staff member with `actual` may do what needs `required`: a supervisor can do everything support can. */
+export function hasRole(actual: StaffRole, required: StaffRole): boolean {
+  return actual === required || (actual === 'supervisor' && required === 'support');
+}
+
+/** Whom a console action is about. `email` (an end user's address), when given, also catches a staff member's own user account. */
+export interface ActionTarget {
+  type: 'user' | 'legacy_account' | 'staff';
+  id: string;
+  email?: string | null;
+}
+
+/**
+ * The two rules of the issue, for every console action: a staff member never acts on their
+ * own account (their staff account, or an end-user account with their own email address),
+ * and `support` never acts on staff. Throws DomainError `forbidden` (403).
+ */
+export function assertCanActOn(staff: Pick<StaffPrincipal, 'id' | 'email' | 'role'>, target: ActionTarget): void {
+  if (target.type === 'staff') {
+    if (target.id === staff.id) throw new DomainError('forbidden', 'You cannot act on your own account.');
+    if (!hasRole(staff.role, 'supervisor')) throw new DomainError('forbidden', 'Only a supervisor can act on staff accounts.');
+    return;
+  }
+  if (target.email && sameMailbox(target.email, staff.email)) {
+    throw new DomainError('forbidden', 'You cannot act on your own account. Ask a colleague.');
+  }
+}
+
+/** Case-insensitive address comparison (NFKC, whole address folded), as good as it needs to be for "is this me". */
+function sameMailbox(a: string, b: string): boolean {
+  return foldKey(a.trim()) === foldKey(b.trim());
+}
+
+/** Where a request came from, as audit events record it. */
+export function auditMeta(meta: { ip?: string | null; userAgent?: string | null; requestId?: string | null }): {
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+} {
+  return { ip: meta.ip ?? null, userAgent: meta.userAgent ?? null, requestId: meta.requestId ?? null };
+}

@@ -1,0 +1,237 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../../audit/src/index.js';
+import { Clock, DomainError, foldKey } from '../../core/src/index.js';
+import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
+import { PasswordHasher, checkEmail } from '../../identity/src/index.js';
+import { OutboxService, type OutboxStatus } from '../../notifications/src/index.js';
+import { OtpService, maskEmail } from '../../otp/src/index.js';
+import type { RequestMeta } from '../../sessions/src/index.js';
+import { DELIVERY_WAIT_MS, otpFailureMessage, safeReturnTo, type StepError } from '../../signin/src/index.js';
+import { ACCOUNT_RULE, IP_RULE, ThrottleService, throttledError } from '../../throttle/src/index.js';
+import { auditMeta, type StaffPrincipal, type StaffRole } from './roles.js';
+import { StaffSessionService } from './staff-session.service.js';
+
+/** The staff sign-in flow between password and code (the `staff_signin` kind of auth_flows). */
+export interface StaffSignInState {
+  step: 'otp';
+  staffId: string;
+  challengeId: string;
+  messageId: string;
+  returnTo: string;
+}
+
+export type StaffSignInOutcome =
+  /** Back to Email and Password, with why. */
+  | { step: 'credentials'; error: StepError }
+  /** A code went (or is going) to the staff member's email. */
+  | { step: 'otp'; handle: FlowHandle; delivery: OutboxStatus; destination: string; error?: StepError }
+  | { step: 'signed_in'; token: string; sessionId: string; staff: StaffPrincipal; returnTo: string };
+
+/** The one answer for an unknown email, a wrong password, and an account not (or no longer) active. */
+export const STAFF_SIGNIN_FAILURE = 'The email or password is not correct.';
+
+interface StaffLoginRow {
+  id: string;
+  email: string;
+  name: string;
+  role: StaffRole;
+  status: string;
+  password_hash: string | null;
+}
+
+/**
+ * Staff sign-in: email and password, then a one-time code by email (libs/otp: purpose
+ * `login` bound to subject type `staff`, so an end user's code never signs staff in and
+ * back; 6 digits, 10 minutes, 5 attempts, single use). Failures are throttled per account
+ * and per IP and answered alike whether or not the account exists. No remembered devices.
+ */
+@Injectable()
+export class StaffSignInService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly flows: FlowStore,
+    private readonly hasher: PasswordHasher,
+    private readonly throttle: ThrottleService,
+    private readonly otp: OtpService,
+    private readonly outbox: OutboxService,
+    private readonly audit: AuditService,
+    private readonly sessions: StaffSessionService,
+  ) {}
+
+  async submitCredentials(
+    input: { email: unknown; password: unknown; returnTo?: unknown },
+    meta: RequestMeta,
+  ): Promise<StaffSignInOutcome> {
+    const rawEmail = typeof input.email === 'string' ? input.email.slice(0, 320) : '';
+    const password = typeof input.password === 'string' ? input.password.slice(0, 1024) : '';
+    const email = checkEmail(rawEmail);
+    const accountKey = `staff_signin:acct:${email.ok ? email.value.key : foldKey(rawEmail.trim())}`;
+    const ipKey = `staff_signin:ip:${meta.ip ?? 'unknown'}`;
+
+    const wait = await this.throttle.retryAfter([accountKey, ipKey]);
+    if (wait > 0) return { step: 'credentials', error: throttledError(wait) };
+    const fail = async (reason: string, staffId: string | null): Promise<StaffSignInOutcome> => {
+      await this.throttle.failAll([
+        [accountKey, ACCOUNT_RULE],
+        [ipKey, IP_RULE],
+      ]);
+      await this.audit.record({
+        type: 'staff_signin.failed',
+        actor: { type: 'anonymous' },
+        subject: staffId ? { type: 'staff', id: staffId } : null,
+        ...auditMeta(meta),
+        details: { reason },
+      });
+      return { step: 'credentials', error: { code: 'invalid_credentials', message: STAFF_SIGNIN_FAILURE } };
+    };
+
+    if (!email.ok || password === '') {
+      await this.hasher.verifyDummy(password);
+      return fail('missing_or_malformed_input', null);
+    }
+    const rows = await this.dataSource.query<StaffLoginRow[]>(
+      `SELECT id, email, name, role, status, password_hash FROM staff WHERE email_key = $1`,
+      [email.value.key],
+    );
+    const staff = rows[0];
+    if (!staff?.password_hash) {
+      await this.hasher.verifyDummy(password);
+      return fail(staff ? 'not_set_up' : 'unknown_staff', staff?.id ?? null);
+    }
+    const verified = await this.hasher.verify(staff.password_hash, password);
+    if (!verified.ok) return fail('wrong_password', staff.id);
+    if (staff.status !== 'active') return fail('staff_disabled', staff.id);
+    if (verified.rehashed) {
+      await this.dataSource.query(`UPDATE staff SET password_hash = $2 WHERE id = $1 AND password_hash = $3`, [
+        staff.id,
+        verified.rehashed,
+        staff.password_hash,
+      ]);
+    }
+    await this.throttle.reset(accountKey);
+
+    const { handle, flow } = await this.flows.create<StaffSignInState | null>('staff_signin', null);
+    return await this.sendCode(handle, flow, staff, safeReturnTo(input.returnTo, '/search'), meta);
+  }
+
+  async current(handle: FlowHandle): Promise<StaffSignInOutcome> {
+    const flow = await this.load(handle);
+    const staff = await this.staff(flow.state.staffId);
+    return { step: 'otp', handle, delivery: (await this.outbox.status(flow.state.messageId)).status, destination: maskEmail(staff.email) };
+  }
+
+  /** "Send a new code": the previous code stops working (cooldown and hourly caps apply). */
+  async resend(handle: FlowHandle, meta: RequestMeta): Promise<StaffSignInOutcome> {
+    const flow = await this.load(handle);
+    const staff = await this.staff(flow.state.staffId);
+    return await this.sendCode(handle, flow, staff, flow.state.returnTo, meta);
+  }
+
+  async verifyCode(handle: FlowHandle, rawCode: unknown, meta: RequestMeta): Promise<StaffSignInOutcome> {
+    const flow = await this.load(handle);
+    const state = flow.state;
+    const result = await this.otp.verify({
+      challengeId: state.challengeId,
+      purpose: 'login',
+      subject: { type: 'staff', id: state.staffId },
+      flowId: flow.id,
+      code: typeof rawCode === 'string' ? rawCode.slice(0, 32) : '',
+      context: { actor: { type: 'anonymous' }, ...auditMeta(meta) },
+    });
+    const staff = await this.staff(state.staffId);
+    if (!result.ok) {
+      return {
+        step: 'otp',
+        handle,
+        delivery: (await this.outbox.status(state.messageId)).status,
+        destination: maskEmail(staff.email),
+        error: otpFailureMessage(result),
+      };
+    }
+    if (staff.status !== 'active') throw new DomainError('flow_not_found', STAFF_SIGNIN_FAILURE);
+    const session = await this.dataSource.transaction(async (m) => {
+      const created = await this.sessions.create(staff.id, meta, m);
+      await this.flows.end(flow.id, m);
+      return created;
+    });
+    return {
+      step: 'signed_in',
+      token: session.token,
+      sessionId: session.id,
+      staff: { id: staff.id, email: staff.email, name: staff.name, role: staff.role },
+      returnTo: state.returnTo,
+    };
+  }
+
+  /** "Start again": the flow ends and its code can no longer be used. */
+  async cancel(handle: FlowHandle): Promise<void> {
+    try {
+      const flow = await this.load(handle);
+      await this.flows.end(flow.id);
+    } catch (error) {
+      if (!(error instanceof DomainError)) throw error;
+    }
+  }
+
+  private async load(handle: FlowHandle): Promise<Flow<StaffSignInState>> {
+    const flow = await this.flows.load<StaffSignInState | null>('staff_signin', handle);
+    if (!flow.state) throw new DomainError('flow_not_found', 'This sign-in step is no longer valid. Please start again.');
+    return flow as Flow<StaffSignInState>;
+  }
+
+  private async staff(id: string): Promise<StaffLoginRow> {
+    const rows = await this.dataSource.query<StaffLoginRow[]>(
+      `SELECT id, email, name, role, status, NULL AS password_hash FROM staff WHERE id = $1`,
+      [id],
+    );
+    if (!rows[0]) throw new DomainError('flow_not_found', 'This sign-in step is no longer valid. Please start again.');
+    return rows[0];
+  }
+
+  private async sendCode(
+    handle: FlowHandle,
+    flow: Flow<StaffSignInState | null>,
+    staff: StaffLoginRow,
+    returnTo: string,
+    meta: RequestMeta,
+  ): Promise<StaffSignInOutcome> {
+    const destination = maskEmail(staff.email);
+    let issued;
+    try {
+      issued = await this.otp.issue({
+        purpose: 'login',
+        subject: { type: 'staff', id: staff.id },
+        flowId: flow.id,
+        channel: 'email',
+        destination: staff.email,
+        context: { actor: { type: 'staff', id: staff.id }, ...auditMeta(meta) },
+      });
+    } catch (error) {
+      if (error instanceof DomainError && (error.code === 'otp_cooldown' || error.code === 'otp_rate_limited')) {
+        const retry = Number(error.details.retryAfterSeconds ?? 30);
+        const stepError: StepError = {
+          code: error.code,
+          message:
+            error.code === 'otp_cooldown'
+              ? `Please wait ${retry} seconds before asking for a new code.`
+              : `Too many codes were sent. Try again in ${Math.ceil(retry / 60)} minutes.`,
+          retryAfterSeconds: retry,
+        };
+        if (!flow.state) {
+          await this.flows.end(flow.id);
+          return { step: 'credentials', error: stepError };
+        }
+        return { step: 'otp', handle, delivery: (await this.outbox.status(flow.state.messageId)).status, destination, error: stepError };
+      }
+      throw error;
+    }
+    await this.flows.save(flow, { step: 'otp', staffId: staff.id, challengeId: issued.challengeId, messageId: issued.messageId, returnTo });
+    const delivery = await this.outbox.deliverNow(issued.messageId, DELIVERY_WAIT_MS);
+    const outcome: StaffSignInOutcome = { step: 'otp', handle, delivery, destination };
+    if (delivery === 'failed')
+      outcome.error = { code: 'delivery_failed', message: 'We could not send your code by email. Try again with "Send a new code".' };
+    return outcome;
+  }
+}
