@@ -112,7 +112,9 @@ function codeForm(input: ContactsPageInput, kind: EmergencyContactKind, channels
     ${fieldError(input, kind, 'code')}
     ${kind === 'phone' && channels.length > 1 ? channelRadios(channels, current ?? channels[0]!, 'resend-ch', 'Send a new code by') : ''}
     <button type="submit" name="action" value="verify">Verify ${kind}</button>
-    <button type="submit" class="secondary" name="action" value="resend">Send a new code</button>
+    <button type="submit" class="secondary" name="action" value="resend" aria-label="Send a new code to the ${NAME[kind]}">
+      Send a new code
+    </button>
   </form>`;
 }
 
@@ -130,7 +132,7 @@ function emailBlock(input: ContactsPageInput): SafeHtml {
     ${unverified ? codeForm(input, 'email', [], null) : ''}
     <form method="post" action="${CONTACTS_PATH}/email">
       ${csrfField(input.csrf)}${returnField(input.returnTo)}
-      <label for="f-emergency-email">${e.address ? 'New emergency email' : 'Emergency email'}</label>
+      <label for="f-emergency-email">${e.address ? 'New emergency email address' : 'Emergency email address'}</label>
       <input
         id="f-emergency-email"
         name="email"
@@ -141,7 +143,7 @@ function emailBlock(input: ContactsPageInput): SafeHtml {
       />
       ${fieldError(input, 'email', 'email')}
       <p class="hint">An address other than the one you sign in with. We send it a code; it counts as verified once you enter that code.</p>
-      <button type="submit" name="action" value="save">Save and send code</button>
+      <button type="submit" name="action" value="save">Save email and send code</button>
     </form>
     ${
       e.address
@@ -190,7 +192,7 @@ function phoneBlock(input: ContactsPageInput): SafeHtml {
       </p>
       ${channelRadios(['sms', 'voice'], input.values?.channel ?? 'sms', 'ch', 'How should we send the code?')}
       ${fieldError(input, 'phone', 'channel')}
-      <button type="submit" name="action" value="save">Save and send code</button>
+      <button type="submit" name="action" value="save">Save phone and send code</button>
     </form>
     ${
       p.number
