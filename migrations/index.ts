@@ -5,6 +5,7 @@ import { AuditChain1763820000000 } from './1763820000000-AuditChain.js';
 import { Staff1763830000000 } from './1763830000000-Staff.js';
 import { Support1763835000000 } from './1763835000000-Support.js';
 import { EmergencyContacts1763840000000 } from './1763840000000-EmergencyContacts.js';
+import { TransactionCodes1763850000000 } from './1763850000000-TransactionCodes.js';
 
 /** Every migration, in order. The DataSource lists them explicitly (no globs), so the
  * same list works from TypeScript sources in tests and from dist/ at run time. */
@@ -16,4 +17,5 @@ export const MIGRATIONS = [
   Staff1763830000000,
   Support1763835000000,
   EmergencyContacts1763840000000,
+  TransactionCodes1763850000000,
 ];

@@ -9,6 +9,7 @@ import { ImportFileError, LegacyImporter } from '../../../libs/legacy-import/src
 // Not the lib's index: the CLI needs no oidc-provider (which warns on Node 20 when loaded).
 import { ClientRegistry } from '../../../libs/oidc/src/clients.js';
 import { createDataSource, migrate } from '../../../libs/platform/src/index.js';
+import { registerTransactionCodeCommands } from './transaction-code-commands.js';
 import { registerStaffCommands } from './staff-commands.js';
 
 export interface CliIo {
@@ -141,7 +142,12 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
     .option('--public', 'a public client (no secret; PKCE required)', false)
     .option('--post-logout-redirect-uri <uri>', 'where to return after sign-out (repeatable)', collect, [])
     .option('--grant <grant>', 'authorization_code | refresh_token | client_credentials (repeatable; default: the first two)', collect, [])
-    .option('--scope <scope>', 'allowed scope (repeatable; default: openid offline_access profile email phone gatehouse)', collect, [])
+    .option(
+      '--scope <scope>',
+      'allowed scope (repeatable; default: openid offline_access profile email phone gatehouse; services: transaction_codes, transaction_codes:verify)',
+      collect,
+      [],
+    )
     .action(
       async (opts: {
         name: string;
@@ -176,6 +182,8 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
     );
 
   registerStaffCommands(program, { io, config, withDatabase, operator: OPERATOR });
+
+  registerTransactionCodeCommands(program, { io, config, withDatabase, operator: OPERATOR });
 
   return program;
 }

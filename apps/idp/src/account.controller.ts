@@ -5,9 +5,11 @@ import { DataSource } from 'typeorm';
 import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import { RememberedDeviceService, SessionService, type Session } from '../../../libs/sessions/src/index.js';
+import { TransactionCodeService } from '../../../libs/transaction-codes/src/index.js';
 import { STYLESHEET, html } from '../../../libs/web/src/index.js';
 import { CHANGE_NOTICES, accountChangesSection } from './account.views.js';
 import { emergencyContactsSection } from './contacts.views.js';
+import { transactionCodesSection } from './transaction-codes.views.js';
 import { accountPage, errorPage } from './views.js';
 import { WebContext } from './web-context.js';
 
@@ -20,6 +22,7 @@ export class AccountPagesController {
     private readonly directory: Directory,
     private readonly dataSource: DataSource,
     private readonly emergencyContacts: EmergencyContactService,
+    private readonly transactionCodes: TransactionCodeService,
   ) {}
 
   @Get('assets/gatehouse.css')
@@ -46,6 +49,7 @@ export class AccountPagesController {
     if (!user) return res.redirect(303, '/signin?return_to=%2Faccount');
     const devices = await this.devices.list(user.id);
     const currentDevice = await this.currentDeviceId(req, user.id);
+    const transactionCodes = await this.transactionCodes.openCodesOf(user.id, this.web.meta(req));
     res.setHeader('Cache-Control', 'no-store');
     res.type('html').send(
       accountPage(
@@ -62,7 +66,7 @@ export class AccountPagesController {
         currentDevice,
         this.web.cookies.csrf(this.web.cookies.get(req, 'session') ?? ''),
         typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined,
-        html`${accountChangesSection(user)}${emergencyContactsSection(await this.emergencyContacts.view(user.id))}`,
+        html`${accountChangesSection(user)}${emergencyContactsSection(await this.emergencyContacts.view(user.id))}${transactionCodesSection(transactionCodes)}`,
       ),
     );
   }

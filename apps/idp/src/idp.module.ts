@@ -21,13 +21,14 @@ import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { Duration } from '../../../libs/core/src/index.js';
 import { FlowStore } from '../../../libs/flows/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
-import { OIDC_PROVIDER, providerMiddleware } from '../../../libs/oidc/src/index.js';
+import { BearerGuard, OIDC_PROVIDER, providerMiddleware } from '../../../libs/oidc/src/index.js';
 import { NotificationsModule, OutboxWorker, type OutboxPolicy } from '../../../libs/notifications/src/index.js';
 import { OtpMessageQueue, OtpModule } from '../../../libs/otp/src/index.js';
 import { PlatformModule, type AppOptions } from '../../../libs/platform/src/index.js';
 import { RememberedDeviceService, SESSION_POLICY, SessionService } from '../../../libs/sessions/src/index.js';
 import { EnrollmentService, OutboxOtpQueue, SignInService } from '../../../libs/signin/src/index.js';
 import { ThrottleService } from '../../../libs/throttle/src/index.js';
+import { TransactionCodeService } from '../../../libs/transaction-codes/src/index.js';
 import { AccountChangesApiController, AccountChangesController } from './account-changes.controller.js';
 import { AccountPagesController } from './account.controller.js';
 import { ContactsApiController, ContactsPagesController } from './contacts.controller.js';
@@ -36,6 +37,7 @@ import { InteractionController } from './interaction.controller.js';
 import { OIDC_PROVIDERS } from './oidc.providers.js';
 import { RecoveryWebModule } from './recovery.module.js';
 import { SignInPagesController } from './signin.controller.js';
+import { TransactionCodesApiController } from './transaction-codes.controller.js';
 import { WebContext } from './web-context.js';
 
 /** Starts the outbox worker with the app and stops it before the pool closes. */
@@ -88,6 +90,7 @@ export class IdpModule implements NestModule {
         InteractionController,
         ContactsPagesController,
         ContactsApiController,
+        TransactionCodesApiController,
       ],
       providers: [
         WebContext,
@@ -112,6 +115,8 @@ export class IdpModule implements NestModule {
         ContactChangeService,
         EmergencyContactService,
         ...OIDC_PROVIDERS,
+        BearerGuard,
+        TransactionCodeService,
         OutboxWorkerLifecycle,
       ],
     };

@@ -2,6 +2,7 @@ import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nest
 import type { Request, Response } from 'express';
 import { DomainError } from '../../../libs/core/src/index.js';
 import { BEARER_STATUS } from '../../../libs/oidc/src/index.js';
+import { TRANSACTION_CODE_STATUS } from '../../../libs/transaction-codes/src/index.js';
 
 const STATUS: Record<string, number> = {
   flow_not_found: 404,
@@ -12,6 +13,7 @@ const STATUS: Record<string, number> = {
   unauthorized: 401,
   invalid_request: 400,
   ...BEARER_STATUS,
+  ...TRANSACTION_CODE_STATUS,
 };
 
 /** RFC 9457 problem details for the JSON API: DomainError codes map to HTTP statuses in one place. */
@@ -24,12 +26,19 @@ export class ProblemFilter implements ExceptionFilter {
     let status = 500;
     let code = 'internal_error';
     let detail = 'Something went wrong. Please try again.';
+    let extensions: Record<string, unknown> = {};
     if (error instanceof DomainError) {
       status = STATUS[error.code] ?? 400;
       code = error.code;
       detail = error.message;
       // RFC 6750 challenges (BearerError) travel in the details.
       if (typeof error.details.wwwAuthenticate === 'string') res.setHeader('WWW-Authenticate', error.details.wwwAuthenticate);
+      if (typeof error.details.retryAfterSeconds === 'number' && status === 429) {
+        res.setHeader('Retry-After', String(error.details.retryAfterSeconds));
+      }
+      // RFC 9457 extension members (e.g. the id of the resource in the way of a 409).
+      const ext = error.details.extensions;
+      if (ext && typeof ext === 'object') extensions = ext as Record<string, unknown>;
     } else if (error instanceof HttpException) {
       status = error.getStatus();
       code = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : 'invalid_request';
@@ -40,6 +49,8 @@ export class ProblemFilter implements ExceptionFilter {
     res
       .status(status)
       .type('application/problem+json')
-      .send(JSON.stringify({ type: `urn:gatehouse:problem:${code}`, title: code.replace(/_/gu, ' '), status, detail, code }));
+      .send(
+        JSON.stringify({ ...extensions, type: `urn:gatehouse:problem:${code}`, title: code.replace(/_/gu, ' '), status, detail, code }),
+      );
   }
 }

@@ -12,3 +12,4 @@ export * from './outbox.js';
 export * from './templates.js';
 export * from './notifications.module.js';
 export * from './outbox-lifecycle.js';
+export * from './transaction-code-message.js';

@@ -1,0 +1,39 @@
+import type { VisibleTransactionCode } from '../../../libs/transaction-codes/src/index.js';
+import { html, type SafeHtml } from '../../../libs/web/src/index.js';
+
+/**
+ * The account page's "Transaction codes" section: the user's open codes (a service asked
+ * Gatehouse for them, e.g. to hand over a parcel), each with the service, what it confirms,
+ * the code and how long it is valid.
+ */
+export function transactionCodesSection(codes: readonly VisibleTransactionCode[]): SafeHtml {
+  return html`<section aria-labelledby="h-transaction-codes">
+    <h2 id="h-transaction-codes">Transaction codes</h2>
+    ${
+      codes.length === 0
+        ? html`<p>No open transaction codes.</p>`
+        : html`<p class="hint">Give a code only in person, to whoever hands over what it confirms. Gatehouse never asks you for it.</p>
+            <table>
+              <thead>
+                <tr>
+                  <th scope="col">Service</th>
+                  <th scope="col">For</th>
+                  <th scope="col">Code</th>
+                  <th scope="col">Valid</th>
+                </tr>
+              </thead>
+              <tbody>
+                ${codes.map(
+                  (c) =>
+                    html`<tr>
+                      <td>${c.serviceName}</td>
+                      <td>${c.description}<br /><span class="hint">Reference ${c.reference}</span></td>
+                      <td><strong>${c.code}</strong></td>
+                      <td>${c.validity}</td>
+                    </tr>`,
+                )}
+              </tbody>
+            </table>`
+    }
+  </section>`;
+}

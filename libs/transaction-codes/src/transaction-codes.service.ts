@@ -1,0 +1,396 @@
+import { Inject, Injectable, Logger } from '@nestjs/common';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { DataSource, type EntityManager } from 'typeorm';
+import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
+import { SECRETS, type Secrets } from '../../config/src/index.js';
+import { Clock, DomainError, Duration } from '../../core/src/index.js';
+import { Directory } from '../../identity/src/index.js';
+import { OutboxService, transactionCodeValidity, transactionCodeMessage } from '../../notifications/src/index.js';
+// Not the lib's index: nothing here needs oidc-provider itself.
+import { ClientRegistry } from '../../oidc/src/clients.js';
+import { codeHmac, maskDestination, normalizeCode } from '../../otp/src/index.js';
+import { ThrottleService, type ThrottleRule } from '../../throttle/src/index.js';
+import { deriveCode, displayKey } from './derived-code.js';
+import { checkReference, parseIssueRequest } from './request.js';
+
+/** Who asked, from where: for the audit entries. */
+export interface TransactionCodeContext {
+  ip?: string | null;
+  userAgent?: string | null;
+  requestId?: string | null;
+}
+
+export interface IssuedTransactionCode {
+  id: string;
+  reference: string;
+  expiresAt: Date;
+}
+
+/** One of a user's open codes, as the account page shows it. */
+export interface VisibleTransactionCode {
+  id: string;
+  serviceName: string;
+  description: string;
+  reference: string;
+  code: string;
+  expiresAt: Date;
+  /** "until the end of Sunday 29 March 2026 (Europe/Rome time)". */
+  validity: string;
+}
+
+/** Wrong guesses allowed per code (issue 7). */
+export const TRANSACTION_CODE_ATTEMPTS = 5;
+/** Open codes one user may hold at once (every issuer together): keeps 6-digit codes unique and the page readable. */
+export const MAX_OPEN_CODES_PER_USER = 50;
+
+/**
+ * Failed verifications per verifier client: a verifier that keeps guessing (say, across many
+ * references) is slowed down, whatever the per-code limit. Counted in PostgreSQL (libs/throttle).
+ */
+export const VERIFIER_RULE: ThrottleRule = {
+  freeFailures: 50,
+  baseDelay: Duration.ofSeconds(1),
+  maxDelay: Duration.ofMinutes(5),
+  window: Duration.ofHours(1),
+};
+
+/** Statuses of this module's DomainError codes, for the ProblemFilter. */
+export const TRANSACTION_CODE_STATUS: Record<string, number> = {
+  subject_unavailable: 422,
+  transaction_code_exists: 409,
+  too_many_transaction_codes: 409,
+  transaction_code_not_found: 404,
+  transaction_code_used: 409,
+  verification_throttled: 429,
+};
+
+/** A code is open while it can still be verified: not used, not cancelled, not expired, not locked. */
+const OPEN = `consumed_at IS NULL AND cancelled_at IS NULL AND expires_at > $now AND attempts < max_attempts`;
+const open = (param: string) => OPEN.replace('$now', param);
+
+/** Advisory-lock key space of the issue path (two-int form, like the OTP engine's). */
+const LOCK_SPACE = 0x54584e; // "TXN"
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
+
+interface OpenRow {
+  id: string;
+  issuer_client_id: string;
+  reference: string;
+  description: string;
+  code_nonce: Buffer;
+  expires_at: Date;
+  valid_until_end_of: string | null;
+  time_zone: string | null;
+}
+
+/**
+ * Transaction-bound one-time codes (issue 7, part 2): a service issues a code for one of its
+ * users and a reference of its own; Gatehouse emails it to the user (and shows it on the
+ * account page); the service, or a verifier it allowed, checks it once.
+ */
+@Injectable()
+export class TransactionCodeService {
+  private readonly logger = new Logger('TransactionCodes');
+  private readonly displayKey: Buffer;
+
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    @Inject(SECRETS) private readonly secrets: Secrets,
+    private readonly audit: AuditService,
+    private readonly outbox: OutboxService,
+    private readonly directory: Directory,
+    private readonly clients: ClientRegistry,
+    private readonly throttle: ThrottleService,
+  ) {
+    this.displayKey = displayKey(secrets.otp);
+  }
+
+  /**
+   * Issues a code for `body.sub` on behalf of `issuer` and queues its email, in one
+   * transaction. Throws `invalid_request` (bad body), `subject_unavailable` (no active user
+   * with a verified email under that subject: one answer for all three), or
+   * `transaction_code_exists` (this issuer has an open code for the reference: cancel it
+   * first; the problem carries its id and expiry).
+   */
+  async issue(issuer: string, body: unknown, ctx: TransactionCodeContext): Promise<IssuedTransactionCode> {
+    const now = this.clock.now();
+    const request = parseIssueRequest(body, now);
+    const user = await this.directory.user(request.sub);
+    if (!user || user.status !== 'active' || !user.emailVerifiedAt) {
+      throw new DomainError('subject_unavailable', 'No code can be issued for this subject.');
+    }
+    const service = await this.clients.metadata(issuer);
+    if (!service) throw new DomainError('invalid_token', 'The issuing client is not registered.');
+
+    const issued = await this.dataSource.transaction(async (m) => {
+      await this.lock(m, [`user:${user.id}`, `reference:${issuer}:${request.reference}`]);
+      const existing = await m.query<Array<{ id: string; expires_at: Date }>>(
+        `SELECT id, expires_at FROM transaction_codes WHERE issuer_client_id = $1 AND reference = $2 AND ${open('$3')}`,
+        [issuer, request.reference, now],
+      );
+      if (existing[0]) {
+        throw new DomainError('transaction_code_exists', 'An open code exists for this reference. Cancel it before issuing a new one.', {
+          extensions: { id: existing[0].id, expires_at: existing[0].expires_at.toISOString() },
+        });
+      }
+      const taken = await m.query<Array<{ id: string; code_nonce: Buffer }>>(
+        `SELECT id, code_nonce FROM transaction_codes WHERE user_id = $1 AND ${open('$2')}`,
+        [user.id, now],
+      );
+      if (taken.length >= MAX_OPEN_CODES_PER_USER) {
+        throw new DomainError('too_many_transaction_codes', 'This user has too many open codes. Cancel some, or wait until they expire.');
+      }
+      const inUse = new Set(taken.map((r) => deriveCode(this.displayKey, r.id, r.code_nonce)));
+      let id: string;
+      let nonce: Buffer;
+      let code: string;
+      do {
+        id = randomUUID();
+        nonce = randomBytes(16);
+        code = deriveCode(this.displayKey, id, nonce);
+      } while (inUse.has(code));
+
+      const message = transactionCodeMessage({
+        code,
+        description: request.description,
+        reference: request.reference,
+        serviceName: service.client_name,
+        expiresAt: request.expiresAt,
+        ...(request.endOfDay ? { endOfDay: request.endOfDay } : {}),
+      });
+      const messageId = await this.outbox.enqueue(m, {
+        channel: 'email',
+        to: user.email,
+        purpose: 'otp.transaction',
+        locale: message.locale,
+        subject: message.subject!,
+        text: message.text,
+      });
+      await m.query(
+        `INSERT INTO transaction_codes (id, user_id, issuer_client_id, reference, description, code_nonce, code_hmac, max_attempts,
+                                        valid_until_end_of, time_zone, message_id, created_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
+        [
+          id,
+          user.id,
+          issuer,
+          request.reference,
+          request.description,
+          nonce,
+          codeHmac(this.secrets.otp, id, code),
+          TRANSACTION_CODE_ATTEMPTS,
+          request.endOfDay?.date ?? null,
+          request.endOfDay?.timeZone ?? null,
+          messageId,
+          now,
+          request.expiresAt,
+        ],
+      );
+      await this.audit.record(
+        this.event('transaction_code.issued', { type: 'client', id: issuer }, user.id, user.organizationId, ctx, {
+          transaction_code_id: id,
+          reference: request.reference,
+          expires_at: request.expiresAt.toISOString(),
+          ...(request.endOfDay ? { valid_until_end_of: request.endOfDay.date, time_zone: request.endOfDay.timeZone } : {}),
+          channel: 'email',
+          destination: maskDestination('email', user.email),
+          message_id: messageId,
+        }),
+        m,
+      );
+      return { id, messageId };
+    });
+    // After the commit: send now rather than at the worker's next poll (it retries either way).
+    this.outbox.deliverNow(issued.messageId).catch((error: unknown) => {
+      this.logger.warn(`transaction code message ${issued.messageId}: ${error instanceof Error ? error.message : String(error)}`);
+    });
+    return { id: issued.id, reference: request.reference, expiresAt: request.expiresAt };
+  }
+
+  /**
+   * Checks `body.code` against the open codes with `body.reference` that `verifier` may see:
+   * its own, and those of issuers that allowed it (client:allow-verify). A match consumes the
+   * code (single use). Each try uses one of the code's 5 attempts in the same UPDATE that
+   * would consume it, so parallel guesses cannot exceed 5; after that the code is locked.
+   * Returns false for a wrong code, a locked, used, expired or cancelled one, an unknown
+   * reference and a reference the verifier may not see alike. Throws `invalid_request` for a
+   * malformed reference and `verification_throttled` (details.retryAfterSeconds) when the
+   * verifier failed too often.
+   */
+  async verify(verifier: string, body: unknown, ctx: TransactionCodeContext): Promise<boolean> {
+    if (!body || typeof body !== 'object' || Array.isArray(body)) {
+      throw new DomainError('invalid_request', 'The body must be a JSON object.', { extensions: { field: 'body' } });
+    }
+    const b = body as Record<string, unknown>;
+    const reference = checkReference(b.reference);
+    if (typeof b.code !== 'string')
+      throw new DomainError('invalid_request', 'code must be a string of 6 digits.', { extensions: { field: 'code' } });
+    const throttleKey = `txcode:verifier:${verifier}`;
+    const wait = await this.throttle.retryAfter([throttleKey]);
+    if (wait > 0) {
+      throw new DomainError('verification_throttled', 'Too many failed verifications. Please try again later.', {
+        retryAfterSeconds: wait,
+      });
+    }
+    const now = this.clock.now();
+    const code = normalizeCode(b.code);
+    const candidates =
+      code === null
+        ? []
+        : await this.dataSource.query<Array<{ id: string }>>(
+            `SELECT id FROM transaction_codes
+              WHERE reference = $1 AND ${open('$3')}
+                AND (issuer_client_id = $2
+                     OR issuer_client_id IN (SELECT issuer_client_id FROM transaction_code_verifiers WHERE verifier_client_id = $2))
+              ORDER BY created_at`,
+            [reference, verifier, now],
+          );
+    const verifierActor = { type: 'client' as const, id: verifier };
+    // An unknown reference costs the same statement as a wrong code (no timing difference to read).
+    const tries = code === null ? [] : candidates.length ? candidates.map((c) => c.id) : [randomUUID()];
+    const misses: Array<{ id: string; user_id: string; issuer_client_id: string; attempts: number; max_attempts: number }> = [];
+    for (const id of tries) {
+      const rows = await this.dataSource.query<
+        Array<{ id: string; user_id: string; issuer_client_id: string; attempts: number; max_attempts: number; matched: boolean }>
+      >(
+        `WITH tried AS (
+           UPDATE transaction_codes
+              SET attempts = attempts + 1,
+                  consumed_at = CASE WHEN code_hmac = $3 THEN $2::timestamptz END,
+                  consumed_by_client_id = CASE WHEN code_hmac = $3 THEN $4 END
+            WHERE id = $1 AND ${open('$2')}
+            RETURNING id::text AS id, user_id::text AS user_id, issuer_client_id, attempts, max_attempts, consumed_at IS NOT NULL AS matched)
+         SELECT * FROM tried`,
+        [id, now, codeHmac(this.secrets.otp, id, code!), verifier],
+      );
+      const row = rows[0];
+      if (!row) continue;
+      if (row.matched) {
+        await this.audit.record(
+          this.event('transaction_code.verified', verifierActor, row.user_id, null, ctx, {
+            transaction_code_id: row.id,
+            reference,
+            issuer_client_id: row.issuer_client_id,
+            attempts: row.attempts,
+          }),
+        );
+        return true;
+      }
+      misses.push(row);
+    }
+    await this.throttle.fail(throttleKey, VERIFIER_RULE);
+    if (misses.length === 0) {
+      await this.audit.record(
+        this.event('transaction_code.verification_failed', verifierActor, null, null, ctx, {
+          reference,
+          reason: code === null ? 'malformed' : 'no_open_code_visible',
+        }),
+      );
+    }
+    for (const miss of misses) {
+      await this.audit.record(
+        this.event('transaction_code.verification_failed', verifierActor, miss.user_id, null, ctx, {
+          transaction_code_id: miss.id,
+          reference,
+          issuer_client_id: miss.issuer_client_id,
+          reason: 'wrong_code',
+          attempts: miss.attempts,
+          locked: miss.attempts >= miss.max_attempts,
+        }),
+      );
+    }
+    return false;
+  }
+
+  /**
+   * Cancels a code of `issuer`'s. Another client's code, or an unknown id, is
+   * `transaction_code_not_found`; a used code is `transaction_code_used`; cancelling again is
+   * a no-op. An expired or locked code can be cancelled (its reference is free already).
+   */
+  async cancel(issuer: string, id: string, ctx: TransactionCodeContext): Promise<void> {
+    const notFound = () => new DomainError('transaction_code_not_found', 'No such transaction code.');
+    if (!UUID.test(id)) throw notFound();
+    const now = this.clock.now();
+    await this.dataSource.transaction(async (m) => {
+      const rows = await m.query<Array<{ user_id: string; reference: string; consumed_at: Date | null; cancelled_at: Date | null }>>(
+        `SELECT user_id::text AS user_id, reference, consumed_at, cancelled_at FROM transaction_codes
+          WHERE id = $1 AND issuer_client_id = $2 FOR UPDATE`,
+        [id, issuer],
+      );
+      const row = rows[0];
+      if (!row) throw notFound();
+      if (row.consumed_at) throw new DomainError('transaction_code_used', 'The code was used already; it can no longer be cancelled.');
+      if (row.cancelled_at) return;
+      await m.query(`UPDATE transaction_codes SET cancelled_at = $2 WHERE id = $1`, [id, now]);
+      await this.audit.record(
+        this.event('transaction_code.cancelled', { type: 'client', id: issuer }, row.user_id, null, ctx, {
+          transaction_code_id: id,
+          reference: row.reference,
+        }),
+        m,
+      );
+    });
+  }
+
+  /** The user's open codes, newest first, with the codes themselves; showing them is audited. */
+  async openCodesOf(userId: string, ctx: TransactionCodeContext): Promise<VisibleTransactionCode[]> {
+    const now = this.clock.now();
+    const rows = await this.dataSource.query<OpenRow[]>(
+      `SELECT id::text AS id, issuer_client_id, reference, description, code_nonce, expires_at,
+              to_char(valid_until_end_of, 'YYYY-MM-DD') AS valid_until_end_of, time_zone
+         FROM transaction_codes WHERE user_id = $1 AND ${open('$2')}
+        ORDER BY created_at DESC`,
+      [userId, now],
+    );
+    if (rows.length === 0) return [];
+    const names = new Map<string, string>();
+    for (const clientId of new Set(rows.map((r) => r.issuer_client_id))) {
+      names.set(clientId, (await this.clients.metadata(clientId))?.client_name ?? 'A service');
+    }
+    const visible = rows.map((r) => ({
+      id: r.id,
+      serviceName: names.get(r.issuer_client_id)!,
+      description: r.description,
+      reference: r.reference,
+      code: deriveCode(this.displayKey, r.id, r.code_nonce),
+      expiresAt: r.expires_at,
+      validity: transactionCodeValidity(
+        r.expires_at,
+        r.valid_until_end_of && r.time_zone ? { date: r.valid_until_end_of, timeZone: r.time_zone } : undefined,
+      ),
+    }));
+    await this.audit.record(
+      this.event('transaction_code.viewed', { type: 'user', id: userId }, userId, null, ctx, {
+        transaction_code_ids: visible.map((v) => v.id),
+      }),
+    );
+    return visible;
+  }
+
+  private async lock(m: EntityManager, names: string[]): Promise<void> {
+    // In hash order, so two requests never wait on each other crosswise.
+    const keys = await m.query<Array<{ k: number }>>(`SELECT DISTINCT hashtext(k) AS k FROM unnest($1::text[]) AS k ORDER BY 1`, [names]);
+    for (const { k } of keys) await m.query(`SELECT pg_advisory_xact_lock($1::int, $2::int)`, [LOCK_SPACE, k]);
+  }
+
+  private event(
+    type: string,
+    actor: AuditEventInput['actor'],
+    userId: string | null,
+    organizationId: string | null,
+    ctx: TransactionCodeContext,
+    details: Record<string, unknown>,
+  ): AuditEventInput {
+    return {
+      type,
+      actor,
+      subject: userId ? { type: 'user', id: userId } : null,
+      organizationId,
+      ip: ctx.ip ?? null,
+      userAgent: ctx.userAgent ?? null,
+      requestId: ctx.requestId ?? null,
+      details,
+    };
+  }
+}
