@@ -1,14 +1,10 @@
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { startApp, testConfig, type RunningApp } from '../support/apps.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
+import { launchChromium, screenshots } from '../support/browser.js';
 import { TestMailServer } from '../support/mail.js';
 import { seedOrganization, seedUser } from '../support/web.js';
 import { TestWebhookReceiver } from '../support/webhook.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = path.resolve('test/artifacts/contacts');
 
 /**
  * A person in a real browser (strict CSP, no script): the organization requires verified
@@ -22,16 +18,11 @@ describe('browser: the emergency contacts interstitial', () => {
   let app: RunningApp;
   let browser: Browser;
   let page: Page;
-  let shot = 0;
+  let snap: (name: string) => Promise<void>;
   const cspViolations: string[] = [];
 
-  const snap = async (name: string) => {
-    shot += 1;
-    await page.screenshot({ path: path.join(ARTIFACTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
-  };
-
   beforeAll(async () => {
-    await mkdir(ARTIFACTS, { recursive: true });
+    snap = await screenshots('contacts', () => page);
     db = await createTestDatabase();
     mail = await TestMailServer.start();
     voice = await TestWebhookReceiver.start();
@@ -42,10 +33,7 @@ describe('browser: the emergency contacts interstitial', () => {
       contact_reminder_limit: 1,
     });
     await seedUser(db.dataSource, org, { enterpriseId: 'mary.jackson', password: 'wind tunnel 1958 hampton', email: 'mary@example.com' });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-sync'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
     page.on('console', (message) => {
       if (/Content Security Policy/iu.test(message.text())) cspViolations.push(message.text());

@@ -11,7 +11,7 @@ import {
 import { DomainError } from '../../../libs/core/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import { BearerError, OIDC_PROVIDER, bearerTokenOf, resolveBearer } from '../../../libs/oidc/src/index.js';
-import { SessionService, type Session } from '../../../libs/sessions/src/index.js';
+import { SessionService, type RequestMeta, type Session } from '../../../libs/sessions/src/index.js';
 import { safeReturnTo, type StepError } from '../../../libs/signin/src/index.js';
 import { CONTACTS_PATH, CONTACT_NOTICES, contactsPage, type ContactsPageInput } from './contacts.views.js';
 import { ProblemFilter } from './problem.filter.js';
@@ -93,51 +93,29 @@ export class ContactsPagesController {
 
   @Post('email')
   async email(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
-    await this.run(res, async () => {
-      const actor = { userId: session.userId, sessionId: session.id };
-      const outcome =
-        body.action === 'remove'
-          ? await this.contacts.remove(actor, 'email', this.web.meta(req))
-          : await this.contacts.setEmail(actor, body.email, this.web.meta(req));
-      await this.after(req, res, session, body, 'email', outcome, {
-        email: typeof body.email === 'string' ? body.email.slice(0, 320) : '',
-      });
-    });
+    await this.change(req, res, body, 'email', { email: typeof body.email === 'string' ? body.email.slice(0, 320) : '' }, (actor, meta) =>
+      body.action === 'remove' ? this.contacts.remove(actor, 'email', meta) : this.contacts.setEmail(actor, body.email, meta),
+    );
   }
 
   @Post('phone')
   async phone(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
-    await this.run(res, async () => {
-      const actor = { userId: session.userId, sessionId: session.id };
-      const outcome =
-        body.action === 'remove'
-          ? await this.contacts.remove(actor, 'phone', this.web.meta(req))
-          : await this.contacts.setPhone(actor, body.phone, body.channel, this.web.meta(req));
-      await this.after(req, res, session, body, 'phone', outcome, {
-        phone: typeof body.phone === 'string' ? body.phone.slice(0, 64) : '',
-        channel: body.channel === 'voice' ? 'voice' : 'sms',
-      });
-    });
+    const values = {
+      phone: typeof body.phone === 'string' ? body.phone.slice(0, 64) : '',
+      channel: body.channel === 'voice' ? 'voice' : 'sms',
+    } as const;
+    await this.change(req, res, body, 'phone', values, (actor, meta) =>
+      body.action === 'remove' ? this.contacts.remove(actor, 'phone', meta) : this.contacts.setPhone(actor, body.phone, body.channel, meta),
+    );
   }
 
   @Post('verify')
   async verify(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
     const kind = kindOf(body.kind);
     if (!kind) return this.send(res, 400, errorPage('Please try again', 'This form is not valid.', CONTACTS_PATH));
-    await this.run(res, async () => {
-      const actor = { userId: session.userId, sessionId: session.id };
-      const outcome =
-        body.action === 'resend'
-          ? await this.contacts.resend(actor, kind, body.channel, this.web.meta(req))
-          : await this.contacts.verify(actor, kind, body.code, this.web.meta(req));
-      await this.after(req, res, session, body, kind, outcome, {});
-    });
+    await this.change(req, res, body, kind, {}, (actor, meta) =>
+      body.action === 'resend' ? this.contacts.resend(actor, kind, body.channel, meta) : this.contacts.verify(actor, kind, body.code, meta),
+    );
   }
 
   @Post('remind-later')
@@ -149,6 +127,23 @@ export class ContactsPagesController {
       const outcome = await this.contacts.remindLater({ userId: session.userId, sessionId: session.id }, this.web.meta(req));
       if (outcome.ok) return res.redirect(303, returnTo);
       await this.render(req, res, session, statusOf(outcome.error), { returnTo, error: outcome.error });
+    });
+  }
+
+  /** One form post that changes a contact: the guard (session, CSRF, origin), the change, then `after`. */
+  private async change(
+    req: Request,
+    res: Response,
+    body: Form,
+    kind: EmergencyContactKind,
+    values: ContactsPageInput['values'],
+    act: (actor: ContactActor, meta: RequestMeta) => Promise<ContactOutcome>,
+  ): Promise<void> {
+    const session = await this.guard(req, res, body);
+    if (!session) return;
+    await this.run(res, async () => {
+      const outcome = await act({ userId: session.userId, sessionId: session.id }, this.web.meta(req));
+      await this.after(req, res, session, body, kind, outcome, values);
     });
   }
 

@@ -118,6 +118,33 @@ function codeForm(input: ContactsPageInput, kind: EmergencyContactKind, channels
   </form>`;
 }
 
+/** The form that sets (adds or changes) a contact, and the one that removes it once there is one. */
+function valueForm(input: ContactsPageInput, kind: EmergencyContactKind, o: { label: string; type: string; hint: SafeHtml }): SafeHtml {
+  const present = kind === 'email' ? input.contacts.email.address : input.contacts.phone.number;
+  return html`<form method="post" action="${CONTACTS_PATH}/${kind}">
+      ${csrfField(input.csrf)}${returnField(input.returnTo)}
+      <label for="f-emergency-${kind}">${o.label}</label>
+      <input
+        id="f-emergency-${kind}"
+        name="${kind}"
+        type="${o.type}"
+        autocomplete="off"
+        value="${input.values?.[kind] ?? ''}"
+        ${described(input, kind, kind)}
+      />
+      ${fieldError(input, kind, kind)} ${o.hint}
+      <button type="submit" name="action" value="save">Save ${kind} and send code</button>
+    </form>
+    ${
+      present
+        ? html`<form method="post" action="${CONTACTS_PATH}/${kind}">
+            ${csrfField(input.csrf)}${returnField(input.returnTo)}
+            <button type="submit" class="secondary" name="action" value="remove">Remove ${NAME[kind]}</button>
+          </form>`
+        : ''
+    }`;
+}
+
 function emailBlock(input: ContactsPageInput): SafeHtml {
   const e = input.contacts.email;
   const status = e.address
@@ -130,29 +157,13 @@ function emailBlock(input: ContactsPageInput): SafeHtml {
     <h2 id="h-emergency-email">Emergency email</h2>
     ${status}${formError(input, 'email')} ${e.pending && unverified ? pendingNotice('email', masked('email', e.address!), e.pending) : ''}
     ${unverified ? codeForm(input, 'email', [], null) : ''}
-    <form method="post" action="${CONTACTS_PATH}/email">
-      ${csrfField(input.csrf)}${returnField(input.returnTo)}
-      <label for="f-emergency-email">${e.address ? 'New emergency email address' : 'Emergency email address'}</label>
-      <input
-        id="f-emergency-email"
-        name="email"
-        type="email"
-        autocomplete="off"
-        value="${input.values?.email ?? ''}"
-        ${described(input, 'email', 'email')}
-      />
-      ${fieldError(input, 'email', 'email')}
-      <p class="hint">An address other than the one you sign in with. We send it a code; it counts as verified once you enter that code.</p>
-      <button type="submit" name="action" value="save">Save email and send code</button>
-    </form>
-    ${
-      e.address
-        ? html`<form method="post" action="${CONTACTS_PATH}/email">
-            ${csrfField(input.csrf)}${returnField(input.returnTo)}
-            <button type="submit" class="secondary" name="action" value="remove">Remove emergency email</button>
-          </form>`
-        : ''
-    }
+    ${valueForm(input, 'email', {
+      label: e.address ? 'New emergency email address' : 'Emergency email address',
+      type: 'email',
+      hint: html`<p class="hint">
+        An address other than the one you sign in with. We send it a code; it counts as verified once you enter that code.
+      </p>`,
+    })}
   </section>`;
 }
 
@@ -174,34 +185,16 @@ function phoneBlock(input: ContactsPageInput): SafeHtml {
     ${status}${landline}${formError(input, 'phone')}
     ${p.pending && unverified ? pendingNotice('phone', masked('sms', p.number!), p.pending) : ''}
     ${unverified ? codeForm(input, 'phone', p.channels, (p.pending?.channel as PhoneChannel | undefined) ?? null) : ''}
-    <form method="post" action="${CONTACTS_PATH}/phone">
-      ${csrfField(input.csrf)}${returnField(input.returnTo)}
-      <label for="f-emergency-phone">${p.number ? 'New emergency phone number' : 'Emergency phone number'}</label>
-      <input
-        id="f-emergency-phone"
-        name="phone"
-        type="tel"
-        autocomplete="off"
-        value="${input.values?.phone ?? ''}"
-        ${described(input, 'phone', 'phone')}
-      />
-      ${fieldError(input, 'phone', 'phone')}
-      <p class="hint">
-        International format, for example +39 06 1234 5678. A mobile number can get the code by text message or voice call; a landline only
-        by voice call.
-      </p>
-      ${channelRadios(['sms', 'voice'], input.values?.channel ?? 'sms', 'ch', 'How should we send the code?')}
-      ${fieldError(input, 'phone', 'channel')}
-      <button type="submit" name="action" value="save">Save phone and send code</button>
-    </form>
-    ${
-      p.number
-        ? html`<form method="post" action="${CONTACTS_PATH}/phone">
-            ${csrfField(input.csrf)}${returnField(input.returnTo)}
-            <button type="submit" class="secondary" name="action" value="remove">Remove emergency phone</button>
-          </form>`
-        : ''
-    }
+    ${valueForm(input, 'phone', {
+      label: p.number ? 'New emergency phone number' : 'Emergency phone number',
+      type: 'tel',
+      hint: html`<p class="hint">
+          International format, for example +39 06 1234 5678. A mobile number can get the code by text message or voice call; a landline
+          only by voice call.
+        </p>
+        ${channelRadios(['sms', 'voice'], input.values?.channel ?? 'sms', 'ch', 'How should we send the code?')}
+        ${fieldError(input, 'phone', 'channel')}`,
+    })}
   </section>`;
 }
 
