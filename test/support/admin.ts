@@ -28,6 +28,11 @@ export interface ConsoleHarness {
   cliEnv: Record<string, string | undefined>;
   /** A browser-like client of the console. */
   client(): WebClient;
+  /**
+   * The IdP on the same database, clock, mail server and secrets (both apps' outbox
+   * workers send from one table, so they must share the key its messages are sealed with).
+   */
+  startIdp(): Promise<RunningApp>;
   close(): Promise<void>;
 }
 
@@ -41,6 +46,7 @@ export async function startConsole(options: { start?: string } = {}): Promise<Co
   const dataDir = await mkdtemp(path.join(tmpdir(), 'gh-console-'));
   const config = testConfig({ SMTP_URL: mail.url, DATA_DIR: dataDir });
   const admin = await startApp('admin', db.url, { config, clock, secrets: testSecrets(SHARED_SECRET) });
+  const extra: RunningApp[] = [];
   return {
     db,
     mail,
@@ -60,7 +66,13 @@ export async function startConsole(options: { start?: string } = {}): Promise<Co
       ARGON2_TIME_COST: '1',
     },
     client: () => new WebClient(admin.url),
+    async startIdp() {
+      const idp = await startApp('idp', db.url, { config, clock, secrets: testSecrets(SHARED_SECRET) });
+      extra.push(idp);
+      return idp;
+    },
     async close() {
+      for (const app of extra) await app.close();
       await admin.close();
       await mail.stop();
       await db.drop();
@@ -158,7 +170,11 @@ export function expectNoSecrets(body: string, secrets: readonly string[] = []): 
   if (/\$argon2(id|i|d)\$/u.test(body)) problems.push('an argon2 hash');
   if (/\$2[aby]\$\d\d\$/u.test(body)) problems.push('a bcrypt hash');
   if (/pbkdf2_sha256\$/u.test(body)) problems.push('a pbkdf2 hash');
-  const withoutCsrf = body.replace(/name="csrf" value="[^"]*"/gu, '').replace(/"csrf_token":"[^"]*"/gu, '');
+  // CSRF tokens are meant to be there; ids (UUIDs) are not secrets and may be glued to a prefix (`device-<uuid>`).
+  const withoutCsrf = body
+    .replace(/name="csrf" value="[^"]*"/gu, '')
+    .replace(/"csrf_token":"[^"]*"/gu, '')
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/giu, 'uuid');
   const long = /(?<![0-9a-zA-Z_-])[0-9a-fA-F]{40,}(?![0-9a-zA-Z_-])|(?<![0-9a-zA-Z_-])[A-Za-z0-9_-]{43,}(?![0-9a-zA-Z_-])/u.exec(
     withoutCsrf,
   );

@@ -166,21 +166,29 @@ export interface Person {
   email: string;
 }
 
-/** On the sign-in page: password, then (unless a remembered device skips it) the emailed code. Ends wherever the browser lands next. */
+/**
+ * On the sign-in page: password, then (unless a remembered device skips it) the emailed code. Ends wherever the browser
+ * lands next (`stopAt`: the relying app's origin, as for `browse`).
+ */
 export async function signIn(
   h: OidcHarness,
   web: WebClient,
   who: Person,
-  options: { remember?: boolean; expectOtp?: boolean } = {},
+  options: { remember?: boolean; expectOtp?: boolean; stopAt?: string } = {},
 ): Promise<Landing> {
   const seen = codeMails(h.mail, who.email).length;
-  const afterPassword = await browse(web, await web.post('/signin', { user_id: who.userId, password: who.password }, false));
+  const afterPassword = await browse(
+    web,
+    await web.post('/signin', { user_id: who.userId, password: who.password }, false),
+    options.stopAt,
+  );
   if (options.expectOtp === false) return afterPassword;
   landedOnPage(afterPassword, 'We sent a 6-digit code by email');
   const code = await nextEmailCode(h.mail, who.email, seen);
   return await browse(
     web,
     await web.post('/signin/otp', { action: 'verify', code, ...(options.remember ? { remember: 'on' } : {}) }, false),
+    options.stopAt,
   );
 }
 

@@ -8,9 +8,9 @@ import { createDataSource, migrate } from '../../../libs/platform/src/index.js';
 
 /**
  * `npm start`: everything on one machine. This supervisor starts the database (embedded
- * unless DATABASE_URL is set), applies pending migrations, then runs the public IdP and
- * the support console as separate processes, each on its own port. SIGINT/SIGTERM stop
- * the children first, then the database.
+ * unless DATABASE_URL is set), applies pending migrations, then runs the public IdP, the
+ * support console and the sample relying app (demo portal) as separate processes, each on
+ * its own port. SIGINT/SIGTERM stop the children first, then the database.
  */
 const say = (line: string) => process.stdout.write(`${line}\n`);
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -77,6 +77,8 @@ try {
 const apps: Array<{ name: string; entry: string; enabled: boolean }> = [
   { name: 'idp', entry: 'apps/idp/src/main.js', enabled: config.port !== 0 },
   { name: 'admin', entry: 'apps/admin/src/main.js', enabled: config.adminPort !== 0 },
+  // The sample relying app signs in through the IdP: it registers itself as a client on first start.
+  { name: 'demo-portal', entry: 'apps/demo-portal/src/main.js', enabled: config.demoPort !== 0 && config.port !== 0 },
 ];
 for (const app of apps.filter((a) => a.enabled)) {
   const child = spawn(process.execPath, [...process.execArgv, path.join(distRoot, app.entry)], {
