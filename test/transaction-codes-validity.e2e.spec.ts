@@ -3,8 +3,8 @@ import os from 'node:os';
 import path from 'node:path';
 import type Provider from 'oidc-provider';
 import * as client from 'openid-client';
-import { runCli } from '../apps/cli/src/cli.js';
 import { OIDC_PROVIDER, resolveBearer } from '../libs/oidc/src/index.js';
+import { runCliAgainst } from './support/cli.js';
 import { authorize, registerApp, signIn, startOidcHarness, type OidcHarness } from './support/oidc.js';
 import { registerService, seedPerson, serviceToken, txApi, type Service } from './support/transaction-codes.js';
 import { WebClient, seedOrganization, text } from './support/web.js';
@@ -139,16 +139,7 @@ describe('Transaction codes: local-date validity, CLI, bearer tokens', () => {
   });
 
   describe('operator commands', () => {
-    async function cli(...argv: string[]) {
-      const out: string[] = [];
-      const err: string[] = [];
-      const code = await runCli(
-        argv,
-        { out: (line) => out.push(line), err: (line) => err.push(line) },
-        { ...process.env, DATABASE_URL: h.db.url, DATA_DIR: dataDir, LOG_LEVEL: 'info', NODE_ENV: 'test' },
-      );
-      return { code, out, err };
-    }
+    const cli = (...argv: string[]) => runCliAgainst(h.db.url, dataDir, ...argv);
 
     it('client:create registers services with the transaction-code scopes; client:allow-verify lets one verify another’s codes', async () => {
       const issuerRun = await cli('client:create', '--name', 'CLI shop', '--grant', 'client_credentials', '--scope', 'transaction_codes');
