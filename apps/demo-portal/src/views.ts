@@ -84,6 +84,21 @@ export function homePage(profile: Profile, claims: IdClaims, csrf: string): stri
   );
 }
 
+/** A labelled text input with its error (described by it, marked invalid). */
+function textField(label: string, name: string, value: string, error: string | undefined, attributes: Record<string, string>): SafeHtml {
+  const id = name.replace(/_/gu, '-');
+  const extra = Object.entries(attributes).map(([k, v]) => html` ${k}="${v}"`);
+  return html`<label for="f-${id}">${label}</label>
+    <input
+      id="f-${id}"
+      name="${name}"
+      type="text"
+      value="${value}"
+      ${extra}${error ? html` aria-describedby="${id}-error" aria-invalid="true"` : ''}
+    />
+    ${error ? html`<p class="field-error" id="${id}-error">${error}</p>` : ''}`;
+}
+
 export interface PaymentDetailsView {
   details: PaymentDetails | null;
   status: Extract<StepUpStatus, { fresh: true }>;
@@ -98,8 +113,6 @@ export interface PaymentDetailsView {
 export function paymentDetailsPage(v: PaymentDetailsView): string {
   const iban = v.form?.iban ?? (v.details ? formatIban(v.details.iban) : '');
   const holder = v.form?.account_holder ?? v.details?.accountHolder ?? '';
-  const ibanError = v.errors?.iban;
-  const holderError = v.errors?.accountHolder;
   return portalPage(
     'Payment details',
     html`${v.notice ? html`<p class="notice" role="status">${v.notice}</p>` : ''}
@@ -121,28 +134,8 @@ export function paymentDetailsPage(v: PaymentDetailsView): string {
           : html`<p>No payment details on file yet.</p>`
       }
       <form method="post" action="/payment-details" novalidate>
-        ${csrfField(v.csrf)}
-        <label for="f-iban">IBAN</label>
-        <input
-          id="f-iban"
-          name="iban"
-          type="text"
-          autocomplete="off"
-          spellcheck="false"
-          value="${iban}"
-          ${ibanError ? html` aria-describedby="iban-error" aria-invalid="true"` : ''}
-        />
-        ${ibanError ? html`<p class="field-error" id="iban-error">${ibanError}</p>` : ''}
-        <label for="f-account-holder">Account holder</label>
-        <input
-          id="f-account-holder"
-          name="account_holder"
-          type="text"
-          autocomplete="name"
-          value="${holder}"
-          ${holderError ? html` aria-describedby="account-holder-error" aria-invalid="true"` : ''}
-        />
-        ${holderError ? html`<p class="field-error" id="account-holder-error">${holderError}</p>` : ''}
+        ${csrfField(v.csrf)} ${textField('IBAN', 'iban', iban, v.errors?.iban, { autocomplete: 'off', spellcheck: 'false' })}
+        ${textField('Account holder', 'account_holder', holder, v.errors?.accountHolder, { autocomplete: 'name' })}
         <button type="submit">Save</button>
       </form>
       <p class="links"><a href="/">Back to the portal</a></p>`,
