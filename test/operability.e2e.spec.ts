@@ -61,6 +61,22 @@ describe('operability: health, readiness, request ids and log hygiene', () => {
     expect(res.headers.get('x-content-type-options')).toBe('nosniff');
   });
 
+  it.each([0, 1])('answers a malformed or oversized body with an RFC 9457 problem before any route runs (app %i)', async (i) => {
+    const { url } = apps[i]!;
+    const post = (body: string, type = 'application/json') =>
+      fetch(`${url}/api/v1/signin`, { method: 'POST', headers: { 'Content-Type': type }, body });
+    const malformed = await post('{"user_id": "x",');
+    expect(malformed.status).toBe(400);
+    expect(malformed.headers.get('content-type')).toContain('application/problem+json');
+    expect(await malformed.json()).toMatchObject({ status: 400, code: 'malformed_body' });
+    const huge = await post(JSON.stringify({ user_id: 'x'.repeat(200_000) }));
+    expect(huge.status).toBe(413);
+    expect(await huge.json()).toMatchObject({ status: 413, code: 'body_too_large' });
+    const form = await post(`a=${'y'.repeat(200_000)}`, 'application/x-www-form-urlencoded');
+    expect(form.status).toBe(413);
+    expect(form.headers.get('content-type')).toContain('application/problem+json');
+  });
+
   it('reports not ready (503) when its database goes away, while /healthz stays up', async () => {
     const doomed = await createTestDatabase();
     const app = await startApp('idp', doomed.url);

@@ -90,8 +90,38 @@ export async function createHttpApp(
       raw(req.path) ? next() : parser(req, res, next);
   app.use(unlessRaw(express.json({ limit: BODY_LIMIT })));
   app.use(unlessRaw(express.urlencoded({ extended: true, limit: BODY_LIMIT })));
+  app.use(bodyParserProblem);
   const http = app.getHttpAdapter().getInstance() as { disable?: (s: string) => void; set?: (k: string, v: unknown) => void };
   http.disable?.('x-powered-by');
   http.set?.('trust proxy', 'loopback');
   return app;
+}
+
+const BODY_ERRORS: Readonly<Record<string, { code: string; detail: string }>> = {
+  'entity.parse.failed': { code: 'malformed_body', detail: 'The request body is not valid JSON or form data.' },
+  'entity.too.large': { code: 'body_too_large', detail: `The request body is larger than ${BODY_LIMIT}.` },
+  'parameters.too.many': { code: 'too_many_parameters', detail: 'The request body has too many fields.' },
+  'charset.unsupported': { code: 'unsupported_charset', detail: 'The request body must be UTF-8.' },
+  'encoding.unsupported': { code: 'unsupported_encoding', detail: 'The request body has an unsupported content encoding.' },
+  'request.aborted': { code: 'request_aborted', detail: 'The request body was not received in full.' },
+  'request.size.invalid': { code: 'request_size_invalid', detail: 'The request body does not match its Content-Length.' },
+};
+
+/** A body the parsers refuse gets an RFC 9457 problem, before any route runs; nothing else is touched. */
+function bodyParserProblem(error: unknown, _req: Request, res: Response, next: NextFunction): void {
+  const e = error as { type?: unknown; status?: unknown } | null;
+  const known = e && typeof e.type === 'string' ? BODY_ERRORS[e.type] : undefined;
+  if (!known || typeof e?.status !== 'number' || e.status < 400 || e.status > 499 || res.headersSent) return next(error);
+  res
+    .status(e.status)
+    .type('application/problem+json')
+    .send(
+      JSON.stringify({
+        type: `urn:gatehouse:problem:${known.code}`,
+        title: known.code.replace(/_/gu, ' '),
+        status: e.status,
+        detail: known.detail,
+        code: known.code,
+      }),
+    );
 }
