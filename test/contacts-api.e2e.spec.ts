@@ -309,6 +309,32 @@ describe('emergency contacts: JSON API and OIDC', () => {
     expect(event!.details).toMatchObject({ missing: ['email'], reminders_used: 1, reminder_limit: 3 });
   });
 
+  it('an app that already holds a grant in this session is asked again once the policy requires contacts; prompt=none gets interaction_required until answered', async () => {
+    const turning = await seedOrganization(db(), 'api-turning');
+    const who = await person(turning);
+    const web = new WebClient(h.app.url);
+    await authorize(h, web, rp, who, { scope: 'openid email' });
+    await db().query(`UPDATE organization_policies SET require_verified_emergency_email = true WHERE organization_id = $1`, [turning]);
+
+    const silent = await authorizationRequest(rp, { scope: 'openid email', prompt: 'none' });
+    const refused = landedOnCallback(await browse(web, silent.url));
+    expect(refused.searchParams.get('error')).toBe('interaction_required');
+
+    const request = await authorizationRequest(rp, { scope: 'openid email' });
+    const asked = landedOnPage(await browse(web, request.url), 'Verify your emergency contacts');
+    const returnTo = /name="return_to" value="([^"]+)"/u.exec(asked.html)![1]!.replace(/&amp;/gu, '&');
+    const callback = landedOnCallback(
+      await browse(web, await web.post('/account/emergency-contacts/remind-later', { return_to: returnTo }, false)),
+    );
+    expect((await client.authorizationCodeGrant(rp.config, callback, request.checks)).claims()?.sub).toBe(who.id);
+
+    // Postponed in this session: a silent request is answered again.
+    const again = await authorizationRequest(rp, { scope: 'openid email', prompt: 'none' });
+    const answered = landedOnCallback(await browse(web, again.url));
+    expect(answered.searchParams.get('error')).toBeNull();
+    expect((await client.authorizationCodeGrant(rp.config, answered, again.checks)).claims()?.sub).toBe(who.id);
+  });
+
   it('no code is ever in an API answer or a log line', async () => {
     expect(codes.size).toBeGreaterThanOrEqual(3);
     for (const code of codes) {

@@ -2,6 +2,7 @@ import { Inject, Logger, type BeforeApplicationShutdown, type OnApplicationBoots
 import { DataSource } from 'typeorm';
 import { AuditService } from '../../../libs/audit/src/index.js';
 import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '../../../libs/config/src/index.js';
+import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { Clock, Duration } from '../../../libs/core/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import {
@@ -50,7 +51,18 @@ export const OIDC_PROVIDERS: NestProvider[] = [
   { provide: SessionBridge, useClass: GatehouseSessionBridge },
   {
     provide: OIDC_PROVIDER,
-    inject: [APP_CONFIG, SECRETS, DataSource, Clock, Directory, ClientRegistry, SigningKeyStore, SessionBridge, SESSION_POLICY],
+    inject: [
+      APP_CONFIG,
+      SECRETS,
+      DataSource,
+      Clock,
+      Directory,
+      ClientRegistry,
+      SigningKeyStore,
+      SessionBridge,
+      SESSION_POLICY,
+      EmergencyContactService,
+    ],
     useFactory: async (
       config: AppConfig,
       secrets: Secrets,
@@ -61,6 +73,7 @@ export const OIDC_PROVIDERS: NestProvider[] = [
       keyStore: SigningKeyStore,
       bridge: SessionBridge,
       sessionPolicy: SessionPolicy,
+      contacts: EmergencyContactService,
     ) => {
       // A retired key stays published while ID tokens it signed can still be presented (e.g. as id_token_hint).
       const keys = await keyStore.load(Duration.ofSeconds(TTL.IdToken + TTL.RefreshToken));
@@ -75,6 +88,7 @@ export const OIDC_PROVIDERS: NestProvider[] = [
         bridge,
         pages: oidcPages,
         sessionAbsolute: sessionPolicy.absolute,
+        contactsPending: async (userId, sessionId) => (await contacts.prompt(userId, sessionId)).ask,
       });
       // The provider answers its own failures; a 500 is worth a log line (its name and message only, never the request).
       const logger = new Logger('OidcProvider');

@@ -69,6 +69,11 @@ export interface OidcProviderOptions {
   keys: SigningKey[];
   bridge: SessionBridge;
   pages: OidcPages;
+  /**
+   * Whether this user's session must first answer the emergency-contacts interstitial (organization
+   * policy): the request then needs an interaction, and a silent one (`prompt=none`) gets `interaction_required`.
+   */
+  contactsPending?: (userId: string, sessionId: string) => Promise<boolean>;
   /** Gatehouse's session absolute timeout: the provider's sessions and grants live no longer. */
   sessionAbsolute: Duration;
 }
@@ -153,6 +158,17 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
       return clock.now().getTime() - authTime * 1000 > maxAge * 1000 ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
     }),
   );
+  // Required emergency contacts neither verified nor postponed in this session: an interaction first (the interstitial).
+  const contactsPending = o.contactsPending;
+  if (contactsPending) {
+    login.checks.add(
+      new Check('gatehouse_contacts', 'required emergency contacts are not verified', 'interaction_required', async (ctx) => {
+        if (ctx.oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
+        const session = await gatehouseSession(ctx);
+        return session && (await contactsPending(session.userId, session.id)) ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+      }),
+    );
+  }
 
   const cookieKey = createHmac('sha256', o.secrets.cookie).update('gatehouse:oidc-provider-cookies').digest('base64url');
   const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure: https };
