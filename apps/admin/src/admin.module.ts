@@ -15,6 +15,7 @@ import {
 } from '../../../libs/staff/src/index.js';
 import { ThrottleService } from '../../../libs/throttle/src/index.js';
 import { AdminWeb } from './admin-web.js';
+import { AuditApiController, AuditPagesController } from './audit/audit.controller.js';
 import { StaffAuthGuard } from './auth/index.js';
 import { ConsoleErrorFilter } from './console-error.filter.js';
 import { PeopleApiController, PeoplePagesController } from './people/people.controller.js';
@@ -49,6 +50,8 @@ export class AdminModule {
         PeopleApiController,
         StaffPagesController,
         StaffApiController,
+        AuditPagesController,
+        AuditApiController,
       ],
       providers: [
         AdminWeb,

@@ -68,6 +68,7 @@ export class ConsoleErrorFilter implements ExceptionFilter {
         code,
       };
       if (fieldErrors) problem.errors = fieldErrors;
+      if (error instanceof DomainError && typeof error.details.field === 'string') problem.field = error.details.field;
       res.status(status).type('application/problem+json').send(JSON.stringify(problem));
       return;
     }

@@ -108,15 +108,16 @@ export const READ_ONLY_SECTIONS: PersonSection[] = [
       section(
         'profile',
         'Profile',
-        facts([
-          ...(p.enterpriseId ? ([['Enterprise ID', p.enterpriseId]] as Array<[string, string]>) : []),
-          ...(p.legacyUserId ? ([['Legacy user ID', p.legacyUserId]] as Array<[string, string]>) : []),
-          ['First name', p.firstName],
-          ['Last name', p.lastName],
-          ['Organization', `${p.organization.name} (${p.organization.slug})`],
-          ['Status', statusBadge(p.status)],
-          [p.kind === 'user' ? 'Enrolled' : 'Imported', when(p.createdAt)],
-        ]),
+        html`${facts([
+            ...(p.enterpriseId ? ([['Enterprise ID', p.enterpriseId]] as Array<[string, string]>) : []),
+            ...(p.legacyUserId ? ([['Legacy user ID', p.legacyUserId]] as Array<[string, string]>) : []),
+            ['First name', p.firstName],
+            ['Last name', p.lastName],
+            ['Organization', `${p.organization.name} (${p.organization.slug})`],
+            ['Status', statusBadge(p.status)],
+            [p.kind === 'user' ? 'Enrolled' : 'Imported', when(p.createdAt)],
+          ])}
+          <p><a href="/audit?subject=${`${p.kind}:${p.id}`}">Audit log of this person</a></p>`,
       ),
   },
   {
