@@ -133,6 +133,7 @@ export function paymentDetailsPage(v: PaymentDetailsView): string {
             </dl>`
           : html`<p>No payment details on file yet.</p>`
       }
+      <h2>Change payment details</h2>
       <form method="post" action="/payment-details" novalidate>
         ${csrfField(v.csrf)} ${textField('IBAN', 'iban', iban, v.errors?.iban, { autocomplete: 'off', spellcheck: 'false' })}
         ${textField('Account holder', 'account_holder', holder, v.errors?.accountHolder, { autocomplete: 'name' })}
