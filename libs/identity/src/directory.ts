@@ -134,6 +134,18 @@ export class Directory {
     };
   }
 
+  /**
+   * A user and their organization's slug in one statement: what the OIDC provider reads for
+   * every token and userinfo answer (`user()` and `organization()` would be two round trips).
+   */
+  async userWithOrganization(id: string): Promise<{ user: UserRecord; organizationSlug: string | null } | null> {
+    const rows = await this.dataSource.query<Array<UserRow & { organization_slug: string | null }>>(
+      `SELECT ${USER_COLUMNS}, o.slug AS organization_slug FROM users u LEFT JOIN organizations o ON o.id = u.organization_id WHERE u.id = $1`,
+      [id],
+    );
+    return rows[0] ? { user: toUser(rows[0]), organizationSlug: rows[0].organization_slug } : null;
+  }
+
   /** An organization's slug and display name (for claims and pages). */
   async organization(id: string): Promise<{ id: string; slug: string; name: string } | null> {
     const rows = await this.dataSource.query<Array<{ id: string; slug: string; name: string }>>(

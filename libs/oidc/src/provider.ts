@@ -178,9 +178,10 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
     clients: [],
     async findAccount(_ctx, sub): Promise<Account | undefined> {
       const id = uuidOrNull(sub);
-      const user = id ? await o.directory.user(id) : null;
-      if (!user || user.status !== 'active') return undefined;
-      const organization = await o.directory.organization(user.organizationId);
+      // One statement for the user and the organization's slug: this runs for every token and userinfo answer.
+      const found = id ? await o.directory.userWithOrganization(id) : null;
+      if (!found || found.user.status !== 'active') return undefined;
+      const { user, organizationSlug } = found;
       return {
         accountId: user.id,
         claims: () => ({
@@ -192,7 +193,7 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
           email_verified: user.emailVerifiedAt !== null,
           ...(user.mobile ? { phone_number: user.mobile, phone_number_verified: user.mobileVerifiedAt !== null } : {}),
           enterprise_id: user.enterpriseId,
-          ...(organization ? { organization: organization.slug } : {}),
+          ...(organizationSlug ? { organization: organizationSlug } : {}),
         }),
       };
     },
