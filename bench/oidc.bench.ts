@@ -49,7 +49,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Writable } from 'node:stream';
-import Provider, { interactionPolicy, type Configuration } from 'oidc-provider';
+import Provider, { interactionPolicy, type Adapter, type Configuration } from 'oidc-provider';
 import { createIdpApp } from '../apps/idp/src/app.js';
 import { AuditService } from '../libs/audit/src/index.js';
 import { loadConfig, testSecrets } from '../libs/config/src/index.js';
@@ -110,9 +110,10 @@ const WARMUP_MS = 750;
 /** Codes per token slice; they live 60 s, so preparing them (not timed) must take well under that. */
 const CODES = positiveInt(process.env.BENCH_CODES, 800);
 /**
- * Entries the bare provider's in-memory adapter keeps. Its default store is an LRU of 1,000
- * entries, which drops codes and refresh tokens still in use once a run has a few hundred
- * outstanding; the same adapter gets a store large enough that nothing is dropped.
+ * Entries the bare provider's in-memory adapter keeps. By default each provider gets an LRU
+ * of 1,000 entries, which drops codes still waiting to be redeemed once a few hundred are
+ * outstanding; the same adapter class gets a store of the same kind large enough that
+ * nothing is dropped.
  */
 const MEMORY_ENTRIES = 1_000_000;
 const CONCURRENCY = [2, 16] as const;
@@ -184,11 +185,11 @@ interface BareProvider {
  * methods, algorithms, features, TTLs, refresh-token rotation, routes.
  */
 async function startBareProvider(users: number): Promise<BareProvider> {
-  // The default adapter's module-level store, replaced by a larger one of the same kind (oidc-provider's own setStorage()).
+  // The default adapter class (what oidc-provider uses when none is configured), with a larger store of the same LRU kind.
   const [adapterModule, lruModule]: string[] = ['oidc-provider/lib/adapters/memory_adapter.js', 'oidc-provider/lib/helpers/lru.js'];
-  const memoryAdapter = (await import(adapterModule!)) as { setStorage(store: unknown): void };
-  const lru = (await import(lruModule!)) as { default: new (o: { maxSize: number }) => unknown };
-  memoryAdapter.setStorage(new lru.default({ maxSize: MEMORY_ENTRIES }));
+  const { default: MemoryAdapter } = (await import(adapterModule!)) as { default: new (model: string, store: unknown) => Adapter };
+  const { default: LRU } = (await import(lruModule!)) as { default: new (o: { maxSize: number }) => unknown };
+  const store = new LRU({ maxSize: MEMORY_ENTRIES });
   const server = createServer();
   const base = `http://127.0.0.1:${await listen(server)}`;
   const { privateKey } = await generateKeyPair('RS256', { extractable: true, modulusLength: 2048 });
@@ -200,6 +201,7 @@ async function startBareProvider(users: number): Promise<BareProvider> {
   const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure: false };
 
   const configuration: Configuration = {
+    adapter: (model: string) => new MemoryAdapter(model, store),
     clients: [
       {
         client_id: clientId,
