@@ -15,9 +15,12 @@ import {
   SupportModule,
   type StaffActor,
 } from '../../libs/support/src/index.js';
-import { LogCapture, testConfig } from './apps.js';
+import { apiCsrf, seedStaff, signInStaff, type SeededStaff } from './admin.js';
+import { LogCapture, startApp, testConfig, type RunningApp } from './apps.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
+import { startHarness, type Harness } from './journeys.js';
 import { TestMailServer } from './mail.js';
+import { WebClient } from './web.js';
 import { TestWebhookReceiver } from './webhook.js';
 
 /**
@@ -97,4 +100,73 @@ export const SUPERVISOR_2: StaffActor = { id: '00000000-0000-4000-8000-000000000
 /** Audit events of one type, oldest first. */
 export async function auditEvents(ds: DataSource, type: string): Promise<Array<Record<string, unknown>>> {
   return await ds.query(`SELECT * FROM audit_events WHERE event_type = $1 ORDER BY id`, [type]);
+}
+
+/**
+ * The IdP (with its real SMTP server and SMS/voice receivers) and the support console on one
+ * database and FixedClock, with three signed-in staff members: a support agent and two
+ * supervisors (four-eyes needs two).
+ */
+export interface ConsoleWithIdp {
+  h: Harness;
+  admin: RunningApp;
+  support: SeededStaff;
+  supervisor: SeededStaff;
+  supervisor2: SeededStaff;
+  /** A console client signed in as this staff member (a fresh sign-in each call). */
+  as(who: SeededStaff): Promise<WebClient>;
+  close(): Promise<void>;
+}
+
+export async function startConsoleWithIdp(): Promise<ConsoleWithIdp> {
+  const h = await startHarness();
+  const config = testConfig({ SMTP_URL: h.mail.url, SMS_WEBHOOK_URL: h.sms.url, VOICE_WEBHOOK_URL: h.voice.url });
+  const admin = await startApp('admin', h.db.url, { config, clock: h.clock });
+  const support = await seedStaff(h.db.dataSource, { email: 'sam.support@staff.example', role: 'support', name: 'Sam Support' });
+  const supervisor = await seedStaff(h.db.dataSource, { email: 'vera.visor@staff.example', role: 'supervisor', name: 'Vera Visor' });
+  const supervisor2 = await seedStaff(h.db.dataSource, { email: 'otto.other@staff.example', role: 'supervisor', name: 'Otto Other' });
+  return {
+    h,
+    admin,
+    support,
+    supervisor,
+    supervisor2,
+    async as(who) {
+      const web = new WebClient(admin.url);
+      const landed = await signInStaff(h, web, who);
+      if (landed.status !== 200) throw new Error(`staff sign-in of ${who.email} ended with ${landed.status}`);
+      return web;
+    },
+    async close() {
+      await admin.close();
+      await h.close();
+    },
+  };
+}
+
+/** A JSON call of the console's API with the session cookie of `web` and, for POSTs, its CSRF token. */
+export async function consoleApi(
+  web: WebClient,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+  options: { csrf?: string | null } = {},
+): Promise<{ status: number; type: string | null; body: Record<string, unknown>; raw: string }> {
+  const csrf = options.csrf === undefined && method !== 'GET' ? await apiCsrf(web) : options.csrf;
+  const response = await fetch(new URL(path, web.base), {
+    method,
+    headers: {
+      Cookie: [...web.cookies].map(([k, v]) => `${k}=${v}`).join('; '),
+      ...(body !== undefined ? { 'Content-Type': 'application/json' } : {}),
+      ...(csrf ? { 'X-CSRF-Token': csrf } : {}),
+    },
+    ...(body !== undefined ? { body: JSON.stringify(body) } : {}),
+  });
+  const raw = await response.text();
+  return {
+    status: response.status,
+    type: response.headers.get('content-type'),
+    body: raw ? (JSON.parse(raw) as Record<string, unknown>) : {},
+    raw,
+  };
 }

@@ -22,6 +22,8 @@ import { PeopleApiController, PeoplePagesController } from './people/people.cont
 import { PersonSections } from './people/sections.js';
 import { SessionApiController, SessionController } from './session.controller.js';
 import { StaffApiController, StaffPagesController } from './staff/staff.controller.js';
+import { SupportModule } from '../../../libs/support/src/index.js';
+import { SUPPORT_CONTROLLERS, SUPPORT_PROVIDERS } from './support-console.js';
 
 export interface AdminOptions extends AppOptions {
   /** Staff session timeouts; the issue's 15 minutes idle and 8 hours absolute when unset. */
@@ -42,6 +44,7 @@ export class AdminModule {
         PlatformModule.forRoot('admin', options),
         NotificationsModule,
         OtpModule.register({ imports: [NotificationsModule], queue: { provide: OtpMessageQueue, useClass: OutboxOtpQueue } }),
+        SupportModule.register(NotificationsModule),
       ],
       controllers: [
         SessionController,
@@ -52,6 +55,7 @@ export class AdminModule {
         StaffApiController,
         AuditPagesController,
         AuditApiController,
+        ...SUPPORT_CONTROLLERS,
       ],
       providers: [
         AdminWeb,
@@ -63,6 +67,7 @@ export class AdminModule {
         StaffSignInService,
         PeopleDirectory,
         PersonSections,
+        ...SUPPORT_PROVIDERS,
         OutboxWorkerLifecycle,
         { provide: APP_GUARD, useClass: StaffAuthGuard },
         { provide: APP_FILTER, useClass: ConsoleErrorFilter },

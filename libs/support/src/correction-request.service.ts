@@ -6,7 +6,7 @@ import type { RequestMeta } from '../../sessions/src/index.js';
 import { SupportNotices } from './notices.js';
 import { ProfileCorrectionService, type CorrectionResult } from './profile-correction.service.js';
 import type { ProfileInput } from './profile.js';
-import { UUID, notFound, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
+import { UUID, notFound, readReason, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
 
 export type CorrectionStatus = 'open' | 'resolved' | 'rejected';
 export const CORRECTION_STATUSES: readonly CorrectionStatus[] = ['open', 'resolved', 'rejected'];
@@ -134,7 +134,9 @@ export class CorrectionRequestService {
    * nothing when the data turned out right. Throws `already_closed` and `awaiting_approval`.
    */
   async resolve(actor: StaffActor, id: string, input: ProfileInput, reason: unknown, meta: RequestMeta = {}): Promise<ResolveOutcome> {
-    const why = requireReason(reason);
+    // Checked with the fields by the correction, so that every problem shows at once.
+    const checkedReason = readReason(reason);
+    const why = checkedReason.ok ? checkedReason.value : '';
     const sent: string[] = [];
     const outcome = await this.corrections.inTransaction(async (m) => {
       const request = await this.lockOpen(m, id);
@@ -142,13 +144,13 @@ export class CorrectionRequestService {
       const options = { correctionRequestId: request.id, allowNoChange: true } as const;
       let correction: CorrectionResult;
       if (account.status === 'pending') {
-        correction = await this.corrections.correctLegacyIn(m, actor, account.id, input, why, meta, sent, {
+        correction = await this.corrections.correctLegacyIn(m, actor, account.id, input, reason, meta, sent, {
           ...options,
           notice: 'correction_resolved',
         });
       } else {
         if (!request.user) throw notFound('user');
-        correction = await this.corrections.correctUserIn(m, actor, request.user.id, input, why, meta, sent, options);
+        correction = await this.corrections.correctUserIn(m, actor, request.user.id, input, reason, meta, sent, options);
       }
       if (correction.pending) return { correction, status: 'awaiting_approval' as const };
       await m.query(

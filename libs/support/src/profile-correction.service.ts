@@ -6,7 +6,7 @@ import type { RequestMeta } from '../../sessions/src/index.js';
 import { toPendingChange, type PendingChange, type PendingChangeRow } from './pending-change.js';
 import { CONTACT_FIELDS, changedFields, checkProfile, isEmpty, pick, type ProfileDiff, type ProfileInput } from './profile.js';
 import { SupportNotices } from './notices.js';
-import { UUID, assertNotOwnAccount, invalidInput, notFound, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
+import { UUID, assertNotOwnAccount, invalidInput, notFound, readReason, staffEvent, type StaffActor } from './staff-actor.js';
 
 export interface CorrectionResult {
   subject: { type: 'legacy_account' | 'user'; id: string };
@@ -86,9 +86,8 @@ export class ProfileCorrectionService {
     reason: unknown,
     meta: RequestMeta = {},
   ): Promise<CorrectionResult> {
-    const why = requireReason(reason);
     const sent: string[] = [];
-    const result = await this.dataSource.transaction((m) => this.correctLegacyIn(m, actor, legacyAccountId, input, why, meta, sent));
+    const result = await this.dataSource.transaction((m) => this.correctLegacyIn(m, actor, legacyAccountId, input, reason, meta, sent));
     this.notices.deliver(sent);
     return result;
   }
@@ -101,9 +100,8 @@ export class ProfileCorrectionService {
     reason: unknown,
     meta: RequestMeta = {},
   ): Promise<CorrectionResult> {
-    const why = requireReason(reason);
     const sent: string[] = [];
-    const result = await this.inTransaction((m) => this.correctUserIn(m, actor, userId, input, why, meta, sent));
+    const result = await this.inTransaction((m) => this.correctUserIn(m, actor, userId, input, reason, meta, sent));
     this.notices.deliver(sent);
     return result;
   }
@@ -130,7 +128,7 @@ export class ProfileCorrectionService {
     actor: StaffActor,
     legacyAccountId: string,
     input: ProfileInput,
-    reason: string,
+    rawReason: unknown,
     meta: RequestMeta,
     sent: string[],
     options: CorrectionOptions = {},
@@ -147,7 +145,12 @@ export class ProfileCorrectionService {
     }
     const current = { firstName: row.first_name, lastName: row.last_name, email: row.email, mobile: row.mobile };
     const checked = checkProfile(input, current);
-    if (!checked.ok) throw invalidInput(checked.fieldErrors);
+    const why = readReason(rawReason);
+    // Every field's problem at once, the reason's included.
+    if (!checked.ok || !why.ok) {
+      throw invalidInput({ ...(checked.ok ? {} : checked.fieldErrors), ...(why.ok ? {} : { reason: why.message }) });
+    }
+    const reason = why.value;
     const { diff, values } = checked;
     if (isEmpty(diff) && !options.allowNoChange) throw noChanges();
     assertNotOwnAccount(actor, values.email);
@@ -187,7 +190,7 @@ export class ProfileCorrectionService {
     actor: StaffActor,
     userId: string,
     input: ProfileInput,
-    reason: string,
+    rawReason: unknown,
     meta: RequestMeta,
     sent: string[],
     options: CorrectionOptions = {},
@@ -201,7 +204,12 @@ export class ProfileCorrectionService {
     assertNotOwnAccount(actor, row.email);
     const current = { firstName: row.first_name, lastName: row.last_name, email: row.email, mobile: row.mobile };
     const checked = checkProfile(input, current);
-    if (!checked.ok) throw invalidInput(checked.fieldErrors);
+    const why = readReason(rawReason);
+    // Every field's problem at once, the reason's included.
+    if (!checked.ok || !why.ok) {
+      throw invalidInput({ ...(checked.ok ? {} : checked.fieldErrors), ...(why.ok ? {} : { reason: why.message }) });
+    }
+    const reason = why.value;
     const { diff, values } = checked;
     if (isEmpty(diff) && !options.allowNoChange) throw noChanges();
     assertNotOwnAccount(actor, values.email);

@@ -1,0 +1,168 @@
+import { Body, Controller, Get, Param, Req, Res, UseFilters } from '@nestjs/common';
+import { Post } from '@nestjs/common';
+import type { Response } from 'express';
+import { DomainError } from '../../../libs/core/src/index.js';
+import { ContactApprovalService, ProfileCorrectionService } from '../../../libs/support/src/index.js';
+import { AdminWeb } from './admin-web.js';
+import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
+import { PersonSections } from './people/sections.js';
+import { SupportErrorFilter, SupportTargets, actorOf, profileInput, statusOf, text, type Target } from './support-common.js';
+import {
+  devicesSection,
+  editBody,
+  editSection,
+  recoverySection,
+  savedBody,
+  sessionsSection,
+  statusSection,
+  type Values,
+} from './support-views.js';
+import { consolePage } from './views/layout.js';
+
+type Form = Record<string, unknown>;
+
+/**
+ * Correcting a person (`First name`, `Last name`, `Email`, `Mobile number`, `Reason`, `Save`):
+ * a pending legacy account's prefilled data at once, an enrolled user's names at once and
+ * email/mobile after a supervisor's approval. The confirmation shows the before/after diff.
+ * Also adds the support actions' sections to the person page.
+ */
+@Controller('people/:kind/:id/edit')
+@Roles('support')
+@UseFilters(SupportErrorFilter)
+export class SupportEditController {
+  constructor(
+    private readonly web: AdminWeb,
+    private readonly targets: SupportTargets,
+    private readonly corrections: ProfileCorrectionService,
+    private readonly approvals: ContactApprovalService,
+    sections: PersonSections,
+  ) {
+    sections.add({
+      id: 'support-edit',
+      order: 15,
+      render: async ({ person, staff, csrf }) => {
+        const pending = person.kind === 'user' ? await this.approvals.pendingForUser(person.id) : null;
+        return editSection(person, csrf, pending, pending?.requestedBy === staff.id, staff.role === 'supervisor');
+      },
+    });
+    sections.add({
+      id: 'support-devices',
+      order: 35,
+      applies: (p) => p.kind === 'user',
+      render: ({ person, csrf }) => devicesSection(person, csrf),
+    });
+    sections.add({
+      id: 'support-sessions',
+      order: 45,
+      applies: (p) => p.kind === 'user',
+      render: ({ person, csrf }) => sessionsSection(person, csrf),
+    });
+    sections.add({
+      id: 'support-recovery',
+      order: 55,
+      applies: (p) => p.kind === 'user',
+      render: ({ person, csrf }) => recoverySection(person, csrf),
+    });
+    sections.add({
+      id: 'support-status',
+      order: 70,
+      applies: (p) => p.kind === 'user',
+      render: ({ person, csrf }) => statusSection(person, csrf),
+    });
+  }
+
+  @Get()
+  async form(
+    @Req() req: StaffRequest,
+    @Res() res: Response,
+    @CurrentStaff() staff: StaffPrincipal,
+    @Param('kind') kind: string,
+    @Param('id') id: string,
+  ): Promise<void> {
+    const target = await this.targets.load(staff, kind, id);
+    if (target.enrolledAs) return res.redirect(303, `/people/user/${target.enrolledAs}/edit`);
+    await this.render(req, res, staff, target, 200, { values: target.values });
+  }
+
+  @Post()
+  async save(
+    @Req() req: StaffRequest,
+    @Res() res: Response,
+    @CurrentStaff() staff: StaffPrincipal,
+    @Param('kind') kind: string,
+    @Param('id') id: string,
+    @Body() body: Form,
+  ): Promise<void> {
+    const target = await this.targets.load(staff, kind, id);
+    const input = profileInput(body);
+    const actor = actorOf(staff);
+    const meta = this.web.meta(req);
+    try {
+      const result =
+        target.kind === 'user'
+          ? await this.corrections.correctUser(actor, target.id, input, body.reason, meta)
+          : await this.corrections.correctLegacyAccount(actor, target.id, input, body.reason, meta);
+      res.setHeader('Cache-Control', 'no-store');
+      res
+        .status(200)
+        .type('html')
+        .send(
+          consolePage(
+            'Changes saved',
+            { staff, csrf: this.web.csrf(req, res) },
+            savedBody({
+              kind: target.kind,
+              id: target.id,
+              applied: result.applied,
+              pending: result.pending,
+              heading: result.pending
+                ? 'Saved. The person was told of what changed now; the email or mobile change waits for a supervisor.'
+                : 'Saved. The person was told by email.',
+            }),
+          ),
+        );
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code === 'forbidden' || error.code === 'not_found') throw error;
+      const values: Values = {
+        first_name: text(body.first_name),
+        last_name: text(body.last_name),
+        email: text(body.email),
+        mobile: text(body.mobile),
+      };
+      const errors = error.details.fieldErrors as Record<string, string> | undefined;
+      await this.render(req, res, staff, target, statusOf(error), { values, errors, error: error.message });
+    }
+  }
+
+  private async render(
+    req: StaffRequest,
+    res: Response,
+    staff: StaffPrincipal,
+    target: Target,
+    status: number,
+    o: { values: Values; errors?: Record<string, string> | undefined; error?: string },
+  ): Promise<void> {
+    const pending = target.kind === 'user' ? await this.approvals.pendingForUser(target.id) : null;
+    const title = target.kind === 'user' ? 'Edit profile' : 'Edit prefilled data';
+    res.setHeader('Cache-Control', 'no-store');
+    res
+      .status(status)
+      .type('html')
+      .send(
+        consolePage(
+          `${title} · ${target.values.first_name} ${target.values.last_name}`,
+          { staff, csrf: this.web.csrf(req, res) },
+          editBody({
+            kind: target.kind,
+            id: target.id,
+            csrf: this.web.csrf(req, res),
+            values: o.values,
+            errors: o.errors,
+            error: o.error,
+            pending,
+          }),
+        ),
+      );
+  }
+}

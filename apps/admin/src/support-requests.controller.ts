@@ -1,0 +1,171 @@
+import { Body, Controller, Get, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import type { Response } from 'express';
+import { DomainError } from '../../../libs/core/src/index.js';
+import { Directory } from '../../../libs/identity/src/index.js';
+import {
+  CORRECTION_STATUSES,
+  CorrectionRequestService,
+  type CorrectionRequest,
+  type CorrectionStatus,
+} from '../../../libs/support/src/index.js';
+import { AdminWeb } from './admin-web.js';
+import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
+import { SupportErrorFilter, SupportTargets, actorOf, profileInput, statusOf, text, valuesOf } from './support-common.js';
+import { requestBody, requestsBody, savedBody, type Values } from './support-views.js';
+import { consolePage } from './views/layout.js';
+
+type Form = Record<string, unknown>;
+
+export const REQUESTS_PAGE_SIZE = 25;
+
+export function pageOf(value: unknown): number {
+  return Math.min(10_000, Math.max(1, Number.parseInt(typeof value === 'string' ? value : '1', 10) || 1));
+}
+
+export function statusParam(value: unknown): CorrectionStatus {
+  return CORRECTION_STATUSES.find((s) => s === value) ?? 'open';
+}
+
+/**
+ * The queue of correction requests raised in enrollment: open, resolved, rejected. Resolving
+ * applies the corrected data with the rules of "Edit"; rejecting needs a reason.
+ */
+@Controller('correction-requests')
+@Roles('support')
+@UseFilters(SupportErrorFilter)
+export class SupportRequestsController {
+  constructor(
+    private readonly web: AdminWeb,
+    private readonly requests: CorrectionRequestService,
+    private readonly directory: Directory,
+    private readonly targets: SupportTargets,
+  ) {}
+
+  @Get()
+  async queue(
+    @Req() req: StaffRequest,
+    @Res() res: Response,
+    @CurrentStaff() staff: StaffPrincipal,
+    @Query('status') status?: unknown,
+    @Query('page') page?: unknown,
+  ): Promise<void> {
+    const s = statusParam(status);
+    const p = pageOf(page);
+    const { items, total } = await this.requests.list({ status: s, limit: REQUESTS_PAGE_SIZE, offset: (p - 1) * REQUESTS_PAGE_SIZE });
+    const notice = typeof req.query.notice === 'string' ? req.query.notice.slice(0, 300) : undefined;
+    res.setHeader('Cache-Control', 'no-store');
+    res
+      .type('html')
+      .send(
+        consolePage(
+          'Correction requests',
+          { staff, csrf: this.web.csrf(req, res), notice },
+          requestsBody({ status: s, items, total, page: p, pageSize: REQUESTS_PAGE_SIZE }),
+        ),
+      );
+  }
+
+  @Get(':id')
+  async show(
+    @Req() req: StaffRequest,
+    @Res() res: Response,
+    @CurrentStaff() staff: StaffPrincipal,
+    @Param('id') id: string,
+  ): Promise<void> {
+    const request = await this.targets.request(staff, id);
+    await this.render(req, res, staff, request, 200, {});
+  }
+
+  @Post(':id/resolve')
+  async resolve(
+    @Req() req: StaffRequest,
+    @Res() res: Response,
+    @CurrentStaff() staff: StaffPrincipal,
+    @Param('id') id: string,
+    @Body() body: Form,
+  ): Promise<void> {
+    const request = await this.targets.request(staff, id);
+    try {
+      const outcome = await this.requests.resolve(actorOf(staff), request.id, profileInput(body), body.reason, this.web.meta(req));
+      const kind = outcome.request.user ? 'user' : 'legacy_account';
+      const subject = outcome.request.user?.id ?? outcome.request.legacyAccount.id;
+      res.setHeader('Cache-Control', 'no-store');
+      res
+        .status(200)
+        .type('html')
+        .send(
+          consolePage(
+            outcome.status === 'resolved' ? 'Correction request resolved' : 'Waiting for approval',
+            { staff, csrf: this.web.csrf(req, res) },
+            savedBody({
+              kind,
+              id: subject,
+              applied: outcome.correction.applied,
+              pending: outcome.correction.pending,
+              heading:
+                outcome.status === 'resolved'
+                  ? 'The request is resolved and the person was told by email.'
+                  : 'The email or mobile change waits for a supervisor; the request is resolved when it is approved.',
+            }),
+          ),
+        );
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code === 'forbidden' || error.code === 'not_found') throw error;
+      const values: Values = {
+        first_name: text(body.first_name),
+        last_name: text(body.last_name),
+        email: text(body.email),
+        mobile: text(body.mobile),
+      };
+      const errors = error.details.fieldErrors as Record<string, string> | undefined;
+      await this.render(req, res, staff, (await this.requests.get(id)) ?? request, statusOf(error), {
+        values,
+        errors,
+        error: error.message,
+      });
+    }
+  }
+
+  @Post(':id/reject')
+  async reject(
+    @Req() req: StaffRequest,
+    @Res() res: Response,
+    @CurrentStaff() staff: StaffPrincipal,
+    @Param('id') id: string,
+    @Body() body: Form,
+  ): Promise<void> {
+    const request = await this.targets.request(staff, id);
+    try {
+      await this.requests.reject(actorOf(staff), request.id, body.reason, this.web.meta(req));
+      res.redirect(303, `/correction-requests?notice=${encodeURIComponent('The request was rejected; the person was told by email.')}`);
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code === 'forbidden' || error.code === 'not_found') throw error;
+      const errors = error.details.fieldErrors as Record<string, string> | undefined;
+      await this.render(req, res, staff, request, statusOf(error), { rejectErrors: errors, error: error.message });
+    }
+  }
+
+  private async render(
+    req: StaffRequest,
+    res: Response,
+    staff: StaffPrincipal,
+    request: CorrectionRequest,
+    status: number,
+    o: { values?: Values; errors?: Record<string, string> | undefined; rejectErrors?: Record<string, string> | undefined; error?: string },
+  ): Promise<void> {
+    const user = request.user ? await this.directory.user(request.user.id) : null;
+    const current = valuesOf(user ?? request.legacyAccount);
+    const csrf = this.web.csrf(req, res);
+    res.setHeader('Cache-Control', 'no-store');
+    res
+      .status(status)
+      .type('html')
+      .send(
+        consolePage(
+          `Correction request · ${request.legacyAccount.firstName} ${request.legacyAccount.lastName}`,
+          { staff, csrf },
+          requestBody({ request, current, csrf, values: o.values, error: o.error, errors: o.errors, rejectErrors: o.rejectErrors }),
+        ),
+      );
+  }
+}
