@@ -12,7 +12,8 @@ dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 0.3rem 1r
 .badge.bad { background: #fdecee; color: #a4000f; } .badge.good { background: #e6f4ea; color: #1e6b34; }
 .pager { display: flex; gap: 1.5rem; margin-top: 1rem; }
 form.inline { display: inline; } form.inline button { margin-top: 0; padding: 0.25rem 0.7rem; font-size: 0.9rem; }
-select { padding: 0.5rem; font-size: 1rem; }
+input[type=search], input[type=datetime-local], select { width: 100%; box-sizing: border-box; padding: 0.55rem; font-size: 1rem; border: 1px solid #8a94a3; border-radius: 4px; }
+code { font-size: 0.8rem; word-break: break-all; }
 main.wide { max-width: 72rem; }
 `;
 
