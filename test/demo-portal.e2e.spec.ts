@@ -12,8 +12,17 @@ import {
   type RunningPortal,
 } from './support/demo-portal.js';
 import { expectPage, sha256 } from './support/journeys.js';
-import { browse, landedOnCallback, landedOnPage, signIn, startOidcHarness, type OidcHarness, type Person } from './support/oidc.js';
-import { seedOrganization, seedUser, text, type WebResponse } from './support/web.js';
+import {
+  browse,
+  freePort,
+  landedOnCallback,
+  landedOnPage,
+  signIn,
+  startOidcHarness,
+  type OidcHarness,
+  type Person,
+} from './support/oidc.js';
+import { WebClient, seedOrganization, seedUser, text, type WebResponse } from './support/web.js';
 
 const IBAN = 'DE89370400440532013000';
 const IBAN_SHOWN = 'DE89 3704 0044 0532 0130 00';
@@ -410,6 +419,38 @@ describe('demo portal: sign-in through Gatehouse, step-up for payment details, l
     const forged = await again.portal.request('POST', '/logout', new URLSearchParams({}), false);
     expect(forged.status).toBe(403);
     expectPage(await again.portal.get('/'), 200, 'Signed in');
+  });
+
+  it('ends its sessions by its clock: a callback after 30 minutes and a session after 8 hours are refused', async () => {
+    const who = await person();
+    const late = newBrowser(h, portal);
+    const { landing } = await viaGatehouse(late, '/login');
+    landedOnPage(landing, 'Password');
+    const callback = landedOnCallback(await signIn(h, late.idp, who, { stopAt: `${portal.url}/` }));
+    h.clock.advance(Duration.ofMinutes(31));
+    expectPage(await backAtPortal(late, callback), 400, 'No sign-in in progress');
+    expectPage(await late.portal.get('/'), 200, 'Sign in with Gatehouse');
+
+    const b = newBrowser(h, portal);
+    await signInToPortal(h, b, who);
+    h.clock.advance(Duration.ofHours(7));
+    expectPage(await b.portal.get('/'), 200, 'Signed in');
+    h.clock.advance(Duration.ofMinutes(61));
+    expectPage(await b.portal.get('/'), 200, 'Sign in with Gatehouse');
+    const payment = await b.portal.get('/payment-details', false);
+    expect(payment.location).toBe('/login?return_to=%2Fpayment-details');
+  });
+
+  it('shows a clear page when Gatehouse cannot be reached', async () => {
+    const down = await startDemoPortal(h, { issuer: `http://127.0.0.1:${await freePort()}` });
+    try {
+      const web = new WebClient(down.url);
+      expectPage(await web.get('/login', false), 503, 'Gatehouse is not reachable');
+      // Nothing was half-started: the next try (Gatehouse still down) says the same.
+      expectPage(await web.get('/login', false), 503, 'The portal cannot reach Gatehouse right now');
+    } finally {
+      await down.dispose();
+    }
   });
 
   it('answers health checks and leaves no error in its log', async () => {

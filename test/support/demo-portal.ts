@@ -24,7 +24,10 @@ export interface RunningPortal {
   dispose(): Promise<void>;
 }
 
-export async function startDemoPortal(h: OidcHarness, options: { port?: number; dataDir?: string } = {}): Promise<RunningPortal> {
+export async function startDemoPortal(
+  h: OidcHarness,
+  options: { port?: number; dataDir?: string; /** Another issuer than the harness's (e.g. one that is down). */ issuer?: string } = {},
+): Promise<RunningPortal> {
   const port = options.port ?? (await freePort());
   const url = `http://127.0.0.1:${port}`;
   const dataDir = options.dataDir ?? (await mkdtemp(path.join(os.tmpdir(), 'gh-portal-')));
@@ -36,7 +39,7 @@ export async function startDemoPortal(h: OidcHarness, options: { port?: number; 
     clock: h.clock,
     secrets: testSecrets(),
     logStream: logs,
-    portal: { baseUrl: url, issuer: h.issuer },
+    portal: { baseUrl: url, issuer: options.issuer ?? h.issuer },
   });
   await app.listen(port, '127.0.0.1');
   const close = () => app.close();
