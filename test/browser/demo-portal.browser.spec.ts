@@ -97,7 +97,7 @@ describe('browser: demo portal -> Gatehouse (remembered device) -> Payment detai
     await page.getByRole('link', { name: 'Payment details' }).click();
     await signInAtGatehouse('step-up', { expectOtp: true });
     await page.waitForURL(`${portal.url}/payment-details`);
-    await expect(page.getByRole('heading', { name: 'Payment details' }).isVisible()).resolves.toBe(true);
+    await expect(page.getByRole('heading', { name: 'Payment details', exact: true }).isVisible()).resolves.toBe(true);
     await expect(page.locator('dd#current-iban').innerText()).resolves.toBe('DE89 3704 0044 0532 0130 00');
     await expect(page.locator('dd#current-holder').innerText()).resolves.toBe('Dorothy Vaughan');
     await snap('payment-details-shown-after-step-up');
