@@ -147,3 +147,8 @@ export function profileInput(body: Form | undefined): Partial<Record<keyof Value
 }
 
 export const text = (value: unknown, max = 1000): string => (typeof value === 'string' ? value.slice(0, max) : '');
+
+/** What was typed into the profile fields, to show the form again with nothing lost. */
+export function formValues(body: Form): Values {
+  return { first_name: text(body.first_name), last_name: text(body.last_name), email: text(body.email), mobile: text(body.mobile) };
+}

@@ -6,7 +6,7 @@ import { ContactApprovalService, ProfileCorrectionService } from '../../../libs/
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
 import { PersonSections } from './people/sections.js';
-import { SupportErrorFilter, SupportTargets, actorOf, profileInput, statusOf, text, type Target } from './support-common.js';
+import { SupportErrorFilter, SupportTargets, actorOf, formValues, profileInput, statusOf, type Target } from './support-common.js';
 import {
   devicesSection,
   editBody,
@@ -124,12 +124,7 @@ export class SupportEditController {
         );
     } catch (error) {
       if (!(error instanceof DomainError) || error.code === 'forbidden' || error.code === 'not_found') throw error;
-      const values: Values = {
-        first_name: text(body.first_name),
-        last_name: text(body.last_name),
-        email: text(body.email),
-        mobile: text(body.mobile),
-      };
+      const values = formValues(body);
       const errors = error.details.fieldErrors as Record<string, string> | undefined;
       await this.render(req, res, staff, target, statusOf(error), { values, errors, error: error.message });
     }

@@ -10,7 +10,7 @@ import {
 } from '../../../libs/support/src/index.js';
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
-import { SupportErrorFilter, SupportTargets, actorOf, profileInput, statusOf, text, valuesOf } from './support-common.js';
+import { SupportErrorFilter, SupportTargets, actorOf, formValues, profileInput, statusOf, valuesOf } from './support-common.js';
 import { requestBody, requestsBody, savedBody, type Values } from './support-views.js';
 import { consolePage } from './views/layout.js';
 
@@ -111,12 +111,7 @@ export class SupportRequestsController {
         );
     } catch (error) {
       if (!(error instanceof DomainError) || error.code === 'forbidden' || error.code === 'not_found') throw error;
-      const values: Values = {
-        first_name: text(body.first_name),
-        last_name: text(body.last_name),
-        email: text(body.email),
-        mobile: text(body.mobile),
-      };
+      const values = formValues(body);
       const errors = error.details.fieldErrors as Record<string, string> | undefined;
       await this.render(req, res, staff, (await this.requests.get(id)) ?? request, statusOf(error), {
         values,
