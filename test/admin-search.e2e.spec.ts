@@ -309,6 +309,21 @@ describe('support console: search and the person page', () => {
     expectNoSecrets(api.html, tokens);
   });
 
+  it('records who opened whose record, by page or API', async () => {
+    const views: Array<{ subject_type: string; subject_id: string; actor_type: string; details: { via: string } }> =
+      await h.db.dataSource.query(
+        `SELECT subject_type, subject_id, actor_type, details FROM audit_events WHERE event_type = 'person.viewed' AND subject_id = $1 ORDER BY id`,
+        [ids.zoe],
+      );
+    expect(views.map((v) => v.details.via)).toEqual(['page', 'api']);
+    expect(views[0]).toMatchObject({ subject_type: 'user', actor_type: 'staff' });
+    const [{ n }] = await h.db.dataSource.query(
+      `SELECT count(*)::int AS n FROM audit_events WHERE event_type = 'person.viewed' AND subject_id = $1`,
+      [ids.renee],
+    );
+    expect(n).toBe(1);
+  });
+
   it('has a secret scanner that would notice a hash, a digest or a token', () => {
     expect(() => expectNoSecrets('<td>$argon2id$v=19$m=8192,t=1,p=1$c2FsdA$aGFzaA</td>')).toThrow(/argon2/u);
     expect(() => expectNoSecrets(`<td>${createHash('sha256').update('x').digest('hex')}</td>`)).toThrow(/digest/u);

@@ -1,5 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError, hasForbiddenCharacters } from '../../core/src/index.js';
 
 export type PersonKind = 'user' | 'legacy_account';
@@ -170,7 +171,27 @@ export class PeopleDirectory {
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
+    private readonly audit: AuditService,
   ) {}
+
+  /** Records that a staff member opened a person's record (`person.viewed`): who looked at whose data, and when. */
+  async recordView(
+    person: Pick<PersonDetails, 'kind' | 'id' | 'organization'>,
+    staffId: string,
+    meta: { ip?: string | null; userAgent?: string | null; requestId?: string | null },
+    via: 'page' | 'api',
+  ): Promise<void> {
+    await this.audit.record({
+      type: 'person.viewed',
+      actor: { type: 'staff', id: staffId },
+      subject: { type: person.kind, id: person.id },
+      organizationId: person.organization.id,
+      ip: meta.ip ?? null,
+      userAgent: meta.userAgent ?? null,
+      requestId: meta.requestId ?? null,
+      details: { via },
+    });
+  }
 
   /** Page `page` (from 1) of the people matching every word of `query`, by last name, first name. */
   async search(query: unknown, page: unknown = 1, pageSize = SEARCH_PAGE_SIZE): Promise<SearchPage> {

@@ -58,6 +58,7 @@ export class PeoplePagesController {
     }
     const person = await this.people.person(kind, id);
     if (!person) throw new DomainError('not_found', 'There is no such person.');
+    await this.people.recordView(person, staff.id, this.web.meta(req), 'page');
     const csrf = this.web.csrf(req, res);
     const notice = typeof req.query.notice === 'string' ? req.query.notice.slice(0, 300) : undefined;
     const rendered: SafeHtml[] = [];
@@ -79,7 +80,10 @@ export class PeoplePagesController {
 @Controller('api/v1')
 @Roles('support')
 export class PeopleApiController {
-  constructor(private readonly people: PeopleDirectory) {}
+  constructor(
+    private readonly people: PeopleDirectory,
+    private readonly web: AdminWeb,
+  ) {}
 
   @Get('search')
   async search(@Query('q') q?: unknown, @Query('page') page?: unknown): Promise<Record<string, unknown>> {
@@ -94,13 +98,19 @@ export class PeopleApiController {
   }
 
   @Get('people/:kind/:id')
-  async person(@Param('kind') kind: string, @Param('id') id: string): Promise<Record<string, unknown>> {
+  async person(
+    @Req() req: StaffRequest,
+    @CurrentStaff() staff: StaffPrincipal,
+    @Param('kind') kind: string,
+    @Param('id') id: string,
+  ): Promise<Record<string, unknown>> {
     if (kind === 'legacy_account') {
       const user = await this.people.userOfLegacyAccount(id);
       if (user) throw new DomainError('not_found', 'This legacy account has enrolled: see the user.', { userId: user });
     }
     const person = await this.people.person(kind, id);
     if (!person) throw new DomainError('not_found', 'There is no such person.');
+    await this.people.recordView(person, staff.id, this.web.meta(req), 'api');
     return personJson(person);
   }
 }
