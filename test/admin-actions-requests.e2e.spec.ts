@@ -42,11 +42,14 @@ describe('support console: correction requests', () => {
     await report('L-7001', 'old-Secret-7001', 'My last name is Lovelace and my email is ada@example.com');
 
     const support = await c.as(c.support);
+    const [account] = await db().query<Array<{ id: string }>>(`SELECT id FROM legacy_accounts WHERE legacy_user_id = 'L-7001'`);
+    const personPage = expectPage(await support.get(`/people/legacy_account/${account!.id}`), 200, 'Handle the correction request');
     const queue = expectPage(await support.get('/correction-requests'), 200, 'Correction requests');
     expect(text(queue.html)).toContain('My last name is Lovelace and my email is ada@example.com');
     const link = /href="\/correction-requests\/([0-9a-f-]{36})"/u.exec(queue.html);
     expect(link).not.toBeNull();
     const requestId = link![1]!;
+    expect(personPage.html).toContain(`href="/correction-requests/${requestId}"`);
 
     const detail = expectPage(await support.get(`/correction-requests/${requestId}`), 200, 'What the person wrote');
     expect(detail.html).toContain('value="Lovelase"');

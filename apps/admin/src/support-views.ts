@@ -183,6 +183,9 @@ export function editSection(p: PersonDetails, csrf: string, pending: PendingChan
     'support-edit',
     kind === 'user' ? 'Correct profile' : 'Correct prefilled data',
     html`<p><a href="${personLink(kind, p.id)}/edit">Edit ${kind === 'user' ? 'profile' : 'prefilled data'}</a></p>
+      ${p.correctionRequests
+        .filter((r) => r.status === 'open')
+        .map((r) => html`<p><a href="/correction-requests/${r.id}">Handle the correction request of ${when(r.createdAt)}</a></p>`)}
       ${
         pending
           ? html`${pendingNote(pending)} ${supervisor && !mine ? html`<p><a href="/approvals">Decide on the approvals page</a></p>` : ''}
