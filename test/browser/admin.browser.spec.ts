@@ -1,12 +1,8 @@
-import { mkdir } from 'node:fs/promises';
-import path from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { cli, startConsole, waitForSetupCode, type ConsoleHarness } from '../support/admin.js';
 import { codeMails, nextEmailCode } from '../support/journeys.js';
+import { launchChromium, screenshots } from '../support/browser.js';
 import { seedLegacyAccount, seedOrganization, seedUser } from '../support/web.js';
-
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const ARTIFACTS = path.resolve('test/artifacts/admin');
 
 /**
  * A support supervisor in a real browser (Debian's chromium, driven by playwright-core):
@@ -18,15 +14,9 @@ describe('browser: support console setup, sign-in, search and a person', () => {
   let h: ConsoleHarness;
   let browser: Browser;
   let page: Page;
-  let shot = 0;
-
-  const snap = async (name: string) => {
-    shot += 1;
-    await page.screenshot({ path: path.join(ARTIFACTS, `${String(shot).padStart(2, '0')}-${name}.png`), fullPage: true });
-  };
+  let snap: (name: string) => Promise<void>;
 
   beforeAll(async () => {
-    await mkdir(ARTIFACTS, { recursive: true });
     h = await startConsole();
     const org = await seedOrganization(h.db.dataSource, 'browser-console');
     const user = await seedUser(h.db.dataSource, org, {
@@ -42,19 +32,9 @@ describe('browser: support console setup, sign-in, search and a person', () => {
       lastName: 'Duboïs',
       email: 'rene@example.com',
     });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: [
-        '--no-sandbox',
-        '--disable-gpu',
-        '--disable-quic',
-        '--no-first-run',
-        '--disable-background-networking',
-        '--disable-component-update',
-        '--disable-sync',
-      ],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1200, height: 900 } });
+    snap = await screenshots('admin', () => page);
   });
 
   afterAll(async () => {
