@@ -6,6 +6,7 @@ import { Staff1763830000000 } from './1763830000000-Staff.js';
 import { Support1763835000000 } from './1763835000000-Support.js';
 import { EmergencyContacts1763840000000 } from './1763840000000-EmergencyContacts.js';
 import { TransactionCodes1763850000000 } from './1763850000000-TransactionCodes.js';
+import { OidcLogout1763860000000 } from './1763860000000-OidcLogout.js';
 import { DemoPortal1763870000000 } from './1763870000000-DemoPortal.js';
 
 /** Every migration, in order. The DataSource lists them explicitly (no globs), so the
@@ -19,5 +20,6 @@ export const MIGRATIONS = [
   Support1763835000000,
   EmergencyContacts1763840000000,
   TransactionCodes1763850000000,
+  OidcLogout1763860000000,
   DemoPortal1763870000000,
 ];

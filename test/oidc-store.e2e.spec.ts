@@ -3,11 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { errors } from 'oidc-provider';
-import { runCli } from '../apps/cli/src/cli.js';
 import { AuditService } from '../libs/audit/src/index.js';
 import { Duration, FixedClock } from '../libs/core/src/index.js';
 import { testSecrets } from '../libs/config/src/index.js';
 import { ClientAdapter, ClientRegistry, OidcPurger, PgOidcAdapter, SigningKeyStore, purgeExpired } from '../libs/oidc/src/index.js';
+import { runCliAgainst } from './support/cli.js';
 import { createTestDatabase, type TestDatabase } from './support/database.js';
 
 /** The provider's storage against real PostgreSQL, the signing keys at rest, and `client:create`. */
@@ -151,16 +151,7 @@ describe('OpenID Connect storage, keys and client registration', () => {
   });
 
   describe('client:create', () => {
-    async function cli(...argv: string[]) {
-      const out: string[] = [];
-      const err: string[] = [];
-      const code = await runCli(
-        argv,
-        { out: (line) => out.push(line), err: (line) => err.push(line) },
-        { ...process.env, DATABASE_URL: db.url, DATA_DIR: dataDir, LOG_LEVEL: 'info', NODE_ENV: 'test' },
-      );
-      return { code, out, err };
-    }
+    const cli = (...argv: string[]) => runCliAgainst(db.url, dataDir, ...argv);
 
     it('registers a confidential client and prints its id and secret once; only the hash is stored', async () => {
       const run = await cli(
@@ -225,6 +216,36 @@ describe('OpenID Connect storage, keys and client registration', () => {
       expect(Object.keys(JSON.parse(service.out[0]!) as object).sort()).toEqual(['client_id', 'client_secret']);
     });
 
+    it('registers a back-channel logout URI, for which the provider requires sid in logout tokens', async () => {
+      const run = await cli(
+        'client:create',
+        '--name',
+        'Portal with logout',
+        '--redirect-uri',
+        'https://portal.example.com/callback',
+        '--backchannel-logout-uri',
+        'https://portal.example.com/backchannel-logout',
+      );
+      expect(run.code).toBe(0);
+      const { client_id: clientId } = JSON.parse(run.out[0]!) as { client_id: string };
+      const [row] = await ds().query(`SELECT backchannel_logout_uri FROM oidc_clients WHERE client_id = $1`, [clientId]);
+      expect(row.backchannel_logout_uri).toBe('https://portal.example.com/backchannel-logout');
+      const registry = new ClientRegistry(ds(), clock, new AuditService(ds(), clock));
+      expect(await registry.metadata(clientId)).toMatchObject({
+        backchannel_logout_uri: 'https://portal.example.com/backchannel-logout',
+        backchannel_logout_session_required: true,
+      });
+      const [audit] = await ds().query(`SELECT details FROM audit_events WHERE event_type = 'client.created' AND subject_id = $1`, [
+        clientId,
+      ]);
+      expect(audit.details.backchannel_logout_uri).toBe('https://portal.example.com/backchannel-logout');
+      // Without one, nothing is sent and ID tokens carry no sid.
+      const plain = JSON.parse((await cli('client:create', '--name', 'Plain', '--redirect-uri', 'https://p.example.com/cb')).out[0]!) as {
+        client_id: string;
+      };
+      expect(await registry.metadata(plain.client_id)).not.toHaveProperty('backchannel_logout_uri');
+    });
+
     it('refuses unsafe or inconsistent registrations with exit code 1 and one line; bad usage is 2', async () => {
       const cases: Array<[string[], RegExp]> = [
         [['--redirect-uri', 'http://portal.example.com/cb'], /must use https/u],
@@ -234,6 +255,15 @@ describe('OpenID Connect storage, keys and client registration', () => {
         [['--public', '--grant', 'client_credentials'], /public client cannot use client_credentials/u],
         [[], /needs at least one --redirect-uri/u],
         [['--redirect-uri', 'https://p.example.com/cb', '--scope', 'admin'], /unknown scope "admin"/u],
+        [
+          ['--redirect-uri', 'https://p.example.com/cb', '--backchannel-logout-uri', 'http://p.example.com/logout'],
+          /back-channel logout URI .* must use https/u,
+        ],
+        [['--redirect-uri', 'https://p.example.com/cb', '--backchannel-logout-uri', 'https://p.example.com/l#x'], /fragment/u],
+        [
+          ['--grant', 'client_credentials', '--backchannel-logout-uri', 'https://p.example.com/logout'],
+          /only for clients with the authorization_code grant/u,
+        ],
       ];
       for (const [args, message] of cases) {
         const run = await cli('client:create', '--name', 'Bad', ...args);

@@ -9,14 +9,14 @@ import {
   browse,
   landedOnCallback,
   landedOnPage,
+  people,
   registerApp,
   signIn,
   startOidcHarness,
   type OidcHarness,
-  type Person,
   type RelyingApp,
 } from './support/oidc.js';
-import { WebClient, seedOrganization, seedUser, text } from './support/web.js';
+import { WebClient, seedOrganization, text } from './support/web.js';
 
 /**
  * The OpenID Connect provider driven by a real, independent relying app (openid-client)
@@ -27,24 +27,18 @@ describe('OpenID Connect: sign-in, levels of assurance and step-up', () => {
   let h: OidcHarness;
   let rp: RelyingApp;
   let org: string;
-  let n = 0;
+  let person: ReturnType<typeof people>;
 
   beforeAll(async () => {
     h = await startOidcHarness();
     org = await seedOrganization(h.db.dataSource, 'acme');
+    person = people(h, org, 'emp');
     rp = await registerApp(h);
   });
 
   afterAll(async () => {
     await h.close();
   });
-
-  async function person(): Promise<Person & { id: string }> {
-    n += 1;
-    const who = { userId: `emp.${n}`, password: `correct horse battery ${n}`, email: `emp${n}@example.com` };
-    const id = await seedUser(h.db.dataSource, org, { enterpriseId: who.userId, password: who.password, email: who.email });
-    return { ...who, id };
-  }
 
   async function verifyIdToken(idToken: string, expected: { nonce: string; audience?: string }): Promise<JWTPayload> {
     const metadata = rp.config.serverMetadata();

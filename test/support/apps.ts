@@ -7,6 +7,7 @@ import { createIdpApp } from '../../apps/idp/src/app.js';
 import { loadConfig, testSecrets, type AppConfig, type Secrets } from '../../libs/config/src/index.js';
 import type { Clock } from '../../libs/core/src/index.js';
 import type { OutboxPolicy } from '../../libs/notifications/src/index.js';
+import type { OidcTimers } from '../../apps/idp/src/oidc.providers.js';
 
 /** Captures the JSON log lines an app writes, for assertions. */
 export class LogCapture extends Writable {
@@ -43,6 +44,8 @@ export async function startApp(
     clock?: Clock;
     secrets?: Secrets;
     outboxPolicy?: Partial<OutboxPolicy>;
+    /** The IdP's OpenID provider intervals (key refresh, logout queue, logout retries). */
+    oidcTimers?: Partial<OidcTimers>;
     /** A fixed port (e.g. one the ISSUER names); a free one by default. */
     port?: number;
   } = {},
@@ -59,7 +62,11 @@ export async function startApp(
   // The outbox policy is the IdP's (it sends the codes); the support console takes none.
   const app =
     kind === 'idp'
-      ? await createIdpApp({ ...common, ...(options.outboxPolicy ? { outboxPolicy: options.outboxPolicy } : {}) })
+      ? await createIdpApp({
+          ...common,
+          ...(options.outboxPolicy ? { outboxPolicy: options.outboxPolicy } : {}),
+          ...(options.oidcTimers ? { oidcTimers: options.oidcTimers } : {}),
+        })
       : await createAdminApp(common);
   await app.listen(options.port ?? 0, '127.0.0.1');
   const address = (app.getHttpServer() as Server).address() as AddressInfo;

@@ -1,13 +1,15 @@
 import { createServer } from 'node:net';
 import * as client from 'openid-client';
+import type { OidcTimers } from '../../apps/idp/src/oidc.providers.js';
 import { AuditService } from '../../libs/audit/src/index.js';
+import type { Secrets } from '../../libs/config/src/index.js';
 import { FixedClock } from '../../libs/core/src/index.js';
 import { ClientRegistry, type ClientInput } from '../../libs/oidc/src/index.js';
 import { startApp, testConfig, type RunningApp } from './apps.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { codeMails, expectPage, nextEmailCode } from './journeys.js';
 import { TestMailServer } from './mail.js';
-import { text, type WebClient, type WebResponse } from './web.js';
+import { seedUser, text, type WebClient, type WebResponse } from './web.js';
 
 /**
  * End-to-end set-up for OpenID Connect: the IdP on a port its ISSUER names (so a real,
@@ -22,7 +24,17 @@ export interface OidcHarness {
   app: RunningApp;
   issuer: string;
   registry: ClientRegistry;
+  /** Another IdP node serving the same issuer from the same database (its own port), closed with the harness. */
+  startNode(): Promise<RunningApp>;
   close(): Promise<void>;
+}
+
+export interface OidcHarnessOptions {
+  /** The apps' keys (testSecrets() by default); the CLI must use the same to read the signing keys. */
+  secrets?: Secrets;
+  oidcTimers?: Partial<OidcTimers>;
+  /** More configuration, e.g. SMS_WEBHOOK_URL and VOICE_WEBHOOK_URL. */
+  env?: Record<string, string>;
 }
 
 export async function freePort(): Promise<number> {
@@ -37,15 +49,20 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startOidcHarness(): Promise<OidcHarness> {
+export async function startOidcHarness(options: OidcHarnessOptions = {}): Promise<OidcHarness> {
   const db = await createTestDatabase();
   const mail = await TestMailServer.start();
   const clock = new FixedClock(new Date(Math.floor(Date.now() / 1000) * 1000));
   const port = await freePort();
   const issuer = `http://127.0.0.1:${port}`;
-  const config = testConfig({ SMTP_URL: mail.url, ISSUER: issuer, PORT: String(port) });
-  const app = await startApp('idp', db.url, { config, clock, port });
+  const config = testConfig({ ...options.env, SMTP_URL: mail.url, ISSUER: issuer, PORT: String(port) });
+  const appOptions = {
+    ...(options.secrets ? { secrets: options.secrets } : {}),
+    ...(options.oidcTimers ? { oidcTimers: options.oidcTimers } : {}),
+  };
+  const app = await startApp('idp', db.url, { config, clock, port, ...appOptions });
   const registry = new ClientRegistry(db.dataSource, clock, new AuditService(db.dataSource, clock));
+  const nodes: RunningApp[] = [];
   return {
     db,
     mail,
@@ -53,7 +70,13 @@ export async function startOidcHarness(): Promise<OidcHarness> {
     app,
     issuer,
     registry,
+    async startNode() {
+      const node = await startApp('idp', db.url, { config, clock, port: await freePort(), ...appOptions });
+      nodes.push(node);
+      return node;
+    },
     async close() {
+      for (const node of nodes) await node.close();
       await app.close();
       await mail.stop();
       await db.drop();
@@ -82,6 +105,7 @@ export async function registerApp(
       name: input.name ?? 'Reconciliation portal',
       redirectUris: input.redirectUris ?? [REDIRECT_URI],
       postLogoutRedirectUris: input.postLogoutRedirectUris ?? [POST_LOGOUT_URI],
+      ...(input.backchannelLogoutUri ? { backchannelLogoutUri: input.backchannelLogoutUri } : {}),
       ...(input.public !== undefined ? { public: input.public } : {}),
       ...(input.grants ? { grants: input.grants } : {}),
       ...(input.scopes ? { scopes: input.scopes } : {}),
@@ -164,6 +188,24 @@ export interface Person {
   userId: string;
   password: string;
   email: string;
+}
+
+/**
+ * Seeds a new active user of `organizationId` at each call, with its own user ID
+ * (`<prefix>.<n>`), password and email: `const person = people(h, org, 'emp')`.
+ */
+export function people(
+  h: OidcHarness,
+  organizationId: string,
+  prefix: string,
+): (options?: { mobile?: string }) => Promise<Person & { id: string; mobile?: string }> {
+  let n = 0;
+  return async (options = {}) => {
+    n += 1;
+    const who = { userId: `${prefix}.${n}`, password: `correct horse battery ${n}`, email: `${prefix}${n}@example.com` };
+    const id = await seedUser(h.db.dataSource, organizationId, { ...who, enterpriseId: who.userId, mobile: options.mobile ?? null });
+    return { ...who, id, ...(options.mobile ? { mobile: options.mobile } : {}) };
+  };
 }
 
 /**

@@ -1,16 +1,17 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { DataSource } from 'typeorm';
 import { AuditChainVerifier, AuditService, parseAnchor, type ChainAnchor } from '../../../libs/audit/src/index.js';
-import { ConfigError, loadConfig, type AppConfig } from '../../../libs/config/src/index.js';
-import { DomainError, SystemClock } from '../../../libs/core/src/index.js';
+import { ConfigError, loadConfig, resolveSecrets, type AppConfig } from '../../../libs/config/src/index.js';
+import { DomainError, Duration, SystemClock } from '../../../libs/core/src/index.js';
 import { startDatabase, type RunningDatabase } from '../../../libs/database/src/index.js';
 import { LegacyAccountStore, OrganizationService } from '../../../libs/identity/src/index.js';
 import { ImportFileError, LegacyImporter } from '../../../libs/legacy-import/src/index.js';
 // Not the lib's index: the CLI needs no oidc-provider (which warns on Node 20 when loaded).
 import { ClientRegistry } from '../../../libs/oidc/src/clients.js';
+import { KEY_ACTIVATION_DELAY, SIGNING_KEY_RETENTION, SigningKeyStore } from '../../../libs/oidc/src/signing-keys.js';
 import { createDataSource, migrate } from '../../../libs/platform/src/index.js';
-import { registerTransactionCodeCommands } from './transaction-code-commands.js';
 import { registerStaffCommands } from './staff-commands.js';
+import { registerTransactionCodeCommands } from './transaction-code-commands.js';
 
 export interface CliIo {
   out: (line: string) => void;
@@ -141,10 +142,11 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
     .option('--redirect-uri <uri>', 'redirect URI, exact match (repeatable); https, or http on localhost', collect, [])
     .option('--public', 'a public client (no secret; PKCE required)', false)
     .option('--post-logout-redirect-uri <uri>', 'where to return after sign-out (repeatable)', collect, [])
+    .option('--backchannel-logout-uri <uri>', "where Gatehouse POSTs a signed logout token when the user's session ends")
     .option('--grant <grant>', 'authorization_code | refresh_token | client_credentials (repeatable; default: the first two)', collect, [])
     .option(
       '--scope <scope>',
-      'allowed scope (repeatable; default: openid offline_access profile email phone gatehouse; services: transaction_codes, transaction_codes:verify)',
+      'allowed scope (repeatable; default: openid offline_access profile email phone gatehouse; services: transaction_codes, transaction_codes:verify; user APIs: gatehouse.contacts)',
       collect,
       [],
     )
@@ -154,6 +156,7 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
         redirectUri: string[];
         public: boolean;
         postLogoutRedirectUri: string[];
+        backchannelLogoutUri?: string;
         grant: string[];
         scope: string[];
       }) => {
@@ -164,6 +167,7 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
               name: opts.name,
               redirectUris: opts.redirectUri,
               postLogoutRedirectUris: opts.postLogoutRedirectUri,
+              backchannelLogoutUri: opts.backchannelLogoutUri ?? null,
               public: opts.public,
               grants: opts.grant,
               scopes: opts.scope,
@@ -184,6 +188,53 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
   registerStaffCommands(program, { io, config, withDatabase, operator: OPERATOR });
 
   registerTransactionCodeCommands(program, { io, config, withDatabase, operator: OPERATOR });
+
+  program
+    .command('keys:rotate')
+    .description(
+      'generate a new OIDC signing key: published at once, signing from --activate-in seconds later; the previous key then only verifies, and stays published until tokens it signed have expired',
+    )
+    .addOption(
+      new Option('--activate-in <seconds>', 'when the new key starts signing, once every node publishes it (0 to 86400)')
+        .default(String(KEY_ACTIVATION_DELAY.milliseconds / 1000))
+        .argParser((value) => {
+          if (!/^\d{1,5}$/u.test(value) || Number(value) > 86_400)
+            throw new InvalidArgumentError('expected a number of seconds from 0 to 86400');
+          return value;
+        }),
+    )
+    .action(async (opts: { activateIn: string }) => {
+      const cfg = config();
+      await withDatabase(cfg, io, async (ds) => {
+        const clock = new SystemClock();
+        const audit = new AuditService(ds, clock);
+        const store = new SigningKeyStore(ds, clock, resolveSecrets(cfg).signingKeys);
+        const rotation = await store.rotate(Duration.ofSeconds(Number(opts.activateIn)), SIGNING_KEY_RETENTION, async (r, manager) => {
+          await audit.record(
+            {
+              type: 'oidc.signing_key_rotated',
+              actor: OPERATOR,
+              subject: { type: 'signing_key', id: r.kid },
+              details: {
+                kid: r.kid,
+                activates_at: r.activatesAt.toISOString(),
+                previous_kid: r.previous?.kid ?? null,
+                previous_published_until: r.previous?.publishedUntil.toISOString() ?? null,
+                withdrawn: r.withdrawn,
+              },
+            },
+            manager,
+          );
+        });
+        for (const kid of rotation.withdrawn) io.out(`withdrew ${kid} (rotated in earlier, never signed)`);
+        io.out(`new signing key ${rotation.kid}: published now, signs from ${rotation.activatesAt.toISOString()}`);
+        if (rotation.previous) {
+          io.out(
+            `previous key ${rotation.previous.kid}: verification only from then, published until ${rotation.previous.publishedUntil.toISOString()}`,
+          );
+        }
+      });
+    });
 
   return program;
 }

@@ -8,7 +8,6 @@ import {
   type NestModule,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import type Provider from 'oidc-provider';
 import {
   ContactChangeService,
   CredentialChangeService,
@@ -21,7 +20,7 @@ import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { Duration } from '../../../libs/core/src/index.js';
 import { FlowStore } from '../../../libs/flows/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
-import { BearerGuard, OIDC_PROVIDER, providerMiddleware } from '../../../libs/oidc/src/index.js';
+import { BearerGuard, OidcProviderHost, providerMiddleware } from '../../../libs/oidc/src/index.js';
 import { NotificationsModule, OutboxWorker, type OutboxPolicy } from '../../../libs/notifications/src/index.js';
 import { OtpMessageQueue, OtpModule } from '../../../libs/otp/src/index.js';
 import { PlatformModule, type AppOptions } from '../../../libs/platform/src/index.js';
@@ -34,7 +33,7 @@ import { AccountPagesController } from './account.controller.js';
 import { ContactsApiController, ContactsPagesController } from './contacts.controller.js';
 import { FlowApiController } from './flow-api.controller.js';
 import { InteractionController } from './interaction.controller.js';
-import { OIDC_PROVIDERS } from './oidc.providers.js';
+import { oidcProviders, type OidcTimers } from './oidc.providers.js';
 import { RecoveryWebModule } from './recovery.module.js';
 import { SignInPagesController } from './signin.controller.js';
 import { TransactionCodesApiController } from './transaction-codes.controller.js';
@@ -55,19 +54,21 @@ class OutboxWorkerLifecycle implements OnApplicationBootstrap, BeforeApplication
 export interface IdpOptions extends AppOptions {
   /** Overrides of the outbox's retry policy (tests make a failed delivery final at once). */
   outboxPolicy?: Partial<OutboxPolicy>;
+  /** Overrides of the OpenID provider's background intervals (tests make key refresh and logout delivery quick). */
+  oidcTimers?: Partial<OidcTimers>;
 }
 
 /** The public server: sign-in pages, flow API, OIDC and self-service. */
 @Module({})
 export class IdpModule implements NestModule {
-  constructor(@Inject(OIDC_PROVIDER) private readonly provider: Provider) {}
+  constructor(@Inject(OidcProviderHost) private readonly oidc: OidcProviderHost) {}
 
   /**
    * oidc-provider answers its own paths. It runs as a middleware of this (root) module, so after
    * the global request logger (request id, access log) and before Nest's routes.
    */
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(providerMiddleware(this.provider)).forRoutes({ path: '{/*splat}', method: RequestMethod.ALL });
+    consumer.apply(providerMiddleware(() => this.oidc.current)).forRoutes({ path: '{/*splat}', method: RequestMethod.ALL });
   }
 
   static forRoot(options: IdpOptions): DynamicModule {
@@ -114,7 +115,7 @@ export class IdpModule implements NestModule {
         CredentialChangeService,
         ContactChangeService,
         EmergencyContactService,
-        ...OIDC_PROVIDERS,
+        ...oidcProviders(options.oidcTimers),
         BearerGuard,
         TransactionCodeService,
         OutboxWorkerLifecycle,

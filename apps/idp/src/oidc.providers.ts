@@ -1,4 +1,7 @@
 import { Inject, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap, type Provider as NestProvider } from '@nestjs/common';
+import type { IncomingMessage } from 'node:http';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../../../libs/audit/src/index.js';
 import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '../../../libs/config/src/index.js';
@@ -6,97 +9,177 @@ import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { Clock, Duration } from '../../../libs/core/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import {
+  BackchannelLogout,
   ClientRegistry,
   OIDC_PROVIDER,
+  OidcProviderHost,
   OidcPurger,
+  PeriodicTask,
+  SIGNING_KEY_RETENTION,
   SessionBridge,
   SigningKeyStore,
-  TTL,
   createOidcProvider,
 } from '../../../libs/oidc/src/index.js';
 import { SESSION_POLICY, type SessionPolicy } from '../../../libs/sessions/src/index.js';
 import { GatehouseSessionBridge } from './oidc-session.bridge.js';
 import { oidcPages } from './oidc-views.js';
 
-/** Starts the purge of expired provider models with the app; stops it before the pool closes. */
-class OidcPurgeLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly purger: OidcPurger;
+/** How often each node does the provider's background work. */
+export interface OidcTimers {
+  /** Checks the signing-key set (a rotation on any node, a pending key starting to sign, a retired key dropping out). */
+  keyRefresh: Duration;
+  /** Drains the back-channel logout queue. */
+  logoutQueue: Duration;
+  /** Waits before retrying a logout token the relying app did not accept. */
+  logoutRetryDelays: Duration[];
+}
 
-  constructor(@Inject(DataSource) dataSource: DataSource, @Inject(Clock) clock: Clock) {
-    const logger = new Logger('OidcPurger');
-    this.purger = new OidcPurger(dataSource, clock, (message) => logger.error(message));
+export const OIDC_TIMERS = Symbol('OIDC_TIMERS');
+
+export const DEFAULT_OIDC_TIMERS: OidcTimers = {
+  keyRefresh: Duration.ofSeconds(10),
+  logoutQueue: Duration.ofSeconds(2),
+  logoutRetryDelays: [Duration.ofSeconds(1), Duration.ofSeconds(4)],
+};
+
+/** Starts the provider's background work with the app (purge, key refresh, logout queue); stops it before the pool closes. */
+class OidcLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  private readonly tasks: Array<{ start(): void; stop(): Promise<void> }>;
+
+  constructor(
+    @Inject(DataSource) dataSource: DataSource,
+    @Inject(Clock) clock: Clock,
+    @Inject(OidcProviderHost) host: OidcProviderHost,
+    @Inject(BackchannelLogout) backchannel: BackchannelLogout,
+    @Inject(OIDC_TIMERS) timers: OidcTimers,
+  ) {
+    const logger = new Logger('Oidc');
+    const onError = (message: string) => logger.error(message);
+    this.tasks = [
+      new OidcPurger(dataSource, clock, onError),
+      new PeriodicTask('signing-key refresh', () => host.refresh(), timers.keyRefresh, onError),
+      new PeriodicTask('back-channel logout', () => backchannel.drainQueue(), timers.logoutQueue, onError),
+    ];
   }
 
   onApplicationBootstrap(): void {
-    this.purger.start();
+    for (const task of this.tasks) task.start();
   }
 
   async beforeApplicationShutdown(): Promise<void> {
-    await this.purger.stop();
+    await Promise.all(this.tasks.map((t) => t.stop()));
   }
 }
 
 /** The OpenID Connect provider and what it needs, for the IdP module. */
-export const OIDC_PROVIDERS: NestProvider[] = [
-  {
-    provide: ClientRegistry,
-    inject: [DataSource, Clock, AuditService],
-    useFactory: (ds: DataSource, clock: Clock, audit: AuditService) => new ClientRegistry(ds, clock, audit),
-  },
-  {
-    provide: SigningKeyStore,
-    inject: [DataSource, Clock, SECRETS],
-    useFactory: (ds: DataSource, clock: Clock, secrets: Secrets) => new SigningKeyStore(ds, clock, secrets.signingKeys),
-  },
-  { provide: SessionBridge, useClass: GatehouseSessionBridge },
-  {
-    provide: OIDC_PROVIDER,
-    inject: [
-      APP_CONFIG,
-      SECRETS,
-      DataSource,
-      Clock,
-      Directory,
-      ClientRegistry,
-      SigningKeyStore,
-      SessionBridge,
-      SESSION_POLICY,
-      EmergencyContactService,
-    ],
-    useFactory: async (
-      config: AppConfig,
-      secrets: Secrets,
-      dataSource: DataSource,
-      clock: Clock,
-      directory: Directory,
-      registry: ClientRegistry,
-      keyStore: SigningKeyStore,
-      bridge: SessionBridge,
-      sessionPolicy: SessionPolicy,
-      contacts: EmergencyContactService,
-    ) => {
-      // A retired key stays published while ID tokens it signed can still be presented (e.g. as id_token_hint).
-      const keys = await keyStore.load(Duration.ofSeconds(TTL.IdToken + TTL.RefreshToken));
-      const provider = createOidcProvider({
-        config,
-        secrets,
-        dataSource,
-        clock,
-        directory,
-        registry,
-        keys,
-        bridge,
-        pages: oidcPages,
-        sessionAbsolute: sessionPolicy.absolute,
-        contactsPending: async (userId, sessionId) => (await contacts.prompt(userId, sessionId)).ask,
-      });
-      // The provider answers its own failures; a 500 is worth a log line (its name and message only, never the request).
-      const logger = new Logger('OidcProvider');
-      provider.on('server_error', (_ctx: unknown, error: Error) =>
-        logger.error(`oidc-provider server_error: ${error.name}: ${error.message}`),
-      );
-      return provider;
+export function oidcProviders(timers: Partial<OidcTimers> = {}): NestProvider[] {
+  return [
+    { provide: OIDC_TIMERS, useValue: { ...DEFAULT_OIDC_TIMERS, ...timers } },
+    {
+      provide: ClientRegistry,
+      inject: [DataSource, Clock, AuditService],
+      useFactory: (ds: DataSource, clock: Clock, audit: AuditService) => new ClientRegistry(ds, clock, audit),
     },
-  },
-  OidcPurgeLifecycle,
-];
+    {
+      provide: SigningKeyStore,
+      inject: [DataSource, Clock, SECRETS],
+      useFactory: (ds: DataSource, clock: Clock, secrets: Secrets) => new SigningKeyStore(ds, clock, secrets.signingKeys),
+    },
+    { provide: SessionBridge, useClass: GatehouseSessionBridge },
+    {
+      provide: OidcProviderHost,
+      inject: [
+        APP_CONFIG,
+        SECRETS,
+        DataSource,
+        Clock,
+        Directory,
+        ClientRegistry,
+        SigningKeyStore,
+        SessionBridge,
+        SESSION_POLICY,
+        AuditService,
+        EmergencyContactService,
+      ],
+      useFactory: async (
+        config: AppConfig,
+        secrets: Secrets,
+        dataSource: DataSource,
+        clock: Clock,
+        directory: Directory,
+        registry: ClientRegistry,
+        keyStore: SigningKeyStore,
+        bridge: SessionBridge,
+        sessionPolicy: SessionPolicy,
+        audit: AuditService,
+        contacts: EmergencyContactService,
+      ) => {
+        const logger = new Logger('OidcProvider');
+        // A retired key stays published while ID tokens it signed can still be presented (e.g. as id_token_hint).
+        return await OidcProviderHost.start(keyStore, SIGNING_KEY_RETENTION, (keys) => {
+          const provider = createOidcProvider({
+            config,
+            secrets,
+            dataSource,
+            clock,
+            directory,
+            registry,
+            keys,
+            bridge,
+            pages: oidcPages,
+            sessionAbsolute: sessionPolicy.absolute,
+            audit,
+            contactsPending: async (userId, sessionId) => (await contacts.prompt(userId, sessionId)).ask,
+          });
+          // The provider answers its own failures; a 500 is worth a log line (its name and message only, never the request).
+          provider.on('server_error', (_ctx: unknown, error: Error) =>
+            logger.error(`oidc-provider server_error: ${error.name}: ${error.message}`),
+          );
+          // Logout tokens the end-session endpoint sends itself (RP-initiated logout) are audited like the others.
+          const audited = (ctx: KoaContextWithOIDC, clientId: string, accountId: string, sid: string, delivered: boolean) =>
+            void BackchannelLogout.record(
+              audit,
+              accountId,
+              { client_id: clientId, sid, session_id: null, reason: 'oidc_logout', delivered, attempts: 1 },
+              meta(ctx),
+            ).catch((error: unknown) =>
+              logger.error(`audit of a logout token failed: ${error instanceof Error ? error.message : String(error)}`),
+            );
+          provider.on('backchannel.success', (ctx: KoaContextWithOIDC, client: { clientId: string }, accountId: string, sid: string) =>
+            audited(ctx, client.clientId, accountId, sid, true),
+          );
+          provider.on(
+            'backchannel.error',
+            (ctx: KoaContextWithOIDC, error: Error, client: { clientId: string }, accountId: string, sid: string) => {
+              logger.error(`back-channel logout to client ${client.clientId} failed: ${error.message}`);
+              audited(ctx, client.clientId, accountId, sid, false);
+            },
+          );
+          return provider;
+        });
+      },
+    },
+    // Model and interaction APIs (any instance will do: their state is in PostgreSQL); HTTP and signing use OidcProviderHost.current.
+    { provide: OIDC_PROVIDER, inject: [OidcProviderHost], useFactory: (host: OidcProviderHost): Provider => host.current },
+    {
+      provide: BackchannelLogout,
+      inject: [OidcProviderHost, DataSource, AuditService, OIDC_TIMERS],
+      useFactory: (host: OidcProviderHost, ds: DataSource, audit: AuditService, t: OidcTimers) => {
+        const logger = new Logger('BackchannelLogout');
+        return new BackchannelLogout(
+          () => host.current,
+          ds,
+          audit,
+          (message) => logger.error(message),
+          t.logoutRetryDelays,
+        );
+      },
+    },
+    OidcLifecycle,
+  ];
+}
+
+function meta(ctx: KoaContextWithOIDC): { ip: string | null; userAgent: string | null; requestId: string | null } {
+  const id = (ctx.req as IncomingMessage & { id?: unknown }).id;
+  return { ip: ctx.ip || null, userAgent: ctx.get('user-agent') || null, requestId: typeof id === 'string' ? id : null };
+}

@@ -184,7 +184,7 @@ export class SignInPagesController {
     }
     if (outcome.signedIn) {
       this.web.cookies.clear(res, 'signin');
-      await this.startSession(req, res, outcome.signedIn.sessionToken);
+      await this.startSession(req, res, outcome.signedIn.sessionToken, outcome.signedIn.userId);
       if (outcome.signedIn.deviceToken) this.web.cookies.set(res, 'device', outcome.signedIn.deviceToken, 365 * 86_400_000);
       // Required emergency contacts unverified: asked first (interstitial), then on to returnTo.
       return res.redirect(303, await afterContactsCheck(this.contacts, outcome.signedIn.userId, null, outcome.signedIn.returnTo));
@@ -192,12 +192,16 @@ export class SignInPagesController {
     await this.renderSignIn(res, outcome);
   }
 
-  /** Sets the new session's cookie and ends the session this browser held before, if any (rotation: no old id lives on). */
-  private async startSession(req: Request, res: Response, token: string): Promise<void> {
+  /**
+   * Sets the new session's cookie and ends the session this browser held before, if any (rotation: no old id lives on).
+   * Another person's session ends as `replaced_by_other_user`, which logs the relying apps it signed in to out (back-channel).
+   */
+  private async startSession(req: Request, res: Response, token: string, userId: string): Promise<void> {
     const previous = this.web.cookies.get(req, 'session');
     if (previous && previous !== token) {
       const session = await this.sessions.resolve(previous);
-      if (session) await this.sessions.end(session.id, 'replaced', this.web.meta(req));
+      if (session)
+        await this.sessions.end(session.id, session.userId === userId ? 'replaced' : 'replaced_by_other_user', this.web.meta(req));
     }
     this.web.cookies.set(res, 'session', token);
   }
@@ -224,7 +228,7 @@ export class SignInPagesController {
   }
 
   private async afterEnrollment(req: Request, res: Response, outcome: EnrollmentOutcome): Promise<void> {
-    if (outcome.signedIn) await this.startSession(req, res, outcome.signedIn.sessionToken);
+    if (outcome.signedIn) await this.startSession(req, res, outcome.signedIn.sessionToken, outcome.signedIn.userId);
     if (outcome.state.step === 'done') {
       this.web.cookies.clear(res, 'enroll');
       return res.redirect(303, await afterContactsCheck(this.contacts, outcome.state.userId, null, outcome.state.returnTo));

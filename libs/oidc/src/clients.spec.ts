@@ -21,6 +21,7 @@ describe('client registration input', () => {
       name: 'Portal',
       redirectUris: ['https://p.example.com/cb'],
       postLogoutRedirectUris: [],
+      backchannelLogoutUri: null,
       public: false,
       grants: ['authorization_code', 'refresh_token'],
       scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'gatehouse'],

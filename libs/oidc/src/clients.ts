@@ -26,6 +26,8 @@ export interface ClientInput {
   name: string;
   redirectUris?: string[];
   postLogoutRedirectUris?: string[];
+  /** Where the app receives back-channel logout tokens (OpenID Connect Back-Channel Logout 1.0). */
+  backchannelLogoutUri?: string | null;
   public?: boolean;
   grants?: string[];
   scopes?: string[];
@@ -45,6 +47,8 @@ export interface ClientMetadataRecord {
   token_endpoint_auth_method: 'none' | 'client_secret_basic';
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
+  backchannel_logout_uri?: string;
+  backchannel_logout_session_required?: boolean;
   grant_types: string[];
   response_types: string[];
   scope?: string;
@@ -58,6 +62,7 @@ interface ClientRow {
   public: boolean;
   redirect_uris: string[];
   post_logout_redirect_uris: string[];
+  backchannel_logout_uri: string | null;
   grant_types: string[];
   scopes: string[];
 }
@@ -127,8 +132,9 @@ export function validateClientInput(input: ClientInput): Required<ClientInput> {
   if (grants.includes('authorization_code') && redirectUris.length === 0) {
     throw new DomainError('invalid_client_metadata', 'the authorization_code grant needs at least one --redirect-uri');
   }
-  if (!grants.includes('authorization_code') && (redirectUris.length || postLogoutRedirectUris.length)) {
-    throw new DomainError('invalid_client_metadata', 'redirect URIs are only for clients with the authorization_code grant');
+  const backchannelLogoutUri = input.backchannelLogoutUri ? checkRedirectUri(input.backchannelLogoutUri, 'back-channel logout URI') : null;
+  if (!grants.includes('authorization_code') && (redirectUris.length || postLogoutRedirectUris.length || backchannelLogoutUri)) {
+    throw new DomainError('invalid_client_metadata', 'redirect and logout URIs are only for clients with the authorization_code grant');
   }
   const scopes = [...new Set(input.scopes?.length ? input.scopes : grants.includes('authorization_code') ? [...OIDC_SCOPES] : [])];
   const known: readonly string[] = [...OIDC_SCOPES, ...SERVICE_SCOPES, ...USER_API_SCOPES];
@@ -146,7 +152,7 @@ export function validateClientInput(input: ClientInput): Required<ClientInput> {
   if (grants.includes('authorization_code') && !scopes.includes('openid')) {
     throw new DomainError('invalid_client_metadata', 'a sign-in client needs the openid scope');
   }
-  return { name, redirectUris, postLogoutRedirectUris, public: isPublic, grants, scopes };
+  return { name, redirectUris, postLogoutRedirectUris, backchannelLogoutUri, public: isPublic, grants, scopes };
 }
 
 /** Relying apps and services: registered by the operator CLI, read by the provider. */
@@ -163,8 +169,9 @@ export class ClientRegistry {
     const clientSecret = c.public ? undefined : randomBytes(32).toString('base64url');
     await this.dataSource.transaction(async (manager) => {
       await manager.query(
-        `INSERT INTO oidc_clients (client_id, name, client_secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, created_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+        `INSERT INTO oidc_clients (client_id, name, client_secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, created_at,
+                                   backchannel_logout_uri)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
         [
           clientId,
           c.name,
@@ -175,6 +182,7 @@ export class ClientRegistry {
           c.grants,
           c.scopes,
           this.clock.now(),
+          c.backchannelLogoutUri,
         ],
       );
       await this.audit.record(
@@ -187,6 +195,7 @@ export class ClientRegistry {
             public: c.public,
             redirect_uris: c.redirectUris,
             post_logout_redirect_uris: c.postLogoutRedirectUris,
+            backchannel_logout_uri: c.backchannelLogoutUri,
             grant_types: c.grants,
             scopes: c.scopes,
           },
@@ -215,6 +224,9 @@ export class ClientRegistry {
       application_type: 'web',
     };
     if (r.scopes.length) metadata.scope = r.scopes.join(' ');
+    // Logout tokens always carry `sid` (and ID tokens then too), so the app can end just that session.
+    if (r.backchannel_logout_uri)
+      Object.assign(metadata, { backchannel_logout_uri: r.backchannel_logout_uri, backchannel_logout_session_required: true });
     if (r.client_secret_hash) metadata.client_secret = r.client_secret_hash;
     return metadata;
   }

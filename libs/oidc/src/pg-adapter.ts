@@ -3,6 +3,12 @@ import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/src/index.js';
 import type { ClientRegistry } from './clients.js';
 
+/**
+ * The Gatehouse session a provider session being saved mirrors (its id), or null to keep
+ * whatever link the row has. Called for `Session` models only.
+ */
+export type SessionLink = (payload: AdapterPayload) => Promise<string | null>;
+
 interface ModelRow {
   payload: AdapterPayload;
   consumed_at: Date | null;
@@ -23,17 +29,20 @@ export class PgOidcAdapter implements Adapter {
     private readonly kind: string,
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
+    private readonly sessionLink?: SessionLink,
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const expiresAt = typeof expiresIn === 'number' ? new Date(this.clock.now().getTime() + expiresIn * 1000) : null;
+    const link = this.kind === 'Session' && this.sessionLink ? await this.sessionLink(payload) : null;
     await this.dataSource.query(
-      `INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, expires_at)
-       VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7)
+      `INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, expires_at, gatehouse_session_id)
+       VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
        ON CONFLICT (kind, id) DO UPDATE
          SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
-             user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`,
-      [this.kind, id, JSON.stringify(payload), payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresAt],
+             user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at,
+             gatehouse_session_id = COALESCE(EXCLUDED.gatehouse_session_id, oidc_models.gatehouse_session_id)`,
+      [this.kind, id, JSON.stringify(payload), payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresAt, link],
     );
   }
 
@@ -122,8 +131,13 @@ export class ClientAdapter implements Adapter {
 }
 
 /** The adapter factory for the provider's `adapter` setting. */
-export function adapterFactory(dataSource: DataSource, clock: Clock, registry: ClientRegistry): (name: string) => Adapter {
-  return (name) => (name === 'Client' ? new ClientAdapter(registry) : new PgOidcAdapter(name, dataSource, clock));
+export function adapterFactory(
+  dataSource: DataSource,
+  clock: Clock,
+  registry: ClientRegistry,
+  sessionLink?: SessionLink,
+): (name: string) => Adapter {
+  return (name) => (name === 'Client' ? new ClientAdapter(registry) : new PgOidcAdapter(name, dataSource, clock, sessionLink));
 }
 
 /**

@@ -1,13 +1,15 @@
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Provider, { interactionPolicy, type Account, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { AuditService } from '../../audit/src/index.js';
 import type { DataSource } from 'typeorm';
 import type { AppConfig, Secrets } from '../../config/src/index.js';
 import type { Clock, Duration } from '../../core/src/index.js';
 import type { Directory } from '../../identity/src/index.js';
-import { LOA1, LOA2, amrOf, type Session } from '../../sessions/src/index.js';
+import { LOA1, LOA2, acrOf, amrOf, type Session } from '../../sessions/src/index.js';
 import { parseAuthRequest, requiredLevel } from './acr.js';
 import { OIDC_SCOPES, SERVICE_SCOPES, USER_API_SCOPES, clientSecretMatches, type ClientRegistry } from './clients.js';
+import { grantRequested } from './grants.js';
 import { adapterFactory } from './pg-adapter.js';
 import type { SigningKey } from './signing-keys.js';
 
@@ -76,6 +78,27 @@ export interface OidcProviderOptions {
   contactsPending?: (userId: string, sessionId: string) => Promise<boolean>;
   /** Gatehouse's session absolute timeout: the provider's sessions and grants live no longer. */
   sessionAbsolute: Duration;
+  /** Records authorizations answered without an interaction (single sign-on, `prompt=none`). */
+  audit?: AuditService;
+}
+
+/** The provider's own session, as far as Gatehouse reads and writes it. */
+interface MirroredSession {
+  id: string;
+  new?: boolean;
+  accountId?: string;
+  loginTs?: number;
+  amr?: string[];
+  authTime(): number | undefined;
+  loginAccount(details: { accountId: string; loginTs: number; amr: string[]; acr: string; transient: boolean }): void;
+  resetIdentifier(): void;
+  save(ttl: number): Promise<unknown>;
+}
+
+/** An authorization request (GET) that may not show any page: `prompt=none`. */
+function isSilentAuthorization(ctx: { method: string; path: string; query: Record<string, unknown> }): boolean {
+  const prompt = ctx.query.prompt;
+  return ctx.method === 'GET' && ctx.path === `${OIDC_PREFIX}/auth` && typeof prompt === 'string' && prompt.split(' ').includes('none');
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
@@ -173,8 +196,23 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
   const cookieKey = createHmac('sha256', o.secrets.cookie).update('gatehouse:oidc-provider-cookies').digest('base64url');
   const cookieOptions = { httpOnly: true, sameSite: 'lax' as const, secure: https };
 
+  // No longer than the Gatehouse session it mirrors (absolute timeout from the authentication).
+  const sessionTtl = (session: { authTime(): number | undefined }): number => {
+    const authTime = session.authTime();
+    if (typeof authTime !== 'number') return TTL.Interaction;
+    return Math.max(60, authTime + absoluteSeconds - Math.floor(clock.now().getTime() / 1000));
+  };
+
+  // A provider session saved during a request mirrors that browser's Gatehouse session when both are the same person's.
+  const sessionLink = async (payload: { accountId?: unknown }): Promise<string | null> => {
+    const ctx = Provider.ctx;
+    if (!ctx || typeof payload.accountId !== 'string') return null;
+    const session = await gatehouseSession(ctx);
+    return session?.userId === payload.accountId ? session.id : null;
+  };
+
   const configuration: Configuration = {
-    adapter: adapterFactory(o.dataSource, clock, o.registry),
+    adapter: adapterFactory(o.dataSource, clock, o.registry, sessionLink),
     clients: [],
     async findAccount(_ctx, sub): Promise<Account | undefined> {
       const id = uuidOrNull(sub);
@@ -261,7 +299,30 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
       pushedAuthorizationRequests: { enabled: false },
       resourceIndicators: { enabled: false },
       userinfo: { enabled: true },
-      backchannelLogout: { enabled: false },
+      backchannelLogout: { enabled: true },
+    },
+    // First-party single sign-on: a silent request (prompt=none) from a signed-in user gets the
+    // scopes it asks for, as an interactive one would from the interaction controller.
+    loadExistingGrant: async (ctx) => {
+      const clientId = ctx.oidc.client!.clientId;
+      const grantId = ctx.oidc.result?.consent?.grantId ?? ctx.oidc.session!.grantIdFor(clientId);
+      const existing = grantId ? await ctx.oidc.provider.Grant.find(grantId) : undefined;
+      const accountId = ctx.oidc.session!.accountId;
+      if (ctx.oidc.route !== 'authorization' || !ctx.oidc.prompts.has('none') || !accountId) return existing;
+      const grant =
+        existing && existing.accountId === accountId && existing.clientId === clientId
+          ? existing
+          : new ctx.oidc.provider.Grant({ accountId, clientId });
+      grantRequested(grant, ctx.oidc.params as Record<string, unknown>, ctx.oidc.client!.scope);
+      await grant.save();
+      return grant;
+    },
+    // Outgoing requests are logout tokens to back-channel URIs that an operator registered
+    // (there is no dynamic registration), often on an internal network: the provider's guard
+    // against special-use addresses, meant for URLs anyone can supply, is left out. Its 2.5 s timeout stays.
+    fetch: (url, options) => {
+      const { dispatcher: _ssrfGuard, ...rest } = options as RequestInit & { dispatcher?: unknown };
+      return globalThis.fetch(url, rest);
     },
     interactions: { policy, url: (_ctx, interaction) => `/interaction/${interaction.uid}` },
     cookies: {
@@ -270,7 +331,8 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
       short: cookieOptions,
       keys: [cookieKey],
     },
-    jwks: { keys: o.keys.map((k) => k.jwk) },
+    // Only the current key signs: pending and retired keys are published for verification only.
+    jwks: { keys: o.keys.map((k) => (k.status === 'current' ? k.jwk : { ...k.jwk, key_ops: ['verify'] })) },
     ttl: {
       AccessToken: TTL.AccessToken,
       ClientCredentials: TTL.ClientCredentials,
@@ -279,12 +341,7 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
       Interaction: TTL.Interaction,
       // Rotation keeps the family's lifetime: a rotated token inherits what is left.
       RefreshToken: (ctx) => ctx?.oidc?.entities.RotatedRefreshToken?.remainingTTL ?? TTL.RefreshToken,
-      // No longer than the Gatehouse session it mirrors (absolute timeout from the authentication).
-      Session: (_ctx, session) => {
-        const authTime = session.authTime();
-        if (typeof authTime !== 'number') return TTL.Interaction;
-        return Math.max(60, authTime + absoluteSeconds - Math.floor(clock.now().getTime() / 1000));
-      },
+      Session: (_ctx, session) => sessionTtl(session),
       Grant: absoluteSeconds,
     },
     rotateRefreshToken: true,
@@ -320,6 +377,72 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
   provider.Client.prototype.compareClientSecret = function compareClientSecret(this: { clientSecret?: string }, actual: string) {
     return clientSecretMatches(this.clientSecret, actual);
   };
+
+  /**
+   * `prompt=none` right after a sign-in at Gatehouse itself: the browser holds a Gatehouse
+   * session but no provider session mirrors it yet (that happens in an interaction, which a
+   * silent request cannot have). The provider session is brought in line first, under a new
+   * id (as after an interaction), and the browser is sent to the same request again; the
+   * provider then answers it with its usual checks (max_age, acr_values, ...).
+   */
+  const mirrorForSilentRequest = async (ctx: KoaContextWithOIDC): Promise<boolean> => {
+    const session = await gatehouseSession(ctx);
+    const acr = session ? acrOf(session.verifications) : null;
+    if (!session || !acr) return false;
+    const amr = amrOf(session.verifications);
+    const loginTs = Math.floor(session.authTime.getTime() / 1000);
+    const mirrored = (await provider.Session.get(ctx)) as unknown as MirroredSession;
+    // Another person's provider session is ended through the provider's own logout (an interaction).
+    if (mirrored.accountId && mirrored.accountId !== session.userId) return false;
+    if (mirrored.accountId === session.userId && mirrored.loginTs === loginTs && (mirrored.amr ?? []).join(' ') === amr.join(' ')) {
+      return false;
+    }
+    mirrored.loginAccount({ accountId: session.userId, loginTs, amr, acr, transient: true });
+    if (!mirrored.new) mirrored.resetIdentifier();
+    await mirrored.save(sessionTtl(mirrored));
+    await o.dataSource.query(`UPDATE oidc_models SET gatehouse_session_id = $1 WHERE kind = 'Session' AND id = $2`, [
+      session.id,
+      mirrored.id,
+    ]);
+    ctx.cookies.set(provider.cookieName('session'), mirrored.id, cookieOptions);
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(ctx.originalUrl);
+    return true;
+  };
+
+  // Authorizations answered without an interaction (the interaction controller audits the others).
+  const answered = new WeakSet<object>();
+  provider.on('authorization.success', (ctx: KoaContextWithOIDC) => {
+    if (ctx.oidc.route === 'authorization') answered.add(ctx);
+  });
+
+  provider.use(async (ctx, next) => {
+    const silent = isSilentAuthorization(ctx);
+    if (silent && (await mirrorForSilentRequest(ctx as KoaContextWithOIDC))) return;
+    await next();
+    if (!answered.has(ctx) || !o.audit) return;
+    const oidc = (ctx as KoaContextWithOIDC).oidc;
+    const session = await gatehouseSession(ctx as KoaContextWithOIDC);
+    const accountId = oidc.session?.accountId;
+    if (!accountId) return;
+    const id = (ctx.req as IncomingMessage & { id?: unknown }).id;
+    await o.audit.record({
+      type: 'oidc.authorized',
+      actor: { type: 'user', id: accountId },
+      subject: { type: 'user', id: accountId },
+      ip: ctx.ip || null,
+      userAgent: ctx.get('user-agent') || null,
+      requestId: typeof id === 'string' ? id : null,
+      details: {
+        client_id: oidc.client?.clientId,
+        session_id: session?.userId === accountId ? session.id : null,
+        acr: oidc.acr,
+        amr: oidc.amr,
+        silent,
+      },
+    });
+  });
 
   provider.use(async (ctx, next) => {
     await next();
@@ -369,9 +492,10 @@ interface ExpressLikeRequest extends IncomingMessage {
  * them and the provider (with `proxy = true`) sees what Express sees.
  */
 export function providerMiddleware(
-  provider: Provider,
+  current: () => Provider,
 ): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
-  const callback = provider.callback();
+  // The instance changes when the signing keys do (OidcProviderHost); one callback per instance.
+  const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   return (req, res, next) => {
     const r = req as ExpressLikeRequest;
     if (!isProviderPath(r.path)) return next();
@@ -379,6 +503,12 @@ export function providerMiddleware(
     if (r.host) r.headers['x-forwarded-host'] = r.host;
     if (r.ip) r.headers['x-forwarded-for'] = r.ip;
     else delete r.headers['x-forwarded-for'];
+    const provider = current();
+    let callback = callbacks.get(provider);
+    if (!callback) {
+      callback = provider.callback();
+      callbacks.set(provider, callback);
+    }
     Promise.resolve(callback(req, res)).catch(next);
   };
 }

@@ -1,5 +1,6 @@
 import type { DataSource } from 'typeorm';
 import { Duration, type Clock } from '../../core/src/index.js';
+import { PeriodicTask } from './periodic.js';
 import { purgeExpired } from './pg-adapter.js';
 
 /**
@@ -8,16 +9,16 @@ import { purgeExpired } from './pg-adapter.js';
  * unref'd and `stop()` waits for a run in progress, so the pool can close after it.
  */
 export class OidcPurger {
-  private timer: NodeJS.Timeout | undefined;
-  private inFlight: Promise<void> | undefined;
-  private running = false;
+  private readonly task: PeriodicTask;
 
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
-    private readonly onError: (message: string) => void,
-    private readonly interval: Duration = Duration.ofMinutes(10),
-  ) {}
+    onError: (message: string) => void,
+    interval: Duration = Duration.ofMinutes(10),
+  ) {
+    this.task = new PeriodicTask('oidc purge', () => this.runOnce(), interval, onError);
+  }
 
   /** One purge now; returns how many rows were deleted. */
   async runOnce(): Promise<number> {
@@ -25,30 +26,10 @@ export class OidcPurger {
   }
 
   start(): void {
-    if (this.running) return;
-    this.running = true;
-    this.schedule();
+    this.task.start();
   }
 
   async stop(): Promise<void> {
-    this.running = false;
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
-    await this.inFlight;
-  }
-
-  private schedule(): void {
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      this.inFlight = this.runOnce().then(
-        () => undefined,
-        (error: unknown) => this.onError(`oidc purge failed: ${error instanceof Error ? error.message : String(error)}`),
-      );
-      void this.inFlight.finally(() => {
-        this.inFlight = undefined;
-        if (this.running) this.schedule();
-      });
-    }, this.interval.milliseconds);
-    this.timer.unref();
+    await this.task.stop();
   }
 }

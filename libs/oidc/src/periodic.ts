@@ -1,0 +1,48 @@
+import type { Duration } from '../../core/src/index.js';
+
+/**
+ * Runs `task` every `interval` on this node (the first run one interval after `start()`).
+ * Runs never overlap; a failure is reported to `onError` and the next run is scheduled
+ * anyway. The timer is unref'd and `stop()` waits for a run in progress, so the database
+ * pool can close after it.
+ */
+export class PeriodicTask {
+  private timer: NodeJS.Timeout | undefined;
+  private inFlight: Promise<void> | undefined;
+  private running = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly task: () => Promise<unknown>,
+    private readonly interval: Duration,
+    private readonly onError: (message: string) => void,
+  ) {}
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.schedule();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    await this.inFlight;
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      this.inFlight = this.task().then(
+        () => undefined,
+        (error: unknown) => this.onError(`${this.name} failed: ${error instanceof Error ? error.message : String(error)}`),
+      );
+      void this.inFlight.finally(() => {
+        this.inFlight = undefined;
+        if (this.running) this.schedule();
+      });
+    }, this.interval.milliseconds);
+    this.timer.unref();
+  }
+}
