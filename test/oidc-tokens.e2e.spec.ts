@@ -1,4 +1,5 @@
 import * as client from 'openid-client';
+import { Duration } from '../libs/core/src/index.js';
 import { expectPage } from './support/journeys.js';
 import {
   POST_LOGOUT_URI,
@@ -9,14 +10,14 @@ import {
   discover,
   landedOnCallback,
   landedOnPage,
+  people,
   registerApp,
   signIn,
   startOidcHarness,
   type OidcHarness,
-  type Person,
   type RelyingApp,
 } from './support/oidc.js';
-import { WebClient, seedOrganization, seedUser, text } from './support/web.js';
+import { WebClient, seedOrganization, text } from './support/web.js';
 
 /**
  * Tokens and error paths, with openid-client as the relying app: refresh rotation and
@@ -27,24 +28,18 @@ describe('OpenID Connect: tokens, logout and error paths', () => {
   let h: OidcHarness;
   let rp: RelyingApp;
   let org: string;
-  let n = 0;
+  let person: ReturnType<typeof people>;
 
   beforeAll(async () => {
     h = await startOidcHarness();
     org = await seedOrganization(h.db.dataSource, 'acme');
+    person = people(h, org, 'tok');
     rp = await registerApp(h);
   });
 
   afterAll(async () => {
     await h.close();
   });
-
-  async function person(): Promise<Person & { id: string }> {
-    n += 1;
-    const who = { userId: `tok.${n}`, password: `correct horse battery ${n}`, email: `tok${n}@example.com` };
-    const id = await seedUser(h.db.dataSource, org, { enterpriseId: who.userId, password: who.password, email: who.email });
-    return { ...who, id };
-  }
 
   /** The OAuth error code of a failed call: from the body, or from a WWW-Authenticate challenge (401). */
   function oauthError(error: unknown): string | undefined {
@@ -105,6 +100,39 @@ describe('OpenID Connect: tokens, logout and error paths', () => {
     await expect(client.refreshTokenGrant(rp.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  it('an authorization code lives 60 seconds', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    const request = await authorizationRequest(rp);
+    landedOnPage(await browse(web, request.url), 'Password');
+    const callback = landedOnCallback(await signIn(h, web, who));
+    const [stored] = await h.db.dataSource.query<Array<{ expires_at: Date }>>(
+      `SELECT expires_at FROM oidc_models WHERE kind = 'AuthorizationCode' AND payload->>'accountId' = $1`,
+      [who.id],
+    );
+    expect(stored!.expires_at.getTime() - h.clock.now().getTime()).toBe(60_000);
+    h.clock.advance(Duration.ofSeconds(61));
+    await expect(client.authorizationCodeGrant(rp.config, callback, request.checks)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('refuses the implicit and hybrid flows (response types other than code)', async () => {
+    const web = new WebClient(h.app.url);
+    for (const responseType of ['token', 'id_token', 'id_token token', 'code id_token', 'code token']) {
+      const request = await authorizationRequest(rp, { response_type: responseType });
+      const response = await web.get(request.url.href, false);
+      // The error goes back to the registered redirect URI (in the fragment, as the implicit flow would have it); no token anywhere.
+      const callback = landedOnCallback(await browse(web, response));
+      const answer = new URLSearchParams(callback.hash.slice(1) || callback.search);
+      expect(Object.fromEntries(answer)).toEqual({
+        error: 'unsupported_response_type',
+        error_description: expect.any(String),
+        state: expect.any(String),
+        iss: h.issuer,
+      });
+      expect(callback.href).not.toMatch(/access_token|id_token=|code=/u);
+    }
+  });
+
   it('refuses a code with the wrong PKCE verifier', async () => {
     const who = await person();
     const web = new WebClient(h.app.url);
@@ -139,7 +167,15 @@ describe('OpenID Connect: tokens, logout and error paths', () => {
 
   it('never redirects to an unregistered redirect_uri: an error page instead', async () => {
     const web = new WebClient(h.app.url);
-    for (const uri of ['https://evil.example/callback', `${REDIRECT_URI}/extra`, REDIRECT_URI.replace('https', 'http')]) {
+    for (const uri of [
+      'https://evil.example/callback',
+      `${REDIRECT_URI}/extra`,
+      `${REDIRECT_URI}/`,
+      `${REDIRECT_URI}?next=1`,
+      REDIRECT_URI.toUpperCase(),
+      REDIRECT_URI.replace('https', 'http'),
+      REDIRECT_URI.replace('rp.example.test', 'rp.example.test:443'),
+    ]) {
       const request = await authorizationRequest({ ...rp, redirectUri: uri });
       const response = await web.get(request.url.href, false);
       expect(response.status).toBe(400);
@@ -227,6 +263,22 @@ describe('OpenID Connect: tokens, logout and error paths', () => {
     // Signed out everywhere: the next authorization asks to sign in.
     const next = await authorizationRequest(rp);
     landedOnPage(await browse(web, next.url), 'Password');
+  });
+
+  it('never sends the browser to an unregistered post_logout_redirect_uri', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    const { tokens } = await authorize(h, web, rp, who);
+    const logoutUrl = client.buildEndSessionUrl(rp.config, {
+      id_token_hint: tokens.id_token!,
+      post_logout_redirect_uri: 'https://evil.example/signed-out',
+    });
+    const response = await web.get(logoutUrl.href, false);
+    expect(response.status).toBe(400);
+    expect(response.location).toBeNull();
+    expect(response.html).not.toContain('evil.example');
+    // Nothing was ended.
+    expect(await accessTokenWorks(tokens.access_token)).toBe(true);
   });
 
   it('"Stay signed in" on the logout page keeps the Gatehouse session', async () => {
