@@ -136,7 +136,8 @@ describe('support console: authorization, CSRF and ports', () => {
       const before = await auditCount();
       const forms = stateChanging().filter((r) => !r.path.startsWith('/api/') && !r.public);
       expect(forms.length).toBeGreaterThanOrEqual(5);
-      await web.get('/search');
+      const nav = await web.get('/search');
+      for (const link of ['/correction-requests', '/approvals', '/staff', '/audit']) expect(nav.html).toContain(`href="${link}"`);
       const token = web.csrf();
       for (const route of forms) {
         const path = concrete(route);
@@ -220,6 +221,8 @@ describe('support console: authorization, CSRF and ports', () => {
       const web = await staffClient(h, support);
       const nav = await web.get('/search');
       expect(nav.html).not.toContain('href="/staff"');
+      expect(nav.html).not.toContain('href="/approvals"');
+      expect(nav.html).toContain('href="/correction-requests"');
       expect((await web.get('/staff')).status).toBe(403);
       await web.get('/search');
       const create = await web.post('/staff', { email: 'sneaky@example.com', name: 'Sneaky', role: 'supervisor' });

@@ -28,7 +28,8 @@ export function consolePage(title: string, chrome: ConsoleChrome, body: SafeHtml
   const { staff } = chrome;
   const nav = html`<nav class="console" aria-label="Console">
     <a href="/search">Search</a>
-    ${staff.role === 'supervisor' ? html`<a href="/staff">Staff</a>` : ''}
+    <a href="/correction-requests">Correction requests</a>
+    ${staff.role === 'supervisor' ? html`<a href="/approvals">Approvals</a> <a href="/staff">Staff</a>` : ''}
     <a href="/audit">Audit log</a>
     <span class="who">${staff.name} (${staff.role})</span>
     <form method="post" action="/signout">${csrfField(chrome.csrf)}<button type="submit" class="secondary">Sign out</button></form>
