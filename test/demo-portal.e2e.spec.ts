@@ -19,6 +19,7 @@ import {
   landedOnPage,
   signIn,
   startOidcHarness,
+  stepUpForApp,
   type OidcHarness,
   type Person,
 } from './support/oidc.js';
@@ -199,10 +200,9 @@ describe('demo portal: sign-in through Gatehouse, step-up for payment details, l
     expect(authorization.searchParams.get('max_age')).toBe('600');
     expect(b.portal.last!.html).not.toContain('3704');
 
-    // Gatehouse asks for the password and a fresh code, although the device is remembered.
-    landedOnPage(landing, 'Password');
+    // Gatehouse asks for a fresh code (only that: the session is recent enough for max_age), although the device is remembered.
     const seenCodes = h.mail.messagesTo(who.email).length;
-    const page = expectPage(await backAtPortal(b, await signIn(h, b.idp, who, { stopAt: `${portal.url}/` })), 200, 'Payment details');
+    const page = expectPage(await backAtPortal(b, await stepUpForApp(h, b.idp, who, landing, `${portal.url}/`)), 200, 'Payment details');
     expect(h.mail.messagesTo(who.email).length).toBeGreaterThan(seenCodes);
     expect(text(page.html)).toContain(IBAN_SHOWN);
     expect(text(page.html)).toContain('Grace Hopper');
@@ -345,15 +345,15 @@ describe('demo portal: sign-in through Gatehouse, step-up for payment details, l
     const b = await rememberedDeviceSession(who);
 
     /** Follows `Cancel and return to the application` on Gatehouse's sign-in page, and confirms. */
-    const cancel = async (browser: PortalBrowser, portalPath: string) => {
-      const page = landedOnPage((await viaGatehouse(browser, portalPath)).landing, 'Password');
+    const cancel = async (browser: PortalBrowser, portalPath: string, heading: string) => {
+      const page = landedOnPage((await viaGatehouse(browser, portalPath)).landing, heading);
       const abort = /href="(\/interaction\/[^"]+\/abort)"/u.exec(page.html)![1]!;
       expectPage(await browser.idp.get(abort), 200, 'Cancel sign-in');
       return await backAtPortal(browser, await browse(browser.idp, await browser.idp.post(abort, {}, false), `${portal.url}/`));
     };
 
     // Cancelling the step-up: a clear page, still signed in, payment details still locked.
-    const stepUp = await cancel(b, '/payment-details');
+    const stepUp = await cancel(b, '/payment-details', 'Confirm it is you');
     expectPage(stepUp, 403, 'Verification cancelled');
     expect(text(stepUp.html)).toContain('the payment details stay locked');
     expect(stepUp.html).not.toContain('3704');
@@ -370,7 +370,7 @@ describe('demo portal: sign-in through Gatehouse, step-up for payment details, l
 
     // Cancelling the first sign-in: not signed in.
     const fresh = newBrowser(h, portal);
-    const signInCancelled = await cancel(fresh, '/login');
+    const signInCancelled = await cancel(fresh, '/login', 'Password');
     expectPage(signInCancelled, 403, 'Sign-in cancelled');
     expectPage(await fresh.portal.get('/'), 200, 'Sign in with Gatehouse');
 

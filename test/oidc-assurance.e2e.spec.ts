@@ -113,7 +113,7 @@ describe('OpenID Connect: claims, amr and step-up requirements', () => {
     const who = await person();
     const web = await rememberedDeviceSession(who);
     const request = await authorizationRequest(rp, { acr_values: LOA2 });
-    const page = landedOnPage(await browse(web, request.url), 'Password');
+    const page = landedOnPage(await browse(web, request.url), 'Confirm it is you');
     const cancel = /href="(\/interaction\/[^"]+\/abort)"/u.exec(page.html)![1]!;
     expectPage(await web.get(cancel), 200, 'Cancel sign-in');
     const callback = landedOnCallback(await browse(web, await web.post(cancel, {}, false)));

@@ -13,6 +13,7 @@ import {
   registerApp,
   signIn,
   startOidcHarness,
+  stepUpForApp,
   type OidcHarness,
   type RelyingApp,
 } from './support/oidc.js';
@@ -158,11 +159,10 @@ describe('OpenID Connect: sign-in, levels of assurance and step-up', () => {
     expect(loa1.acr).toBe(LOA1);
     expect(loa1.amr).toEqual(['pwd']);
 
-    // The same session is not enough for loa:2: the OTP is asked even on this device.
+    // The same session is not enough for loa:2: the OTP is asked even on this device, and only the OTP (CONTRACT).
     const request = await authorizationRequest(rp, { acr_values: LOA2 });
     const landing = await browse(web, request.url);
-    landedOnPage(landing, 'Password');
-    const callback = landedOnCallback(await signIn(h, web, who));
+    const callback = landedOnCallback(await stepUpForApp(h, web, who, landing));
     const stepped = (await client.authorizationCodeGrant(rp.config, callback, request.checks)).claims()!;
     expect(stepped.acr).toBe(LOA2);
     expect(stepped.amr).toEqual(expect.arrayContaining(['pwd', 'otp']));
@@ -182,8 +182,7 @@ describe('OpenID Connect: sign-in, levels of assurance and step-up', () => {
 
     const essential = JSON.stringify({ id_token: { acr: { essential: true, values: [LOA2] } } });
     const request = await authorizationRequest(rp, { claims: essential });
-    landedOnPage(await browse(web, request.url), 'Password');
-    const callback = landedOnCallback(await signIn(h, web, who));
+    const callback = landedOnCallback(await stepUpForApp(h, web, who, await browse(web, request.url)));
     expect((await client.authorizationCodeGrant(rp.config, callback, request.checks)).claims()!.acr).toBe(LOA2);
 
     const onlyLoa1 = JSON.stringify({ id_token: { acr: { essential: true, values: [LOA1] } } });

@@ -93,9 +93,16 @@ describe('browser: demo portal -> Gatehouse (remembered device) -> Payment detai
     expect(codeMails(h.mail, WHO.email)).toHaveLength(codesBefore);
     await snap('portal-signed-in-remembered-device-loa1');
 
-    // 4. Payment details: loa:1 is not enough; Gatehouse asks for the password and a fresh code, even on this device.
+    // 4. Payment details: loa:1 is not enough; Gatehouse asks for a fresh code (only that), even on this device.
     await page.getByRole('link', { name: 'Payment details' }).click();
-    await signInAtGatehouse('step-up', { expectOtp: true });
+    await page.waitForURL(`${h.issuer}/account/step-up?**`);
+    await expect(page.getByLabel('Password').count()).resolves.toBe(0);
+    const seen = codeMails(h.mail, WHO.email).length;
+    await snap('step-up-gatehouse-confirm');
+    await page.getByRole('button', { name: 'Send code' }).click();
+    await page.getByLabel('One-time code').fill(await nextEmailCode(h.mail, WHO.email, seen));
+    await snap('step-up-gatehouse-one-time-code');
+    await page.getByRole('button', { name: 'Verify' }).click();
     await page.waitForURL(`${portal.url}/payment-details`);
     await expect(page.getByRole('heading', { name: 'Payment details', exact: true }).isVisible()).resolves.toBe(true);
     await expect(page.locator('dd#current-iban').innerText()).resolves.toBe('DE89 3704 0044 0532 0130 00');

@@ -9,6 +9,7 @@ import { startApp, testConfig, type RunningApp } from './apps.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { codeMails, expectPage, nextEmailCode } from './journeys.js';
 import { TestMailServer } from './mail.js';
+import { fieldValue } from './account-changes.js';
 import { seedUser, text, type WebClient, type WebResponse } from './web.js';
 
 /**
@@ -232,6 +233,28 @@ export async function signIn(
     await web.post('/signin/otp', { action: 'verify', code, ...(options.remember ? { remember: 'on' } : {}) }, false),
     options.stopAt,
   );
+}
+
+/**
+ * The OTP-only step-up an application's loa:2 request gets on a session that is signed in
+ * but short of loa:2: from the step-up page (already landed on) through the code by email
+ * to wherever the interaction then leads.
+ */
+export async function stepUpForApp(h: OidcHarness, web: WebClient, who: Person, landing: Landing, stopAt?: string): Promise<Landing> {
+  landedOnPage(landing, 'Confirm it is you');
+  const page = landing.page!;
+  expect(page.html).not.toContain('f-password');
+  const returnTo = fieldValue(page.html, 'return_to');
+  const seen = codeMails(h.mail, who.email).length;
+  const sent = await web.post('/account/step-up', { action: 'send', channel: 'email', return_to: returnTo });
+  landedOnPage({ page: sent }, 'We sent a 6-digit code by email');
+  const code = await nextEmailCode(h.mail, who.email, seen);
+  const verified = await web.post(
+    '/account/step-up',
+    { action: 'verify', code, flow: fieldValue(sent.html, 'flow'), return_to: fieldValue(sent.html, 'return_to') },
+    false,
+  );
+  return await browse(web, verified, stopAt);
 }
 
 /** A whole authorization: from the request through any sign-in to the tokens. */

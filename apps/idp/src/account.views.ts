@@ -2,6 +2,7 @@ import type { ContactOutcome, StepUpOutcome } from '../../../libs/account/src/in
 import type { OtpChannel } from '../../../libs/identity/src/index.js';
 import type { StepError } from '../../../libs/signin/src/index.js';
 import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
+import { interactionCancelLink } from './oidc-views.js';
 import { masked, otpPage } from './views.js';
 
 /**
@@ -93,6 +94,9 @@ export function stepUpPage(
   const s = outcome.state;
   if (s.step === 'done') throw new Error('the step-up is done');
   const destinations = destinationsOf(s.channels, contacts);
+  // Asked by an application (OIDC step-up, loa:2): cancelling goes back to it with access_denied.
+  const forApp = s.returnTo.startsWith('/interaction/');
+  const cancel = forApp ? interactionCancelLink(s.returnTo) : html`<p class="links"><a href="/account">Cancel</a></p>`;
   if (s.step === 'otp') {
     return otpPage({
       channels: s.channels,
@@ -104,15 +108,16 @@ export function stepUpPage(
       rememberAllowed: false,
       title: 'Confirm it is you',
       csrf,
-      extraButtons: html`${flowField(outcome.handle)}<input type="hidden" name="return_to" value="${s.returnTo}" />
-        <p class="links"><a href="/account">Cancel</a></p>`,
+      extraButtons: html`${flowField(outcome.handle)}<input type="hidden" name="return_to" value="${s.returnTo}" /> ${cancel}`,
     });
   }
   const what = change ? CHANGES[change].what : 'your account details';
+  const why = forApp
+    ? html`<p>The application asks you to confirm it is you with a one-time code before you continue.</p>`
+    : html`<p>Before you change ${what}, confirm it is you with a one-time code. You will not be asked again for the next few minutes.</p>`;
   return page(
     'Confirm it is you',
-    html`${errorBox(outcome.error)}
-      <p>Before you change ${what}, confirm it is you with a one-time code. You will not be asked again for the next few minutes.</p>
+    html`${errorBox(outcome.error)} ${why}
       <form method="post" action="/account/step-up">
         ${csrfField(csrf)}<input type="hidden" name="return_to" value="${s.returnTo}" />
         ${
@@ -123,7 +128,7 @@ export function stepUpPage(
         }
         <button type="submit" name="action" value="send">Send code</button>
       </form>
-      ${backLink}`,
+      ${forApp ? cancel : backLink}`,
   );
 }
 

@@ -56,6 +56,12 @@ export class InteractionController {
     const decision = decide(request, session, this.clock.now(), fresh);
     res.setHeader('Cache-Control', 'no-store');
 
+    if (decision.action === 'login' && decision.reason === 'acr' && session) {
+      // Signed in, but short of loa:2 (e.g. a remembered device), with no prompt=login or max_age to answer: only a fresh
+      // OTP is missing (CONTRACT). The session's step-up adds it; back here, the session meets loa:2 and the answer goes on.
+      const back = `/interaction/${uid}?after=step_up`;
+      return res.redirect(303, `/account/step-up?return_to=${encodeURIComponent(back)}`);
+    }
     if (decision.action === 'login') {
       const marker = this.marker(uid, { t: this.clock.now().getTime(), o: decision.requireOtp, p: this.sessionKey(session) });
       const returnTo = `/interaction/${uid}?login=${marker}`;
@@ -94,7 +100,7 @@ export class InteractionController {
         },
         consent: { grantId },
       },
-      fresh !== null || afterContacts,
+      fresh !== null || afterContacts || req.query.after === 'step_up',
     );
   }
 
