@@ -8,6 +8,7 @@ import { EmergencyContacts1763840000000 } from './1763840000000-EmergencyContact
 import { TransactionCodes1763850000000 } from './1763850000000-TransactionCodes.js';
 import { OidcLogout1763860000000 } from './1763860000000-OidcLogout.js';
 import { DemoPortal1763870000000 } from './1763870000000-DemoPortal.js';
+import { Locale1763880000000 } from './1763880000000-Locale.js';
 
 /** Every migration, in order. The DataSource lists them explicitly (no globs), so the
  * same list works from TypeScript sources in tests and from dist/ at run time. */
@@ -22,4 +23,5 @@ export const MIGRATIONS = [
   TransactionCodes1763850000000,
   OidcLogout1763860000000,
   DemoPortal1763870000000,
+  Locale1763880000000,
 ];

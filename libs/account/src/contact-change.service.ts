@@ -4,7 +4,7 @@ import { AuditService } from '../../audit/src/index.js';
 import { Clock } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
 import { Directory, checkEmail, checkMobile, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
-import { OutboxService, noticeMessage } from '../../notifications/src/index.js';
+import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import { OtpService, maskDestination } from '../../otp/src/index.js';
 import type { RequestMeta, Session } from '../../sessions/src/index.js';
 import { otpFailureMessage, type Delivery, type StepError } from '../../signin/src/index.js';
@@ -320,8 +320,16 @@ export class ContactChangeService {
     at: Date,
     kind: 'mobile_changed' | 'email_changed' = 'mobile_changed',
   ): Promise<void> {
-    const notice = noticeMessage(kind, { firstName: user.firstName, at });
-    await this.outbox.enqueue(manager, { channel: 'email', to, purpose: `notice.${kind}`, subject: notice.subject, text: notice.text });
+    const locale = await messageLocaleFor(manager, { type: 'user', id: user.id });
+    const notice = noticeMessage(kind, { firstName: user.firstName, at, locale });
+    await this.outbox.enqueue(manager, {
+      channel: 'email',
+      to,
+      purpose: `notice.${kind}`,
+      locale,
+      subject: notice.subject,
+      text: notice.text,
+    });
   }
 
   private async describe(handle: FlowHandle, state: ContactChangeState): Promise<ContactOutcome> {

@@ -3,7 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
 import { Clock, foldKey } from '../../core/src/index.js';
 import { Directory, PasswordHasher, checkNewPassword, checkSecurityCode, type UserRecord } from '../../identity/src/index.js';
-import { OutboxService, noticeMessage, type NoticeKind } from '../../notifications/src/index.js';
+import { OutboxService, messageLocaleFor, noticeMessage, type NoticeKind } from '../../notifications/src/index.js';
 import { RememberedDeviceService, SessionService, type RequestMeta, type Session } from '../../sessions/src/index.js';
 import type { StepError } from '../../signin/src/index.js';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService } from '../../throttle/src/index.js';
@@ -194,9 +194,11 @@ export class CredentialChangeService {
         manager,
       );
       const kind: NoticeKind = what === 'password' ? 'password_changed' : 'security_code_changed';
-      const notice = noticeMessage(kind, { firstName: user.firstName, at: now });
+      const locale = await messageLocaleFor(manager, { type: 'user', id: user.id });
+      const notice = noticeMessage(kind, { firstName: user.firstName, at: now, locale });
       await this.outbox.enqueue(manager, {
         channel: 'email',
+        locale,
         to: user.email,
         purpose: `notice.${kind}`,
         subject: notice.subject,

@@ -3,6 +3,7 @@ import {
   containsLink,
   linkFreeIdentifier,
   mobileReplacedSms,
+  negotiateLocale,
   noticeMessage,
   otpMessage,
   plainText,
@@ -217,5 +218,120 @@ describe('plainText', () => {
     expect(plainText('Chrome 120.0 on Mac OS 10.15')).toBe('Chrome 120.0 on Mac OS 10.15');
     expect(plainText('a\r\nb\u0000c\u202Ed')).toBe('a b c d');
     expect(plainText('x'.repeat(100), 10)).toHaveLength(10);
+  });
+});
+
+describe('Italian (it)', () => {
+  const cases = PURPOSES.flatMap((purpose) => CHANNELS.map((channel) => [purpose, channel] as const));
+  const ITALIAN_PURPOSE: Record<OtpPurpose, string> = {
+    login: 'per accedere',
+    enrollment: 'per attivare il tuo Enterprise ID',
+    step_up: 'per confermare che sei tu',
+    recovery: 'per recuperare il tuo account',
+    verification: 'per confermare questo',
+    transaction: 'per confermare: Pagamento di 120 EUR',
+  };
+
+  it.each(cases)(
+    'code for %s by %s: the code, its purpose and validity, the phishing guidance, in Italian and without a link',
+    (purpose, channel) => {
+      const m = otpMessage({
+        purpose,
+        channel,
+        code: '482913',
+        validityMinutes: 10,
+        locale: 'it',
+        description: 'Pagamento di 120 EUR a ACME',
+      });
+      expect(m.locale).toBe('it');
+      expect(m.text).toContain(ITALIAN_PURPOSE[purpose]);
+      expect(m.text).toContain('10 minuti');
+      expect(m.text).toContain('Gatehouse non ti chiederà mai questo codice per telefono e non invia mai link');
+      expect(m.text).not.toContain('Gatehouse will never');
+      if (channel === 'voice') {
+        expect(m.text.split('4, 8, 2, 9, 1, 3')).toHaveLength(3);
+        expect(m.text).toContain('Ripeto');
+      } else expect(m.text).toContain('482913');
+      if (channel === 'email')
+        expect(m.subject).toBe(`482913 è il tuo codice Gatehouse ${m.subject!.slice('482913 è il tuo codice Gatehouse '.length)}`);
+      expectNoLink(m.text);
+      if (m.subject) expectNoLink(m.subject);
+    },
+  );
+
+  it('an emergency contact code says so and reminds that Gatehouse never asks for a reply, in Italian', () => {
+    for (const channel of CHANNELS) {
+      const m = otpMessage({
+        purpose: 'verification',
+        channel,
+        code: '123456',
+        validityMinutes: 1,
+        locale: 'it-CH',
+        variant: 'emergency_contact',
+      });
+      expect(m.text).toContain('contatto di emergenza');
+      expect(m.text).toContain('1 minuto');
+      expect(m.text).toContain('Gatehouse non ti chiede mai di rispondere');
+      expectNoLink(m.text);
+    }
+  });
+
+  it.each(NOTICES)('notice %s: Italian subject and text, no link, the date in Italian', (kind) => {
+    const m = noticeMessage(kind, {
+      firstName: 'Ada',
+      name: 'Firefox su Windows',
+      at: '2026-05-01T10:00:00Z',
+      enterpriseId: 'ada.lovelace',
+      fields: ['first_name', 'email'],
+      count: 2,
+      locale: 'it',
+    });
+    const english = noticeMessage(kind, {
+      firstName: 'Ada',
+      name: 'Firefox su Windows',
+      at: '2026-05-01T10:00:00Z',
+      enterpriseId: 'ada.lovelace',
+      fields: ['first_name', 'email'],
+      count: 2,
+    });
+    expect(m.locale).toBe('it');
+    expect(m.text).toContain('Buongiorno Ada,');
+    expect(m.subject).not.toBe(english.subject);
+    if (kind !== 'correction_received') expect(m.text).toContain('non invia mai link');
+    if (!['correction_received', 'correction_resolved', 'correction_rejected'].includes(kind)) expect(m.text).toContain('1 maggio 2026');
+    expectNoLink(m.subject);
+    expectNoLink(m.text);
+  });
+
+  it('names fields in Italian, counts, and keeps the Enterprise ID link-free', () => {
+    expect(noticeMessage('details_corrected', { fields: ['first_name', 'last_name', 'mobile'], locale: 'it' }).text).toContain(
+      'il nome, il cognome e il numero di cellulare',
+    );
+    expect(noticeMessage('devices_revoked', { count: 3, locale: 'it' }).text).toContain('3 dispositivi memorizzati');
+    expect(noticeMessage('sessions_ended', { count: 1, locale: 'it' }).text).toContain('la sessione attiva');
+    const reminder = noticeMessage('enterprise_id_reminder', { enterpriseId: 'ada.lovelace', locale: 'it' });
+    expect(reminder.text).toContain('ada (dot) lovelace');
+    expect(reminder.text).toContain('Digita un punto al suo posto');
+  });
+
+  it('the SMS to a replaced mobile number, in Italian', () => {
+    const m = mobileReplacedSms({ at: '2026-05-01T10:00:00Z', locale: 'it' });
+    expect(m.locale).toBe('it');
+    expect(m.text).toContain('ha sostituito il numero di cellulare');
+    expectNoLink(m.text);
+  });
+
+  it('regional tags and Accept-Language headers pick the best catalogue; unknown ones fall back to English', () => {
+    expect(resolveLocale('it-IT')).toBe('it');
+    expect(resolveLocale('IT')).toBe('it');
+    expect(otpMessage({ purpose: 'login', channel: 'sms', code: '123456', validityMinutes: 10, locale: 'fr' }).locale).toBe('en');
+    expect(negotiateLocale('it-IT,it;q=0.9,en;q=0.8')).toBe('it');
+    expect(negotiateLocale('fr-FR,fr;q=0.9,it;q=0.5,en;q=0.4')).toBe('it');
+    expect(negotiateLocale('en-US,en;q=0.9,it;q=0.8')).toBe('en');
+    expect(negotiateLocale('it;q=0.2,en;q=0.3')).toBe('en');
+    expect(negotiateLocale('it;q=0')).toBeUndefined();
+    expect(negotiateLocale('fr, de')).toBeUndefined();
+    expect(negotiateLocale('*')).toBeUndefined();
+    expect(negotiateLocale(undefined)).toBeUndefined();
   });
 });

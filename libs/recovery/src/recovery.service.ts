@@ -5,7 +5,7 @@ import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError, Duration, foldKey } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
 import { Directory, PasswordHasher, checkEmail, checkNewPassword, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
-import { OutboxService, noticeMessage } from '../../notifications/src/index.js';
+import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import {
   DEFAULT_OTP_LIMITS,
   OTP_DEFAULT_MAX_ATTEMPTS,
@@ -379,7 +379,9 @@ export class RecoveryService {
         );
         if (next.step !== 'enterprise_id') return null;
         // Forgot Enterprise ID: shown on the page, and also sent to the (now proven) email.
+        const locale = await messageLocaleFor(m, { type: 'user', id: user.id });
         const notice = noticeMessage('enterprise_id_reminder', {
+          locale,
           firstName: user.firstName,
           enterpriseId: user.enterpriseId,
           at: this.clock.now(),
@@ -388,6 +390,7 @@ export class RecoveryService {
           channel: 'email',
           to: user.email,
           purpose: 'notice.enterprise_id_reminder',
+          locale,
           subject: notice.subject,
           text: notice.text,
         });
@@ -482,9 +485,11 @@ export class RecoveryService {
           },
           m,
         );
-        const notice = noticeMessage('password_changed', { firstName: user.firstName, at: now });
+        const locale = await messageLocaleFor(m, { type: 'user', id: user.id });
+        const notice = noticeMessage('password_changed', { firstName: user.firstName, at: now, locale });
         return await this.outbox.enqueue(m, {
           channel: 'email',
+          locale,
           to: user.email,
           purpose: 'notice.password_changed',
           subject: notice.subject,

@@ -3,7 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '../../core/src/index.js';
 import { Directory, PasswordHasher } from '../../identity/src/index.js';
-import { OutboxService, noticeMessage } from '../../notifications/src/index.js';
+import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
 
 /** A user that the submitted recovery details name, with what the guard needs to decide. */
@@ -178,9 +178,11 @@ export class SecurityCodeGuard {
       );
       if (row.locked_at) {
         await this.audit.record({ ...base, type: 'recovery.locked', details: { failed_attempts: row.attempts, limit: max } }, m);
-        const notice = noticeMessage('recovery_blocked', { firstName: user.firstName, at: now });
+        const locale = await messageLocaleFor(m, { type: 'user', id: user.id });
+        const notice = noticeMessage('recovery_blocked', { firstName: user.firstName, at: now, locale });
         noticeId = await this.outbox.enqueue(m, {
           channel: 'email',
+          locale,
           to: user.email,
           purpose: 'notice.recovery_blocked',
           subject: notice.subject,

@@ -14,7 +14,7 @@ import {
   type LegacyRecord,
   type OtpChannel,
 } from '../../identity/src/index.js';
-import { OutboxService, noticeMessage } from '../../notifications/src/index.js';
+import { OutboxService, messageLocaleFor, negotiateLocale, noticeMessage } from '../../notifications/src/index.js';
 import { OtpService } from '../../otp/src/index.js';
 import { SessionService, type RequestMeta, type VerificationRecord } from '../../sessions/src/index.js';
 import { nextEnrollment, type ChosenCredentials, type EnrollmentState } from './machines.js';
@@ -71,7 +71,16 @@ export class EnrollmentService {
   ) {}
 
   /** Called by sign-in once the legacy password matched the imported hash. */
-  async start(account: LegacyRecord, legacyPassword: string, returnTo: string, meta: RequestMeta): Promise<FlowHandle> {
+  async start(
+    account: LegacyRecord,
+    legacyPassword: string,
+    returnTo: string,
+    meta: RequestMeta & { acceptLanguage?: string | null },
+  ): Promise<FlowHandle> {
+    // The language of this person's messages, from the browser (or the API's `locale`): kept
+    // on the legacy account now, and on the user at enrollment. Unsupported: the organization's default.
+    const locale = negotiateLocale(meta.acceptLanguage);
+    if (locale) await this.dataSource.query(`UPDATE legacy_accounts SET locale = $2 WHERE id = $1`, [account.id, locale]);
     // Kept only to tell a later sign-in with the old password to use the Enterprise ID.
     const retiredPasswordHash = await this.hasher.hash(legacyPassword);
     const verifications: VerificationRecord[] = [{ method: 'legacy_password', at: this.clock.now().toISOString() }];
@@ -139,9 +148,11 @@ export class EnrollmentService {
         },
         manager,
       );
-      const notice = noticeMessage('correction_received', { firstName: account.firstName });
+      const locale = await messageLocaleFor(manager, { type: 'legacy_account', id: account.id });
+      const notice = noticeMessage('correction_received', { firstName: account.firstName, locale });
       await this.outbox.enqueue(manager, {
         channel: 'email',
+        locale,
         to: account.email,
         purpose: 'notice.correction_received',
         subject: notice.subject,
@@ -253,8 +264,8 @@ export class EnrollmentService {
         if (legacy?.status !== 'pending') throw alreadyEnrolled();
         const users = await manager.query<Array<{ id: string }>>(
           `INSERT INTO users (organization_id, enterprise_id, enterprise_id_key, enterprise_id_skeleton, first_name, last_name, email, email_key,
-                              email_verified_at, mobile, password_hash, security_code_hash, created_at, updated_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $9, $9) RETURNING id`,
+                              email_verified_at, mobile, password_hash, security_code_hash, created_at, updated_at, locale)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $9, $9, (SELECT locale FROM legacy_accounts WHERE id = $13)) RETURNING id`,
           [
             account.organizationId,
             state.chosen.enterpriseId,
@@ -268,6 +279,7 @@ export class EnrollmentService {
             state.chosen.mobile,
             state.chosen.passwordHash,
             state.chosen.securityCodeHash,
+            account.id,
           ],
         );
         const id = users[0]!.id;

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { OutboxService, otpMessage } from '../../notifications/src/index.js';
+import { OutboxService, messageLocaleFor, otpMessage, resolveLocale } from '../../notifications/src/index.js';
 import { OtpMessageQueue, type OtpChannel, type OtpMessageVariant, type OtpPurpose } from '../../otp/src/index.js';
 
 /** Delivers one-time codes through the transactional outbox, with link-free templates. */
@@ -24,12 +24,19 @@ export class OutboxOtpQueue extends OtpMessageQueue {
       variant?: OtpMessageVariant;
     },
   ): Promise<string> {
+    // The person's own language, else their organization's default; `input.locale` only for
+    // subjects without a stored one (staff). The challenge row was inserted in this transaction.
+    const [challenge] = await manager.query<Array<{ type: string; id: string }>>(
+      `SELECT subject_type AS type, subject_id AS id FROM otp_challenges WHERE id = $1`,
+      [input.challengeId],
+    );
+    const locale = (challenge && (await messageLocaleFor(manager, challenge, null))) ?? resolveLocale(input.locale);
     const message = otpMessage({
       purpose: input.purpose,
       code: input.code,
       channel: input.channel,
       validityMinutes: input.validityMinutes,
-      locale: input.locale,
+      locale,
       ...(input.description ? { description: input.description } : {}),
       ...(input.variant ? { variant: input.variant } : {}),
     });
@@ -39,7 +46,7 @@ export class OutboxOtpQueue extends OtpMessageQueue {
         channel: input.channel,
         to: input.destination,
         purpose: `otp.${input.purpose}`,
-        locale: input.locale,
+        locale: message.locale,
         subject: message.subject,
         text: message.text,
       },

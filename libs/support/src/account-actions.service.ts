@@ -85,7 +85,15 @@ export class AccountActionsService {
         throw new DomainError('not_locked', 'Recovery is not locked for this user, and no wrong security code is counted.');
       }
       const notice = result.wasLocked
-        ? [await this.notices.email(m, user.email, 'recovery_unlocked', { firstName: user.first_name, at: now })]
+        ? [
+            await this.notices.email(
+              m,
+              user.email,
+              'recovery_unlocked',
+              { firstName: user.first_name, at: now },
+              { type: 'user', id: user.id },
+            ),
+          ]
         : [];
       return { result, notice };
     });
@@ -106,7 +114,13 @@ export class AccountActionsService {
       if (revoked === 0) {
         throw deviceId === 'all' ? new DomainError('no_devices', 'This user has no remembered devices.') : notFound('remembered device');
       }
-      const notice = await this.notices.email(m, user.email, 'devices_revoked', { firstName: user.first_name, count: revoked, at: now });
+      const notice = await this.notices.email(
+        m,
+        user.email,
+        'devices_revoked',
+        { firstName: user.first_name, count: revoked, at: now },
+        { type: 'user', id: user.id },
+      );
       return { result: { revoked }, notice: [notice] };
     });
   }
@@ -126,7 +140,13 @@ export class AccountActionsService {
         }),
         m,
       );
-      const notice = await this.notices.email(m, user.email, 'sessions_ended', { firstName: user.first_name, count: ended, at: now });
+      const notice = await this.notices.email(
+        m,
+        user.email,
+        'sessions_ended',
+        { firstName: user.first_name, count: ended, at: now },
+        { type: 'user', id: user.id },
+      );
       return { result: { ended }, notice: [notice] };
     });
   }
@@ -164,7 +184,13 @@ export class AccountActionsService {
         }),
         m,
       );
-      const notice = await this.notices.email(m, user.email, 'account_disabled', { firstName: user.first_name, at: now });
+      const notice = await this.notices.email(
+        m,
+        user.email,
+        'account_disabled',
+        { firstName: user.first_name, at: now },
+        { type: 'user', id: user.id },
+      );
       return { result: { sessionsEnded, devicesRevoked }, notice: [notice] };
     });
   }
@@ -184,7 +210,13 @@ export class AccountActionsService {
         }),
         m,
       );
-      const notice = await this.notices.email(m, user.email, 'account_enabled', { firstName: user.first_name, at: now });
+      const notice = await this.notices.email(
+        m,
+        user.email,
+        'account_enabled',
+        { firstName: user.first_name, at: now },
+        { type: 'user', id: user.id },
+      );
       return { result: { status: 'active' as const }, notice: [notice] };
     });
   }

@@ -96,6 +96,7 @@ export class ContactApprovalService {
         [change.userId],
       );
       if (!user) throw notFound('user');
+      const about = { type: 'user', id: change.userId };
       const { email, mobile } = change.changes;
       assertNotOwnAccount(actor, user.email, email?.after);
       if ((email && email.before !== user.email) || (mobile && mobile.before !== user.mobile)) {
@@ -174,8 +175,10 @@ export class ContactApprovalService {
         );
       }
       // To the previous contact: if the change was not wanted, its owner hears of it where they still are.
-      sent.push(await this.notices.email(m, user.email, 'contact_changed_by_support', { firstName: user.first_name, fields, at: now }));
-      if (mobile?.before) sent.push(await this.notices.mobileReplaced(m, mobile.before, now));
+      sent.push(
+        await this.notices.email(m, user.email, 'contact_changed_by_support', { firstName: user.first_name, fields, at: now }, about),
+      );
+      if (mobile?.before) sent.push(await this.notices.mobileReplaced(m, mobile.before, now, about));
       return toPendingChange(decided[0]!);
     });
     this.notices.deliver(sent);

@@ -194,10 +194,16 @@ export class CorrectionRequestService {
       );
       const to = request.user ? await this.userEmail(m, request.user.id) : null;
       sent.push(
-        await this.notices.email(m, to?.email ?? request.legacyAccount.email, 'correction_rejected', {
-          firstName: to?.firstName ?? request.legacyAccount.firstName,
-          at: now,
-        }),
+        await this.notices.email(
+          m,
+          to?.email ?? request.legacyAccount.email,
+          'correction_rejected',
+          {
+            firstName: to?.firstName ?? request.legacyAccount.firstName,
+            at: now,
+          },
+          request.user ? { type: 'user', id: request.user.id } : { type: 'legacy_account', id: request.legacyAccount.id },
+        ),
       );
     });
     this.notices.deliver(sent);

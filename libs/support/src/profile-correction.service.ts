@@ -176,10 +176,12 @@ export class ProfileCorrectionService {
     }
     const fields = changedFields(diff);
     const kind = options.notice ?? 'details_corrected';
-    if (kind !== 'none') sent.push(await this.notices.email(m, values.email, kind, { firstName: values.firstName, fields, at: now }));
+    const about = { type: 'legacy_account', id: row.id };
+    if (kind !== 'none')
+      sent.push(await this.notices.email(m, values.email, kind, { firstName: values.firstName, fields, at: now }, about));
     if (diff.email) {
       // The previous address hears of it too: if the correction was not wanted, its owner can react.
-      sent.push(await this.notices.email(m, row.email, 'details_corrected', { firstName: row.first_name, fields, at: now }));
+      sent.push(await this.notices.email(m, row.email, 'details_corrected', { firstName: row.first_name, fields, at: now }, about));
     }
     return { subject: { type: 'legacy_account', id: row.id }, diff, applied: diff, pending: null };
   }
@@ -268,11 +270,17 @@ export class ProfileCorrectionService {
       );
       if (options.notice !== 'none') {
         sent.push(
-          await this.notices.email(m, row.email, 'details_corrected', {
-            firstName: values.firstName,
-            fields: changedFields(names),
-            at: now,
-          }),
+          await this.notices.email(
+            m,
+            row.email,
+            'details_corrected',
+            {
+              firstName: values.firstName,
+              fields: changedFields(names),
+              at: now,
+            },
+            { type: 'user', id: row.id },
+          ),
         );
       }
     }

@@ -66,7 +66,18 @@ export class CookieJar {
 }
 
 /** Who sent a request, for audit events: client IP (Express's verdict behind a trusted proxy), User-Agent and request id. */
-export function requestMeta(req: Request): { ip: string | null; userAgent: string | null; requestId: string | null } {
+export function requestMeta(req: Request): {
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+  /** The browser's languages: the language of messages to a person not yet enrolled (and theirs once enrolled). */
+  acceptLanguage: string | null;
+} {
   const id = (req as Request & { id?: unknown }).id;
-  return { ip: req.ip ?? null, userAgent: req.get('user-agent') ?? null, requestId: typeof id === 'string' ? id : null };
+  return {
+    ip: req.ip ?? null,
+    userAgent: req.get('user-agent') ?? null,
+    requestId: typeof id === 'string' ? id : null,
+    acceptLanguage: req.get('accept-language')?.slice(0, 500) ?? null,
+  };
 }
