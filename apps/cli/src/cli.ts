@@ -10,6 +10,7 @@ import { ImportFileError, LegacyImporter } from '../../../libs/legacy-import/src
 import { ClientRegistry } from '../../../libs/oidc/src/clients.js';
 import { KEY_ACTIVATION_DELAY, SIGNING_KEY_RETENTION, SigningKeyStore } from '../../../libs/oidc/src/signing-keys.js';
 import { createDataSource, migrate } from '../../../libs/platform/src/index.js';
+import { registerOrgPolicyCommands } from './org-policy-commands.js';
 import { registerStaffCommands } from './staff-commands.js';
 import { registerTransactionCodeCommands } from './transaction-code-commands.js';
 
@@ -184,6 +185,8 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
         });
       },
     );
+
+  registerOrgPolicyCommands(program, { io, config, withDatabase, operator: OPERATOR });
 
   registerStaffCommands(program, { io, config, withDatabase, operator: OPERATOR });
 

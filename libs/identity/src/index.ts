@@ -7,3 +7,4 @@ export * from './legacy-account.store.js';
 export * from './enterprise-id.js';
 export * from './credential-policy.js';
 export * from './directory.js';
+export * from './organization-policy.js';

@@ -1,0 +1,144 @@
+import type { DataSource } from 'typeorm';
+import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
+import { DomainError } from '../../core/src/index.js';
+
+/**
+ * An organization's policy as operators see and change it (`npm run cli -- org:policy`).
+ * Every change is one transaction: the row is locked, validated as a whole, its version
+ * bumped, and an `organization.policy_changed` audit event records before and after.
+ * Remembered devices follow the policy at their next use (lifetime shortened below a
+ * device's age, or remembering turned off: the device needs a code again).
+ */
+export interface OrganizationPolicy {
+  otpChannels: Array<'email' | 'sms' | 'voice'>;
+  rememberDeviceEnabled: boolean;
+  rememberDeviceDays: number;
+  securityCodeMinLength: number;
+  securityCodeMaxLength: number;
+  recoveryMaxFailures: number;
+  requireVerifiedEmergencyEmail: boolean;
+  requireVerifiedEmergencyPhone: boolean;
+  contactReminderLimit: number;
+  version: number;
+}
+
+export type PolicyChange = Partial<Omit<OrganizationPolicy, 'version'>>;
+
+const COLUMNS: Record<keyof Omit<OrganizationPolicy, 'version'>, string> = {
+  otpChannels: 'otp_channels',
+  rememberDeviceEnabled: 'remember_device_enabled',
+  rememberDeviceDays: 'remember_device_days',
+  securityCodeMinLength: 'security_code_min_length',
+  securityCodeMaxLength: 'security_code_max_length',
+  recoveryMaxFailures: 'recovery_max_failures',
+  requireVerifiedEmergencyEmail: 'require_verified_emergency_email',
+  requireVerifiedEmergencyPhone: 'require_verified_emergency_phone',
+  contactReminderLimit: 'contact_reminder_limit',
+};
+
+const CHANNELS = ['email', 'sms', 'voice'] as const;
+
+function intIn(value: number, low: number, high: number, what: string): void {
+  if (!Number.isInteger(value) || value < low || value > high) {
+    throw new DomainError('invalid_policy', `${what} must be a whole number from ${low} to ${high}`);
+  }
+}
+
+/** Checks a whole policy (after a change is applied), with messages an operator can act on. */
+export function validatePolicy(p: Omit<OrganizationPolicy, 'version'>): void {
+  if (p.otpChannels.length === 0 || !p.otpChannels.every((c) => (CHANNELS as readonly string[]).includes(c))) {
+    throw new DomainError('invalid_policy', 'OTP channels must be some of email, sms, voice');
+  }
+  if (!p.otpChannels.includes('email')) throw new DomainError('invalid_policy', 'OTP channels must include email');
+  intIn(p.rememberDeviceDays, 1, 365, 'remember-device days');
+  intIn(p.securityCodeMinLength, 6, 9, 'the shortest security code');
+  intIn(p.securityCodeMaxLength, 6, 9, 'the longest security code');
+  if (p.securityCodeMinLength > p.securityCodeMaxLength) {
+    throw new DomainError('invalid_policy', 'the shortest security code cannot be longer than the longest');
+  }
+  intIn(p.recoveryMaxFailures, 3, 10, 'wrong security codes before recovery is blocked');
+  intIn(p.contactReminderLimit, 0, 100, 'contact reminders');
+}
+
+type Row = Record<string, unknown>;
+
+function fromRow(r: Row): OrganizationPolicy {
+  return {
+    otpChannels: [...(r.otp_channels_list as string[])].sort(
+      (a, b) => CHANNELS.indexOf(a as never) - CHANNELS.indexOf(b as never),
+    ) as OrganizationPolicy['otpChannels'],
+    rememberDeviceEnabled: r.remember_device_enabled as boolean,
+    rememberDeviceDays: r.remember_device_days as number,
+    securityCodeMinLength: r.security_code_min_length as number,
+    securityCodeMaxLength: r.security_code_max_length as number,
+    recoveryMaxFailures: r.recovery_max_failures as number,
+    requireVerifiedEmergencyEmail: r.require_verified_emergency_email as boolean,
+    requireVerifiedEmergencyPhone: r.require_verified_emergency_phone as boolean,
+    contactReminderLimit: r.contact_reminder_limit as number,
+    version: r.version as number,
+  };
+}
+
+export class OrganizationPolicyService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly audit: AuditService,
+  ) {}
+
+  async get(slug: string): Promise<OrganizationPolicy> {
+    const rows = await this.dataSource.query<Row[]>(
+      `SELECT p.*, to_jsonb(p.otp_channels) AS otp_channels_list FROM organization_policies p JOIN organizations o ON o.id = p.organization_id WHERE o.slug = $1`,
+      [slug],
+    );
+    if (!rows[0]) throw new DomainError('organization_not_found', `no organization with slug "${slug}"`);
+    return fromRow(rows[0]);
+  }
+
+  /** Applies a change; returns the policy after it (unchanged, and nothing recorded, when it changes nothing). */
+  async update(
+    slug: string,
+    change: PolicyChange,
+    actor: AuditEventInput['actor'],
+  ): Promise<{ policy: OrganizationPolicy; changed: string[] }> {
+    return await this.dataSource.transaction(async (m) => {
+      const rows = await m.query<Row[]>(
+        `SELECT p.*, to_jsonb(p.otp_channels) AS otp_channels_list, o.id AS org_id FROM organization_policies p JOIN organizations o ON o.id = p.organization_id
+          WHERE o.slug = $1 FOR UPDATE OF p`,
+        [slug],
+      );
+      const row = rows[0];
+      if (!row) throw new DomainError('organization_not_found', `no organization with slug "${slug}"`);
+      const before = fromRow(row);
+      const { version: _v, ...current } = before;
+      const next = { ...current, ...change };
+      validatePolicy(next);
+      const changed = (Object.keys(COLUMNS) as Array<keyof typeof COLUMNS>).filter(
+        (k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]),
+      );
+      if (changed.length === 0) return { policy: before, changed: [] };
+      const sets = changed.map((k, i) => `${COLUMNS[k]} = $${i + 2}`);
+      const updated = await m.query<Row[]>(
+        `UPDATE organization_policies SET ${sets.join(', ')}, version = version + 1, updated_at = now()
+          WHERE organization_id = $1 RETURNING *, to_jsonb(otp_channels) AS otp_channels_list`,
+        [row.org_id, ...changed.map((k) => next[k])],
+      );
+      // TypeORM answers an UPDATE … RETURNING with [rows, affected].
+      const after = fromRow((updated as unknown as [Row[], number])[0][0]!);
+      await this.audit.record(
+        {
+          type: 'organization.policy_changed',
+          actor,
+          subject: { type: 'organization', id: row.org_id as string },
+          organizationId: row.org_id as string,
+          details: {
+            // A list of {setting, before, after}: setting names such as `security_code_min_length` would read as secrets as keys.
+            changed: changed.map((k) => ({ setting: COLUMNS[k], before: current[k], after: next[k] })),
+            version: after.version,
+          },
+        },
+        m,
+      );
+      return { policy: after, changed: changed.map((k) => COLUMNS[k]) };
+    });
+  }
+}
