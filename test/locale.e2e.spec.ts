@@ -9,7 +9,8 @@ import {
   submitPassword,
   type Harness,
 } from './support/journeys.js';
-import { WebClient, seedLegacyAccount, seedOrganization, seedUser } from './support/web.js';
+import { forgotEnterpriseId } from './support/recovery.js';
+import { WebClient, seedLegacyAccount, seedOrganization, seedUser, text } from './support/web.js';
 
 /**
  * Localized messages over real HTTP and a real SMTP server: the language comes from the
@@ -29,7 +30,7 @@ describe('localized messages', () => {
   });
   const db = () => h.db.dataSource;
 
-  it('a legacy user enrolling with an Italian browser gets the enrollment code, and later sign-in codes, in Italian', async () => {
+  it('a legacy user enrolling with an Italian browser gets enrollment, sign-in and recovery messages in Italian until switching to English on the account page', async () => {
     const org = await seedOrganization(db(), 'italia');
     await seedLegacyAccount(db(), org, { legacyUserId: 'L-IT-1', password: 'old-Secret-1', email: 'giulia@example.com' });
     const web = new WebClient(h.app.url);
@@ -60,6 +61,74 @@ describe('localized messages', () => {
     const login = codeMails(h.mail, 'giulia@example.com').at(-1)!;
     expect(login.subject).toMatch(/^\d{6} è il tuo codice Gatehouse per accedere$/u);
     expect(login.text).toContain('Il tuo codice monouso Gatehouse per accedere è:');
+
+    // Recovery (a browser in English: the stored language wins): the code and the Enterprise ID reminder, in Italian.
+    const recovering = new WebClient(h.app.url);
+    recovering.extraHeaders['Accept-Language'] = 'en-US,en;q=0.9';
+    await forgotEnterpriseId(recovering, 'giulia@example.com', '27182818');
+    await h.mail.waitFor(() => codeMails(h.mail, 'giulia@example.com').some((m) => m.subject.includes('per recuperare il tuo account')));
+    const recoveryMail = codeMails(h.mail, 'giulia@example.com').find((m) => m.subject.includes('per recuperare il tuo account'))!;
+    const shown = await recovering.post('/recover/otp', { action: 'verify', code: /\d{6}/u.exec(recoveryMail.subject)![0] });
+    expect(text(shown.html)).toContain('Your Enterprise ID is giulia.rossi');
+    await h.mail.waitFor(() => h.mail.messagesTo('giulia@example.com').some((m) => m.subject === 'Il tuo Enterprise ID Gatehouse'));
+    const reminder = h.mail.messagesTo('giulia@example.com').find((m) => m.subject === 'Il tuo Enterprise ID Gatehouse')!;
+    expect(reminder.text).toContain('giulia (dot) rossi');
+    expect(reminder.raw).toMatch(/^Content-Language: it$/mu);
+
+    // The account page offers the language (selected: Italiano); switching to English switches the next message, audit-logged.
+    const account = expectPage(await later.get('/account'), 200, 'Language');
+    expect(account.html).toMatch(/<option value="it" lang="it"\s+selected>Italiano<\/option>/u);
+    expect(text(account.html)).toContain('Your account');
+    expectPage(await later.post('/account/language', { locale: 'en' }), 200, 'now in the language you chose');
+    expect(later.last!.html).toMatch(/<option value="en" lang="en"\s+selected>English<\/option>/u);
+    const [event] = await db().query<Array<{ actor_type: string; subject_id: string; details: { locale: string; previous: string } }>>(
+      `SELECT actor_type, subject_id, details FROM audit_events WHERE event_type = 'account.language_changed'`,
+    );
+    expect(event).toMatchObject({ actor_type: 'user', details: { locale: 'en', previous: 'it' } });
+    const seen = codeMails(h.mail, 'giulia@example.com').length;
+    expectPage(
+      await submitPassword(new WebClient(h.app.url), 'giulia.rossi', 'analytical engine 1843'),
+      200,
+      'We sent a 6-digit code by email',
+    );
+    await nextEmailCode(h.mail, 'giulia@example.com', seen);
+    expect(codeMails(h.mail, 'giulia@example.com').at(-1)!.subject).toMatch(/^\d{6} is your Gatehouse code to sign in$/u);
+  });
+
+  it('refuses a language that is not offered, or a form without its CSRF token, and changes nothing', async () => {
+    const org = await seedOrganization(db(), 'torino');
+    const id = await seedUser(db(), org, { enterpriseId: 'anna.verdi', password: 'correct horse battery', email: 'anna@example.com' });
+    const web = new WebClient(h.app.url);
+    await signInByEmail(h, web, { userId: 'anna.verdi', password: 'correct horse battery', email: 'anna@example.com' });
+    expectPage(await web.get('/account'), 200, 'Language');
+    const bad = await web.post('/account/language', { locale: 'xx' });
+    expect(bad.status).toBe(400);
+    expect(text(bad.html)).toContain('Choose one of the languages offered');
+    expectPage(await web.get('/account'), 200, 'Language');
+    const forged = await web.request('POST', '/account/language', new URLSearchParams({ csrf: 'forged', locale: 'it' }));
+    expect(forged.status).toBe(403);
+    const [row] = await db().query<Array<{ locale: string | null }>>(`SELECT locale FROM users WHERE id = $1`, [id]);
+    expect(row!.locale).toBeNull();
+  });
+
+  it('an SMS to a user of an Italian organization is in Italian, with locale "it" in the webhook payload', async () => {
+    const org = await seedOrganization(db(), 'roma', { default_locale: 'it' });
+    await seedUser(db(), org, {
+      enterpriseId: 'luca.neri',
+      password: 'correct horse battery',
+      email: 'luca@example.com',
+      mobile: '+393339876543',
+    });
+    const web = new WebClient(h.app.url);
+    await submitPassword(web, 'luca.neri', 'correct horse battery');
+    await web.post('/signin/otp', { channel: 'sms', action: 'resend' });
+    const request = await h.sms.waitFor((r) => r.body?.to === '+393339876543');
+    expect(request.body).toEqual({
+      channel: 'sms',
+      to: '+393339876543',
+      text: expect.stringMatching(/^\d{6} è il tuo codice Gatehouse per accedere\. Valido per 10 minuti\. Non comunicarlo a nessuno/u),
+      locale: 'it',
+    });
   });
 
   it('a user without a locale gets the organization default (Italian); with an English locale, English', async () => {

@@ -2,13 +2,16 @@ import { Body, Controller, Get, Header, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
+import { MessageLanguageService } from '../../../libs/account/src/index.js';
 import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
+import { DomainError } from '../../../libs/core/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import { RememberedDeviceService, SessionService, type Session } from '../../../libs/sessions/src/index.js';
 import { TransactionCodeService } from '../../../libs/transaction-codes/src/index.js';
 import { STYLESHEET, html } from '../../../libs/web/src/index.js';
 import { CHANGE_NOTICES, accountChangesSection } from './account.views.js';
 import { emergencyContactsSection } from './contacts.views.js';
+import { languageSection } from './language.views.js';
 import { transactionCodesSection } from './transaction-codes.views.js';
 import { accountPage, errorPage } from './views.js';
 import { WebContext } from './web-context.js';
@@ -21,8 +24,9 @@ export class AccountPagesController {
     private readonly devices: RememberedDeviceService,
     private readonly directory: Directory,
     private readonly dataSource: DataSource,
-    private readonly emergencyContacts: EmergencyContactService,
     private readonly transactionCodes: TransactionCodeService,
+    private readonly emergencyContacts: EmergencyContactService,
+    private readonly language: MessageLanguageService,
   ) {}
 
   @Get('assets/gatehouse.css')
@@ -50,6 +54,7 @@ export class AccountPagesController {
     const devices = await this.devices.list(user.id);
     const currentDevice = await this.currentDeviceId(req, user.id);
     const transactionCodes = await this.transactionCodes.openCodesOf(user.id, this.web.meta(req));
+    const csrf = this.web.cookies.csrf(this.web.cookies.get(req, 'session') ?? '');
     res.setHeader('Cache-Control', 'no-store');
     res.type('html').send(
       accountPage(
@@ -64,9 +69,9 @@ export class AccountPagesController {
         },
         devices,
         currentDevice,
-        this.web.cookies.csrf(this.web.cookies.get(req, 'session') ?? ''),
+        csrf,
         typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined,
-        html`${accountChangesSection(user)}${emergencyContactsSection(await this.emergencyContacts.view(user.id))}${transactionCodesSection(transactionCodes)}`,
+        html`${accountChangesSection(user)}${emergencyContactsSection(await this.emergencyContacts.view(user.id))}${transactionCodesSection(transactionCodes)}${languageSection(await this.language.current(user.id), csrf)}`,
       ),
     );
   }
@@ -88,6 +93,23 @@ export class AccountPagesController {
         .send(errorPage('Not found', 'That device is not on your account.', '/account'));
     await this.devices.revoke(session.userId, target, { type: 'user', id: session.userId }, 'forgotten by user', this.web.meta(req));
     res.redirect(303, `/account?notice=${target === 'all' ? 'devices_forgotten' : 'device_forgotten'}`);
+  }
+
+  /** The language of the user's messages (not of the pages). */
+  @Post('account/language')
+  async setLanguage(@Req() req: Request, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
+    const session = await this.guard(req, res, body);
+    if (!session) return;
+    try {
+      await this.language.set(session.userId, body.locale, this.web.meta(req));
+    } catch (error) {
+      if (!(error instanceof DomainError) || error.code !== 'invalid_locale') throw error;
+      return void res
+        .status(400)
+        .type('html')
+        .send(errorPage('Language not changed', error.message, '/account'));
+    }
+    res.redirect(303, '/account?notice=language_changed');
   }
 
   @Post('signout')
@@ -138,4 +160,5 @@ const NOTICES: Record<string, string> = {
   ...CHANGE_NOTICES,
   device_forgotten: 'The device was forgotten. It will need a one-time code at the next sign-in.',
   devices_forgotten: 'All devices were forgotten. Each will need a one-time code at the next sign-in.',
+  language_changed: 'Saved: the codes and notices we send you are now in the language you chose.',
 };

@@ -11,6 +11,7 @@ import {
 import {
   ContactChangeService,
   CredentialChangeService,
+  MessageLanguageService,
   STEP_UP_WINDOW,
   StepUpService,
   stepUpWindow,
@@ -114,6 +115,7 @@ export class IdpModule implements NestModule {
         StepUpService,
         CredentialChangeService,
         ContactChangeService,
+        MessageLanguageService,
         EmergencyContactService,
         ...oidcProviders(options.oidcTimers),
         BearerGuard,

@@ -3,3 +3,4 @@ export * from './common.js';
 export * from './step-up.service.js';
 export * from './credential-change.service.js';
 export * from './contact-change.service.js';
+export * from './language.service.js';

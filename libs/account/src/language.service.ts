@@ -1,0 +1,62 @@
+import { Injectable } from '@nestjs/common';
+import { DataSource } from 'typeorm';
+import { AuditService } from '../../audit/src/index.js';
+import { Clock, DomainError } from '../../core/src/index.js';
+import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../notifications/src/index.js';
+import type { RequestMeta } from '../../sessions/src/index.js';
+import { auditMeta } from './common.js';
+
+export interface MessageLanguage {
+  /** The user's own choice, or null (then the organization's default applies). */
+  locale: MessageLocale | null;
+  /** The organization's default, used while `locale` is null. */
+  organizationDefault: MessageLocale;
+}
+
+/** The language of a user's messages (codes and notices); the hosted pages stay English. */
+@Injectable()
+export class MessageLanguageService {
+  constructor(
+    private readonly dataSource: DataSource,
+    private readonly clock: Clock,
+    private readonly audit: AuditService,
+  ) {}
+
+  async current(userId: string): Promise<MessageLanguage> {
+    const [row] = await this.dataSource.query<Array<{ locale: string | null; default_locale: string | null }>>(
+      `SELECT u.locale, p.default_locale FROM users u LEFT JOIN organization_policies p ON p.organization_id = u.organization_id WHERE u.id = $1`,
+      [userId],
+    );
+    return {
+      locale: isMessageLocale(row?.locale) ? row.locale : null,
+      organizationDefault: isMessageLocale(row?.default_locale) ? row.default_locale : 'en',
+    };
+  }
+
+  /** Sets the language (one of MESSAGE_LOCALES), audit-logged as `account.language_changed`. */
+  async set(userId: string, input: unknown, meta: RequestMeta): Promise<MessageLocale> {
+    if (!isMessageLocale(input)) {
+      throw new DomainError('invalid_locale', `Choose one of the languages offered (${MESSAGE_LOCALES.join(', ')}).`);
+    }
+    await this.dataSource.transaction(async (m) => {
+      const [row] = await m.query<Array<{ organization_id: string; previous: string | null }>>(
+        `SELECT organization_id, locale AS previous FROM users WHERE id = $1 FOR UPDATE`,
+        [userId],
+      );
+      if (!row) throw new DomainError('not_found', 'This account no longer exists.');
+      await m.query(`UPDATE users SET locale = $2, updated_at = $3 WHERE id = $1`, [userId, input, this.clock.now()]);
+      await this.audit.record(
+        {
+          type: 'account.language_changed',
+          actor: { type: 'user', id: userId },
+          subject: { type: 'user', id: userId },
+          organizationId: row.organization_id,
+          ...auditMeta(meta),
+          details: { locale: input, previous: row.previous },
+        },
+        m,
+      );
+    });
+    return input;
+  }
+}
