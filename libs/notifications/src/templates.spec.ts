@@ -12,6 +12,7 @@ import {
   type NoticeKind,
   type OtpPurpose,
 } from './templates.js';
+import { transactionCodeMessage, transactionCodeValidity } from './transaction-code-message.js';
 
 const PURPOSES: OtpPurpose[] = ['login', 'enrollment', 'step_up', 'recovery', 'verification', 'transaction'];
 const CHANNELS: Channel[] = ['email', 'sms', 'voice'];
@@ -333,5 +334,30 @@ describe('Italian (it)', () => {
     expect(negotiateLocale('fr, de')).toBeUndefined();
     expect(negotiateLocale('*')).toBeUndefined();
     expect(negotiateLocale(undefined)).toBeUndefined();
+  });
+});
+
+describe('transaction code email in Italian', () => {
+  it('carries the code, what it confirms, the validity in Italian, the guidance, and no link; unknown locales are English', () => {
+    const base = {
+      code: '482913',
+      description: 'Consegna del pacco',
+      reference: 'PKG-42',
+      serviceName: 'Corriere Veloce',
+      expiresAt: new Date('2026-03-29T14:30:00Z'),
+    };
+    const m = transactionCodeMessage({ ...base, locale: 'it-IT' });
+    expect(m.locale).toBe('it');
+    expect(m.subject).toBe('482913 è il tuo codice Gatehouse per confermare: Consegna del pacco');
+    expect(m.text).toContain('Corriere Veloce ha chiesto a Gatehouse di inviarti un codice monouso per confermare:');
+    expect(m.text).toContain('(riferimento PKG-42)');
+    expect(m.text).toContain('È valido fino al 29 marzo 2026 alle ore 14:30 UTC e si può usare una sola volta.');
+    expect(m.text).toContain('non invia mai link');
+    expectNoLink(m.text);
+    const endOfDay = transactionCodeMessage({ ...base, locale: 'it', endOfDay: { date: '2026-03-29', timeZone: 'Europe/Rome' } });
+    expect(endOfDay.text).toContain('fino alla fine di domenica 29 marzo 2026 (ora di Europe/Rome)');
+    expect(transactionCodeValidity(base.expiresAt, undefined, 'it')).toBe('fino al 29 marzo 2026 alle ore 14:30 UTC');
+    expect(transactionCodeValidity(base.expiresAt)).toBe('until 29 March 2026 at 14:30 UTC');
+    expect(transactionCodeMessage({ ...base, locale: 'de' }).subject).toBe('482913 is your Gatehouse code for: Consegna del pacco');
   });
 });

@@ -5,7 +5,7 @@ import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { SECRETS, type Secrets } from '../../config/src/index.js';
 import { Clock, DomainError, Duration } from '../../core/src/index.js';
 import { Directory } from '../../identity/src/index.js';
-import { OutboxService, transactionCodeValidity, transactionCodeMessage } from '../../notifications/src/index.js';
+import { OutboxService, messageLocaleFor, transactionCodeValidity, transactionCodeMessage } from '../../notifications/src/index.js';
 // Not the lib's index: nothing here needs oidc-provider itself.
 import { ClientRegistry } from '../../oidc/src/clients.js';
 import { codeHmac, maskDestination, normalizeCode } from '../../otp/src/index.js';
@@ -158,6 +158,7 @@ export class TransactionCodeService {
         serviceName: service.client_name,
         expiresAt: request.expiresAt,
         ...(request.endOfDay ? { endOfDay: request.endOfDay } : {}),
+        locale: await messageLocaleFor(m, { type: 'user', id: user.id }),
       });
       const messageId = await this.outbox.enqueue(m, {
         channel: 'email',
