@@ -4,7 +4,7 @@ import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError, foldKey } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
 import { Directory, PasswordHasher, verifyLegacyHash, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
-import { OutboxService, noticeMessage } from '../../notifications/src/index.js';
+import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import { OtpService, type VerifyOtpResult } from '../../otp/src/index.js';
 import { RememberedDeviceService, SessionService, type RequestMeta } from '../../sessions/src/index.js';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService } from '../../throttle/src/index.js';
@@ -389,11 +389,13 @@ export class SignInService {
         );
         if (remembered) {
           device = remembered.token;
-          const notice = noticeMessage('new_device', { name: remembered.device.name, at: this.clock.now().toISOString() });
+          const locale = await messageLocaleFor(manager, { type: 'user', id: user.id });
+          const notice = noticeMessage('new_device', { name: remembered.device.name, at: this.clock.now().toISOString(), locale });
           await this.outbox.enqueue(manager, {
             channel: 'email',
             to: user.email,
             purpose: 'notice.new_device',
+            locale,
             subject: notice.subject,
             text: notice.text,
           });
