@@ -147,6 +147,26 @@ describe('localized messages', () => {
     expect(codeMails(h.mail, who.email).at(-1)!.subject).toMatch(/^\d{6} is your Gatehouse code to sign in$/u);
   });
 
+  it('the new-device notice follows the organization default (Italian)', async () => {
+    const org = await seedOrganization(db(), 'napoli', { default_locale: 'it' });
+    await seedUser(db(), org, { enterpriseId: 'sara.russo', password: 'correct horse battery', email: 'sara@example.com' });
+    const web = new WebClient(h.app.url);
+    expectPage(
+      await signInByEmail(
+        h,
+        web,
+        { userId: 'sara.russo', password: 'correct horse battery', email: 'sara@example.com' },
+        { remember: true },
+      ),
+      200,
+      'Your account',
+    );
+    await h.mail.waitFor(() => h.mail.messagesTo('sara@example.com').some((m) => m.subject === 'Nuovo accesso al tuo account Gatehouse'));
+    const notice = h.mail.messagesTo('sara@example.com').find((m) => m.subject === 'Nuovo accesso al tuo account Gatehouse')!;
+    expect(notice.text).toContain('Il tuo account è appena stato usato per accedere da un nuovo dispositivo');
+    expect(notice.raw).toMatch(/^Content-Language: it$/mu);
+  });
+
   it('an unsupported browser language leaves the organization default (English)', async () => {
     const org = await seedOrganization(db(), 'paris');
     await seedLegacyAccount(db(), org, { legacyUserId: 'L-FR-1', password: 'old-Secret-1', email: 'jeanne@example.com' });
