@@ -1,4 +1,5 @@
 import {
+  api,
   codeMails,
   enroll,
   errorLines,
@@ -165,6 +166,42 @@ describe('localized messages', () => {
     const notice = h.mail.messagesTo('sara@example.com').find((m) => m.subject === 'Nuovo accesso al tuo account Gatehouse')!;
     expect(notice.text).toContain('Il tuo account è appena stato usato per accedere da un nuovo dispositivo');
     expect(notice.raw).toMatch(/^Content-Language: it$/mu);
+  });
+
+  it('the JSON API takes an optional locale at the credentials step (a field error when unsupported) and writes in it', async () => {
+    const org = await seedOrganization(db(), 'bologna');
+    await seedLegacyAccount(db(), org, { legacyUserId: 'L-API-1', password: 'old-Secret-9', email: 'elena@example.com' });
+    const started = await api(h.app.url, 'POST', '/api/v1/signin', { body: {} });
+    const legacy = await api(h.app.url, 'POST', `/api/v1/signin/${started.body.flow_id as string}/credentials`, {
+      flowToken: started.body.flow_token as string,
+      body: { user_id: 'L-API-1', password: 'old-Secret-9' },
+      // The app's own language header says English: the explicit field wins.
+      headers: { 'Accept-Language': 'en' },
+    });
+    const flow = legacy.body.enrollment as { flow_id: string; flow_token: string };
+    const step = (action: string, body: Record<string, unknown> = {}) =>
+      api(h.app.url, 'POST', `/api/v1/enrollment/${flow.flow_id}/${action}`, { flowToken: flow.flow_token, body });
+    expect((await step('confirm')).body).toMatchObject({ step: 'credentials' });
+    const choice = {
+      enterprise_id: 'elena.api',
+      password: 'a long and new password 9',
+      confirm_password: 'a long and new password 9',
+      security_code: '27182818',
+      confirm_security_code: '27182818',
+      mobile: '',
+    };
+    for (const locale of ['fr', 'it;q=1', 42]) {
+      const refused = await step('credentials', { ...choice, locale });
+      expect(refused.status).toBe(422);
+      expect(refused.body.field_errors).toEqual({ locale: 'Choose a language messages can be written in: en or it.' });
+    }
+    expect(h.mail.messagesTo('elena@example.com')).toHaveLength(0);
+    expect((await step('credentials', { ...choice, locale: 'it-IT' })).body).toMatchObject({ step: 'email_otp' });
+    const code = await nextEmailCode(h.mail, 'elena@example.com', 0);
+    expect(codeMails(h.mail, 'elena@example.com')[0]!.subject).toBe(`${code} è il tuo codice Gatehouse per attivare il tuo Enterprise ID`);
+    expect((await step('email-otp', { code })).body).toMatchObject({ step: 'done' });
+    const [user] = await db().query<Array<{ locale: string }>>(`SELECT locale FROM users WHERE enterprise_id = 'elena.api'`);
+    expect(user!.locale).toBe('it');
   });
 
   it('an unsupported browser language leaves the organization default (English)', async () => {

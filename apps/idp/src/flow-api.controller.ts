@@ -148,6 +148,7 @@ export class FlowApiController {
             securityCode: body?.security_code,
             confirmSecurityCode: body?.confirm_security_code,
             mobile: body?.mobile,
+            locale: body?.locale,
           },
           meta,
         );

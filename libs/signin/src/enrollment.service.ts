@@ -14,7 +14,7 @@ import {
   type LegacyRecord,
   type OtpChannel,
 } from '../../identity/src/index.js';
-import { OutboxService, messageLocaleFor, negotiateLocale, noticeMessage } from '../../notifications/src/index.js';
+import { MESSAGE_LOCALES, OutboxService, messageLocaleFor, negotiateLocale, noticeMessage } from '../../notifications/src/index.js';
 import { OtpService } from '../../otp/src/index.js';
 import { SessionService, type RequestMeta, type VerificationRecord } from '../../sessions/src/index.js';
 import { nextEnrollment, type ChosenCredentials, type EnrollmentState } from './machines.js';
@@ -42,6 +42,8 @@ export interface CredentialsInput {
   securityCode: unknown;
   confirmSecurityCode: unknown;
   mobile: unknown;
+  /** JSON API only: the language of this person's messages (a BCP 47 tag such as `it` or `it-IT`); the browser's otherwise. */
+  locale?: unknown;
 }
 
 function alreadyEnrolled(): DomainError {
@@ -202,6 +204,13 @@ export class EnrollmentService {
       else mobile = m.value;
     }
 
+    let locale: string | undefined;
+    if (input.locale !== undefined && input.locale !== null) {
+      const tag = typeof input.locale === 'string' && /^[A-Za-z]{2,3}(-[A-Za-z0-9]{1,8}){0,3}$/u.test(input.locale) ? input.locale : '';
+      locale = negotiateLocale(tag);
+      if (!locale) errors.locale = `Choose a language messages can be written in: ${MESSAGE_LOCALES.join(' or ')}.`;
+    }
+
     if (Object.keys(errors).length > 0 || !id.ok || !code.ok) {
       return {
         ...(await this.describe(handle, state)),
@@ -217,6 +226,7 @@ export class EnrollmentService {
       securityCodeHash: await this.hasher.hash(code.value),
       mobile,
     };
+    if (locale) await this.dataSource.query(`UPDATE legacy_accounts SET locale = $2 WHERE id = $1`, [account.id, locale]);
     const next = nextEnrollment(state, { type: 'credentials_chosen', chosen }, this.clock.now());
     const saved = await this.flows.save(flow, next);
     return this.sendEmailCode(handle, saved, account, meta);
