@@ -10,6 +10,7 @@ import {
   resolveLocale,
   spellDigits,
   type NoticeKind,
+  type NoticeParams,
   type OtpPurpose,
 } from './templates.js';
 import { transactionCodeMessage, transactionCodeValidity } from './transaction-code-message.js';
@@ -278,23 +279,16 @@ describe('Italian (it)', () => {
   });
 
   it.each(NOTICES)('notice %s: Italian subject and text, no link, the date in Italian', (kind) => {
-    const m = noticeMessage(kind, {
+    const params: NoticeParams = {
       firstName: 'Ada',
       name: 'Firefox su Windows',
       at: '2026-05-01T10:00:00Z',
       enterpriseId: 'ada.lovelace',
       fields: ['first_name', 'email'],
       count: 2,
-      locale: 'it',
-    });
-    const english = noticeMessage(kind, {
-      firstName: 'Ada',
-      name: 'Firefox su Windows',
-      at: '2026-05-01T10:00:00Z',
-      enterpriseId: 'ada.lovelace',
-      fields: ['first_name', 'email'],
-      count: 2,
-    });
+    };
+    const m = noticeMessage(kind, { ...params, locale: 'it' });
+    const english = noticeMessage(kind, params);
     expect(m.locale).toBe('it');
     expect(m.text).toContain('Buongiorno Ada,');
     expect(m.subject).not.toBe(english.subject);
