@@ -1,6 +1,9 @@
 import type { INestApplication } from '@nestjs/common';
+import { mkdtempSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createAdminApp } from '../../apps/admin/src/app.js';
 import { createIdpApp } from '../../apps/idp/src/app.js';
@@ -31,8 +34,18 @@ export interface RunningApp {
   close(): Promise<void>;
 }
 
+/** Each test process's own DATA_DIR: a file outbox or credentials file written by a test never lands in the checkout. */
+const TEST_DATA_DIR = mkdtempSync(path.join(os.tmpdir(), 'gatehouse-test-'));
+
 export function testConfig(env: Record<string, string> = {}): AppConfig {
-  return loadConfig({ NODE_ENV: 'test', LOG_LEVEL: 'info', ARGON2_MEMORY_KIB: '8192', ARGON2_TIME_COST: '1', ...env });
+  return loadConfig({
+    NODE_ENV: 'test',
+    LOG_LEVEL: 'info',
+    ARGON2_MEMORY_KIB: '8192',
+    ARGON2_TIME_COST: '1',
+    DATA_DIR: TEST_DATA_DIR,
+    ...env,
+  });
 }
 
 /** Starts the IdP or the support console on a free port against a test database. */

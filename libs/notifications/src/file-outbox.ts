@@ -14,10 +14,13 @@ export function fileTimestamp(at: Date): string {
 
 /**
  * Writes a file readable only by its owner (0600), atomically: readers see the whole file
- * or none of it. The directory is created (0700) when missing.
+ * or none of it. The directory is created (0700, its parents with the default mode) when missing.
  */
 export async function writeOutboxFile(dir: string, name: string, content: string | Buffer): Promise<string> {
   try {
+    // Only the outbox itself is private: its parents (e.g. DATA_DIR, where embedded PostgreSQL keeps its data and must
+    // reach it as the postgres user when run as root) keep the default mode.
+    await mkdir(path.dirname(dir), { recursive: true });
     await mkdir(dir, { recursive: true, mode: 0o700 });
     const target = path.join(dir, name);
     const temp = path.join(dir, `.${name}.${randomBytes(4).toString('hex')}.tmp`);
