@@ -22,8 +22,7 @@ import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { pbkdf2, randomBytes } from 'node:crypto';
 import { createWriteStream, readFileSync } from 'node:fs';
-import { mkdir, rm, rmdir, stat, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
@@ -33,12 +32,10 @@ import { promisify } from 'node:util';
 import type { DataSource } from 'typeorm';
 import { runCli } from '../apps/cli/src/cli.js';
 import { createDataSource, migrate } from '../libs/platform/src/index.js';
-import { freshDatabase } from './support/harness.js';
+import { REPO, freshDatabase, onCleanUp, positiveInt, printHeader, runBenchmark, workDirectory } from './support/harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench
-const REPO = path.resolve(here, '../..');
 const CLI_MAIN = path.resolve(here, '../apps/cli/src/main.js');
-const WORK_ROOT = path.join(REPO, 'bench', '.work');
 
 const ROWS = positiveInt(process.env.BENCH_ROWS, 100_000);
 const HASH_POOL = 30;
@@ -49,11 +46,6 @@ const ORG_SLUG = 'bench';
 const TARGET = { rowsPerSecond: 5_000, rssBytes: 300_000_000 };
 
 const pbkdf2Async = promisify(pbkdf2);
-
-function positiveInt(raw: string | undefined, fallback: number): number {
-  const n = Number.parseInt(raw ?? '', 10);
-  return Number.isInteger(n) && n > 0 ? n : fallback;
-}
 
 /** Small seeded PRNG (mulberry32), so every run imports the same rows (hash salts aside). */
 function prng(seed: number): () => number {
@@ -330,27 +322,6 @@ function describeFailure(label: string, run: Measured): Error {
 // Main
 // ---------------------------------------------------------------------------------------
 
-const cleanups: Array<() => Promise<void>> = [];
-let cleaning: Promise<void> | undefined;
-
-/** Runs the registered clean-ups once, newest first, reporting (not throwing) failures. */
-async function cleanUp(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const step of cleanups.reverse()) {
-      await step().catch((error: unknown) => console.error(`clean-up: ${error instanceof Error ? error.message : String(error)}`));
-    }
-  })();
-  await cleaning;
-}
-
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    console.error(`\n${signal}: cleaning up`);
-    activeChild?.kill('SIGTERM');
-    void cleanUp().finally(() => process.exit(130));
-  });
-}
-
 const fmt = (n: number, digits = 0) => n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
 const mib = (kib: number | null) => (kib === null ? 'n/a' : `${fmt(kib / 1024, 1)} MiB`);
 const summaryLine = (stdout: string) =>
@@ -360,26 +331,11 @@ const summaryLine = (stdout: string) =>
     ?.trim() ?? '(no summary line)';
 
 async function main(): Promise<void> {
-  const run = `${new Date().toISOString().slice(0, 10)}-${randomBytes(3).toString('hex')}`;
-  const workDir = path.join(WORK_ROOT, run);
-  await mkdir(workDir, { recursive: true });
-  cleanups.push(async () => {
-    await rm(workDir, { recursive: true, force: true });
-    await rmdir(WORK_ROOT).catch(() => undefined); // only when empty
-  });
-  const dataDir = path.join(workDir, 'data');
+  const { workDir, dataDir } = await workDirectory();
   const csv = path.join(workDir, 'legacy-accounts.csv');
   const headerOnly = path.join(workDir, 'header-only.csv');
 
-  console.log('Legacy import benchmark');
-  console.log(`  machine:   ${os.cpus().length} CPU(s) ${os.cpus()[0]?.model ?? ''}, ${fmt(os.totalmem() / 2 ** 30, 1)} GiB RAM`);
-  console.log(`  node:      ${process.version}`);
-  console.log(
-    `  load avg:  ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  printHeader('Legacy import benchmark');
 
   // 1. Data set.
   let t = performance.now();
@@ -407,10 +363,10 @@ async function main(): Promise<void> {
   // 2. Fresh database, migrated, with the organization.
   t = performance.now();
   const db = await freshDatabase(dataDir);
-  cleanups.push(async () => await db.dispose());
+  onCleanUp(async () => await db.dispose());
   let ds: DataSource | undefined = createDataSource(db.url, { poolSize: 2, applicationName: 'gatehouse-bench' });
   await ds.initialize();
-  cleanups.push(async () => {
+  onCleanUp(async () => {
     if (ds?.isInitialized) await ds.destroy();
   });
   const applied = await migrate(ds);
@@ -483,11 +439,4 @@ async function main(): Promise<void> {
   }
 }
 
-try {
-  await main();
-} catch (error) {
-  console.error(`\nbenchmark failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-  process.exitCode = 1;
-} finally {
-  await cleanUp();
-}
+await runBenchmark(main, () => activeChild?.kill('SIGTERM'));

@@ -39,24 +39,18 @@
  * BENCH_CPU_PROFILE=<dir> (V8 CPU profiles of the server thread, one per slice).
  */
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair } from 'jose';
 import { randomBytes } from 'node:crypto';
-import { mkdir, rm, rmdir } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import Provider, { interactionPolicy, type Adapter, type Configuration } from 'oidc-provider';
-import { createIdpApp } from '../apps/idp/src/app.js';
 import { AuditService } from '../libs/audit/src/index.js';
-import { loadConfig, testSecrets } from '../libs/config/src/index.js';
+import { loadConfig } from '../libs/config/src/index.js';
 import { SystemClock } from '../libs/core/src/index.js';
 import { PasswordHasher } from '../libs/identity/src/index.js';
 import { ClientRegistry, DISCOVERY_PATH, OIDC_PREFIX, OIDC_SCOPES, TTL } from '../libs/oidc/src/index.js';
-import { createDataSource, migrate } from '../libs/platform/src/index.js';
 import { LOA1, LOA2 } from '../libs/sessions/src/index.js';
 import {
   Browser,
@@ -70,38 +64,39 @@ import {
   type TargetName,
 } from './oidc.clients.js';
 import {
-  WORK_ROOT,
   MailCatcher,
-  coresOf,
   eachLimited,
   fmt,
-  freshDatabase,
+  migratedDatabase,
   ms,
   onCleanUp,
   percentile,
   positiveInt,
+  printHeader,
   runBenchmark,
   seconds,
   seedOrganization,
   seedUsers,
   table,
+  workDirectory,
   type BenchUser,
 } from './support/harness.js';
 import {
   ClientThread,
-  StatementProfile,
   merge,
   othersOf,
   postmasterPid,
   profiled,
   sample,
   sqlPerOp,
+  usageCells,
   usageOverWindow,
   usageSince,
   windowAfter,
   type Measured,
   type Probe,
 } from './support/measure.js';
+import { startIdp } from './support/idp.js';
 
 /** Measured seconds per time-bounded scenario and target, in SLICES alternating slices, each after a warm-up. */
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 8);
@@ -487,13 +482,7 @@ function printReport(all: Measurement[]): void {
           LABEL[m.endpoint],
           m.target,
           String(m.concurrency),
-          coresOf(u.machine),
-          coresOf(u.main),
-          fmt(u.elu, 2),
-          coresOf(u.otherThreads),
-          coresOf(u.client),
-          coresOf(u.postgres),
-          coresOf(othersOf(u)),
+          ...usageCells(u),
           cpuPerOp(u.main, m),
           cpuPerOp(u.postgres, m),
           fmt(sql.statements, 1),
@@ -517,24 +506,8 @@ function printReport(all: Measurement[]): void {
 // ---------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const runId = `${new Date().toISOString().slice(0, 10)}-${randomBytes(3).toString('hex')}`;
-  const workDir = path.join(WORK_ROOT, runId);
-  await mkdir(workDir, { recursive: true });
-  onCleanUp(async () => {
-    await rm(workDir, { recursive: true, force: true });
-    await rmdir(WORK_ROOT).catch(() => undefined); // only when empty
-  });
-  const dataDir = path.join(workDir, 'data');
-
-  console.log('OpenID Connect benchmark');
-  console.log(`  machine:   ${os.cpus().length} CPU(s) ${os.cpus()[0]?.model ?? ''}, ${fmt(os.totalmem() / 2 ** 30, 1)} GiB RAM`);
-  console.log(`  node:      ${process.version}`);
-  console.log(
-    `  load avg:  ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  const { dataDir } = await workDirectory();
+  printHeader('OpenID Connect benchmark');
   console.log(
     `  plan:      discovery, JWKS and refresh ${SECONDS} s per target, ${SLICES} slices each; token ${SLICES} × ${CODES} codes per target; ` +
       `clients ${CONCURRENCY.join(' and ')}; ${USERS} users`,
@@ -543,14 +516,7 @@ async function main(): Promise<void> {
   // 1. Clients thread, database, mail.
   let t = performance.now();
   const clientsStarting = ClientThread.start<OidcJob, RunResult>(new URL('./oidc.clients.js', import.meta.url));
-  const db = await freshDatabase(dataDir);
-  onCleanUp(async () => await db.dispose());
-  const ds = createDataSource(db.url, { poolSize: 4, applicationName: 'gatehouse-bench' });
-  await ds.initialize();
-  onCleanUp(async () => {
-    if (ds.isInitialized) await ds.destroy();
-  });
-  const applied = await migrate(ds);
+  const { db, ds, applied } = await migratedDatabase(dataDir, 4);
   const mail = await MailCatcher.start();
   onCleanUp(async () => await mail.stop());
   const clients = await clientsStarting;
@@ -572,19 +538,7 @@ async function main(): Promise<void> {
     ISSUER: issuer,
     PORT: String(port),
   });
-  let logLines = 0;
-  const logStream = new Writable({
-    write(_chunk, _encoding, done) {
-      logLines++;
-      done();
-    },
-  });
-  const profile = new StatementProfile();
-  const uninstall = profile.install('gatehouse-idp');
-  onCleanUp(async () => uninstall());
-  const app: INestApplication = await createIdpApp({ config, databaseUrl: db.url, secrets: testSecrets('bench'), logStream });
-  onCleanUp(async () => await app.close());
-  await app.listen(port, '127.0.0.1');
+  const { profile, logLines } = await startIdp(config, db.url, port);
   console.log(`  gatehouse: ${issuer}, log level ${config.logLevel} (lines dropped)`);
 
   // 3. The bare provider.
@@ -654,7 +608,7 @@ async function main(): Promise<void> {
       `\n  WARNING: other processes used up to ${fmt(disturbed, 2)} cores during a run; the figures are lower than on a quiet machine.`,
     );
   }
-  console.log(`\n  ${fmt(logLines)} log lines written by Gatehouse (dropped); ${fmt(mail.received)} mails received`);
+  console.log(`\n  ${fmt(logLines())} log lines written by Gatehouse (dropped); ${fmt(mail.received)} mails received`);
   if (postmaster === null) console.log('  PostgreSQL CPU: n/a (the server is not a local process)');
   else if (process.env.DATABASE_URL) console.log('  PostgreSQL CPU: every backend of that server, not only the bench database');
 

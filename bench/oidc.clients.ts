@@ -8,7 +8,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
-import { serveJobs, sharedNow } from './support/worker.js';
+import { Recorder, readJson, serveJobs, sharedNow, type RunResult } from './support/worker.js';
 
 export type TargetName = 'gatehouse' | 'bare';
 export type Endpoint = 'discovery' | 'jwks' | 'token' | 'refresh';
@@ -53,15 +53,7 @@ export type OidcJob =
   /** Count-bounded: the clients redeem every prepared code; the time runs from the first request to the last answer. */
   | { kind: 'redeem'; target: TargetName; concurrency: number };
 
-export interface RunResult {
-  completed: number;
-  failed: number;
-  /** measure: the window; otherwise from the first request to the last answer. */
-  elapsedMs: number;
-  latenciesMs: number[];
-  /** The first few failures, for the report. */
-  errors: string[];
-}
+export type { RunResult };
 
 // ---------------------------------------------------------------------------------------
 // A browser without JavaScript: cookies, redirects and `Refresh` navigations
@@ -177,13 +169,7 @@ async function tokenRequest(t: Target, form: Record<string, string>): Promise<Js
     headers: { Authorization: `Basic ${basic}`, 'Content-Type': 'application/x-www-form-urlencoded' },
     body: new URLSearchParams(form),
   });
-  const text = await response.text();
-  let json: Json;
-  try {
-    json = JSON.parse(text) as Json;
-  } catch {
-    json = { raw: text.slice(0, 200) };
-  }
+  const json = await readJson(response);
   const ok =
     response.status === 200 &&
     json.token_type === 'Bearer' &&
@@ -213,15 +199,6 @@ function stateOf(name: TargetName): TargetState {
   const s = targets.get(name);
   if (!s) throw new Error(`target ${name} was not set up`);
   return s;
-}
-
-class Recorder {
-  readonly result: RunResult = { completed: 0, failed: 0, elapsedMs: 0, latenciesMs: [], errors: [] };
-
-  fail(error: unknown): void {
-    this.result.failed++;
-    if (this.result.errors.length < 5) this.result.errors.push(error instanceof Error ? error.message : String(error));
-  }
 }
 
 /** Runs `worker(client)` for `concurrency` clients at once and times it from start to end. */

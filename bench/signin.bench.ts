@@ -30,49 +30,40 @@
  * BENCH_DEVICE_USERS (64), BENCH_CPU_PROFILE=<dir> (V8 CPU profiles of the server thread).
  */
 import 'reflect-metadata';
-import type { INestApplication } from '@nestjs/common';
 import argon2 from 'argon2';
-import { randomBytes } from 'node:crypto';
-import { mkdir, rm, rmdir } from 'node:fs/promises';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { Writable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
-import { createIdpApp } from '../apps/idp/src/app.js';
-import { loadConfig, testSecrets } from '../libs/config/src/index.js';
+import { loadConfig } from '../libs/config/src/index.js';
 import { OWASP_ARGON2, PasswordHasher } from '../libs/identity/src/index.js';
-import { createDataSource, migrate } from '../libs/platform/src/index.js';
 import {
-  WORK_ROOT,
   MailCatcher,
-  coresOf,
   eachLimited,
   fmt,
-  freshDatabase,
+  migratedDatabase,
   ms,
   onCleanUp,
   percentile,
   positiveInt,
+  printHeader,
   runBenchmark,
   seconds,
   seedOrganization,
   seedUsers,
   table,
+  workDirectory,
   type BenchUser,
 } from './support/harness.js';
 import {
   ClientThread,
-  StatementProfile,
   merge,
   othersOf,
   postmasterPid,
   profiled,
   sample,
   sqlPerOp,
+  usageCells,
   usageOverWindow,
   usageSince,
   windowAfter,
@@ -80,6 +71,7 @@ import {
   type Probe,
   type Usage,
 } from './support/measure.js';
+import { startIdp } from './support/idp.js';
 import { sharedNow } from './support/worker.js';
 import { BENCH_USER_AGENT, type ClientJob, type ClientResult, type DeviceUser, type PreparedOtp } from './signin.clients.js';
 
@@ -310,17 +302,10 @@ function printReport(all: Measurement[]): void {
       all.map((m) => {
         const u = m.usage;
         const sql = sqlPerOp(m);
-        const others = othersOf(u);
         return [
           LABEL[m.scenario],
           String(m.concurrency),
-          coresOf(u.machine),
-          coresOf(u.main),
-          fmt(u.elu, 2),
-          coresOf(u.otherThreads),
-          coresOf(u.client),
-          coresOf(u.postgres),
-          coresOf(others),
+          ...usageCells(u),
           m.scenario === 'raw' ? '' : fmt(sql.statements, 1),
           m.scenario === 'raw' ? '' : fmt(sql.ms, 1),
         ];
@@ -342,25 +327,10 @@ function printReport(all: Measurement[]): void {
 // ---------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const runId = `${new Date().toISOString().slice(0, 10)}-${randomBytes(3).toString('hex')}`;
-  const workDir = path.join(WORK_ROOT, runId);
-  await mkdir(workDir, { recursive: true });
-  onCleanUp(async () => {
-    await rm(workDir, { recursive: true, force: true });
-    await rmdir(WORK_ROOT).catch(() => undefined); // only when empty
-  });
-  const dataDir = path.join(workDir, 'data');
+  const { dataDir } = await workDirectory();
   const otpUsers = Math.ceil((OTP_FLOWS * CONCURRENCY.length) / CODES_PER_USER);
 
-  console.log('Sign-in benchmark');
-  console.log(`  machine:   ${os.cpus().length} CPU(s) ${os.cpus()[0]?.model ?? ''}, ${fmt(os.totalmem() / 2 ** 30, 1)} GiB RAM`);
-  console.log(`  node:      ${process.version}, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}`);
-  console.log(
-    `  load avg:  ${os
-      .loadavg()
-      .map((l) => l.toFixed(2))
-      .join(' ')}`,
-  );
+  printHeader('Sign-in benchmark', `, UV_THREADPOOL_SIZE=${process.env.UV_THREADPOOL_SIZE ?? '4 (default)'}`);
   console.log(
     `  plan:      raw argon2 and (a) ${SECONDS} s each; (b) ${fmt(OTP_FLOWS)} prepared flows per run; clients ${CONCURRENCY.join(' and ')}; ` +
       `${DEVICE_USERS} device users, ${otpUsers} OTP users`,
@@ -369,14 +339,7 @@ async function main(): Promise<void> {
   // 1. Clients thread (starts while the database comes up), database, mail.
   let t = performance.now();
   const clientsStarting = ClientThread.start<ClientJob, ClientResult>(new URL('./signin.clients.js', import.meta.url));
-  const db = await freshDatabase(dataDir);
-  onCleanUp(async () => await db.dispose());
-  const ds = createDataSource(db.url, { poolSize: 4, applicationName: 'gatehouse-bench' });
-  await ds.initialize();
-  onCleanUp(async () => {
-    if (ds.isInitialized) await ds.destroy();
-  });
-  const applied = await migrate(ds);
+  const { db, ds, applied } = await migratedDatabase(dataDir, 4);
   const mail = await MailCatcher.start();
   onCleanUp(async () => await mail.stop());
   const clients = await clientsStarting;
@@ -392,20 +355,7 @@ async function main(): Promise<void> {
     // loadConfig gets no ARGON2_* here, so these are the app's defaults; raw and (a) must use the same parameters.
     throw new Error(`the app's default argon2 parameters ${JSON.stringify(a2)} are no longer OWASP_ARGON2: update the benchmark`);
   }
-  let logLines = 0;
-  const logStream = new Writable({
-    write(_chunk, _encoding, done) {
-      logLines++;
-      done();
-    },
-  });
-  const profile = new StatementProfile();
-  const uninstall = profile.install('gatehouse-idp');
-  onCleanUp(async () => uninstall());
-  const app: INestApplication = await createIdpApp({ config, databaseUrl: db.url, secrets: testSecrets('bench'), logStream });
-  onCleanUp(async () => await app.close());
-  await app.listen(0, '127.0.0.1');
-  const base = `http://127.0.0.1:${((app.getHttpServer() as Server).address() as AddressInfo).port}`;
+  const { base, profile, logLines } = await startIdp(config, db.url);
   console.log(
     `  idp:       ${base}, argon2id m=${a2.memoryKiB} KiB t=${a2.timeCost} p=${a2.parallelism}, log level ${config.logLevel} (lines dropped)`,
   );
@@ -485,7 +435,7 @@ async function main(): Promise<void> {
       `\n  WARNING: other processes used up to ${fmt(disturbed, 2)} cores during a run; the figures are lower than on a quiet machine.`,
     );
   }
-  console.log(`\n  ${fmt(logLines)} log lines written by the app (dropped); ${fmt(mail.received)} mails received`);
+  console.log(`\n  ${fmt(logLines())} log lines written by the app (dropped); ${fmt(mail.received)} mails received`);
   if (postmaster === null) console.log('  PostgreSQL CPU: n/a (the server is not a local process)');
   else if (process.env.DATABASE_URL) console.log('  PostgreSQL CPU: every backend of that server, not only the bench database');
 

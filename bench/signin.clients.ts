@@ -5,7 +5,7 @@
  * Node built-ins (fetch is Node's built-in undici, with keep-alive connections).
  */
 import { performance } from 'node:perf_hooks';
-import { serveJobs, sharedNow } from './support/worker.js';
+import { Recorder, readJson, serveJobs, sharedNow, type RunResult } from './support/worker.js';
 
 /** A desktop browser, as a native app's embedded web view would send. */
 export const BENCH_USER_AGENT =
@@ -34,16 +34,8 @@ export type ClientJob =
   /** Count-bounded: each client takes the next prepared flow and submits its code, until none is left. */
   | { kind: 'otp-verify'; base: string; concurrency: number; flows: PreparedOtp[] };
 
-export interface ClientResult {
-  completed: number;
-  failed: number;
-  /** Device sign-in: the window; OTP: from the first request to the last answer. */
-  elapsedMs: number;
-  /** One per counted operation: a whole sign-in (both requests) or one OTP submission. */
-  latenciesMs: number[];
-  /** The first few failures, for the report. */
-  errors: string[];
-}
+/** Device sign-in: counted per whole sign-in (both requests) in the window; OTP: per submission, from the first request to the last answer. */
+export type ClientResult = RunResult;
 
 type Json = Record<string, unknown>;
 
@@ -53,27 +45,11 @@ async function post(base: string, path: string, body: Json, headers: Record<stri
     headers: { 'Content-Type': 'application/json', 'User-Agent': BENCH_USER_AGENT, ...headers },
     body: JSON.stringify(body),
   });
-  const text = await response.text();
-  let json: Json;
-  try {
-    json = JSON.parse(text) as Json;
-  } catch {
-    json = { raw: text.slice(0, 200) };
-  }
-  return { status: response.status, json };
+  return { status: response.status, json: await readJson(response) };
 }
 
 function describe(what: string, status: number, json: Json): string {
   return `${what}: HTTP ${status} ${JSON.stringify(json).slice(0, 300)}`;
-}
-
-class Recorder {
-  readonly result: ClientResult = { completed: 0, failed: 0, elapsedMs: 0, latenciesMs: [], errors: [] };
-
-  fail(message: string): void {
-    this.result.failed++;
-    if (this.result.errors.length < 5) this.result.errors.push(message);
-  }
 }
 
 /** One remembered-device sign-in through the JSON API; throws unless it ends signed in. */

@@ -4,9 +4,12 @@
  * bench/signin.bench.ts and bench/oidc.bench.ts.
  */
 import { randomBytes } from 'node:crypto';
+import { mkdir, rm, rmdir } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import PostalMime from 'postal-mime';
@@ -15,6 +18,7 @@ import type { DataSource } from 'typeorm';
 import { foldKey } from '../../libs/core/src/index.js';
 import { startDatabase, type RunningDatabase } from '../../libs/database/src/index.js';
 import { skeletonOf, type PasswordHasher } from '../../libs/identity/src/index.js';
+import { createDataSource, migrate } from '../../libs/platform/src/index.js';
 
 /** The repository (this file runs from dist/bench/support). */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
@@ -206,6 +210,21 @@ export async function freshDatabase(dataDir: string): Promise<BenchDatabase> {
   }
 }
 
+/** A fresh database with the migrations applied, and the bench's own DataSource on it; both go at clean-up. */
+export async function migratedDatabase(
+  dataDir: string,
+  poolSize: number,
+): Promise<{ db: BenchDatabase; ds: DataSource; applied: string[] }> {
+  const db = await freshDatabase(dataDir);
+  onCleanUp(async () => await db.dispose());
+  const ds = createDataSource(db.url, { poolSize, applicationName: 'gatehouse-bench' });
+  await ds.initialize();
+  onCleanUp(async () => {
+    if (ds.isInitialized) await ds.destroy();
+  });
+  return { db, ds, applied: await migrate(ds) };
+}
+
 // ---------------------------------------------------------------------------------------
 // Seeding (the SQL of the test helpers seedOrganization / seedUser)
 // ---------------------------------------------------------------------------------------
@@ -278,11 +297,15 @@ export async function cleanUp(): Promise<void> {
   await cleaning;
 }
 
-/** Runs a benchmark's main: clean-up at the end and on SIGINT/SIGTERM; exit code 1 if it throws (never because of a figure). */
-export async function runBenchmark(main: () => Promise<void>): Promise<void> {
+/**
+ * Runs a benchmark's main: clean-up at the end and on SIGINT/SIGTERM (after `onSignal`);
+ * exit code 1 if it throws (never because of a figure).
+ */
+export async function runBenchmark(main: () => Promise<void>, onSignal: () => void = () => undefined): Promise<void> {
   for (const signal of ['SIGINT', 'SIGTERM'] as const) {
     process.once(signal, () => {
       console.error(`\n${signal}: cleaning up`);
+      onSignal();
       void cleanUp().finally(() => process.exit(130));
     });
   }
@@ -294,6 +317,29 @@ export async function runBenchmark(main: () => Promise<void>): Promise<void> {
   } finally {
     await cleanUp();
   }
+}
+
+/** This run's directory under bench/.work (removed at clean-up, with bench/.work when empty), and a DATA_DIR in it. */
+export async function workDirectory(): Promise<{ workDir: string; dataDir: string }> {
+  const workDir = path.join(WORK_ROOT, `${new Date().toISOString().slice(0, 10)}-${randomBytes(3).toString('hex')}`);
+  await mkdir(workDir, { recursive: true });
+  onCleanUp(async () => {
+    await rm(workDir, { recursive: true, force: true });
+    await rmdir(WORK_ROOT).catch(() => undefined); // only when empty
+  });
+  return { workDir, dataDir: path.join(workDir, 'data') };
+}
+
+/** A log destination for the app that counts its lines and drops them (pino still formats each). */
+export function countingLogStream(): { stream: Writable; lines(): number } {
+  let lines = 0;
+  const stream = new Writable({
+    write(_chunk, _encoding, done) {
+      lines++;
+      done();
+    },
+  });
+  return { stream, lines: () => lines };
 }
 
 // ---------------------------------------------------------------------------------------
@@ -310,6 +356,19 @@ export const seconds = (since: number) => `${fmt((performance.now() - since) / 1
 export function percentile(sorted: number[], p: number): number {
   if (sorted.length === 0) return Number.NaN;
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** A report's first lines: its title, the machine, Node (with `nodeNote`) and the load average. */
+export function printHeader(title: string, nodeNote = ''): void {
+  console.log(title);
+  console.log(`  machine:   ${os.cpus().length} CPU(s) ${os.cpus()[0]?.model ?? ''}, ${fmt(os.totalmem() / 2 ** 30, 1)} GiB RAM`);
+  console.log(`  node:      ${process.version}${nodeNote}`);
+  console.log(
+    `  load avg:  ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(' ')}`,
+  );
 }
 
 /** A Markdown table; the first two columns left-aligned, the others right-aligned. */

@@ -13,6 +13,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
+import { coresOf, fmt } from './harness.js';
 import { sharedNow, type ClientMessage } from './worker.js';
 
 export type StatementStats = Map<string, { count: number; ms: number }>;
@@ -38,10 +39,20 @@ export class StatementProfile {
     };
     proto.query = function (this: { connectionParameters?: { application_name?: string } }, ...args: unknown[]): unknown {
       const t = performance.now();
-      const result = original.apply(this, args);
       const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: unknown } | undefined)?.text;
-      if (this.connectionParameters?.application_name === applicationName && typeof text === 'string' && result instanceof Promise) {
-        const key = text.replace(/\s+/gu, ' ').trim().slice(0, 90);
+      const counted = this.connectionParameters?.application_name === applicationName && typeof text === 'string';
+      const key = counted ? text.replace(/\s+/gu, ' ').trim().slice(0, 90) : '';
+      // pg.Pool#query (the app's prepared statements) passes a callback; TypeORM uses the promise.
+      const last = args.length - 1;
+      if (counted && typeof args[last] === 'function') {
+        const callback = args[last] as (...a: unknown[]) => unknown;
+        args[last] = (...a: unknown[]) => {
+          record(key, performance.now() - t);
+          return callback(...a);
+        };
+      }
+      const result = original.apply(this, args);
+      if (counted && result instanceof Promise) {
         result.then(
           () => record(key, performance.now() - t),
           () => record(key, performance.now() - t),
@@ -265,6 +276,19 @@ export function othersOf(u: Usage): number | null {
   const ours = [u.main, u.otherThreads, u.client, u.postgres];
   if (u.machine === null || ours.some((c) => c === null)) return null;
   return Math.max(0, u.machine - ours.reduce((a, b) => a! + b!, 0)!);
+}
+
+/** Machine, server thread, ELU, other threads, clients thread, PostgreSQL and others, formatted for a report row. */
+export function usageCells(u: Usage): string[] {
+  return [
+    coresOf(u.machine),
+    coresOf(u.main),
+    fmt(u.elu, 2),
+    coresOf(u.otherThreads),
+    coresOf(u.client),
+    coresOf(u.postgres),
+    coresOf(othersOf(u)),
+  ];
 }
 
 /** Statements and their summed time (send to answer) per completed operation. */

@@ -13,6 +13,38 @@ export const sharedNow = () => performance.timeOrigin + performance.now();
 export type ClientMessage<R> =
   { type: 'ready'; threadId: number | null } | { type: 'result'; result: R } | { type: 'error'; message: string };
 
+/** A response's JSON body, or `{ raw: <its first 200 characters> }` when it is not JSON (for error reports). */
+export async function readJson(response: Response): Promise<Record<string, unknown>> {
+  const text = await response.text();
+  try {
+    return JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    return { raw: text.slice(0, 200) };
+  }
+}
+
+/** What the clients report for one job. */
+export interface RunResult {
+  completed: number;
+  failed: number;
+  /** Time-bounded jobs: the window; count-bounded ones: from the first request to the last answer. */
+  elapsedMs: number;
+  /** One per counted operation. */
+  latenciesMs: number[];
+  /** The first few failures, for the report. */
+  errors: string[];
+}
+
+/** Collects one job's result, keeping the first few failures' messages. */
+export class Recorder {
+  readonly result: RunResult = { completed: 0, failed: 0, elapsedMs: 0, latenciesMs: [], errors: [] };
+
+  fail(error: unknown): void {
+    this.result.failed++;
+    if (this.result.errors.length < 5) this.result.errors.push(error instanceof Error ? error.message : String(error));
+  }
+}
+
 /** This thread's kernel thread id (from /proc/thread-self), so the main thread can read its CPU time. */
 function kernelThreadId(): number | null {
   try {
