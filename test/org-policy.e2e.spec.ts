@@ -47,6 +47,7 @@ describe('org:policy', () => {
       requireVerifiedEmergencyEmail: false,
       requireVerifiedEmergencyPhone: false,
       contactReminderLimit: 3,
+      defaultLocale: 'en',
       version: 1,
     });
 
@@ -103,12 +104,21 @@ describe('org:policy', () => {
     [['--security-code-length', '5'], 'expected a length from 6 to 9'],
     [['--recovery-max-failures', '2'], 'expected a whole number from 3 to 10'],
     [['--remember-devices', 'yes'], 'expected on or off'],
+    [['--default-locale', 'fr'], 'expected one of en, it'],
   ])('refuses %j as bad usage (exit 2), changing nothing', async (args, message) => {
     const before = await cli('org:policy', 'acme');
     const run = await cli('org:policy', 'acme', ...args);
     expect(run.code).toBe(2);
     expect(run.err.join('\n')).toContain(message);
     expect((await cli('org:policy', 'acme')).out).toEqual(before.out);
+  });
+
+  it('sets the default message language, audited like every policy change', async () => {
+    const run = await cli('org:policy', 'acme', '--default-locale', 'it');
+    expect(run).toMatchObject({ code: 0, err: [] });
+    expect(JSON.parse(run.out[0]!)).toMatchObject({ defaultLocale: 'it' });
+    expect((await events()).at(-1)!.details.changed).toEqual([{ setting: 'default_locale', before: 'en', after: 'it' }]);
+    await cli('org:policy', 'acme', '--default-locale', 'en');
   });
 
   it('fails with one line for an unknown organization (exit 1)', async () => {

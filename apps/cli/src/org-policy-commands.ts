@@ -4,6 +4,7 @@ import { AuditService } from '../../../libs/audit/src/index.js';
 import type { AppConfig } from '../../../libs/config/src/index.js';
 import { SystemClock } from '../../../libs/core/src/index.js';
 import { OrganizationPolicyService, type PolicyChange } from '../../../libs/identity/src/index.js';
+import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../../libs/notifications/src/templates.js';
 
 export interface OrgPolicyCommandDeps {
   io: { out: (line: string) => void; err: (line: string) => void };
@@ -44,6 +45,11 @@ const lengthRange = (value: string): { min: number; max: number } => {
   return { min, max };
 };
 
+const messageLocale = (value: string): MessageLocale => {
+  if (!isMessageLocale(value)) throw new InvalidArgumentError(`expected one of ${MESSAGE_LOCALES.join(', ')}`);
+  return value;
+};
+
 interface Opts {
   otpChannels?: PolicyChange['otpChannels'];
   rememberDevices?: boolean;
@@ -53,6 +59,7 @@ interface Opts {
   requireEmergencyEmail?: boolean;
   requireEmergencyPhone?: boolean;
   contactReminderLimit?: number;
+  defaultLocale?: MessageLocale;
 }
 
 /**
@@ -72,6 +79,7 @@ export function registerOrgPolicyCommands(program: Command, deps: OrgPolicyComma
     .option('--require-emergency-email <on|off>', 'users must verify an emergency contact email', onOff)
     .option('--require-emergency-phone <on|off>', 'users must verify an emergency contact phone', onOff)
     .option('--contact-reminder-limit <0-100>', 'how often "Remind me later" may postpone that', whole(0, 100))
+    .option('--default-locale <en|it>', 'the language of messages to people who chose none', messageLocale)
     .action(async (slug: string, opts: Opts) => {
       const change: PolicyChange = {
         ...(opts.otpChannels !== undefined ? { otpChannels: opts.otpChannels } : {}),
@@ -84,6 +92,7 @@ export function registerOrgPolicyCommands(program: Command, deps: OrgPolicyComma
         ...(opts.requireEmergencyEmail !== undefined ? { requireVerifiedEmergencyEmail: opts.requireEmergencyEmail } : {}),
         ...(opts.requireEmergencyPhone !== undefined ? { requireVerifiedEmergencyPhone: opts.requireEmergencyPhone } : {}),
         ...(opts.contactReminderLimit !== undefined ? { contactReminderLimit: opts.contactReminderLimit } : {}),
+        ...(opts.defaultLocale !== undefined ? { defaultLocale: opts.defaultLocale } : {}),
       };
       await deps.withDatabase(deps.config(), deps.io, async (ds) => {
         const service = new OrganizationPolicyService(ds, new AuditService(ds, new SystemClock()));

@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
 import { DomainError } from '../../core/src/index.js';
+import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../notifications/src/templates.js';
 
 /**
  * An organization's policy as operators see and change it (`npm run cli -- org:policy`).
@@ -19,6 +20,8 @@ export interface OrganizationPolicy {
   requireVerifiedEmergencyEmail: boolean;
   requireVerifiedEmergencyPhone: boolean;
   contactReminderLimit: number;
+  /** The language of messages to people who chose none (a message catalogue: en, it). */
+  defaultLocale: MessageLocale;
   version: number;
 }
 
@@ -34,6 +37,7 @@ const COLUMNS: Record<keyof Omit<OrganizationPolicy, 'version'>, string> = {
   requireVerifiedEmergencyEmail: 'require_verified_emergency_email',
   requireVerifiedEmergencyPhone: 'require_verified_emergency_phone',
   contactReminderLimit: 'contact_reminder_limit',
+  defaultLocale: 'default_locale',
 };
 
 const CHANNELS = ['email', 'sms', 'voice'] as const;
@@ -58,6 +62,9 @@ export function validatePolicy(p: Omit<OrganizationPolicy, 'version'>): void {
   }
   intIn(p.recoveryMaxFailures, 3, 10, 'wrong security codes before recovery is blocked');
   intIn(p.contactReminderLimit, 0, 100, 'contact reminders');
+  if (!isMessageLocale(p.defaultLocale)) {
+    throw new DomainError('invalid_policy', `the default message language must be one of ${MESSAGE_LOCALES.join(', ')}`);
+  }
 }
 
 type Row = Record<string, unknown>;
@@ -75,6 +82,7 @@ function fromRow(r: Row): OrganizationPolicy {
     requireVerifiedEmergencyEmail: r.require_verified_emergency_email as boolean,
     requireVerifiedEmergencyPhone: r.require_verified_emergency_phone as boolean,
     contactReminderLimit: r.contact_reminder_limit as number,
+    defaultLocale: r.default_locale as MessageLocale,
     version: r.version as number,
   };
 }
