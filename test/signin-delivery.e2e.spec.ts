@@ -62,7 +62,9 @@ describe('sign-in when the code cannot be delivered', () => {
     expect(await outboxFor('uma@example.com')).toEqual([{ status: 'failed', attempts: 2, last_error: 'smtp: ECONNREFUSED' }]);
 
     await h.mail.start();
-    // A code that was never delivered starts no resend cooldown: the user may ask again at once.
+    // A code that was never delivered starts no resend cooldown: the user may ask again at once
+    // (one second later, well inside the 30-second cooldown, so the two messages sort by time).
+    h.clock.advance(Duration.ofSeconds(1));
     const resent = await web.post('/signin/otp', { action: 'resend', code: '' });
     expect(text(resent.html)).toContain('We sent a 6-digit code by email to u***@example.com');
     const code = await nextEmailCode(h.mail, 'uma@example.com', 0);
