@@ -7,6 +7,8 @@ import { RememberedDeviceService, SessionService } from '../../../libs/sessions/
 import {
   EnrollmentService,
   SignInService,
+  type ClientContext,
+  type DirectSignInOutcome,
   type EnrollmentOutcome,
   type SignInOutcome,
   type StepError,
@@ -52,8 +54,22 @@ export class FlowApiController {
     private readonly devices: RememberedDeviceService,
   ) {}
 
+  /**
+   * Starts a sign-in flow (`{return_to?}`, 201 with the flow's id and token), or, with
+   * `user_id` and `password` (and `device_token` when the app has one), signs in in one
+   * request: answered like the credentials step, with the flow's id and token only when the
+   * sign-in goes on (a code to enter or a channel to choose).
+   */
   @Post('signin')
-  async start(@Body() body: Json, @Res() res: Response): Promise<void> {
+  async start(@Body() body: Json, @Req() req: Request, @Res() res: Response): Promise<void> {
+    if (body?.user_id !== undefined || body?.password !== undefined) {
+      const outcome = await this.signin.signIn(
+        { userId: body.user_id, password: body.password, returnTo: body.return_to },
+        this.clientOf(req, body),
+      );
+      // The client learns the new flow's token here, as from a start.
+      return this.reply(res, outcome, outcome.handle?.token);
+    }
     const outcome = await this.signin.start({ returnTo: body?.return_to });
     res.status(201).json({ ...(await this.signInJson(outcome)), flow_token: outcome.handle.token });
   }
@@ -71,10 +87,13 @@ export class FlowApiController {
     @Req() req: Request,
     @Res() res: Response,
   ) {
-    const ctx = { ...this.web.meta(req), deviceToken: typeof body?.device_token === 'string' ? body.device_token : undefined };
     await this.reply(
       res,
-      await this.signin.submitCredentials(handleOf(id, token), { userId: body?.user_id, password: body?.password }, ctx),
+      await this.signin.submitCredentials(
+        handleOf(id, token),
+        { userId: body?.user_id, password: body?.password },
+        this.clientOf(req, body),
+      ),
     );
   }
 
@@ -212,15 +231,22 @@ export class FlowApiController {
     return session;
   }
 
-  private async reply(res: Response, outcome: SignInOutcome): Promise<void> {
-    res.status(statusOf(outcome.error));
-    if (outcome.error?.retryAfterSeconds) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
-    res.json(await this.signInJson(outcome));
+  private clientOf(req: Request, body: Json | undefined): ClientContext {
+    return { ...this.web.meta(req), deviceToken: typeof body?.device_token === 'string' ? body.device_token : undefined };
   }
 
-  private async signInJson(outcome: SignInOutcome): Promise<Json> {
+  private async reply(res: Response, outcome: SignInOutcome | DirectSignInOutcome, flowToken?: string): Promise<void> {
+    res.status(statusOf(outcome.error));
+    if (outcome.error?.retryAfterSeconds) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
+    const json = await this.signInJson(outcome);
+    if (flowToken) json.flow_token = flowToken;
+    res.json(json);
+  }
+
+  private async signInJson(outcome: SignInOutcome | DirectSignInOutcome): Promise<Json> {
     const s = outcome.state;
-    const json: Json = { flow_id: outcome.handle.id, step: s.step };
+    // A one-request sign-in that ends at once (or fails) has no flow.
+    const json: Json = outcome.handle ? { flow_id: outcome.handle.id, step: s.step } : { step: s.step };
     if (outcome.enrollment) {
       json.step = 'enrollment';
       json.enrollment = { flow_id: outcome.enrollment.id, flow_token: outcome.enrollment.token };

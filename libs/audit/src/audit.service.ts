@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { Clock } from '../../core/src/index.js';
-import { AuditEventEntity } from './audit-event.entity.js';
+import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
 
 export type ActorType = 'user' | 'staff' | 'operator' | 'client' | 'system' | 'anonymous';
 
@@ -29,6 +29,17 @@ function assertNoSecrets(value: unknown, path = 'details'): void {
   }
 }
 
+const COLUMNS = `occurred_at, event_type, actor_type, actor_id, subject_type, subject_id, organization_id, ip, user_agent, request_id, details`;
+const INSERT = `INSERT INTO audit_events (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
+/** Column types, in COLUMNS order, for the INSERT ... SELECT of a batch. */
+const TYPES = ['timestamptz', 'text', 'text', 'text', 'text', 'text', 'uuid', 'inet', 'text', 'text', 'jsonb'];
+
+/** An event whose append depends on a part of the same batch (it is written only if that part wrote a row). */
+export interface BatchedAuditEvent {
+  event: AuditEventInput;
+  when?: BatchPart | undefined;
+}
+
 /** Append-only audit log. The database refuses UPDATE, DELETE and TRUNCATE on it. */
 @Injectable()
 export class AuditService {
@@ -39,20 +50,47 @@ export class AuditService {
 
   /** Records one event; pass the transaction's manager to commit it with the change it describes. */
   async record(event: AuditEventInput, manager: EntityManager = this.dataSource.manager): Promise<void> {
+    const values = this.row(event);
+    // Outside a transaction: a prepared statement straight on the pool (the hot sign-in paths record here).
+    if (manager === this.dataSource.manager) await runStatement(this.dataSource, INSERT, values);
+    else await manager.query(INSERT, values);
+  }
+
+  /**
+   * Appends events to a batch (one part, added last): they are written in the given order, each
+   * only if the part it depends on wrote a row, and commit with the batch's other writes. The
+   * hash-chain trigger chains them like any other rows.
+   */
+  appendTo(batch: WriteBatch, events: ReadonlyArray<BatchedAuditEvent | undefined>): BatchPart | undefined {
+    const given = events.filter((e): e is BatchedAuditEvent => e !== undefined);
+    if (given.length === 0) return undefined;
+    const selects = given.map(({ event, when }, i) => {
+      const values = this.row(event).map((v, c) => batch.param(v, TYPES[c]!));
+      return `SELECT ${i + 1} AS ord, ${values.join(', ')} WHERE ${WriteBatch.ran(when)}`;
+    });
+    return batch.add(
+      'audit',
+      `INSERT INTO audit_events (${COLUMNS})
+       SELECT ${COLUMNS} FROM (${selects.join(' UNION ALL ')}) AS e(ord, ${COLUMNS}) ORDER BY ord RETURNING 1`,
+    );
+  }
+
+  /** The column values of an event, in COLUMNS order; refuses details that look like secrets. */
+  private row(event: AuditEventInput): unknown[] {
     const details = event.details ?? {};
     assertNoSecrets(details);
-    await manager.insert(AuditEventEntity, {
-      occurredAt: this.clock.now(),
-      eventType: event.type,
-      actorType: event.actor.type,
-      actorId: event.actor.id ?? null,
-      subjectType: event.subject?.type ?? null,
-      subjectId: event.subject?.id ?? null,
-      organizationId: event.organizationId ?? null,
-      ip: event.ip ?? null,
-      userAgent: event.userAgent?.slice(0, 512) ?? null,
-      requestId: event.requestId ?? null,
-      details,
-    } as never);
+    return [
+      this.clock.now(),
+      event.type,
+      event.actor.type,
+      event.actor.id ?? null,
+      event.subject?.type ?? null,
+      event.subject?.id ?? null,
+      event.organizationId ?? null,
+      event.ip ?? null,
+      event.userAgent?.slice(0, 512) ?? null,
+      event.requestId ?? null,
+      JSON.stringify(details),
+    ];
   }
 }

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { Clock, DomainError, Duration } from '../../core/src/index.js';
+import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
 
 export type FlowKind = 'signin' | 'enrollment' | 'recovery' | 'step_up' | 'verification' | 'staff_signin';
 
@@ -22,6 +23,11 @@ export interface FlowHandle {
 export const FLOW_TTL = Duration.ofMinutes(15);
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
+const NOT_FOUND = 'This sign-in step is no longer valid. Please start again.';
+
+const CREATE = `INSERT INTO auth_flows (kind, binding_hash, state, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5) RETURNING id`;
+const LOAD = `SELECT id, kind, binding_hash, state, version, expires_at FROM auth_flows WHERE id = $1`;
+const SAVE = `UPDATE auth_flows SET state = $3, version = version + 1, updated_at = $4 WHERE id = $1 AND version = $2 RETURNING version`;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 
 /**
@@ -41,10 +47,13 @@ export class FlowStore {
     const token = randomBytes(32).toString('base64url');
     const now = this.clock.now();
     const expiresAt = ttl.after(now);
-    const rows = await this.dataSource.query<Array<{ id: string }>>(
-      `INSERT INTO auth_flows (kind, binding_hash, state, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5) RETURNING id`,
-      [kind, sha256(token), JSON.stringify(state), now, expiresAt],
-    );
+    const { rows } = await runStatement<{ id: string }>(this.dataSource, CREATE, [
+      kind,
+      sha256(token),
+      JSON.stringify(state),
+      now,
+      expiresAt,
+    ]);
     const id = rows[0]!.id;
     return { handle: { id, token }, flow: { id, kind, state, version: 1, expiresAt } };
   }
@@ -52,15 +61,17 @@ export class FlowStore {
   /** Loads a live flow of this kind for its owner; anything else is `flow_not_found` or `flow_expired`. */
   async load<S>(kind: FlowKind, handle: FlowHandle): Promise<Flow<S>> {
     if (!UUID.test(handle.id) || typeof handle.token !== 'string' || handle.token.length > 100) {
-      throw new DomainError('flow_not_found', 'This sign-in step is no longer valid. Please start again.');
+      throw new DomainError('flow_not_found', NOT_FOUND);
     }
-    const rows = await this.dataSource.query<
-      Array<{ id: string; kind: FlowKind; binding_hash: Buffer; state: S; version: number; expires_at: Date }>
-    >(`SELECT id, kind, binding_hash, state, version, expires_at FROM auth_flows WHERE id = $1`, [handle.id]);
+    const { rows } = await runStatement<{ id: string; kind: FlowKind; binding_hash: Buffer; state: S; version: number; expires_at: Date }>(
+      this.dataSource,
+      LOAD,
+      [handle.id],
+    );
     const row = rows[0];
     const expected = sha256(handle.token);
     if (!row || row.kind !== kind || row.binding_hash.length !== expected.length || !timingSafeEqual(row.binding_hash, expected)) {
-      throw new DomainError('flow_not_found', 'This sign-in step is no longer valid. Please start again.');
+      throw new DomainError('flow_not_found', NOT_FOUND);
     }
     if (row.expires_at.getTime() <= this.clock.now().getTime()) {
       throw new DomainError('flow_expired', 'This step took too long and has expired. Please start again.');
@@ -70,18 +81,37 @@ export class FlowStore {
 
   /** Saves the next state if nobody else moved the flow since it was loaded. */
   async save<S>(flow: Flow<S>, next: S, manager: EntityManager = this.dataSource.manager): Promise<Flow<S>> {
+    const values = [flow.id, flow.version, JSON.stringify(next), this.clock.now()];
     // On PostgreSQL, TypeORM answers UPDATE ... RETURNING with [rows, rowCount].
-    const [updated] = await manager.query<[Array<{ version: number }>, number]>(
-      `UPDATE auth_flows SET state = $3, version = version + 1, updated_at = $4 WHERE id = $1 AND version = $2 RETURNING version`,
-      [flow.id, flow.version, JSON.stringify(next), this.clock.now()],
-    );
-    if (updated.length === 0)
-      throw new DomainError('flow_changed', 'This step was already submitted. Please continue from the current page.');
+    const [updated] =
+      manager === this.dataSource.manager
+        ? [(await runStatement<{ version: number }>(this.dataSource, SAVE, values)).rows]
+        : await manager.query<[Array<{ version: number }>, number]>(SAVE, values);
+    if (updated.length === 0) throw FlowStore.changed();
     return { ...flow, state: next, version: updated[0]!.version };
   }
 
   async end(flowId: string, manager: EntityManager = this.dataSource.manager): Promise<void> {
     await manager.query(`DELETE FROM auth_flows WHERE id = $1`, [flowId]);
+  }
+
+  /**
+   * Ends the flow as part of a batch, only if nobody moved it since it was loaded (its version)
+   * and the given parts wrote: of two concurrent finishes of one flow, one ends it and the
+   * other's dependent parts (its session) do not run. Check `result.ran(part)` and answer
+   * `flow_changed` when it did not.
+   */
+  endIn(batch: WriteBatch, flow: Flow<unknown>, after: ReadonlyArray<BatchPart | undefined> = []): BatchPart {
+    return batch.add(
+      'flow_end',
+      `DELETE FROM auth_flows WHERE id = ${batch.param(flow.id, 'uuid')} AND version = ${batch.param(flow.version, 'int')}
+         AND ${WriteBatch.ran(...after)} RETURNING id`,
+    );
+  }
+
+  /** The error for a flow that another request moved on meanwhile. */
+  static changed(): DomainError {
+    return new DomainError('flow_changed', 'This step was already submitted. Please continue from the current page.');
   }
 
   /** Removes expired flows; returns how many. */

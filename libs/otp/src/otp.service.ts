@@ -4,6 +4,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { SECRETS, type Secrets } from '../../config/src/secrets.js';
 import { Clock, DomainError, type Duration } from '../../core/src/index.js';
+import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
 import { codeHmac, generateCode, hmacMatches, normalizeCode } from './code.js';
 import { maskDestination } from './mask.js';
 import {
@@ -27,6 +28,26 @@ import {
   type VerifyOtp,
   type VerifyOtpResult,
 } from './types.js';
+
+/**
+ * A right code, counted but not yet used: what `check` hands to `consumeIn`. Opaque to
+ * callers; it names the challenge and what it is bound to.
+ */
+export interface OtpClaim {
+  readonly challengeId: string;
+  readonly binding: OtpBinding;
+  readonly channel: OtpChannel;
+  readonly attempts: number;
+  readonly context: OtpAuditContext | undefined;
+}
+
+export type OtpCheck = { ok: true; claim: OtpClaim } | Exclude<VerifyOtpResult, { ok: true }>;
+
+/** Counts one attempt while the challenge is live and bound as claimed (prepared: the hot path of every code check). */
+const COUNT = `UPDATE otp_challenges SET attempts = attempts + 1
+  WHERE id = $1 AND purpose = $2 AND subject_type = $3 AND subject_id = $4 AND flow_id = $5
+    AND consumed_at IS NULL AND invalidated_at IS NULL AND expires_at > $6 AND attempts < max_attempts
+  RETURNING id::text AS id, code_hmac, attempts, max_attempts, channel`;
 
 /** Nest token for `Partial<OtpLimits>`; unset means DEFAULT_OTP_LIMITS. */
 export const OTP_LIMITS = Symbol('OTP_LIMITS');
@@ -68,6 +89,8 @@ interface IssueRequest {
   maxAttempts: number;
   context: OtpAuditContext | undefined;
 }
+
+type OtpFailure = Exclude<VerifyOtpResult, { ok: true }>;
 
 type Diagnosis = { state: 'active'; attemptsLeft: number } | { state: 'closed'; reason: Exclude<OtpFailureReason, 'invalid'> };
 
@@ -128,6 +151,108 @@ export class OtpService {
    */
   async verify(input: VerifyOtp, manager?: EntityManager): Promise<VerifyOtpResult> {
     return this.inTransaction(manager, (m) => this.verifyIn(m, input));
+  }
+
+  /**
+   * The first half of `verify`, for callers that commit the code's use together with their
+   * own writes in one statement (sign-in: the session): counts one attempt atomically (one
+   * statement, committed at once, so parallel guesses cannot exceed the limit) and compares
+   * the code. A wrong, malformed, expired, used or unbound code fails exactly as in `verify`
+   * (same result, same `otp.failed` event). A right one is returned as a claim, NOT yet used:
+   * pass it to `consumeIn`, which marks it used, single-use under concurrency, with its
+   * `otp.verified` event.
+   */
+  async check(input: VerifyOtp): Promise<OtpCheck> {
+    const m = this.dataSource.manager;
+    const now = this.clock.now();
+    const subject = this.wellFormedSubject(input.subject);
+    if (!this.wellFormedBinding(input) || !subject) {
+      return this.fail(m, input, subject, { reason: 'not_found', attemptsLeft: 0 }, {});
+    }
+    const code = normalizeCode(input.code);
+    if (code === null) return this.unattempted(m, input, subject, now, true);
+    const { rows } = await runStatement<{ id: string; code_hmac: Buffer; attempts: number; max_attempts: number; channel: OtpChannel }>(
+      this.dataSource,
+      COUNT,
+      [input.challengeId, input.purpose, subject.type, subject.id, input.flowId, now],
+    );
+    const live = rows[0];
+    if (!live) return this.unattempted(m, input, subject, now, false);
+    if (!hmacMatches(live.code_hmac, codeHmac(this.secrets.otp, live.id, code))) {
+      const attemptsLeft = Math.max(0, live.max_attempts - live.attempts);
+      return this.fail(m, input, subject, { reason: 'invalid', attemptsLeft }, { channel: live.channel, attempts: live.attempts });
+    }
+    const binding: OtpBinding = { challengeId: live.id, purpose: input.purpose, subject, flowId: input.flowId };
+    return { ok: true, claim: { challengeId: live.id, binding, channel: live.channel, attempts: live.attempts, context: input.context } };
+  }
+
+  /**
+   * Adds the use of a checked code to a batch, with its `otp.verified` event (returned, for the
+   * caller to append with the batch's other events): the challenge is marked used only if it
+   * is still unused, not superseded and not expired, so of two concurrent uses one wins. When
+   * `result.ran(part)` is false, call `claimLost` for the answer.
+   */
+  consumeIn(batch: WriteBatch, claim: OtpClaim): { part: BatchPart; event: AuditEventInput } {
+    const now = this.clock.now();
+    const b = claim.binding;
+    const at = batch.param(now, 'timestamptz');
+    const part = batch.add(
+      'otp_use',
+      `UPDATE otp_challenges SET consumed_at = ${at}
+        WHERE id = ${batch.param(claim.challengeId, 'uuid')} AND purpose = ${batch.param(b.purpose, 'text')}
+          AND subject_type = ${batch.param(b.subject.type, 'text')} AND subject_id = ${batch.param(b.subject.id, 'text')}
+          AND flow_id = ${batch.param(b.flowId, 'text')} AND consumed_at IS NULL AND invalidated_at IS NULL AND expires_at > ${at}
+        RETURNING id`,
+    );
+    return { part, event: this.verifiedEvent(b, claim.channel, claim.challengeId, claim.attempts, claim.context) };
+  }
+
+  /** Why a checked code could not be used after all (used meanwhile, superseded, expired): the failure, recorded like `verify`'s. */
+  async claimLost(claim: OtpClaim): Promise<OtpFailure> {
+    const m = this.dataSource.manager;
+    const row = await this.load(m, claim.challengeId);
+    const d = this.diagnose(row, claim.binding, this.clock.now());
+    // Still active would mean it changed between the two statements; it was used meanwhile.
+    const result = d.state === 'active' ? { reason: 'used' as const, attemptsLeft: 0 } : { reason: d.reason, attemptsLeft: 0 };
+    const input = { ...claim.binding, code: '', context: claim.context };
+    return this.fail(m, input, claim.binding.subject, result, { channel: claim.channel, attempts: row?.attempts ?? claim.attempts });
+  }
+
+  /**
+   * A code that used no attempt: malformed input (not 6 digits), or a challenge the counting
+   * statement did not match (closed, or not bound as claimed). Says what state it is in; a
+   * live one here (malformed input, or changed between two statements) is a wrong code.
+   */
+  private async unattempted(m: EntityManager, input: VerifyOtp, subject: OtpSubject, now: Date, malformed: boolean): Promise<OtpFailure> {
+    const row = await this.load(m, input.challengeId);
+    const d = this.diagnose(row, input, now);
+    const result =
+      d.state === 'active' ? { reason: 'invalid' as const, attemptsLeft: d.attemptsLeft } : { reason: d.reason, attemptsLeft: 0 };
+    const extra: Record<string, unknown> = row && result.reason !== 'not_found' ? { channel: row.channel, attempts: row.attempts } : {};
+    if (malformed) extra.malformed = true;
+    return this.fail(m, input, subject, result, extra);
+  }
+
+  private verifiedEvent(
+    binding: OtpBinding,
+    channel: OtpChannel,
+    challengeId: string,
+    attempts: number,
+    context: OtpAuditContext | undefined,
+  ): AuditEventInput {
+    return this.event(
+      'otp.verified',
+      binding.subject,
+      context,
+      { type: 'anonymous' },
+      {
+        purpose: binding.purpose,
+        channel,
+        challenge_id: challengeId,
+        flow_id: binding.flowId,
+        attempts,
+      },
+    );
   }
 
   private async inTransaction<T>(manager: EntityManager | undefined, work: (m: EntityManager) => Promise<T>): Promise<T> {
@@ -296,46 +421,15 @@ export class OtpService {
     }
 
     const code = normalizeCode(input.code);
-    if (code === null) {
-      // Malformed: no attempt is used; say what state the challenge is in.
-      const row = await this.load(m, input.challengeId);
-      const d = this.diagnose(row, input, now);
-      const result =
-        d.state === 'active' ? { reason: 'invalid' as const, attemptsLeft: d.attemptsLeft } : { reason: d.reason, attemptsLeft: 0 };
-      return this.fail(
-        m,
-        input,
-        subject,
-        result,
-        row && result.reason !== 'not_found' ? { channel: row.channel, attempts: row.attempts, malformed: true } : { malformed: true },
-      );
-    }
+    if (code === null) return this.unattempted(m, input, subject, now, true);
 
     // One atomic step: counts the attempt only while the challenge is live and bound as claimed.
     const counted = await m.query<Array<{ id: string; code_hmac: Buffer; attempts: number; max_attempts: number; channel: OtpChannel }>>(
-      `WITH counted AS (
-         UPDATE otp_challenges SET attempts = attempts + 1
-          WHERE id = $1 AND purpose = $2 AND subject_type = $3 AND subject_id = $4 AND flow_id = $5
-            AND consumed_at IS NULL AND invalidated_at IS NULL AND expires_at > $6 AND attempts < max_attempts
-          RETURNING id::text AS id, code_hmac, attempts, max_attempts, channel)
-       SELECT * FROM counted`,
+      `WITH counted AS (${COUNT}) SELECT * FROM counted`,
       [input.challengeId, input.purpose, subject.type, subject.id, input.flowId, now],
     );
     const live = counted[0];
-    if (!live) {
-      const row = await this.load(m, input.challengeId);
-      const d = this.diagnose(row, input, now);
-      // A live row here would mean it changed between the two statements; treat as a wrong code.
-      const result =
-        d.state === 'active' ? { reason: 'invalid' as const, attemptsLeft: d.attemptsLeft } : { reason: d.reason, attemptsLeft: 0 };
-      return this.fail(
-        m,
-        input,
-        subject,
-        result,
-        row && result.reason !== 'not_found' ? { channel: row.channel, attempts: row.attempts } : {},
-      );
-    }
+    if (!live) return this.unattempted(m, input, subject, now, false);
 
     if (!hmacMatches(live.code_hmac, codeHmac(this.secrets.otp, live.id, code))) {
       const attemptsLeft = Math.max(0, live.max_attempts - live.attempts);
@@ -350,22 +444,8 @@ export class OtpService {
     if (!consumed[0]) {
       return this.fail(m, input, subject, { reason: 'used', attemptsLeft: 0 }, { channel: live.channel, attempts: live.attempts });
     }
-    await this.audit.record(
-      this.event(
-        'otp.verified',
-        subject,
-        input.context,
-        { type: 'anonymous' },
-        {
-          purpose: input.purpose,
-          channel: live.channel,
-          challenge_id: live.id,
-          flow_id: input.flowId,
-          attempts: live.attempts,
-        },
-      ),
-      m,
-    );
+    const binding: OtpBinding = { challengeId: live.id, purpose: input.purpose, subject, flowId: input.flowId };
+    await this.audit.record(this.verifiedEvent(binding, live.channel, live.id, live.attempts, input.context), m);
     return { ok: true, challengeId: live.id };
   }
 
@@ -375,7 +455,7 @@ export class OtpService {
     subject: OtpSubject | null,
     result: { reason: OtpFailureReason; attemptsLeft: number },
     extra: Record<string, unknown>,
-  ): Promise<VerifyOtpResult> {
+  ): Promise<OtpFailure> {
     const details: Record<string, unknown> = { reason: result.reason, attempts_left: result.attemptsLeft, ...extra };
     if (OTP_PURPOSES.includes(input.purpose)) details.purpose = input.purpose;
     if (typeof input.challengeId === 'string' && UUID.test(input.challengeId)) details.challenge_id = input.challengeId.toLowerCase();

@@ -4,6 +4,7 @@ import { UAParser } from 'ua-parser-js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { Clock, Duration } from '../../core/src/index.js';
+import { runStatement } from '../../database/src/index.js';
 import type { RequestMeta } from './session.service.js';
 
 export const MAX_REMEMBERED_DEVICES = 10;
@@ -28,6 +29,18 @@ export type DeviceCheck =
   | { ok: false; reason: 'absent' | 'unknown' | 'other_user' | 'revoked' | 'expired' | 'credentials_changed' | 'policy' };
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * A device that passes every check is marked as used, in one statement: this token, this user,
+ * not revoked, not expired, the user's credential version, and the organization's policy as it
+ * is now (remembering on, created within its lifetime; days counted as 86,400 s, like Duration).
+ */
+const USE = `UPDATE remembered_devices d SET last_used_at = $3
+  FROM organization_policies p
+ WHERE d.token_hash = $1 AND d.user_id = $2 AND d.revoked_at IS NULL AND d.expires_at > $3 AND d.credential_version = $4
+   AND p.organization_id = $5 AND p.remember_device_enabled
+   AND d.created_at > $3::timestamptz - make_interval(secs => p.remember_device_days * 86400)
+RETURNING d.id, d.name, d.created_at, d.expires_at`;
 
 /** "Chrome 131 on macOS", from the User-Agent. */
 export function deviceName(userAgent: string | null | undefined): string {
@@ -104,32 +117,35 @@ export class RememberedDeviceService {
   /**
    * Whether a device cookie lets this user skip the OTP now. A cookie of another user, a
    * forged or a revoked one is ignored (and audited), never an error.
+   *
+   * The usual case, a valid device, is one statement: it marks the device as used only if it
+   * passes every check, the organization's current policy included (remembering enabled, the
+   * device younger than the policy's lifetime), read in the same statement. `policy` is called
+   * only to explain a refusal.
    */
   async check(
     token: string | undefined,
-    user: { id: string; credentialVersion: number },
-    policy: DevicePolicy,
+    user: { id: string; credentialVersion: number; organizationId: string },
+    policy: () => Promise<DevicePolicy>,
     meta: RequestMeta,
   ): Promise<DeviceCheck> {
     if (!token) return { ok: false, reason: 'absent' };
     if (token.length > 100) return this.refused('unknown', user.id, null, meta);
     const now = this.clock.now();
     const tokenHash = sha256(token);
-    if (policy.enabled) {
-      // The usual case in one statement: a device that passes every check below is marked as used.
-      const [used] = await this.dataSource.query<[DeviceRow[], number]>(
-        `UPDATE remembered_devices SET last_used_at = $3
-          WHERE token_hash = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > $3 AND credential_version = $4 AND created_at > $5
-          RETURNING *`,
-        [tokenHash, user.id, now, user.credentialVersion, Duration.ofDays(policy.days).before(now)],
-      );
-      const device = used[0];
-      if (device) {
-        return {
-          ok: true,
-          device: { id: device.id, name: device.name, createdAt: device.created_at, lastUsedAt: now, expiresAt: device.expires_at },
-        };
-      }
+    const { rows: used } = await runStatement<Pick<DeviceRow, 'id' | 'name' | 'created_at' | 'expires_at'>>(this.dataSource, USE, [
+      tokenHash,
+      user.id,
+      now,
+      user.credentialVersion,
+      user.organizationId,
+    ]);
+    const device = used[0];
+    if (device) {
+      return {
+        ok: true,
+        device: { id: device.id, name: device.name, createdAt: device.created_at, lastUsedAt: now, expiresAt: device.expires_at },
+      };
     }
     // Otherwise: find out why, in this order, for the answer and the audit trail.
     const rows = await this.dataSource.query<DeviceRow[]>(`SELECT * FROM remembered_devices WHERE token_hash = $1`, [tokenHash]);
@@ -139,7 +155,10 @@ export class RememberedDeviceService {
     if (row.revoked_at) return this.refused('revoked', user.id, row.id, meta);
     if (row.expires_at <= now) return this.refused('expired', user.id, row.id, meta);
     if (row.credential_version !== user.credentialVersion) return this.refused('credentials_changed', user.id, row.id, meta);
-    if (!policy.enabled || Duration.ofDays(policy.days).after(row.created_at) <= now) return this.refused('policy', user.id, row.id, meta);
+    const current = await policy();
+    if (!current.enabled || Duration.ofDays(current.days).after(row.created_at) <= now)
+      return this.refused('policy', user.id, row.id, meta);
+    // Valid after all (the policy or the device changed between the two reads): marked as used, as above.
     await this.dataSource.query(`UPDATE remembered_devices SET last_used_at = $2 WHERE id = $1`, [row.id, now]);
     return { ok: true, device: { id: row.id, name: row.name, createdAt: row.created_at, lastUsedAt: now, expiresAt: row.expires_at } };
   }

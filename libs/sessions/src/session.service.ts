@@ -1,8 +1,9 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
+import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { Clock, Duration } from '../../core/src/index.js';
+import { WriteBatch, type BatchPart } from '../../database/src/index.js';
 import { acrOf, type VerificationRecord } from './verification.js';
 
 export interface SessionPolicy {
@@ -92,21 +93,65 @@ export class SessionService {
       ],
     );
     const id = rows[0]!.id;
-    await this.audit.record(
-      {
-        type: 'session.started',
-        actor: { type: 'user', id: userId },
-        subject: { type: 'user', id: userId },
-        ip: meta.ip ?? null,
-        userAgent: meta.userAgent ?? null,
-        requestId: meta.requestId ?? null,
-        details: { session_id: id, acr, methods: verifications.map((v) => v.method) },
-      },
-      manager,
-    );
+    await this.audit.record(this.startedEvent(userId, id, acr, verifications, meta), manager);
     return {
       token,
       session: { id, userId, credentialVersion, authTime: now, verifications, acr, createdAt: now, lastSeenAt: now },
+    };
+  }
+
+  /**
+   * Adds the creation of a session to a batch: a new random token (only its hash stored), for
+   * the user as they are in the database when the batch runs. The row is written only if the
+   * user is still active with this credential version and every part in `after` wrote, so a
+   * sign-in that races a disable or a password reset starts no session. Returns the token,
+   * the part (check `result.ran(part)`) and the `session.started` audit event, for the caller
+   * to append to the same batch.
+   */
+  createIn(
+    batch: WriteBatch,
+    user: { id: string; credentialVersion: number },
+    verifications: VerificationRecord[],
+    meta: RequestMeta,
+    after: ReadonlyArray<BatchPart | undefined> = [],
+  ): { token: string; sessionId: string; part: BatchPart; event: AuditEventInput } {
+    const acr = acrOf(verifications);
+    if (!acr) throw new Error('a session needs a password and a second factor');
+    const token = randomBytes(32).toString('base64url');
+    const sessionId = randomUUID();
+    const now = this.clock.now();
+    const p = (value: unknown, type: string) => batch.param(value, type);
+    const at = p(now, 'timestamptz');
+    const part = batch.add(
+      'session',
+      `INSERT INTO sessions (id, token_hash, user_id, credential_version, auth_time, verifications, acr, created_at, last_seen_at,
+                             idle_expires_at, absolute_expires_at, ip, user_agent)
+       SELECT ${p(sessionId, 'uuid')}, ${p(sha256(token), 'bytea')}, u.id, u.credential_version, ${at}, ${p(JSON.stringify(verifications), 'jsonb')},
+              ${p(acr, 'text')}, ${at}, ${at}, ${p(this.policy.idle.after(now), 'timestamptz')}, ${p(this.policy.absolute.after(now), 'timestamptz')},
+              ${p(meta.ip ?? null, 'inet')}, ${p(meta.userAgent?.slice(0, 512) ?? null, 'text')}
+         FROM users u
+        WHERE u.id = ${p(user.id, 'uuid')} AND u.status = 'active' AND u.credential_version = ${p(user.credentialVersion, 'int')}
+          AND ${WriteBatch.ran(...after)}
+       RETURNING id`,
+    );
+    return { token, sessionId, part, event: this.startedEvent(user.id, sessionId, acr, verifications, meta) };
+  }
+
+  private startedEvent(
+    userId: string,
+    sessionId: string,
+    acr: string,
+    verifications: VerificationRecord[],
+    meta: RequestMeta,
+  ): AuditEventInput {
+    return {
+      type: 'session.started',
+      actor: { type: 'user', id: userId },
+      subject: { type: 'user', id: userId },
+      ip: meta.ip ?? null,
+      userAgent: meta.userAgent ?? null,
+      requestId: meta.requestId ?? null,
+      details: { session_id: sessionId, acr, methods: verifications.map((v) => v.method) },
     };
   }
 

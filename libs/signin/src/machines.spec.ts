@@ -9,7 +9,7 @@ describe('sign-in state machine', () => {
   it('skips the OTP with a trusted device and yields loa:1 without otp in amr', () => {
     const done = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', channels: ['email'], preferred: 'email', trustedDeviceId: 'd1' },
+      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'email', trustedDeviceId: 'd1' },
       NOW,
     );
     expect(done.step).toBe('done');
@@ -18,10 +18,33 @@ describe('sign-in state machine', () => {
     expect(amrOf(done.verifications)).toEqual(['pwd']);
   });
 
+  it('keeps the credential version the password was verified against, up to done', () => {
+    const chose = nextSignIn(
+      start,
+      { type: 'password_verified', userId: 'u1', credentialVersion: 7, channels: ['email'], preferred: 'email', trustedDeviceId: null },
+      NOW,
+    );
+    const sent = nextSignIn(chose, { type: 'code_sent', channel: 'email', challengeId: 'c1', messageId: 'm1' }, NOW);
+    expect(nextSignIn(sent, { type: 'code_verified' }, NOW)).toMatchObject({ step: 'done', userId: 'u1', credentialVersion: 7 });
+    const trusted = nextSignIn(
+      start,
+      { type: 'password_verified', userId: 'u1', credentialVersion: 7, channels: ['email'], preferred: 'email', trustedDeviceId: 'd1' },
+      NOW,
+    );
+    expect(trusted).toMatchObject({ step: 'done', credentialVersion: 7 });
+  });
+
   it('asks for an OTP despite a trusted device when the flow requires one (step-up)', () => {
     const next = nextSignIn(
       { ...start, requireOtp: true },
-      { type: 'password_verified', userId: 'u1', channels: ['email', 'sms'], preferred: 'sms', trustedDeviceId: 'd1' },
+      {
+        type: 'password_verified',
+        userId: 'u1',
+        credentialVersion: 3,
+        channels: ['email', 'sms'],
+        preferred: 'sms',
+        trustedDeviceId: 'd1',
+      },
       NOW,
     );
     expect(next).toMatchObject({ step: 'choose_channel', preferred: 'sms', channels: ['email', 'sms'] });
@@ -30,7 +53,7 @@ describe('sign-in state machine', () => {
   it('falls back to email when the preferred channel is no longer available', () => {
     const next = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', channels: ['email'], preferred: 'voice', trustedDeviceId: null },
+      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'voice', trustedDeviceId: null },
       NOW,
     );
     expect(next).toMatchObject({ step: 'choose_channel', preferred: 'email' });
@@ -39,7 +62,14 @@ describe('sign-in state machine', () => {
   it('records the OTP channel: sms gives amr pwd, otp, sms and loa:2', () => {
     const chose = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', channels: ['email', 'sms', 'voice'], preferred: 'email', trustedDeviceId: null },
+      {
+        type: 'password_verified',
+        userId: 'u1',
+        credentialVersion: 3,
+        channels: ['email', 'sms', 'voice'],
+        preferred: 'email',
+        trustedDeviceId: null,
+      },
       NOW,
     );
     const sent = nextSignIn(chose, { type: 'code_sent', channel: 'sms', challengeId: 'c1', messageId: 'm1' }, NOW);
@@ -59,7 +89,7 @@ describe('sign-in state machine', () => {
   it('refuses a channel the user does not have and events out of order', () => {
     const chose = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', channels: ['email'], preferred: 'email', trustedDeviceId: null },
+      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'email', trustedDeviceId: null },
       NOW,
     );
     expect(() => nextSignIn(chose, { type: 'code_sent', channel: 'sms', challengeId: 'c', messageId: 'm' }, NOW)).toThrow(FlowStepError);

@@ -14,12 +14,18 @@ export interface OtpStep {
   sentAt: string;
 }
 
+/**
+ * After the password: `credentialVersion` is the user's credential version the password was
+ * verified against; the session starts only if it is still current (a password reset between
+ * the steps ends the sign-in). Optional only for flows stored before it was recorded.
+ */
 export type SignInState =
   | { step: 'credentials'; returnTo: string; requireOtp: boolean }
   | {
       step: 'choose_channel';
       returnTo: string;
       userId: string;
+      credentialVersion?: number;
       channels: OtpChannel[];
       preferred: OtpChannel;
       verifications: VerificationRecord[];
@@ -28,14 +34,22 @@ export type SignInState =
       step: 'otp';
       returnTo: string;
       userId: string;
+      credentialVersion?: number;
       channels: OtpChannel[];
       preferred: OtpChannel;
       verifications: VerificationRecord[];
     } & OtpStep)
-  | { step: 'done'; returnTo: string; userId: string; verifications: VerificationRecord[] };
+  | { step: 'done'; returnTo: string; userId: string; credentialVersion?: number; verifications: VerificationRecord[] };
 
 export type SignInEvent =
-  | { type: 'password_verified'; userId: string; channels: OtpChannel[]; preferred: OtpChannel; trustedDeviceId: string | null }
+  | {
+      type: 'password_verified';
+      userId: string;
+      credentialVersion: number;
+      channels: OtpChannel[];
+      preferred: OtpChannel;
+      trustedDeviceId: string | null;
+    }
   | ({ type: 'code_sent' } & Omit<OtpStep, 'sentAt'>)
   | { type: 'code_verified' };
 
@@ -56,12 +70,13 @@ export function nextSignIn(state: SignInState, event: SignInEvent, now: Date): S
       const verifications: VerificationRecord[] = [{ method: 'password', at }];
       if (event.trustedDeviceId && !state.requireOtp) {
         verifications.push({ method: 'remembered_device', deviceId: event.trustedDeviceId, at });
-        return { step: 'done', returnTo: state.returnTo, userId: event.userId, verifications };
+        return { step: 'done', returnTo: state.returnTo, userId: event.userId, credentialVersion: event.credentialVersion, verifications };
       }
       return {
         step: 'choose_channel',
         returnTo: state.returnTo,
         userId: event.userId,
+        credentialVersion: event.credentialVersion,
         channels: event.channels,
         preferred: event.channels.includes(event.preferred) ? event.preferred : 'email',
         verifications,
@@ -74,6 +89,7 @@ export function nextSignIn(state: SignInState, event: SignInEvent, now: Date): S
         step: 'otp',
         returnTo: state.returnTo,
         userId: state.userId,
+        ...(state.credentialVersion !== undefined ? { credentialVersion: state.credentialVersion } : {}),
         channels: state.channels,
         preferred: event.channel,
         verifications: state.verifications,
@@ -89,6 +105,7 @@ export function nextSignIn(state: SignInState, event: SignInEvent, now: Date): S
         step: 'done',
         returnTo: state.returnTo,
         userId: state.userId,
+        ...(state.credentialVersion !== undefined ? { credentialVersion: state.credentialVersion } : {}),
         verifications: [...state.verifications, { method: 'otp', channel: state.channel, at }],
       };
     }

@@ -1,13 +1,21 @@
 import { Injectable } from '@nestjs/common';
-import { DataSource } from 'typeorm';
+import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError, foldKey } from '../../core/src/index.js';
+import { WriteBatch } from '../../database/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
-import { Directory, PasswordHasher, verifyLegacyHash, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
+import {
+  Directory,
+  PasswordHasher,
+  verifyLegacyHash,
+  type OtpChannel,
+  type PolicyRecord,
+  type UserRecord,
+} from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
-import { OtpService, type VerifyOtpResult } from '../../otp/src/index.js';
-import { RememberedDeviceService, SessionService, type RequestMeta } from '../../sessions/src/index.js';
-import { ACCOUNT_RULE, IP_RULE, ThrottleService } from '../../throttle/src/index.js';
+import { OtpService, type OtpClaim, type VerifyOtpResult } from '../../otp/src/index.js';
+import { RememberedDeviceService, SessionService, type DevicePolicy, type RequestMeta } from '../../sessions/src/index.js';
+import { ACCOUNT_RULE, IP_RULE, ThrottleService, throttledError } from '../../throttle/src/index.js';
 import { GENERIC_FAILURE, availableChannels, destinationOf, safeReturnTo } from './common.js';
 import { EnrollmentService } from './enrollment.service.js';
 import { nextSignIn, type SignInState } from './machines.js';
@@ -32,6 +40,27 @@ export interface SignInOutcome {
   /** Set when legacy credentials start enrollment instead. */
   enrollment?: FlowHandle;
 }
+
+/**
+ * The answer of the one-request sign-in (`signIn`): like a step's, but a flow exists only
+ * when the sign-in continues (a code to enter, a channel to choose); a sign-in that ends at
+ * once, or fails, leaves none behind.
+ */
+export type DirectSignInOutcome = Omit<SignInOutcome, 'handle'> & { handle?: FlowHandle };
+
+/** The flow a step runs in; none for the one-request sign-in until it needs one. */
+interface CurrentFlow {
+  handle: FlowHandle;
+  flow: Flow<SignInState>;
+}
+
+type Done = Extract<SignInState, { step: 'done' }>;
+
+const devicePolicyOf = (policy: PolicyRecord): DevicePolicy => ({
+  enabled: policy.rememberDeviceEnabled,
+  days: policy.rememberDeviceDays,
+  version: policy.version,
+});
 
 export interface ClientContext extends RequestMeta {
   deviceToken?: string | undefined;
@@ -114,25 +143,41 @@ export class SignInService {
   async submitCredentials(handle: FlowHandle, input: { userId: unknown; password: unknown }, ctx: ClientContext): Promise<SignInOutcome> {
     const flow = await this.flows.load<SignInState>('signin', handle);
     if (flow.state.step !== 'credentials') return { handle, state: flow.state };
+    const outcome = await this.credentials({ handle, flow }, flow.state, input, ctx);
+    return { ...outcome, handle: outcome.handle ?? handle };
+  }
+
+  /**
+   * The one-request sign-in, for a client that has everything at hand (the JSON API's
+   * `POST /api/v1/signin` with `user_id` and `password`, and a `device_token` if it has one):
+   * start and credentials in one step, with the same checks, throttling, answers and audit
+   * events. A remembered device signs in at once, without a flow; when a code is needed, the
+   * flow is created then and continues like one started with `start`.
+   */
+  async signIn(input: { userId: unknown; password: unknown; returnTo?: unknown }, ctx: ClientContext): Promise<DirectSignInOutcome> {
+    return this.credentials(null, { step: 'credentials', returnTo: safeReturnTo(input.returnTo), requireOtp: false }, input, ctx);
+  }
+
+  private async credentials(
+    current: CurrentFlow | null,
+    state: Extract<SignInState, { step: 'credentials' }>,
+    input: { userId: unknown; password: unknown },
+    ctx: ClientContext,
+  ): Promise<DirectSignInOutcome> {
+    const handle = current?.handle;
     const userId = typeof input.userId === 'string' ? input.userId.slice(0, 256) : '';
     const password = typeof input.password === 'string' ? input.password.slice(0, 1024) : '';
     const accountKey = `signin:acct:${foldKey(userId.trim())}`;
     const ipKey = `signin:ip:${ctx.ip ?? 'unknown'}`;
 
-    const wait = await this.throttle.retryAfter([accountKey, ipKey]);
-    if (wait > 0) {
-      return {
-        handle,
-        state: flow.state,
-        error: {
-          code: 'throttled',
-          message: `Too many attempts. Try again in ${wait} second${wait === 1 ? '' : 's'}.`,
-          retryAfterSeconds: wait,
-        },
-      };
-    }
+    // Two independent reads, sent together: the throttle counters and whom the User ID names.
+    const [throttle, target] = await Promise.all([
+      this.throttle.status([accountKey, ipKey]),
+      userId.trim() === '' || password === '' ? Promise.resolve(null) : this.directory.findLoginTarget(userId),
+    ]);
+    if (throttle.wait > 0) return { handle, state, error: throttledError(throttle.wait) };
 
-    const fail = async (reason: string, subjectId: string | null): Promise<SignInOutcome> => {
+    const fail = async (reason: string, subjectId: string | null): Promise<DirectSignInOutcome> => {
       await this.throttle.fail(accountKey, ACCOUNT_RULE);
       await this.throttle.fail(ipKey, IP_RULE);
       await this.audit.record({
@@ -144,15 +189,13 @@ export class SignInService {
         requestId: ctx.requestId ?? null,
         details: { reason },
       });
-      return { handle, state: flow.state, error: { code: 'invalid_credentials', message: GENERIC_FAILURE } };
+      return { handle, state, error: { code: 'invalid_credentials', message: GENERIC_FAILURE } };
     };
 
     if (userId.trim() === '' || password === '') {
       await this.hasher.verifyDummy(password);
       return fail('missing_input', null);
     }
-
-    const target = await this.directory.findLoginTarget(userId);
     if (!target) {
       await this.hasher.verifyDummy(password);
       return fail('unknown_user', null);
@@ -162,10 +205,10 @@ export class SignInService {
       const account = target.account;
       if (account.status === 'pending') {
         if (!account.passwordHash || !(await verifyLegacyHash(account.passwordHash, password))) return fail('wrong_legacy_password', null);
-        await this.throttle.reset(accountKey);
-        const enrollment = await this.enrollment.start(account, password, flow.state.returnTo, ctx);
-        await this.flows.end(flow.id);
-        return { handle, state: flow.state, enrollment };
+        await this.throttle.resetCounted(throttle, accountKey);
+        const enrollment = await this.enrollment.start(account, password, state.returnTo, ctx);
+        if (current) await this.flows.end(current.flow.id);
+        return { handle, state, enrollment };
       }
       // Enrolled: the legacy password never signs in again, but the right one is told where to go.
       const retired = account.passwordHash
@@ -181,7 +224,7 @@ export class SignInService {
         });
         return {
           handle,
-          state: flow.state,
+          state,
           error: {
             code: 'legacy_retired',
             message: 'This user ID has been replaced by your Enterprise ID. Sign in with your Enterprise ID and new password.',
@@ -202,32 +245,36 @@ export class SignInService {
         passwordHash,
       ]);
     }
-    await this.throttle.reset(accountKey);
+    await this.throttle.resetCounted(throttle, accountKey);
 
-    const policy = await this.directory.policy(user.organizationId);
-    const device = await this.devices.check(
-      ctx.deviceToken,
-      user,
-      { enabled: policy.rememberDeviceEnabled, days: policy.rememberDeviceDays, version: policy.version },
-      ctx,
-    );
-    const channels = availableChannels(user, policy);
+    // The organization's policy, read once and only when needed: a valid remembered device is
+    // checked against it in its own statement, so the usual device sign-in never reads it here.
+    let policy: Promise<PolicyRecord> | undefined;
+    const policyOf = () => (policy ??= this.directory.policy(user.organizationId));
+    const device = await this.devices.check(ctx.deviceToken, user, async () => devicePolicyOf(await policyOf()), ctx);
+    const trustedDeviceId = device.ok ? device.device.id : null;
+    // The channels matter only when a code is asked for (nextSignIn ends at `done` otherwise).
+    const channels = trustedDeviceId && !state.requireOtp ? [] : availableChannels(user, await policyOf());
     const next = nextSignIn(
-      flow.state,
+      state,
       {
         type: 'password_verified',
         userId: user.id,
+        credentialVersion: user.credentialVersion,
         channels,
         preferred: user.preferredOtpChannel ?? 'email',
-        trustedDeviceId: device.ok ? device.device.id : null,
+        trustedDeviceId,
       },
       this.clock.now(),
     );
-    const saved = await this.flows.save(flow, next);
-    if (next.step === 'done') return this.finish(handle, saved, user, false, ctx);
+    if (next.step === 'done') return this.finish(current, next, user, ctx, {});
+    // A code is needed: the flow goes on (the one-request sign-in creates it now, at this step).
+    const continued = current
+      ? { handle: current.handle, flow: await this.flows.save(current.flow, next) }
+      : await this.flows.create<SignInState>('signin', next);
     // Email only: send the code straight away. With a choice, the user picks the channel.
-    if (channels.length === 1) return this.sendCode(handle, saved, user, 'email', ctx);
-    return { handle, state: next };
+    if (channels.length === 1) return this.sendCode(continued.handle, continued.flow, user, 'email', ctx);
+    return { handle: continued.handle, state: next };
   }
 
   async chooseChannel(handle: FlowHandle, channel: unknown, ctx: ClientContext): Promise<SignInOutcome> {
@@ -253,26 +300,37 @@ export class SignInService {
     if (flow.state.step !== 'otp') return { handle, state: flow.state };
     const state = flow.state;
     const code = typeof input.code === 'string' ? input.code.slice(0, 32) : '';
-    const result = await this.otp.verify({
-      challengeId: state.challengeId,
-      purpose: 'login',
-      subject: { type: 'user', id: state.userId },
-      flowId: flow.id,
-      code,
-    });
-    if (!result.ok) {
-      return { handle, state, delivery: (await this.outbox.status(state.messageId)).status, error: otpFailureMessage(result) };
+    // The attempt is counted (and committed) first; the user is read meanwhile.
+    const [checked, user] = await Promise.all([
+      this.otp.check({
+        challengeId: state.challengeId,
+        purpose: 'login',
+        subject: { type: 'user', id: state.userId },
+        flowId: flow.id,
+        code,
+      }),
+      this.directory.user(state.userId),
+    ]);
+    if (!checked.ok) {
+      return { handle, state, delivery: (await this.outbox.status(state.messageId)).status, error: otpFailureMessage(checked) };
     }
-    const user = await this.requireUser(state.userId);
-    if (user.status !== 'active') throw new DomainError('flow_not_found', GENERIC_FAILURE);
-    if (state.channel === 'email' && user.emailVerifiedAt === null) await this.emailProven(user, result.challengeId, ctx);
+    if (!user || user.status !== 'active') {
+      // The right code is used up all the same, and the flow leads nowhere.
+      const batch = new WriteBatch();
+      const used = this.otp.consumeIn(batch, checked.claim);
+      this.audit.appendTo(batch, [{ event: used.event, when: used.part }]);
+      await batch.run(this.dataSource);
+      throw new DomainError('flow_not_found', user ? GENERIC_FAILURE : 'This sign-in step is no longer valid. Please start again.');
+    }
+    if (state.channel === 'email' && user.emailVerifiedAt === null) await this.emailProven(user, checked.claim.challengeId, ctx);
     const next = nextSignIn(state, { type: 'code_verified' }, this.clock.now());
-    const saved = await this.flows.save(flow, next);
-    // Remember the channel as the next default; most people keep theirs, and then there is nothing to write.
-    if (user.preferredOtpChannel !== state.channel) {
-      await this.dataSource.query(`UPDATE users SET preferred_otp_channel = $2 WHERE id = $1`, [user.id, state.channel]);
-    }
-    return this.finish(handle, saved, user, input.remember === true || input.remember === 'on' || input.remember === 'true', ctx);
+    if (next.step !== 'done') throw new Error('a verified code ends the sign-in');
+    return (await this.finish({ handle, flow }, next, user, ctx, {
+      otp: checked.claim,
+      // Remember the channel as the next default; most people keep theirs, and then there is nothing to write.
+      preferredChannel: user.preferredOtpChannel !== state.channel ? state.channel : undefined,
+      remember: input.remember === true || input.remember === 'on' || input.remember === 'true',
+    })) as SignInOutcome;
   }
 
   /**
@@ -365,48 +423,82 @@ export class SignInService {
     return outcome;
   }
 
+  /**
+   * Signs the user in, in one statement (WriteBatch): uses the code (if this step verified
+   * one), ends the flow if it is still at the version loaded, starts the session (if the user
+   * is still active with the same credentials) and appends the audit events, all or nothing
+   * and in one commit. Remembering this device joins them in one transaction.
+   */
   private async finish(
-    handle: FlowHandle,
-    flow: Flow<SignInState>,
+    current: CurrentFlow | null,
+    state: Done,
     user: UserRecord,
-    remember: boolean,
     ctx: ClientContext,
-  ): Promise<SignInOutcome> {
-    const state = flow.state;
-    if (state.step !== 'done') throw new Error('finish before done');
+    extras: { otp?: OtpClaim; preferredChannel?: OtpChannel | undefined; remember?: boolean },
+  ): Promise<DirectSignInOutcome> {
+    const batch = new WriteBatch();
+    const used = extras.otp ? this.otp.consumeIn(batch, extras.otp) : undefined;
+    const ended = current ? this.flows.endIn(batch, current.flow, [used?.part]) : undefined;
+    // The credentials the password was checked against must still be current (not reset since).
+    const credentialVersion = state.credentialVersion ?? user.credentialVersion;
+    const session = this.sessions.createIn(batch, { id: user.id, credentialVersion }, state.verifications, ctx, [used?.part, ended]);
+    if (extras.preferredChannel) {
+      batch.add(
+        'preferred_channel',
+        `UPDATE users SET preferred_otp_channel = ${batch.param(extras.preferredChannel, 'text')}
+          WHERE id = ${batch.param(user.id, 'uuid')} AND ${WriteBatch.ran(session.part)} RETURNING id`,
+      );
+    }
+    this.audit.appendTo(batch, [used && { event: used.event, when: used.part }, { event: session.event, when: session.part }]);
+
     // The policy matters only for remembering this device; read it (before the transaction) only then.
     const policy =
-      remember && state.verifications.some((v) => v.method === 'otp') ? await this.directory.policy(user.organizationId) : undefined;
-    const { sessionToken, deviceToken } = await this.dataSource.transaction(async (manager) => {
-      const { token } = await this.sessions.create(user.id, user.credentialVersion, state.verifications, ctx, manager);
-      let device: string | undefined;
-      if (policy) {
-        const remembered = await this.devices.remember(
-          user,
-          { enabled: policy.rememberDeviceEnabled, days: policy.rememberDeviceDays, version: policy.version },
-          ctx,
-          manager,
-        );
-        if (remembered) {
-          device = remembered.token;
-          const locale = await messageLocaleFor(manager, { type: 'user', id: user.id });
-          const notice = noticeMessage('new_device', { name: remembered.device.name, at: this.clock.now().toISOString(), locale });
-          await this.outbox.enqueue(manager, {
-            channel: 'email',
-            to: user.email,
-            purpose: 'notice.new_device',
-            locale,
-            subject: notice.subject,
-            text: notice.text,
-          });
-        }
-      }
-      await this.flows.end(flow.id, manager);
-      return { sessionToken: token, deviceToken: device };
-    });
-    const signedIn: NonNullable<SignInOutcome['signedIn']> = { userId: user.id, sessionToken, returnTo: state.returnTo };
+      extras.remember && state.verifications.some((v) => v.method === 'otp') ? await this.directory.policy(user.organizationId) : undefined;
+    let deviceToken: string | undefined;
+    const result = policy
+      ? await this.dataSource.transaction(async (manager) => {
+          const ran = await batch.run(manager);
+          if (ran.ran(session.part)) deviceToken = await this.rememberDevice(user, policy, ctx, manager);
+          return ran;
+        })
+      : await batch.run(this.dataSource);
+
+    if (used && extras.otp && !result.ran(used.part) && current) {
+      // Used meanwhile by a concurrent submit of the same code, superseded or expired.
+      const lost = await this.otp.claimLost(extras.otp);
+      const previous = current.flow.state;
+      const outcome: DirectSignInOutcome = { handle: current.handle, state: previous, error: otpFailureMessage(lost) };
+      if (previous.step === 'otp') outcome.delivery = (await this.outbox.status(previous.messageId)).status;
+      return outcome;
+    }
+    if (ended && !result.ran(ended)) throw FlowStore.changed();
+    // Disabled, or the password changed, while signing in.
+    if (!result.ran(session.part)) throw new DomainError('flow_not_found', GENERIC_FAILURE);
+    const signedIn: NonNullable<SignInOutcome['signedIn']> = { userId: user.id, sessionToken: session.token, returnTo: state.returnTo };
     if (deviceToken) signedIn.deviceToken = deviceToken;
-    return { handle, state, signedIn };
+    return { handle: current?.handle, state, signedIn };
+  }
+
+  /** Remembers this device (in the sign-in's transaction) and queues the "new device" notice; returns the device token. */
+  private async rememberDevice(
+    user: UserRecord,
+    policy: PolicyRecord,
+    ctx: ClientContext,
+    manager: EntityManager,
+  ): Promise<string | undefined> {
+    const remembered = await this.devices.remember(user, devicePolicyOf(policy), ctx, manager);
+    if (!remembered) return undefined;
+    const locale = await messageLocaleFor(manager, { type: 'user', id: user.id });
+    const notice = noticeMessage('new_device', { name: remembered.device.name, at: this.clock.now().toISOString(), locale });
+    await this.outbox.enqueue(manager, {
+      channel: 'email',
+      to: user.email,
+      purpose: 'notice.new_device',
+      locale,
+      subject: notice.subject,
+      text: notice.text,
+    });
+    return remembered.token;
   }
 
   private async requireUser(id: string): Promise<UserRecord> {

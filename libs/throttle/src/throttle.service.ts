@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { Clock, Duration } from '../../core/src/index.js';
+import { runStatement } from '../../database/src/index.js';
 
 export interface ThrottleRule {
   /** Failures allowed before delays start. */
@@ -30,6 +31,15 @@ export function throttledError(wait: number): { code: 'throttled'; message: stri
   return { code: 'throttled', message: `Too many attempts. Try again in ${wait} second${wait === 1 ? '' : 's'}.`, retryAfterSeconds: wait };
 }
 
+/** What `status` found for some keys: how long to wait, and which keys have a failure counter at all. */
+export interface ThrottleStatus {
+  /** Seconds to wait before the next attempt (0 = go ahead). */
+  wait: number;
+  counted: ReadonlySet<string>;
+}
+
+const STATUS = `SELECT key, blocked_until FROM throttle_counters WHERE key = ANY($1::text[])`;
+
 /**
  * Failure counters with progressive delays, kept in PostgreSQL so they survive restarts
  * and are shared by every app node. Keys are opaque (`signin:acct:<key>`, `signin:ip:<ip>`);
@@ -44,13 +54,24 @@ export class ThrottleService {
 
   /** Seconds to wait before the next attempt for any of these keys (0 = go ahead). */
   async retryAfter(keys: string[]): Promise<number> {
-    const now = this.clock.now();
-    const rows = await this.dataSource.query<Array<{ blocked_until: Date | null }>>(
-      `SELECT blocked_until FROM throttle_counters WHERE key = ANY($1::text[]) AND blocked_until > $2`,
-      [keys, now],
-    );
+    return (await this.status(keys)).wait;
+  }
+
+  /** How long to wait for any of these keys, and which of them have a counter (see `resetCounted`). */
+  async status(keys: string[]): Promise<ThrottleStatus> {
+    const now = this.clock.now().getTime();
+    const { rows } = await runStatement<{ key: string; blocked_until: Date | null }>(this.dataSource, STATUS, [keys]);
     const latest = Math.max(0, ...rows.map((r) => (r.blocked_until ? r.blocked_until.getTime() : 0)));
-    return latest > now.getTime() ? Math.ceil((latest - now.getTime()) / 1000) : 0;
+    return { wait: latest > now ? Math.ceil((latest - now) / 1000) : 0, counted: new Set(rows.map((r) => r.key)) };
+  }
+
+  /**
+   * Forgets a key's failures after a success, like `reset`, but sends nothing when `status`
+   * (read before the attempt) found no counter for it: the usual sign-in has no failures to
+   * forget. A failure counted concurrently after that read is kept, never wiped.
+   */
+  async resetCounted(status: ThrottleStatus, key: string): Promise<void> {
+    if (status.counted.has(key)) await this.reset(key);
   }
 
   /** Counts one failure atomically and sets the next delay. */
