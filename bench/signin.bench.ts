@@ -11,12 +11,14 @@
  * 3. Measures, each with 2 and 16 concurrent clients (fetch with keep-alive, in a worker
  *    thread: bench/signin.clients.ts):
  *    - raw: `argon2.verify` of an OWASP-parameter hash in this process, the app idle;
- *    - (a) password + remembered device: POST /api/v1/signin, then POST
- *      /api/v1/signin/{id}/credentials with the device token (from one full OTP sign-in
- *      with remember=true per user, done beforehand) -> step `done` with a session token.
- *      Raw and (a) run in alternating slices (4 × 2 s each by default), and each slice
+ *    - (a) password + remembered device: the one-request sign-in, POST /api/v1/signin with
+ *      {user_id, password, device_token} (the token from one full OTP sign-in with
+ *      remember=true per user, done beforehand) -> step `done` with a session token; and the
+ *      same through the two-step API (POST /api/v1/signin, then POST
+ *      /api/v1/signin/{id}/credentials), counted per sign-in (both requests).
+ *      Raw and both (a) run in alternating slices (4 × 2 s each by default), and each slice
  *      counts only what ends inside its window after a 0.75 s warm-up, so that other load
- *      on a shared machine hits both alike and ramp-up or drain do not count;
+ *      on a shared machine hits them alike and ramp-up or drain do not count;
  *    - (b) OTP verification: N flows are first brought to the OTP step (password verified,
  *      code issued and delivered over SMTP, code read from the received mail); then only
  *      the POST /api/v1/signin/{id}/otp requests are timed.
@@ -73,7 +75,14 @@ import {
 } from './support/measure.js';
 import { startIdp } from './support/idp.js';
 import { sharedNow } from './support/worker.js';
-import { BENCH_USER_AGENT, type ClientJob, type ClientResult, type DeviceUser, type PreparedOtp } from './signin.clients.js';
+import {
+  BENCH_USER_AGENT,
+  type ClientJob,
+  type ClientResult,
+  type DeviceApi,
+  type DeviceUser,
+  type PreparedOtp,
+} from './signin.clients.js';
 
 /** Measured seconds per time-bounded scenario (raw argon2 and (a)), in SLICES alternating slices, each after a warm-up. */
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 8);
@@ -177,7 +186,7 @@ async function waitForOutboxToDrain(ds: DataSource, timeoutMs = 30_000): Promise
 type Clients = ClientThread<ClientJob, ClientResult>;
 
 interface Measurement extends Measured {
-  scenario: 'raw' | 'device' | 'otp';
+  scenario: 'raw' | 'device' | 'device_two_step' | 'otp';
 }
 
 /** A window that opens after the warm-up. */
@@ -214,11 +223,18 @@ async function measureArgon2(probe: Probe, hash: string, concurrency: number): P
 }
 
 /** Device sign-ins: one window. */
-async function measureDeviceSignIns(probe: Probe, clients: Clients, base: string, concurrency: number, users: DeviceUser[]) {
+async function measureDeviceSignIns(
+  probe: Probe,
+  clients: Clients,
+  base: string,
+  concurrency: number,
+  users: DeviceUser[],
+  api: DeviceApi,
+) {
   const window = nextWindow();
   const usage = usageOverWindow(probe, window.windowStart, window.windowEnd);
-  const result = await clients.run({ kind: 'device-signin', base, concurrency, ...window, users });
-  return measurement('device', concurrency, result, await usage);
+  const result = await clients.run({ kind: 'device-signin', api, base, concurrency, ...window, users });
+  return measurement(api === 'one-request' ? 'device' : 'device_two_step', concurrency, result, await usage);
 }
 
 /** OTP verifications: every prepared flow, timed from the first request to the last answer. */
@@ -228,7 +244,12 @@ async function measureOtpVerifications(probe: Probe, clients: Clients, base: str
   return measurement('otp', concurrency, result, usageSince(probe, before));
 }
 
-function measurement(scenario: 'device' | 'otp', concurrency: number, result: ClientResult, usage: Usage): Measurement {
+function measurement(
+  scenario: Exclude<Measurement['scenario'], 'raw'>,
+  concurrency: number,
+  result: ClientResult,
+  usage: Usage,
+): Measurement {
   return {
     scenario,
     concurrency,
@@ -247,7 +268,12 @@ function measurement(scenario: 'device' | 'otp', concurrency: number, result: Cl
 
 const rate = (m: Measurement) => m.completed / (m.elapsedMs / 1000);
 
-const LABEL = { raw: 'raw argon2id verify', device: '(a) password + remembered device', otp: '(b) OTP verification' } as const;
+const LABEL = {
+  raw: 'raw argon2id verify',
+  device: '(a) password + remembered device',
+  device_two_step: '(a) same, two-step API',
+  otp: '(b) OTP verification',
+} as const;
 
 function targetNote(m: Measurement, all: Measurement[]): string {
   if (m.scenario === 'raw') return '';
@@ -405,16 +431,23 @@ async function main(): Promise<void> {
   for (const concurrency of CONCURRENCY) {
     const raw: Measurement[] = [];
     const device: Measurement[] = [];
+    const twoStep: Measurement[] = [];
     for (let slice = 0; slice < SLICES; slice++) {
       raw.push(await measureArgon2(probe, rawHash, concurrency));
       device.push(
         await profiled(PROFILE_DIR, `device-${concurrency}-${slice + 1}`, () =>
-          measureDeviceSignIns(probe, clients, base, concurrency, devices),
+          measureDeviceSignIns(probe, clients, base, concurrency, devices, 'one-request'),
+        ),
+      );
+      twoStep.push(
+        await profiled(PROFILE_DIR, `device-two-step-${concurrency}-${slice + 1}`, () =>
+          measureDeviceSignIns(probe, clients, base, concurrency, devices, 'two-step'),
         ),
       );
     }
     show(merge(raw));
     show(merge(device));
+    show(merge(twoStep));
   }
 
   // 6. (b): prepare the flows (not timed), let the outbox settle, then time the verifications only.

@@ -23,6 +23,8 @@ export interface PreparedOtp {
   code: string;
 }
 
+export type DeviceApi = 'one-request' | 'two-step';
+
 export type ClientJob =
   /**
    * Time-bounded: each client signs in (start + credentials with the device token) again and
@@ -30,7 +32,16 @@ export type ClientJob =
    * [windowStart, windowEnd] (sharedNow() times) are counted, so the ramp-up before and the
    * requests still in flight after are not.
    */
-  | { kind: 'device-signin'; base: string; concurrency: number; windowStart: number; windowEnd: number; users: DeviceUser[] }
+  | {
+      kind: 'device-signin';
+      /** `one-request`: POST /api/v1/signin with the credentials and the device token; `two-step`: start, then credentials. */
+      api: DeviceApi;
+      base: string;
+      concurrency: number;
+      windowStart: number;
+      windowEnd: number;
+      users: DeviceUser[];
+    }
   /** Count-bounded: each client takes the next prepared flow and submits its code, until none is left. */
   | { kind: 'otp-verify'; base: string; concurrency: number; flows: PreparedOtp[] };
 
@@ -53,7 +64,14 @@ function describe(what: string, status: number, json: Json): string {
 }
 
 /** One remembered-device sign-in through the JSON API; throws unless it ends signed in. */
-async function deviceSignIn(base: string, user: DeviceUser): Promise<void> {
+async function deviceSignIn(base: string, user: DeviceUser, api: DeviceApi): Promise<void> {
+  if (api === 'one-request') {
+    const done = await post(base, '/api/v1/signin', { user_id: user.userId, password: user.password, device_token: user.deviceToken });
+    if (done.status !== 200 || done.json.step !== 'done' || typeof done.json.session_token !== 'string') {
+      throw new Error(describe('signin', done.status, done.json));
+    }
+    return;
+  }
   const started = await post(base, '/api/v1/signin', {});
   if (started.status !== 201 || typeof started.json.flow_id !== 'string' || typeof started.json.flow_token !== 'string') {
     throw new Error(describe('start', started.status, started.json));
@@ -78,7 +96,7 @@ async function runDeviceSignIns(job: Extract<ClientJob, { kind: 'device-signin' 
         const user = job.users[next++ % job.users.length]!;
         const t = sharedNow();
         try {
-          await deviceSignIn(job.base, user);
+          await deviceSignIn(job.base, user, job.api);
           const end = sharedNow();
           if (end >= job.windowStart && end <= job.windowEnd) {
             rec.result.latenciesMs.push(end - t);
