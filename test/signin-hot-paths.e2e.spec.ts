@@ -1,7 +1,7 @@
 import { AuditChainVerifier } from '../libs/audit/src/index.js';
 import { Duration } from '../libs/core/src/index.js';
 import { WriteBatch } from '../libs/database/src/index.js';
-import { SessionService } from '../libs/sessions/src/index.js';
+import { RememberedDeviceService, SessionService } from '../libs/sessions/src/index.js';
 import { StatementProfile } from '../bench/support/measure.js';
 import {
   api,
@@ -129,14 +129,14 @@ describe('sign-in hot paths', () => {
     );
     expect(result.status).toBe(200);
     expect(result.body).toEqual({ step: 'done', session_token: expect.any(String) });
-    // Throttle counters and the user (together), the device (checked against the policy in the
-    // same statement), then session and audit event in one statement. No flow, no throttle reset.
+    // Three reads sent together (throttle counters, the user, the device with its policy), then one
+    // statement: the device marked used (re-checked), the session started, its audit event. One commit.
     expect(statements).toHaveLength(4);
     expect(statements.map((s) => s.split(' ').slice(0, 3).join(' '))).toEqual([
+      'SELECT d.id, d.user_id,',
       'SELECT key, blocked_until',
       'SELECT u.id, u.organization_id,',
-      'UPDATE remembered_devices d',
-      'WITH session_1 AS',
+      'WITH device_use_1 AS',
     ]);
     expect(await flowsOfKind('signin')).toBe(flows);
 
@@ -222,8 +222,8 @@ describe('sign-in hot paths', () => {
     expect(result.body).toEqual({ flow_id: flow.id, step: 'done', session_token: expect.any(String) });
     expect(statements).toHaveLength(5);
     expect(statements.some((s) => s.startsWith('DELETE FROM throttle_counters'))).toBe(false);
-    // One statement ends the flow (if still at its version), starts the session and audits it.
-    expect(statements.filter((s) => s.startsWith('WITH flow_end_1 AS (DELETE FROM auth_flows'))).toHaveLength(1);
+    // One statement marks the device used, ends the flow (if still at its version), starts the session and audits it.
+    expect(statements.filter((s) => s.startsWith('WITH device_use_1 AS (UPDATE remembered_devices'))).toHaveLength(1);
     expect(await db().query(`SELECT id FROM auth_flows WHERE id = $1`, [flow.id])).toEqual([]);
   });
 
@@ -299,5 +299,33 @@ describe('sign-in hot paths', () => {
     await db().query(`UPDATE users SET status = 'active' WHERE id = $1`, [p.id]);
     expect(await start(1)).toBe(true);
     expect(await sessionsOf(p.id)).toHaveLength(1);
+  });
+
+  it('a device revoked after it was read starts no session: the batch re-checks it, and the sign-in asks for a code instead', async () => {
+    const p = await person('annie');
+    const headers = client();
+    const deviceToken = await rememberedDevice(p, headers);
+    const [device] = await db().query(`SELECT id FROM remembered_devices WHERE token_hash = $1`, [sha256(deviceToken)]);
+    // The batch as the sign-in builds it, run after a revocation that came in between.
+    await db().query(`UPDATE remembered_devices SET revoked_at = now(), revoked_reason = 'test' WHERE id = $1`, [device.id]);
+    const batch = new WriteBatch();
+    const used = h.app.app.get(RememberedDeviceService).useIn(batch, device.id, { id: p.id, credentialVersion: 1 });
+    const at = new Date().toISOString();
+    const verifications = [
+      { method: 'password' as const, at },
+      { method: 'remembered_device' as const, deviceId: device.id as string, at },
+    ];
+    const created = h.app.app.get(SessionService).createIn(batch, { id: p.id, credentialVersion: 1 }, verifications, {}, [used]);
+    const result = await batch.run(db());
+    expect([result.ran(used), result.ran(created.part)]).toEqual([false, false]);
+    expect(await sessionsOf(p.id)).toHaveLength(1); // only the one that remembered the device
+
+    // Over HTTP: the revoked cookie is refused (audited) and a code is asked for.
+    const seen = codeMails(h.mail, p.email).length;
+    const r = await signIn({ user_id: 'annie', password: PASSWORD, device_token: deviceToken }, headers);
+    expect(r.body).toMatchObject({ step: 'otp', flow_id: expect.any(String), flow_token: expect.any(String) });
+    expect(codeMails(h.mail, p.email).length).toBeGreaterThan(seen);
+    const refused = (await auditOf(p.id)).filter((e) => e.event_type === 'device.cookie_refused');
+    expect(refused.at(-1)!.details).toEqual({ reason: 'revoked', device_id: device.id });
   });
 });

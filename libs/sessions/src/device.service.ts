@@ -4,7 +4,7 @@ import { UAParser } from 'ua-parser-js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { Clock, Duration } from '../../core/src/index.js';
-import { runStatement } from '../../database/src/index.js';
+import { runStatement, type BatchPart, type WriteBatch } from '../../database/src/index.js';
 import type { RequestMeta } from './session.service.js';
 
 export const MAX_REMEMBERED_DEVICES = 10;
@@ -31,16 +31,22 @@ export type DeviceCheck =
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
 /**
- * A device that passes every check is marked as used, in one statement: this token, this user,
- * not revoked, not expired, the user's credential version, and the organization's policy as it
- * is now (remembering on, created within its lifetime; days counted as 86,400 s, like Duration).
+ * The device a cookie names, with its user's organization's policy: everything deciding on it
+ * needs, in one read that the sign-in sends together with its other reads.
  */
-const USE = `UPDATE remembered_devices d SET last_used_at = $3
-  FROM organization_policies p
- WHERE d.token_hash = $1 AND d.user_id = $2 AND d.revoked_at IS NULL AND d.expires_at > $3 AND d.credential_version = $4
-   AND p.organization_id = $5 AND p.remember_device_enabled
-   AND d.created_at > $3::timestamptz - make_interval(secs => p.remember_device_days * 86400)
-RETURNING d.id, d.name, d.created_at, d.expires_at`;
+const INSPECT = `SELECT d.id, d.user_id, d.name, d.credential_version, d.created_at, d.expires_at, d.revoked_at,
+       p.remember_device_enabled AS policy_enabled, p.remember_device_days AS policy_days
+  FROM remembered_devices d JOIN users u ON u.id = d.user_id LEFT JOIN organization_policies p ON p.organization_id = u.organization_id
+ WHERE d.token_hash = $1`;
+
+/** A device cookie as read by `inspect`, for `decide`. */
+export type DeviceInspection =
+  | { kind: 'absent' }
+  | { kind: 'malformed' }
+  | {
+      kind: 'read';
+      row: (DeviceRow & { policy_enabled: boolean | null; policy_days: number | null }) | null;
+    };
 
 /** "Chrome 131 on macOS", from the User-Agent. */
 export function deviceName(userAgent: string | null | undefined): string {
@@ -114,41 +120,74 @@ export class RememberedDeviceService {
     return { token, device: { id, name, createdAt: now, lastUsedAt: now, expiresAt } };
   }
 
+  /** Reads what `decide` needs about a device cookie: one statement, none without a cookie. */
+  async inspect(token: string | undefined): Promise<DeviceInspection> {
+    if (!token) return { kind: 'absent' };
+    if (token.length > 100) return { kind: 'malformed' };
+    const { rows } = await runStatement<Extract<DeviceInspection, { kind: 'read' }>['row'] & object>(this.dataSource, INSPECT, [
+      sha256(token),
+    ]);
+    return { kind: 'read', row: rows[0] ?? null };
+  }
+
   /**
-   * Whether a device cookie lets this user skip the OTP now. A cookie of another user, a
-   * forged or a revoked one is ignored (and audited), never an error.
-   *
-   * The usual case, a valid device, is one statement: it marks the device as used only if it
-   * passes every check, the organization's current policy included (remembering enabled, the
-   * device younger than the policy's lifetime), read in the same statement. `policy` is called
-   * only to explain a refusal.
+   * Whether the inspected cookie lets this user skip the OTP now, by the same checks and in the
+   * same order as `check`: another user's, a forged or a revoked cookie is ignored (and
+   * audited), never an error. Writes nothing for a valid device: `useIn` marks it used in the
+   * sign-in's batch, re-checking everything at that moment.
+   */
+  async decide(inspection: DeviceInspection, user: { id: string; credentialVersion: number }, meta: RequestMeta): Promise<DeviceCheck> {
+    if (inspection.kind === 'absent') return { ok: false, reason: 'absent' };
+    const row = inspection.kind === 'read' ? inspection.row : null;
+    if (!row) return this.refused('unknown', user.id, null, meta);
+    const now = this.clock.now();
+    if (row.user_id !== user.id) return this.refused('other_user', user.id, row.id, meta);
+    if (row.revoked_at) return this.refused('revoked', user.id, row.id, meta);
+    if (row.expires_at <= now) return this.refused('expired', user.id, row.id, meta);
+    if (row.credential_version !== user.credentialVersion) return this.refused('credentials_changed', user.id, row.id, meta);
+    if (!row.policy_enabled || !row.policy_days || Duration.ofDays(row.policy_days).after(row.created_at) <= now) {
+      return this.refused('policy', user.id, row.id, meta);
+    }
+    return { ok: true, device: { id: row.id, name: row.name, createdAt: row.created_at, lastUsedAt: now, expiresAt: row.expires_at } };
+  }
+
+  /**
+   * Marks a device that `decide` accepted as used, as part of a batch: only if it still passes
+   * every check now (this user, not revoked, not expired, the user's credential version, the
+   * organization's policy as it is now), so the session that depends on it (`after` it) is
+   * not started for a device revoked meanwhile. When `result.ran(part)` is false, the device
+   * no longer applies: `check` says why (and audits it).
+   */
+  useIn(batch: WriteBatch, deviceId: string, user: { id: string; credentialVersion: number }): BatchPart {
+    const now = batch.param(this.clock.now(), 'timestamptz');
+    return batch.add(
+      'device_use',
+      `UPDATE remembered_devices d SET last_used_at = ${now}
+         FROM users u JOIN organization_policies p ON p.organization_id = u.organization_id
+        WHERE d.id = ${batch.param(deviceId, 'uuid')} AND d.user_id = ${batch.param(user.id, 'uuid')} AND u.id = d.user_id
+          AND d.revoked_at IS NULL AND d.expires_at > ${now} AND d.credential_version = ${batch.param(user.credentialVersion, 'int')}
+          AND p.remember_device_enabled AND d.created_at > ${now} - make_interval(secs => p.remember_device_days * 86400)
+        RETURNING d.id`,
+    );
+  }
+
+  /**
+   * Whether a device cookie lets this user skip the OTP now, checked and marked used on its
+   * own (the sign-in uses `inspect`, `decide` and `useIn` instead, and this to explain a device
+   * that no longer applied when its batch ran). A cookie of another user, a forged or a
+   * revoked one is ignored (and audited), never an error.
    */
   async check(
     token: string | undefined,
-    user: { id: string; credentialVersion: number; organizationId: string },
+    user: { id: string; credentialVersion: number },
     policy: () => Promise<DevicePolicy>,
     meta: RequestMeta,
   ): Promise<DeviceCheck> {
     if (!token) return { ok: false, reason: 'absent' };
     if (token.length > 100) return this.refused('unknown', user.id, null, meta);
     const now = this.clock.now();
-    const tokenHash = sha256(token);
-    const { rows: used } = await runStatement<Pick<DeviceRow, 'id' | 'name' | 'created_at' | 'expires_at'>>(this.dataSource, USE, [
-      tokenHash,
-      user.id,
-      now,
-      user.credentialVersion,
-      user.organizationId,
-    ]);
-    const device = used[0];
-    if (device) {
-      return {
-        ok: true,
-        device: { id: device.id, name: device.name, createdAt: device.created_at, lastUsedAt: now, expiresAt: device.expires_at },
-      };
-    }
-    // Otherwise: find out why, in this order, for the answer and the audit trail.
-    const rows = await this.dataSource.query<DeviceRow[]>(`SELECT * FROM remembered_devices WHERE token_hash = $1`, [tokenHash]);
+    // Find out why, in this order, for the answer and the audit trail.
+    const rows = await this.dataSource.query<DeviceRow[]>(`SELECT * FROM remembered_devices WHERE token_hash = $1`, [sha256(token)]);
     const row = rows[0];
     if (!row) return this.refused('unknown', user.id, null, meta);
     if (row.user_id !== user.id) return this.refused('other_user', user.id, row.id, meta);
@@ -158,7 +197,6 @@ export class RememberedDeviceService {
     const current = await policy();
     if (!current.enabled || Duration.ofDays(current.days).after(row.created_at) <= now)
       return this.refused('policy', user.id, row.id, meta);
-    // Valid after all (the policy or the device changed between the two reads): marked as used, as above.
     await this.dataSource.query(`UPDATE remembered_devices SET last_used_at = $2 WHERE id = $1`, [row.id, now]);
     return { ok: true, device: { id: row.id, name: row.name, createdAt: row.created_at, lastUsedAt: now, expiresAt: row.expires_at } };
   }

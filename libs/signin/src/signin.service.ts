@@ -14,7 +14,13 @@ import {
 } from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import { OtpService, type OtpClaim, type VerifyOtpResult } from '../../otp/src/index.js';
-import { RememberedDeviceService, SessionService, type DevicePolicy, type RequestMeta } from '../../sessions/src/index.js';
+import {
+  RememberedDeviceService,
+  SessionService,
+  type DeviceInspection,
+  type DevicePolicy,
+  type RequestMeta,
+} from '../../sessions/src/index.js';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, throttledError } from '../../throttle/src/index.js';
 import { GENERIC_FAILURE, availableChannels, destinationOf, safeReturnTo } from './common.js';
 import { EnrollmentService } from './enrollment.service.js';
@@ -170,10 +176,12 @@ export class SignInService {
     const accountKey = `signin:acct:${foldKey(userId.trim())}`;
     const ipKey = `signin:ip:${ctx.ip ?? 'unknown'}`;
 
-    // Two independent reads, sent together: the throttle counters and whom the User ID names.
-    const [throttle, target] = await Promise.all([
+    // Independent reads, sent together: the throttle counters, whom the User ID names, and the device cookie.
+    const complete = userId.trim() !== '' && password !== '';
+    const [throttle, target, inspected] = await Promise.all([
       this.throttle.status([accountKey, ipKey]),
-      userId.trim() === '' || password === '' ? Promise.resolve(null) : this.directory.findLoginTarget(userId),
+      complete ? this.directory.findLoginTarget(userId) : Promise.resolve(null),
+      complete ? this.devices.inspect(ctx.deviceToken) : Promise.resolve<DeviceInspection>({ kind: 'absent' }),
     ]);
     if (throttle.wait > 0) return { handle, state, error: throttledError(throttle.wait) };
 
@@ -192,7 +200,7 @@ export class SignInService {
       return { handle, state, error: { code: 'invalid_credentials', message: GENERIC_FAILURE } };
     };
 
-    if (userId.trim() === '' || password === '') {
+    if (!complete) {
       await this.hasher.verifyDummy(password);
       return fail('missing_input', null);
     }
@@ -247,27 +255,41 @@ export class SignInService {
     }
     await this.throttle.resetCounted(throttle, accountKey);
 
-    // The organization's policy, read once and only when needed: a valid remembered device is
-    // checked against it in its own statement, so the usual device sign-in never reads it here.
+    // The organization's policy, read once and only when needed: the device was read with its
+    // policy, so the usual device sign-in never reads it here.
     let policy: Promise<PolicyRecord> | undefined;
     const policyOf = () => (policy ??= this.directory.policy(user.organizationId));
-    const device = await this.devices.check(ctx.deviceToken, user, async () => devicePolicyOf(await policyOf()), ctx);
-    const trustedDeviceId = device.ok ? device.device.id : null;
-    // The channels matter only when a code is asked for (nextSignIn ends at `done` otherwise).
-    const channels = trustedDeviceId && !state.requireOtp ? [] : availableChannels(user, await policyOf());
-    const next = nextSignIn(
-      state,
-      {
-        type: 'password_verified',
-        userId: user.id,
-        credentialVersion: user.credentialVersion,
-        channels,
-        preferred: user.preferredOtpChannel ?? 'email',
-        trustedDeviceId,
-      },
-      this.clock.now(),
-    );
-    if (next.step === 'done') return this.finish(current, next, user, ctx, {});
+    const devicePolicy = async () => devicePolicyOf(await policyOf());
+    // A step-up asks for a code anyway; the device is checked (and marked used) on its own then.
+    const device = state.requireOtp
+      ? await this.devices.check(ctx.deviceToken, user, devicePolicy, ctx)
+      : await this.devices.decide(inspected, user, ctx);
+    const passwordVerified = (trustedDeviceId: string | null, channels: OtpChannel[]) =>
+      nextSignIn(
+        state,
+        {
+          type: 'password_verified',
+          userId: user.id,
+          credentialVersion: user.credentialVersion,
+          channels,
+          preferred: user.preferredOtpChannel ?? 'email',
+          trustedDeviceId,
+        },
+        this.clock.now(),
+      );
+    if (device.ok && !state.requireOtp) {
+      // The channels matter only when a code is asked for: none here, the machine ends at `done`.
+      const done = passwordVerified(device.device.id, []);
+      if (done.step === 'done') {
+        const finished = await this.finish(current, done, user, ctx, { deviceId: device.device.id });
+        if (finished) return finished;
+        // The device no longer applied when the batch ran (revoked, expired or outdated meanwhile):
+        // say why (audited), and ask for a code as for any refused device.
+        await this.devices.check(ctx.deviceToken, user, devicePolicy, ctx);
+      }
+    }
+    const channels = availableChannels(user, await policyOf());
+    const next = passwordVerified(null, channels);
     // A code is needed: the flow goes on (the one-request sign-in creates it now, at this step).
     const continued = current
       ? { handle: current.handle, flow: await this.flows.save(current.flow, next) }
@@ -325,12 +347,15 @@ export class SignInService {
     if (state.channel === 'email' && user.emailVerifiedAt === null) await this.emailProven(user, checked.claim.challengeId, ctx);
     const next = nextSignIn(state, { type: 'code_verified' }, this.clock.now());
     if (next.step !== 'done') throw new Error('a verified code ends the sign-in');
-    return (await this.finish({ handle, flow }, next, user, ctx, {
+    const outcome = await this.finish({ handle, flow }, next, user, ctx, {
       otp: checked.claim,
       // Remember the channel as the next default; most people keep theirs, and then there is nothing to write.
       preferredChannel: user.preferredOtpChannel !== state.channel ? state.channel : undefined,
       remember: input.remember === true || input.remember === 'on' || input.remember === 'true',
-    })) as SignInOutcome;
+    });
+    // Only a device can be found gone at the finish; this step used a code.
+    if (!outcome) throw new Error('a code step finished without an outcome');
+    return { ...outcome, handle };
   }
 
   /**
@@ -424,24 +449,30 @@ export class SignInService {
   }
 
   /**
-   * Signs the user in, in one statement (WriteBatch): uses the code (if this step verified
-   * one), ends the flow if it is still at the version loaded, starts the session (if the user
-   * is still active with the same credentials) and appends the audit events, all or nothing
-   * and in one commit. Remembering this device joins them in one transaction.
+   * Signs the user in, in one statement (WriteBatch): marks the remembered device used or uses
+   * the code (whichever this step verified), ends the flow if it is still at the version
+   * loaded, starts the session (if the user is still active with the same credentials) and
+   * appends the audit events, all or nothing and in one commit. Remembering this device joins
+   * them in one transaction. Undefined when the device no longer applied (nothing written).
    */
   private async finish(
     current: CurrentFlow | null,
     state: Done,
     user: UserRecord,
     ctx: ClientContext,
-    extras: { otp?: OtpClaim; preferredChannel?: OtpChannel | undefined; remember?: boolean },
-  ): Promise<DirectSignInOutcome> {
-    const batch = new WriteBatch();
-    const used = extras.otp ? this.otp.consumeIn(batch, extras.otp) : undefined;
-    const ended = current ? this.flows.endIn(batch, current.flow, [used?.part]) : undefined;
+    extras: { otp?: OtpClaim; deviceId?: string; preferredChannel?: OtpChannel | undefined; remember?: boolean },
+  ): Promise<DirectSignInOutcome | undefined> {
     // The credentials the password was checked against must still be current (not reset since).
     const credentialVersion = state.credentialVersion ?? user.credentialVersion;
-    const session = this.sessions.createIn(batch, { id: user.id, credentialVersion }, state.verifications, ctx, [used?.part, ended]);
+    const batch = new WriteBatch();
+    const device = extras.deviceId ? this.devices.useIn(batch, extras.deviceId, { id: user.id, credentialVersion }) : undefined;
+    const used = extras.otp ? this.otp.consumeIn(batch, extras.otp) : undefined;
+    const ended = current ? this.flows.endIn(batch, current.flow, [device, used?.part]) : undefined;
+    const session = this.sessions.createIn(batch, { id: user.id, credentialVersion }, state.verifications, ctx, [
+      device,
+      used?.part,
+      ended,
+    ]);
     if (extras.preferredChannel) {
       batch.add(
         'preferred_channel',
@@ -471,6 +502,8 @@ export class SignInService {
       if (previous.step === 'otp') outcome.delivery = (await this.outbox.status(previous.messageId)).status;
       return outcome;
     }
+    // Nothing was written: the caller asks for a code instead.
+    if (device && !result.ran(device)) return undefined;
     if (ended && !result.ran(ended)) throw FlowStore.changed();
     // Disabled, or the password changed, while signing in.
     if (!result.ran(session.part)) throw new DomainError('flow_not_found', GENERIC_FAILURE);
