@@ -151,6 +151,8 @@ describe('support actions on access', () => {
       actor_role: 'support',
       sessions_ended: 1,
       devices_revoked: 1,
+      oidc_grants_revoked: 0,
+      oidc_artifacts_revoked: 0,
     });
     await notice(email, 'Your Gatehouse account was disabled');
     await fails(s.actions.disable(SUPPORT, id, 'twice'), 'already_disabled');

@@ -1,3 +1,4 @@
+export * from './account-grants.js';
 export * from './acr.js';
 export * from './backchannel.js';
 export * from './bearer.js';

@@ -2,6 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError } from '../../core/src/index.js';
+// Not the lib's index: nothing here needs oidc-provider itself.
+import { revokeAccountGrants } from '../../oidc/src/account-grants.js';
 import { SecurityCodeGuard } from '../../recovery/src/index.js';
 import { RememberedDeviceService, SessionService, type RememberedDevice, type RequestMeta } from '../../sessions/src/index.js';
 import { SupportNotices } from './notices.js';
@@ -153,8 +155,11 @@ export class AccountActionsService {
 
   /**
    * Disables the user: sign-in and recovery refuse them (with the same answers as for a wrong
-   * password or unknown details), every session ends and every remembered device is revoked
-   * (so enabling later still asks for a code). Throws `already_disabled`.
+   * password or unknown details), every session ends, every remembered device is revoked
+   * (so enabling later still asks for a code), and every OIDC grant of the user is revoked with
+   * the codes and tokens issued under it (introspection answers `active: false`, a refresh is
+   * `invalid_grant`, also after enabling), all in one transaction. The relying apps' back-channel
+   * logout follows from the ended sessions (the logout queue). Throws `already_disabled`.
    */
   async disable(
     actor: StaffActor,
@@ -175,12 +180,19 @@ export class AccountActionsService {
         meta,
         m,
       );
+      const revoked = await revokeAccountGrants(m, user.id, now);
       await this.audit.record(
         staffEvent(actor, meta, {
           type: 'support.user_disabled',
           subject: { type: 'user', id: user.id },
           organizationId: user.organization_id,
-          details: { reason: why, sessions_ended: sessionsEnded, devices_revoked: devicesRevoked },
+          details: {
+            reason: why,
+            sessions_ended: sessionsEnded,
+            devices_revoked: devicesRevoked,
+            oidc_grants_revoked: revoked.grants,
+            oidc_artifacts_revoked: revoked.artifacts,
+          },
         }),
         m,
       );

@@ -1,0 +1,110 @@
+import * as client from 'openid-client';
+import { Duration } from '../libs/core/src/index.js';
+import { BackchannelLogout } from '../libs/oidc/src/index.js';
+import { authorize, people, registerApp, startOidcHarness, type OidcHarness, type RelyingApp } from './support/oidc.js';
+import { SUPPORT, auditEvents, supportServicesOn, type SupportServices } from './support/support-services.js';
+import { WebClient, seedOrganization } from './support/web.js';
+import { TestWebhookReceiver } from './support/webhook.js';
+
+/**
+ * Disabling a user (the support console's `disable`) against the real provider, PostgreSQL
+ * and openid-client as the relying apps: what the provider issued to the user is revoked in
+ * the disable's transaction. The IdP's back-channel logout queue is not drained on its own
+ * here (one run an hour), so nothing of it rests on that queue, which only tells the apps.
+ */
+describe('support: disabling a user revokes their OIDC grants and tokens', () => {
+  let h: OidcHarness;
+  let sms: TestWebhookReceiver;
+  let s: SupportServices;
+  let portal: RelyingApp;
+  let wiki: RelyingApp;
+  let person: ReturnType<typeof people>;
+
+  beforeAll(async () => {
+    h = await startOidcHarness({ oidcTimers: { logoutQueue: Duration.ofHours(1) } });
+    sms = await TestWebhookReceiver.start();
+    s = await supportServicesOn({ db: h.db, mail: h.mail, sms, clock: h.clock });
+    person = people(h, await seedOrganization(h.db.dataSource, 'acme'), 'gone');
+    portal = await registerApp(h, { name: 'Portal' });
+    wiki = await registerApp(h, { name: 'Wiki' });
+  });
+
+  afterAll(async () => {
+    await s.close();
+    await sms.stop();
+    await h.close();
+  });
+
+  /** What a resource server learns by introspecting (client_secret_basic, as a confidential client). */
+  const introspect = async (rp: RelyingApp, accessToken: string) => (await client.tokenIntrospection(rp.config, accessToken)).active;
+  const userinfoWorks = async (accessToken: string) =>
+    (await fetch(`${h.issuer}/oidc/me`, { headers: { Authorization: `Bearer ${accessToken}` } })).status === 200;
+  const kindsOf = async (accountId: string) =>
+    (
+      await h.db.dataSource.query<Array<{ kind: string }>>(
+        `SELECT DISTINCT kind FROM oidc_models WHERE payload->>'accountId' = $1 ORDER BY kind`,
+        [accountId],
+      )
+    ).map((r) => r.kind);
+
+  it('introspection answers active: false and refresh is invalid_grant at once, for every app, and stays so after enabling', async () => {
+    const who = await person();
+    const bystander = await person();
+    const web = new WebClient(h.app.url);
+    const first = (await authorize(h, web, portal, who)).tokens;
+    // A rotation leaves a used refresh token behind; the wiki signs in by single sign-on in the same browser.
+    const rotated = await client.refreshTokenGrant(portal.config, first.refresh_token!);
+    const wikiTokens = (await authorize(h, web, wiki, null)).tokens;
+    const theirs = (await authorize(h, new WebClient(h.app.url), portal, bystander)).tokens;
+    for (const token of [first.access_token, rotated.access_token]) expect(await introspect(portal, token)).toBe(true);
+    expect(await introspect(wiki, wikiTokens.access_token)).toBe(true);
+    expect(await kindsOf(who.id)).toEqual(['AccessToken', 'AuthorizationCode', 'Grant', 'RefreshToken', 'Session']);
+
+    expect(await s.actions.disable(SUPPORT, who.id, 'Left the company (HR-21)')).toEqual({ sessionsEnded: 1, devicesRevoked: 0 });
+
+    // A resource server asking right after the disable (no logout-queue run in between) hears the tokens are dead.
+    for (const token of [first.access_token, rotated.access_token]) expect(await introspect(portal, token)).toBe(false);
+    expect(await introspect(wiki, wikiTokens.access_token)).toBe(false);
+    await expect(client.refreshTokenGrant(portal.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(client.refreshTokenGrant(wiki.config, wikiTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    // Gone from storage: the grants and all issued under them; the provider session is left for the back-channel logout.
+    expect(await kindsOf(who.id)).toEqual(['Session']);
+    expect((await auditEvents(h.db.dataSource, 'support.user_disabled')).at(-1)).toMatchObject({
+      subject_id: who.id,
+      details: {
+        reason: 'Left the company (HR-21)',
+        actor_role: 'support',
+        sessions_ended: 1,
+        devices_revoked: 0,
+        // The portal's and the wiki's grants; two live access tokens and a refresh token for the portal (the
+        // first refresh token and the code were used), one of each for the wiki.
+        oidc_grants_revoked: 2,
+        oidc_artifacts_revoked: 5,
+      },
+    });
+    // Another person's tokens of the same app are untouched.
+    expect(await introspect(portal, theirs.access_token)).toBe(true);
+    expect((await client.refreshTokenGrant(portal.config, theirs.refresh_token!)).claims()!.sub).toBe(bystander.id);
+
+    // The relying apps are still logged out through the queue: it finds the provider session of the ended one.
+    const outcomes = await h.app.app.get(BackchannelLogout).drainQueue();
+    expect(outcomes.map((o) => o.clientId).sort()).toEqual([portal.clientId, wiki.clientId].sort());
+    expect(await kindsOf(who.id)).toEqual([]);
+
+    // Revoked, not merely refused while disabled: enabling the user brings none of it back.
+    expect(await s.actions.enable(SUPPORT, who.id, 'Rehired (HR-22)')).toEqual({ status: 'active' });
+    expect(await introspect(portal, rotated.access_token)).toBe(false);
+    expect(await userinfoWorks(rotated.access_token)).toBe(false);
+    await expect(client.refreshTokenGrant(portal.config, rotated.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    await expect(client.refreshTokenGrant(wiki.config, wikiTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+  });
+
+  it('a user without any grant is disabled as before, with nothing revoked', async () => {
+    const who = await person();
+    expect(await s.actions.disable(SUPPORT, who.id, 'Never started (HR-23)')).toEqual({ sessionsEnded: 0, devicesRevoked: 0 });
+    expect((await auditEvents(h.db.dataSource, 'support.user_disabled')).at(-1)).toMatchObject({
+      subject_id: who.id,
+      details: { oidc_grants_revoked: 0, oidc_artifacts_revoked: 0 },
+    });
+  });
+});
