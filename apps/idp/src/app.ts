@@ -1,9 +1,13 @@
 import type { INestApplication } from '@nestjs/common';
 import { isProviderPath } from '../../../libs/oidc/src/index.js';
 import { createHttpApp } from '../../../libs/platform/src/index.js';
+import { mountDirectLane } from './direct-lane.js';
 import { IdpModule, type IdpOptions } from './idp.module.js';
 
 export async function createIdpApp(options: IdpOptions): Promise<INestApplication> {
   // oidc-provider reads its own request bodies, so Nest's parsers skip its paths (IdpModule mounts it).
-  return await createHttpApp(IdpModule.forRoot(options), options.config, { rawBodyPaths: isProviderPath });
+  const app = await createHttpApp(IdpModule.forRoot(options), options.config, { rawBodyPaths: isProviderPath });
+  // The provider's endpoints for programs (token, discovery, ...) skip Express and Nest.
+  mountDirectLane(app, options);
+  return app;
 }

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { foldKey } from '../../core/src/index.js';
+import { runStatement } from '../../database/src/index.js';
 import type { OtpChannel } from './entities.js';
 
 export interface UserRecord {
@@ -139,7 +140,9 @@ export class Directory {
    * every token and userinfo answer (`user()` and `organization()` would be two round trips).
    */
   async userWithOrganization(id: string): Promise<{ user: UserRecord; organizationSlug: string | null } | null> {
-    const rows = await this.dataSource.query<Array<UserRow & { organization_slug: string | null }>>(
+    // A prepared statement: it runs for every token, refresh and userinfo answer.
+    const { rows } = await runStatement<UserRow & { organization_slug: string | null }>(
+      this.dataSource,
       `SELECT ${USER_COLUMNS}, o.slug AS organization_slug FROM users u LEFT JOIN organizations o ON o.id = u.organization_id WHERE u.id = $1`,
       [id],
     );

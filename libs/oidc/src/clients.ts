@@ -2,6 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { DataSource } from 'typeorm';
 import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
 import { DomainError, hasForbiddenCharacters, type Clock } from '../../core/src/index.js';
+import { runStatement } from '../../database/src/index.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
@@ -209,7 +210,13 @@ export class ClientRegistry {
   /** The provider's view of a client; undefined when unknown. The secret field holds its hash. */
   async metadata(clientId: string): Promise<ClientMetadataRecord | undefined> {
     if (clientId.length > 200) return undefined;
-    const rows = await this.dataSource.query<ClientRow[]>(`SELECT * FROM oidc_clients WHERE client_id = $1`, [clientId]);
+    // A prepared statement: the provider reads the client on every token request.
+    const { rows } = await runStatement<ClientRow>(
+      this.dataSource,
+      `SELECT client_id, name, client_secret_hash, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, grant_types, scopes
+         FROM oidc_clients WHERE client_id = $1`,
+      [clientId],
+    );
     const r = rows[0];
     if (!r) return undefined;
     const grants = r.grant_types;

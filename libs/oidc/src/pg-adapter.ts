@@ -1,6 +1,7 @@
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/src/index.js';
+import { runStatement } from '../../database/src/index.js';
 import type { ClientRegistry } from './clients.js';
 
 /**
@@ -35,7 +36,8 @@ export class PgOidcAdapter implements Adapter {
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const expiresAt = typeof expiresIn === 'number' ? new Date(this.clock.now().getTime() + expiresIn * 1000) : null;
     const link = this.kind === 'Session' && this.sessionLink ? await this.sessionLink(payload) : null;
-    await this.dataSource.query(
+    await runStatement(
+      this.dataSource,
       `INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, expires_at, gatehouse_session_id)
        VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
        ON CONFLICT (kind, id) DO UPDATE
@@ -59,11 +61,12 @@ export class PgOidcAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
-    const [rows] = await this.dataSource.query<[Array<{ id: string }>, number]>(
+    const { rowCount } = await runStatement(
+      this.dataSource,
       `UPDATE oidc_models SET consumed_at = $3 WHERE kind = $1 AND id = $2 AND consumed_at IS NULL RETURNING id`,
       [this.kind, id, this.clock.now()],
     );
-    if (rows.length === 1) return;
+    if (rowCount === 1) return;
     const lost = await this.dataSource.query<Array<{ grant_id: string | null }>>(
       `SELECT grant_id FROM oidc_models WHERE kind = $1 AND id = $2`,
       [this.kind, id],
@@ -74,7 +77,7 @@ export class PgOidcAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await this.dataSource.query(`DELETE FROM oidc_models WHERE kind = $1 AND id = $2`, [this.kind, id]);
+    await runStatement(this.dataSource, `DELETE FROM oidc_models WHERE kind = $1 AND id = $2`, [this.kind, id]);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
@@ -82,7 +85,8 @@ export class PgOidcAdapter implements Adapter {
   }
 
   private async one(where: string, value: string): Promise<AdapterPayload | undefined> {
-    const rows = await this.dataSource.query<ModelRow[]>(
+    const { rows } = await runStatement<ModelRow>(
+      this.dataSource,
       `SELECT payload, consumed_at FROM oidc_models WHERE ${where} AND (expires_at IS NULL OR expires_at > $3) LIMIT 1`,
       [this.kind, value, this.clock.now()],
     );

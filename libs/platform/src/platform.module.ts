@@ -58,6 +58,27 @@ export interface HttpAppOptions {
 /** Largest JSON or form body the app's own routes accept. */
 export const BODY_LIMIT = '100kb';
 
+/** Which peers may tell us the client's address, scheme and host (X-Forwarded-*): Express's `trust proxy` value. */
+export const TRUST_PROXY = 'loopback';
+
+/** helmet with Gatehouse's settings: every response of every app gets these headers. */
+export function securityHeaders(config: AppConfig): ReturnType<typeof helmet> {
+  const https = config.issuer.startsWith('https://');
+  return helmet({
+    // Same-origin form posts must carry a real Origin header (no-referrer makes Chromium send "null").
+    referrerPolicy: { policy: 'same-origin' },
+    contentSecurityPolicy: {
+      directives: {
+        'form-action': ["'self'"],
+        'frame-ancestors': ["'none'"],
+        // Over plain http (development only) the browser must not rewrite our URLs to https.
+        'upgrade-insecure-requests': https ? [] : null,
+      },
+    },
+    strictTransportSecurity: https,
+  });
+}
+
 /** Creates a Nest HTTP app with our logger, helmet and no Nest banner noise. Not yet listening. */
 export async function createHttpApp(
   module: Type | DynamicModule,
@@ -67,22 +88,7 @@ export async function createHttpApp(
   // Nest's own body parser is off: ours skips the paths of handlers that read the raw body.
   const app = await NestFactory.create(module, { bufferLogs: true, abortOnError: false, bodyParser: false });
   app.useLogger(app.get(Logger));
-  const https = config.issuer.startsWith('https://');
-  app.use(
-    helmet({
-      // Same-origin form posts must carry a real Origin header (no-referrer makes Chromium send "null").
-      referrerPolicy: { policy: 'same-origin' },
-      contentSecurityPolicy: {
-        directives: {
-          'form-action': ["'self'"],
-          'frame-ancestors': ["'none'"],
-          // Over plain http (development only) the browser must not rewrite our URLs to https.
-          'upgrade-insecure-requests': https ? [] : null,
-        },
-      },
-      strictTransportSecurity: https,
-    }),
-  );
+  app.use(securityHeaders(config));
   app.use(cookieParser());
   const raw = options.rawBodyPaths ?? (() => false);
   const unlessRaw =
@@ -93,7 +99,7 @@ export async function createHttpApp(
   app.use(bodyParserProblem);
   const http = app.getHttpAdapter().getInstance() as { disable?: (s: string) => void; set?: (k: string, v: unknown) => void };
   http.disable?.('x-powered-by');
-  http.set?.('trust proxy', 'loopback');
+  http.set?.('trust proxy', TRUST_PROXY);
   return app;
 }
 

@@ -1,0 +1,118 @@
+import type { INestApplication } from '@nestjs/common';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import type Provider from 'oidc-provider';
+import { pinoHttp } from 'pino-http';
+import proxyaddr from 'proxy-addr';
+import type { AppConfig } from '../../../libs/config/src/index.js';
+import { DISCOVERY_PATH, OIDC_PREFIX, OidcProviderHost } from '../../../libs/oidc/src/index.js';
+import { httpLoggerOptions } from '../../../libs/observability/src/index.js';
+import { TRUST_PROXY, securityHeaders, type AppOptions } from '../../../libs/platform/src/index.js';
+
+/**
+ * The provider endpoints that programs call, not browsers: discovery, JWKS, token,
+ * introspection, revocation and userinfo. They take no cookies, render no page and read
+ * their own bodies, so nothing of Express and Nest (routing, cookie parser, body parsers,
+ * guards, filters) has anything to do on them.
+ */
+export const DIRECT_PATHS: ReadonlySet<string> = new Set([
+  DISCOVERY_PATH,
+  `${OIDC_PREFIX}/jwks`,
+  `${OIDC_PREFIX}/token`,
+  `${OIDC_PREFIX}/token/introspection`,
+  `${OIDC_PREFIX}/token/revocation`,
+  `${OIDC_PREFIX}/me`,
+]);
+
+type Listener = (req: IncomingMessage, res: ServerResponse) => void;
+
+/**
+ * Hands requests for DIRECT_PATHS straight from the HTTP server to oidc-provider, ahead of
+ * Express, with what Express would have done for them and nothing more:
+ * - the same access log line and request id (pino-http with the app's options),
+ * - the same security headers (the app's helmet settings),
+ * - X-Forwarded-* rewritten from the `trust proxy` rule (a peer that is not trusted cannot
+ *   spoof the client's address, scheme or host; the provider runs with `proxy = true`).
+ * Every other request, including any spelling of these paths other than the exact one, goes
+ * to Express as before, and is still answered by the provider's middleware there.
+ *
+ * Why: these endpoints carry the relying apps' load (every sign-in redeems a code, every app
+ * refreshes), and the Express and Nest layers cost more per request than oidc-provider's own
+ * work on discovery and JWKS (docs/benchmarks.md).
+ */
+export function mountDirectLane(app: INestApplication, options: AppOptions): void {
+  const server = app.getHttpServer() as Server;
+  const [express, ...others] = server.listeners('request') as Listener[];
+  if (!express || others.length > 0) throw new Error('expected exactly one request listener (Express) on the HTTP server');
+  const direct = directLane(app.get(OidcProviderHost), options.config, options.logStream);
+  server.removeAllListeners('request');
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    if (!direct(req, res)) express(req, res);
+  });
+}
+
+/** The lane's handler: true when it took the request. Exported for tests. */
+export function directLane(
+  host: OidcProviderHost,
+  config: AppConfig,
+  logStream?: AppOptions['logStream'],
+): (req: IncomingMessage, res: ServerResponse) => boolean {
+  const logOptions = httpLoggerOptions('idp', config.logLevel, logStream);
+  const logger = Array.isArray(logOptions) ? pinoHttp(logOptions[0], logOptions[1]) : pinoHttp(logOptions);
+  const headers = securityHeaders(config);
+  const trust = proxyaddr.compile(TRUST_PROXY);
+  // The instance changes when the signing keys do (OidcProviderHost); one callback per instance.
+  const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+
+  return (req, res) => {
+    const url = req.url ?? '';
+    const q = url.indexOf('?');
+    if (!DIRECT_PATHS.has(q === -1 ? url : url.slice(0, q))) return false;
+    logger(req, res);
+    headers(req, res, (error?: unknown) => {
+      if (error) return fail(req, res, error);
+      forwardedFor(req, trust);
+      const provider = host.current;
+      let callback = callbacks.get(provider);
+      if (!callback) {
+        callback = provider.callback();
+        callbacks.set(provider, callback);
+      }
+      Promise.resolve(callback(req, res)).catch((e: unknown) => fail(req, res, e));
+    });
+    return true;
+  };
+}
+
+/** What Express derives with `trust proxy`, written back as the only X-Forwarded-* the provider sees (as providerMiddleware does). */
+export function forwardedFor(req: IncomingMessage, trust: (addr: string, i: number) => boolean): void {
+  const remote = req.socket.remoteAddress ?? '';
+  const trusted = remote !== '' && trust(remote, 0);
+  const first = (name: string): string | undefined => {
+    const value = req.headers[name];
+    const text = Array.isArray(value) ? value[0] : value;
+    if (!text) return undefined;
+    const comma = text.indexOf(',');
+    return (comma === -1 ? text : text.slice(0, comma)).trim() || undefined;
+  };
+  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
+  const proto = trusted ? (first('x-forwarded-proto') ?? (encrypted ? 'https' : 'http')) : encrypted ? 'https' : 'http';
+  const host = (trusted ? first('x-forwarded-host') : undefined) ?? req.headers.host;
+  const ip = proxyaddr(req, trust);
+  req.headers['x-forwarded-proto'] = proto;
+  if (host) req.headers['x-forwarded-host'] = host;
+  else delete req.headers['x-forwarded-host'];
+  if (ip) req.headers['x-forwarded-for'] = ip;
+  else delete req.headers['x-forwarded-for'];
+}
+
+/** The provider answers its own errors; this is for a failure outside it. */
+function fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
+  (req as IncomingMessage & { log?: { error(o: unknown, m: string): void } }).log?.error({ err: error }, 'direct lane failed');
+  if (res.headersSent) {
+    res.destroy();
+    return;
+  }
+  res.statusCode = 500;
+  res.setHeader('Content-Type', 'application/json');
+  res.end(JSON.stringify({ error: 'server_error', error_description: 'an unexpected error occurred' }));
+}

@@ -1,0 +1,179 @@
+import { IncomingMessage } from 'node:http';
+import { Socket } from 'node:net';
+import proxyaddr from 'proxy-addr';
+import * as client from 'openid-client';
+import { DIRECT_PATHS, forwardedFor } from '../apps/idp/src/direct-lane.js';
+import { authorize, people, registerApp, startOidcHarness, type OidcHarness, type RelyingApp } from './support/oidc.js';
+import { WebClient, seedOrganization } from './support/web.js';
+
+/** The security headers helmet sets on every response of the app (their values are the app's settings). */
+const SECURITY_HEADERS = [
+  'content-security-policy',
+  'cross-origin-opener-policy',
+  'cross-origin-resource-policy',
+  'origin-agent-cluster',
+  'referrer-policy',
+  'x-content-type-options',
+  'x-dns-prefetch-control',
+  'x-download-options',
+  'x-frame-options',
+  'x-permitted-cross-domain-policies',
+  'x-xss-protection',
+];
+
+interface LogLine {
+  msg?: string;
+  req?: { id?: string; method?: string; path?: string };
+  res?: { statusCode?: number };
+}
+
+/**
+ * The provider's endpoints for programs (discovery, JWKS, token, introspection, revocation,
+ * userinfo) are handed to oidc-provider ahead of Express: they must still carry the app's
+ * security headers, request id and access log line, and see only trustworthy X-Forwarded-*.
+ */
+describe('OpenID Connect: the direct lane for the provider endpoints programs call', () => {
+  let h: OidcHarness;
+  let rp: RelyingApp;
+  let org: string;
+  let person: ReturnType<typeof people>;
+
+  beforeAll(async () => {
+    h = await startOidcHarness();
+    org = await seedOrganization(h.db.dataSource, 'acme');
+    person = people(h, org, 'lane');
+    rp = await registerApp(h);
+  });
+
+  afterAll(async () => {
+    await h.close();
+  });
+
+  function logLinesFor(requestId: string): LogLine[] {
+    return h.app.logs.lines.map((l) => JSON.parse(l) as LogLine).filter((l) => l.req?.id === requestId);
+  }
+
+  it('lists exactly the endpoints that take no cookies and render no page', () => {
+    expect([...DIRECT_PATHS].sort()).toEqual(
+      [
+        '/.well-known/openid-configuration',
+        '/oidc/jwks',
+        '/oidc/me',
+        '/oidc/token',
+        '/oidc/token/introspection',
+        '/oidc/token/revocation',
+      ].sort(),
+    );
+  });
+
+  it('answers discovery and JWKS with the same security headers as the pages, the request id and one access log line', async () => {
+    const page = await fetch(`${h.issuer}/signin`);
+    await page.arrayBuffer();
+    for (const path of ['/.well-known/openid-configuration', '/oidc/jwks']) {
+      const requestId = `lane-${path.length}-${Date.now()}`;
+      const response = await fetch(`${h.issuer}${path}?probe=secret-looking-value`, { headers: { 'X-Request-Id': requestId } });
+      expect(response.status).toBe(200);
+      const body = (await response.json()) as Record<string, unknown>;
+      if (path === '/oidc/jwks') expect(Array.isArray(body.keys)).toBe(true);
+      else expect(body.issuer).toBe(h.issuer);
+      expect(response.headers.get('x-request-id')).toBe(requestId);
+      expect(response.headers.get('x-powered-by')).toBeNull();
+      for (const name of SECURITY_HEADERS) expect([name, response.headers.get(name)]).toEqual([name, page.headers.get(name)]);
+
+      await new Promise((resolve) => setImmediate(resolve));
+      const lines = logLinesFor(requestId);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ req: { method: 'GET', path }, res: { statusCode: 200 } });
+      // The query string is never logged (OAuth puts codes and tokens there).
+      expect(h.app.logs.text).not.toContain('secret-looking-value');
+    }
+  });
+
+  it('redeems a code and refreshes through the lane; the access log holds neither code nor tokens', async () => {
+    const who = await person();
+    const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);
+    expect(tokens.claims()!.sub).toBe(who.id);
+    const refreshed = await client.refreshTokenGrant(rp.config, tokens.refresh_token!);
+    const info = await client.fetchUserInfo(rp.config, refreshed.access_token, who.id);
+    expect(info.sub).toBe(who.id);
+
+    await new Promise((resolve) => setImmediate(resolve));
+    const lines = h.app.logs.lines.map((l) => JSON.parse(l) as LogLine);
+    const tokenCalls = lines.filter((l) => l.req?.path === '/oidc/token' && l.res);
+    expect(tokenCalls.map((l) => l.res!.statusCode)).toEqual([200, 200]);
+    expect(lines.filter((l) => l.req?.path === '/oidc/me' && l.res).map((l) => l.res!.statusCode)).toEqual([200]);
+    for (const secret of [tokens.access_token, tokens.refresh_token!, refreshed.access_token, refreshed.refresh_token!]) {
+      expect(h.app.logs.text).not.toContain(secret);
+    }
+  });
+
+  it('leaves every other spelling of these paths to Express, where the provider still answers it', async () => {
+    for (const path of ['/oidc/jwks/', '/OIDC/jwks', '/oidc//jwks']) {
+      const response = await fetch(`${h.issuer}${path}`);
+      await response.arrayBuffer();
+      // Not through the lane: Express's stack answered (no crash, a definite status, the same headers).
+      expect(response.status).toBeGreaterThanOrEqual(200);
+      expect(response.status).toBeLessThan(500);
+      expect(response.headers.get('x-content-type-options')).toBe('nosniff');
+    }
+  });
+
+  it('refuses bad token requests with the OAuth error, and a body over the provider limit without harm', async () => {
+    const wrongType = await fetch(`${h.issuer}/oidc/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: JSON.stringify({ grant_type: 'authorization_code' }),
+    });
+    expect(wrongType.status).toBe(400);
+    expect(((await wrongType.json()) as { error: string }).error).toBe('invalid_request');
+
+    const huge = await fetch(`${h.issuer}/oidc/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: `grant_type=authorization_code&code=${'a'.repeat(2_000_000)}`,
+    });
+    expect(huge.status).toBeGreaterThanOrEqual(400);
+    expect(huge.status).toBeLessThan(500);
+    await huge.arrayBuffer();
+
+    const discovery = await fetch(`${h.issuer}/.well-known/openid-configuration`);
+    expect(discovery.status).toBe(200);
+    await discovery.arrayBuffer();
+  });
+
+  describe('forwarded headers', () => {
+    const trust = proxyaddr.compile('loopback');
+
+    function requestFrom(remoteAddress: string, headers: Record<string, string>): IncomingMessage {
+      const socket = new Socket();
+      Object.defineProperty(socket, 'remoteAddress', { value: remoteAddress });
+      const req = new IncomingMessage(socket);
+      req.headers = { host: 'idp.example.test', ...headers };
+      return req;
+    }
+
+    it('drops what a peer that is not a trusted proxy claims', () => {
+      const req = requestFrom('203.0.113.7', {
+        'x-forwarded-for': '198.51.100.1',
+        'x-forwarded-proto': 'https',
+        'x-forwarded-host': 'evil.example',
+      });
+      forwardedFor(req, trust);
+      expect(req.headers['x-forwarded-for']).toBe('203.0.113.7');
+      expect(req.headers['x-forwarded-proto']).toBe('http');
+      expect(req.headers['x-forwarded-host']).toBe('idp.example.test');
+    });
+
+    it('keeps what a trusted proxy (loopback) says, as Express does: the first scheme and host, the nearest untrusted address', () => {
+      const req = requestFrom('127.0.0.1', {
+        'x-forwarded-for': '198.51.100.1, 203.0.113.9',
+        'x-forwarded-proto': 'https, http',
+        'x-forwarded-host': 'sso.example.test, inner',
+      });
+      forwardedFor(req, trust);
+      expect(req.headers['x-forwarded-for']).toBe('203.0.113.9');
+      expect(req.headers['x-forwarded-proto']).toBe('https');
+      expect(req.headers['x-forwarded-host']).toBe('sso.example.test');
+    });
+  });
+});
