@@ -10,6 +10,7 @@ import { OidcLogout1763860000000 } from './1763860000000-OidcLogout.js';
 import { DemoPortal1763870000000 } from './1763870000000-DemoPortal.js';
 import { Locale1763880000000 } from './1763880000000-Locale.js';
 import { OidcGrantAccount1763890000000 } from './1763890000000-OidcGrantAccount.js';
+import { OutboxWithdrawn1763900000000 } from './1763900000000-OutboxWithdrawn.js';
 
 /** Every migration, in order. The DataSource lists them explicitly (no globs), so the
  * same list works from TypeScript sources in tests and from dist/ at run time. */
@@ -26,4 +27,5 @@ export const MIGRATIONS = [
   DemoPortal1763870000000,
   Locale1763880000000,
   OidcGrantAccount1763890000000,
+  OutboxWithdrawn1763900000000,
 ];

@@ -2,6 +2,7 @@ import * as client from 'openid-client';
 import { Duration } from '../libs/core/src/index.js';
 import { VerifierGrants } from '../libs/transaction-codes/src/index.js';
 import { AuditService } from '../libs/audit/src/index.js';
+import { OutboxService, OutboxWorker } from '../libs/notifications/src/index.js';
 import { authorize, registerApp, signIn, startOidcHarness, type OidcHarness } from './support/oidc.js';
 import {
   mentionsCode,
@@ -74,6 +75,23 @@ describe('Transaction codes API', () => {
   async function row(id: string): Promise<Record<string, unknown>> {
     const [r] = await h.db.dataSource.query<Array<Record<string, unknown>>>(`SELECT * FROM transaction_codes WHERE id = $1`, [id]);
     return r!;
+  }
+
+  async function outboxRow(id: string): Promise<Record<string, unknown>> {
+    const [r] = await h.db.dataSource.query<Array<Record<string, unknown>>>(
+      `SELECT status, attempts, locked_until, payload, last_error, withdrawn_at FROM outbox_messages WHERE id = $1`,
+      [id],
+    );
+    return r!;
+  }
+
+  /** Waits (real time) until `check` holds. */
+  async function until(check: () => Promise<boolean>, what: string, timeoutMs = 5000): Promise<void> {
+    const deadline = performance.now() + timeoutMs;
+    while (!(await check())) {
+      if (performance.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
   }
 
   async function auditOf(type: string, detail: [string, string]): Promise<Array<Record<string, unknown>>> {
@@ -321,6 +339,79 @@ describe('Transaction codes API', () => {
       expect(await verify(courier, reference, code)).toMatchObject({ body: { valid: false } });
       const events = await auditOf('transaction_code.cancelled', ['transaction_code_id', id]);
       expect(events).toEqual([expect.objectContaining({ actor_type: 'client', actor_id: shop.clientId, subject_id: who.id })]);
+    });
+
+    it('withdraws the email of a code cancelled while it waits in the outbox: it is never delivered; an uncancelled one is', async () => {
+      const token = await serviceToken(shop, 'transaction_codes');
+      /** A code whose email the SMTP server turned away once (451): it waits in the outbox for a retry the clock has not reached. */
+      const waiting = async (description: string) => {
+        const who = await person();
+        h.mail.failNext(1);
+        const answer = await txApi(h, 'POST', '', token, { sub: who.id, reference: ref(), description, expires_in: 3600 });
+        expect(answer.status).toBe(201);
+        const id = answer.body!.id as string;
+        const messageId = (await row(id)).message_id as string;
+        await until(async () => {
+          const m = await outboxRow(messageId);
+          return m.status === 'pending' && m.attempts === 1 && m.locked_until === null;
+        }, `the first attempt of ${messageId} to fail`);
+        return { who, id, messageId };
+      };
+      const cancelled = await waiting('Parcel returned to sender');
+      const kept = await waiting('Parcel still on its way');
+
+      expect((await txApi(h, 'DELETE', `/${cancelled.id}`, token)).status).toBe(204);
+      expect(await outboxRow(cancelled.messageId)).toMatchObject({
+        status: 'withdrawn',
+        payload: null,
+        withdrawn_at: h.clock.now(),
+        last_error: expect.stringMatching(/^smtp/u) as unknown,
+      });
+      // To a sender asking, it will not arrive.
+      expect(await h.app.app.get(OutboxService, { strict: false }).status(cancelled.messageId)).toEqual({
+        status: 'failed',
+        attempts: 1,
+        lastError: 'withdrawn',
+      });
+      expect((await auditOf('transaction_code.cancelled', ['transaction_code_id', cancelled.id]))[0]!.details).toMatchObject({
+        message_id: cancelled.messageId,
+        message_withdrawn: true,
+      });
+
+      // Both retries fall due; the worker runs: only the code that was not cancelled is delivered.
+      h.clock.advance(Duration.ofMinutes(1));
+      await h.app.app.get(OutboxWorker, { strict: false }).runOnce();
+      const delivered = await h.mail.waitFor((m) => m.envelope.to.includes(kept.who.email));
+      expect(delivered.subject).toContain('Parcel still on its way');
+      await until(async () => (await outboxRow(kept.messageId)).status === 'sent', `${kept.messageId} to be sent`);
+      expect((await outboxRow(cancelled.messageId)).status).toBe('withdrawn');
+      expect(h.mail.messagesTo(cancelled.who.email)).toEqual([]);
+    });
+
+    it('leaves alone an email already sent, or being sent, when its code is cancelled', async () => {
+      const token = await serviceToken(shop, 'transaction_codes');
+      const sent = await issued();
+      const sentMessage = (await row(sent.id)).message_id as string;
+      expect((await txApi(h, 'DELETE', `/${sent.id}`, token)).status).toBe(204);
+      expect((await outboxRow(sentMessage)).status).toBe('sent');
+
+      // A worker holds the message (its lease runs): the send may be under way, so it is not withdrawn.
+      const who = await person();
+      h.mail.failNext(1);
+      const answer = await txApi(h, 'POST', '', token, { sub: who.id, reference: ref(), description: 'Parcel', expires_in: 3600 });
+      const messageId = (await row(answer.body!.id as string)).message_id as string;
+      await until(async () => (await outboxRow(messageId)).attempts === 1 && (await outboxRow(messageId)).locked_until === null, 'a retry');
+      await h.db.dataSource.query(`UPDATE outbox_messages SET locked_until = $2 WHERE id = $1`, [
+        messageId,
+        new Date(h.clock.now().getTime() + 60_000),
+      ]);
+      expect((await txApi(h, 'DELETE', `/${answer.body!.id as string}`, token)).status).toBe(204);
+      expect(await outboxRow(messageId)).toMatchObject({ status: 'pending', withdrawn_at: null });
+      for (const id of [sent.id, answer.body!.id as string]) {
+        expect((await auditOf('transaction_code.cancelled', ['transaction_code_id', id]))[0]!.details).toMatchObject({
+          message_withdrawn: false,
+        });
+      }
     });
 
     it('answers 409 for a code that was used already', async () => {

@@ -19,6 +19,11 @@ export interface OutgoingMessage {
   html?: string;
 }
 
+/**
+ * Where a delivery stands, as its sender sees it. A message taken back before it went out
+ * (OutboxService.withdraw: stored as `withdrawn`, e.g. a cancelled transaction code's) will
+ * never arrive and reads as `failed`.
+ */
 export type OutboxStatus = 'pending' | 'sent' | 'failed';
 
 export interface OutboxMessageStatus {

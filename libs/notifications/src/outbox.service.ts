@@ -64,11 +64,33 @@ export class OutboxService {
     return id;
   }
 
-  /** Where a message stands. Throws `outbox_message_not_found` for an unknown id. */
+  /**
+   * Takes a message back in the caller's transaction (whatever made it pointless commits with
+   * it, e.g. a cancelled transaction code): if it is still `pending` and no worker holds it,
+   * it becomes `withdrawn`, its encrypted content is erased and no worker claims it again.
+   * Returns false, changing nothing, when it is being sent (a worker's lease is running), was
+   * sent or has failed. The row stays, with `withdrawn_at`, for the record.
+   *
+   * Against a worker: the claim skips a row this transaction holds (`SKIP LOCKED`), and a claim
+   * that got there first sets a lease this UPDATE then sees (it re-reads the row it waited for).
+   */
+  async withdraw(manager: EntityManager, id: string): Promise<boolean> {
+    if (!UUID.test(id)) return false;
+    const [, count] = await manager.query<[unknown[], number]>(
+      `UPDATE outbox_messages SET status = 'withdrawn', payload = NULL, withdrawn_at = $2, locked_until = NULL
+        WHERE id = $1 AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $2)`,
+      [id, this.clock.now()],
+    );
+    return count === 1;
+  }
+
+  /** Where a message stands (a withdrawn one: `failed`, `withdrawn`). Throws `outbox_message_not_found` for an unknown id. */
   async status(id: string): Promise<OutboxMessageStatus> {
     if (!UUID.test(id)) throw notFound();
     const rows = await this.dataSource.query<Array<{ status: OutboxStatus; attempts: number; last_error: string | null }>>(
-      `SELECT status, attempts, last_error FROM outbox_messages WHERE id = $1`,
+      `SELECT CASE WHEN status = 'withdrawn' THEN 'failed' ELSE status END AS status, attempts,
+              CASE WHEN status = 'withdrawn' THEN 'withdrawn' ELSE last_error END AS last_error
+         FROM outbox_messages WHERE id = $1`,
       [id],
     );
     const row = rows[0];
@@ -78,7 +100,7 @@ export class OutboxService {
 
   /**
    * Asks the worker to attempt this message now (and again whenever a retry falls due),
-   * polling until it is `sent` or `failed` or `timeoutMs` has passed; returns the status
+   * polling until it is `sent` or `failed` (or withdrawn) or `timeoutMs` has passed; returns the status
    * seen last. Call it after the enqueueing transaction committed.
    */
   async deliverNow(id: string, timeoutMs: number = DEFAULT_DELIVER_NOW_TIMEOUT_MS): Promise<OutboxStatus> {

@@ -308,14 +308,19 @@ export class TransactionCodeService {
    * Cancels a code of `issuer`'s. Another client's code, or an unknown id, is
    * `transaction_code_not_found`; a used code is `transaction_code_used`; cancelling again is
    * a no-op. An expired or locked code can be cancelled (its reference is free already).
+   * Its email, if still waiting in the outbox, is withdrawn in the same transaction, so the
+   * user never receives a code that was cancelled; one already being sent (or sent) is left
+   * alone. The audit entry says which (`message_withdrawn`).
    */
   async cancel(issuer: string, id: string, ctx: TransactionCodeContext): Promise<void> {
     const notFound = () => new DomainError('transaction_code_not_found', 'No such transaction code.');
     if (!UUID.test(id)) throw notFound();
     const now = this.clock.now();
     await this.dataSource.transaction(async (m) => {
-      const rows = await m.query<Array<{ user_id: string; reference: string; consumed_at: Date | null; cancelled_at: Date | null }>>(
-        `SELECT user_id::text AS user_id, reference, consumed_at, cancelled_at FROM transaction_codes
+      const rows = await m.query<
+        Array<{ user_id: string; reference: string; message_id: string | null; consumed_at: Date | null; cancelled_at: Date | null }>
+      >(
+        `SELECT user_id::text AS user_id, reference, message_id::text AS message_id, consumed_at, cancelled_at FROM transaction_codes
           WHERE id = $1 AND issuer_client_id = $2 FOR UPDATE`,
         [id, issuer],
       );
@@ -324,10 +329,13 @@ export class TransactionCodeService {
       if (row.consumed_at) throw new DomainError('transaction_code_used', 'The code was used already; it can no longer be cancelled.');
       if (row.cancelled_at) return;
       await m.query(`UPDATE transaction_codes SET cancelled_at = $2 WHERE id = $1`, [id, now]);
+      const withdrawn = row.message_id ? await this.outbox.withdraw(m, row.message_id) : false;
       await this.audit.record(
         this.event('transaction_code.cancelled', { type: 'client', id: issuer }, row.user_id, null, ctx, {
           transaction_code_id: id,
           reference: row.reference,
+          message_id: row.message_id,
+          message_withdrawn: withdrawn,
         }),
         m,
       );
