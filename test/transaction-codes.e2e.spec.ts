@@ -537,6 +537,53 @@ describe('Transaction codes API', () => {
     });
   });
 
+  it("records the user's organization on every audit entry of their codes: issued, viewed, verified, failed, cancelled", async () => {
+    const other = await seedOrganization(h.db.dataSource, 'tx-other');
+    const who = await seedPerson(h, other, `org${++n}`);
+    const token = await serviceToken(shop, 'transaction_codes');
+    const issueFor = async (description: string) => {
+      const answer = await issue(shop, { sub: who.id, reference: ref(), description, expires_in: 3600 });
+      expect(answer.status).toBe(201);
+      const mail = await h.mail.waitFor((m) => m.envelope.to.includes(who.email) && m.subject.includes(description));
+      return {
+        id: answer.body!.id as string,
+        reference: answer.body!.reference as string,
+        code: /(?<!\d)(\d{6})(?!\d)/u.exec(mail.text)![1]!,
+      };
+    };
+    const checked = await issueFor('Checked parcel');
+    const dropped = await issueFor('Dropped parcel');
+    await issueFor('Open parcel');
+    const wrong = checked.code === '000000' ? '111111' : '000000';
+    expect((await verify(courier, checked.reference, wrong)).body).toEqual({ valid: false });
+    expect((await verify(courier, checked.reference, checked.code)).body).toEqual({ valid: true });
+    expect((await txApi(h, 'DELETE', `/${dropped.id}`, token)).status).toBe(204);
+    const web = new WebClient(h.app.url);
+    await web.get('/account');
+    expect((await signIn(h, web, who)).page!.status).toBe(200);
+
+    const events = await h.db.dataSource.query<Array<{ event_type: string; organization_id: string | null }>>(
+      `SELECT event_type, organization_id FROM audit_events WHERE event_type LIKE 'transaction_code.%' AND subject_id = $1 ORDER BY id`,
+      [who.id],
+    );
+    expect(events.map((e) => e.event_type)).toEqual([
+      'transaction_code.issued',
+      'transaction_code.issued',
+      'transaction_code.issued',
+      'transaction_code.verification_failed',
+      'transaction_code.verified',
+      'transaction_code.cancelled',
+      'transaction_code.viewed',
+    ]);
+    for (const event of events) expect(event).toEqual({ event_type: event.event_type, organization_id: other });
+    // A failure with no code behind it concerns no user, hence no organization.
+    expect((await verify(courier, `unknown-${ref()}`, '123456')).body).toEqual({ valid: false });
+    const [unknown] = await h.db.dataSource.query<Array<{ subject_id: string | null; organization_id: string | null }>>(
+      `SELECT subject_id, organization_id FROM audit_events WHERE event_type = 'transaction_code.verification_failed' ORDER BY id DESC LIMIT 1`,
+    );
+    expect(unknown).toEqual({ subject_id: null, organization_id: null });
+  });
+
   it('never writes a code to the logs', async () => {
     const codes = await h.db.dataSource.query<Array<{ id: string }>>(`SELECT id FROM transaction_codes`);
     expect(codes.length).toBeGreaterThan(10);

@@ -72,6 +72,16 @@ const open = (param: string) => OPEN.replace('$now', param);
 const LOCK_SPACE = 0x54584e; // "TXN"
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 
+/** A code one verification tried, with its user's organization (for the audit entry). */
+interface TriedRow {
+  id: string;
+  user_id: string;
+  organization_id: string | null;
+  issuer_client_id: string;
+  attempts: number;
+  max_attempts: number;
+}
+
 interface OpenRow {
   id: string;
   issuer_client_id: string;
@@ -250,26 +260,27 @@ export class TransactionCodeService {
     const verifierActor = { type: 'client' as const, id: verifier };
     // An unknown reference costs the same statement as a wrong code (no timing difference to read).
     const tries = code === null ? [] : candidates.length ? candidates.map((c) => c.id) : [randomUUID()];
-    const misses: Array<{ id: string; user_id: string; issuer_client_id: string; attempts: number; max_attempts: number }> = [];
+    const misses: TriedRow[] = [];
     for (const id of tries) {
-      const rows = await this.dataSource.query<
-        Array<{ id: string; user_id: string; issuer_client_id: string; attempts: number; max_attempts: number; matched: boolean }>
-      >(
+      // With the user's organization, for the audit entry.
+      const rows = await this.dataSource.query<Array<TriedRow & { matched: boolean }>>(
         `WITH tried AS (
            UPDATE transaction_codes
               SET attempts = attempts + 1,
                   consumed_at = CASE WHEN code_hmac = $3 THEN $2::timestamptz END,
                   consumed_by_client_id = CASE WHEN code_hmac = $3 THEN $4 END
             WHERE id = $1 AND ${open('$2')}
-            RETURNING id::text AS id, user_id::text AS user_id, issuer_client_id, attempts, max_attempts, consumed_at IS NOT NULL AS matched)
-         SELECT * FROM tried`,
+            RETURNING id, user_id, issuer_client_id, attempts, max_attempts, consumed_at IS NOT NULL AS matched)
+         SELECT t.id::text AS id, t.user_id::text AS user_id, u.organization_id::text AS organization_id,
+                t.issuer_client_id, t.attempts, t.max_attempts, t.matched
+           FROM tried t LEFT JOIN users u ON u.id = t.user_id`,
         [id, now, codeHmac(this.secrets.otp, id, code!), verifier],
       );
       const row = rows[0];
       if (!row) continue;
       if (row.matched) {
         await this.audit.record(
-          this.event('transaction_code.verified', verifierActor, row.user_id, null, ctx, {
+          this.event('transaction_code.verified', verifierActor, row.user_id, row.organization_id, ctx, {
             transaction_code_id: row.id,
             reference,
             issuer_client_id: row.issuer_client_id,
@@ -291,7 +302,7 @@ export class TransactionCodeService {
     }
     for (const miss of misses) {
       await this.audit.record(
-        this.event('transaction_code.verification_failed', verifierActor, miss.user_id, null, ctx, {
+        this.event('transaction_code.verification_failed', verifierActor, miss.user_id, miss.organization_id, ctx, {
           transaction_code_id: miss.id,
           reference,
           issuer_client_id: miss.issuer_client_id,
@@ -318,10 +329,19 @@ export class TransactionCodeService {
     const now = this.clock.now();
     await this.dataSource.transaction(async (m) => {
       const rows = await m.query<
-        Array<{ user_id: string; reference: string; message_id: string | null; consumed_at: Date | null; cancelled_at: Date | null }>
+        Array<{
+          user_id: string;
+          organization_id: string | null;
+          reference: string;
+          message_id: string | null;
+          consumed_at: Date | null;
+          cancelled_at: Date | null;
+        }>
       >(
-        `SELECT user_id::text AS user_id, reference, message_id::text AS message_id, consumed_at, cancelled_at FROM transaction_codes
-          WHERE id = $1 AND issuer_client_id = $2 FOR UPDATE`,
+        `SELECT t.user_id::text AS user_id, u.organization_id::text AS organization_id, t.reference, t.message_id::text AS message_id,
+                t.consumed_at, t.cancelled_at
+           FROM transaction_codes t LEFT JOIN users u ON u.id = t.user_id
+          WHERE t.id = $1 AND t.issuer_client_id = $2 FOR UPDATE OF t`,
         [id, issuer],
       );
       const row = rows[0];
@@ -331,7 +351,7 @@ export class TransactionCodeService {
       await m.query(`UPDATE transaction_codes SET cancelled_at = $2 WHERE id = $1`, [id, now]);
       const withdrawn = row.message_id ? await this.outbox.withdraw(m, row.message_id) : false;
       await this.audit.record(
-        this.event('transaction_code.cancelled', { type: 'client', id: issuer }, row.user_id, null, ctx, {
+        this.event('transaction_code.cancelled', { type: 'client', id: issuer }, row.user_id, row.organization_id, ctx, {
           transaction_code_id: id,
           reference: row.reference,
           message_id: row.message_id,
@@ -345,9 +365,10 @@ export class TransactionCodeService {
   /** The user's open codes, newest first, with the codes themselves; showing them is audited. */
   async openCodesOf(userId: string, ctx: TransactionCodeContext): Promise<VisibleTransactionCode[]> {
     const now = this.clock.now();
-    const rows = await this.dataSource.query<OpenRow[]>(
+    const rows = await this.dataSource.query<Array<OpenRow & { organization_id: string | null }>>(
       `SELECT id::text AS id, issuer_client_id, reference, description, code_nonce, expires_at,
-              to_char(valid_until_end_of, 'YYYY-MM-DD') AS valid_until_end_of, time_zone
+              to_char(valid_until_end_of, 'YYYY-MM-DD') AS valid_until_end_of, time_zone,
+              (SELECT u.organization_id::text FROM users u WHERE u.id = $1) AS organization_id
          FROM transaction_codes WHERE user_id = $1 AND ${open('$2')}
         ORDER BY created_at DESC`,
       [userId, now],
@@ -370,7 +391,7 @@ export class TransactionCodeService {
       ),
     }));
     await this.audit.record(
-      this.event('transaction_code.viewed', { type: 'user', id: userId }, userId, null, ctx, {
+      this.event('transaction_code.viewed', { type: 'user', id: userId }, userId, rows[0]!.organization_id, ctx, {
         transaction_code_ids: visible.map((v) => v.id),
       }),
     );
