@@ -89,6 +89,27 @@ describe('OpenID Connect: the direct lane for the provider endpoints programs ca
     }
   });
 
+  it("answers discovery and JWKS again from the provider's first answer, byte for byte, with CORS for each caller", async () => {
+    for (const path of ['/.well-known/openid-configuration', '/oidc/jwks']) {
+      const first = await fetch(`${h.issuer}${path}`);
+      const firstBody = await first.text();
+      const again = await fetch(`${h.issuer}${path}`, { headers: { Origin: 'https://rp.example.test' } });
+      expect(again.status).toBe(200);
+      expect(await again.text()).toBe(firstBody);
+      expect(again.headers.get('content-type')).toBe(first.headers.get('content-type'));
+      expect(again.headers.get('vary')).toBe(first.headers.get('vary'));
+      expect(again.headers.get('access-control-allow-origin')).toBe('https://rp.example.test');
+      const third = await fetch(`${h.issuer}${path}`);
+      expect(third.headers.get('access-control-allow-origin')).toBe('*');
+      expect(third.headers.get('x-content-type-options')).toBe('nosniff');
+      expect(third.headers.get('x-request-id')).not.toBe(again.headers.get('x-request-id'));
+      await third.arrayBuffer();
+      // HEAD is the provider's to answer, as before.
+      const head = await fetch(`${h.issuer}${path}`, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+    }
+  });
+
   it('redeems a code and refreshes through the lane; the access log holds neither code nor tokens', async () => {
     const who = await person();
     const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);

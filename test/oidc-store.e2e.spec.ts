@@ -99,6 +99,37 @@ describe('OpenID Connect storage, keys and client registration', () => {
       await expect(adapter.upsert()).rejects.toThrow(/client:create/u);
     });
 
+    it('keeps a copy of a registration for a short time only, and never keeps an unknown client', async () => {
+      const registry = new ClientRegistry(ds(), clock, new AuditService(ds(), clock), 300);
+      const { clientId } = await registry.create(
+        { name: 'Cached', redirectUris: ['https://cached.example/cb'] },
+        { type: 'operator', id: 't' },
+      );
+      expect(await registry.metadata(clientId)).toMatchObject({ client_name: 'Cached' });
+      await ds().query(`UPDATE oidc_clients SET name = 'Renamed' WHERE client_id = $1`, [clientId]);
+      // Within the cache time the node answers from its copy (the provider reads clients on every request)...
+      expect(await registry.metadata(clientId)).toMatchObject({ client_name: 'Cached' });
+      // ...and reads the table again after it.
+      await new Promise((resolve) => setTimeout(resolve, 350));
+      expect(await registry.metadata(clientId)).toMatchObject({ client_name: 'Renamed' });
+
+      // A client the table does not hold is asked for again each time: it works as soon as it is registered.
+      expect(await registry.metadata('not-yet')).toBeUndefined();
+      await ds().query(
+        `INSERT INTO oidc_clients (client_id, name, client_secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, created_at)
+         SELECT 'not-yet', 'Later', client_secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, created_at
+           FROM oidc_clients WHERE client_id = $1`,
+        [clientId],
+      );
+      expect(await registry.metadata('not-yet')).toMatchObject({ client_name: 'Later' });
+
+      // With no cache time, every read goes to the table.
+      const uncached = new ClientRegistry(ds(), clock, new AuditService(ds(), clock), 0);
+      await uncached.metadata(clientId);
+      await ds().query(`UPDATE oidc_clients SET name = 'Again' WHERE client_id = $1`, [clientId]);
+      expect(await uncached.metadata(clientId)).toMatchObject({ client_name: 'Again' });
+    });
+
     it('the purger runs on its interval and stops cleanly', async () => {
       const adapter = new PgOidcAdapter('Interaction', ds(), clock);
       await adapter.upsert('i-1', { jti: 'i-1' }, 1);

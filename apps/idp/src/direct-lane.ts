@@ -26,6 +26,22 @@ export const DIRECT_PATHS: ReadonlySet<string> = new Set([
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
+ * Documents that depend only on the provider instance (its configuration and signing-key
+ * set), not on the request: discovery and JWKS. The provider's own answer to the first GET
+ * is kept and replayed to the next ones; a key rotation makes a new instance
+ * (OidcProviderHost), which starts with nothing kept.
+ */
+const DOCUMENTS: ReadonlySet<string> = new Set([DISCOVERY_PATH, `${OIDC_PREFIX}/jwks`]);
+
+/** Headers of a kept answer that belong to one request or connection, not to the document. */
+const PER_REQUEST = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'access-control-allow-origin']);
+
+interface KeptAnswer {
+  headers: Array<[string, number | string | string[]]>;
+  body: Buffer;
+}
+
+/**
  * Hands requests for DIRECT_PATHS straight from the HTTP server to oidc-provider, ahead of
  * Express, with what Express would have done for them and nothing more:
  * - the same access log line and request id (pino-http with the app's options),
@@ -62,16 +78,25 @@ export function directLane(
   const trust = proxyaddr.compile(TRUST_PROXY);
   // The instance changes when the signing keys do (OidcProviderHost); one callback per instance.
   const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
+  const kept = new WeakMap<Provider, Map<string, KeptAnswer>>();
 
   return (req, res) => {
     const url = req.url ?? '';
     const q = url.indexOf('?');
-    if (!DIRECT_PATHS.has(q === -1 ? url : url.slice(0, q))) return false;
+    const path = q === -1 ? url : url.slice(0, q);
+    if (!DIRECT_PATHS.has(path)) return false;
     logger(req, res);
     headers(req, res, (error?: unknown) => {
       if (error) return fail(req, res, error);
       forwardedFor(req, trust);
       const provider = host.current;
+      if (req.method === 'GET' && DOCUMENTS.has(path)) {
+        let documents = kept.get(provider);
+        if (!documents) kept.set(provider, (documents = new Map()));
+        const answer = documents.get(path);
+        if (answer) return replay(req, res, answer);
+        keepAnswer(res, (a) => documents.set(path, a));
+      }
       let callback = callbacks.get(provider);
       if (!callback) {
         callback = provider.callback();
@@ -103,6 +128,33 @@ export function forwardedFor(req: IncomingMessage, trust: (addr: string, i: numb
   else delete req.headers['x-forwarded-host'];
   if (ip) req.headers['x-forwarded-for'] = ip;
   else delete req.headers['x-forwarded-for'];
+}
+
+/** Keeps the provider's 200 answer on `res`: the headers it set (not the ones already there) and the body koa ends it with. */
+function keepAnswer(res: ServerResponse, keep: (answer: KeptAnswer) => void): void {
+  const before = new Set(res.getHeaderNames());
+  const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+  res.end = ((...args: unknown[]) => {
+    const [chunk] = args;
+    if (res.statusCode === 200 && (typeof chunk === 'string' || Buffer.isBuffer(chunk))) {
+      const headers = res
+        .getHeaderNames()
+        .filter((name) => !before.has(name) && !PER_REQUEST.has(name))
+        .map((name): [string, number | string | string[]] => [name, res.getHeader(name)!]);
+      keep({ headers, body: typeof chunk === 'string' ? Buffer.from(chunk, 'utf8') : Buffer.from(chunk) });
+    }
+    return end(...args);
+  }) as ServerResponse['end'];
+}
+
+/** A kept answer, with CORS as the provider's open policy answers it (the caller's Origin, or `*`). */
+function replay(req: IncomingMessage, res: ServerResponse, answer: KeptAnswer): void {
+  res.statusCode = 200;
+  for (const [name, value] of answer.headers) res.setHeader(name, value);
+  const origin = req.headers.origin;
+  res.setHeader('Access-Control-Allow-Origin', typeof origin === 'string' && origin !== '' ? origin : '*');
+  res.setHeader('Content-Length', answer.body.length);
+  res.end(answer.body);
 }
 
 /** The provider answers its own errors; this is for a failure outside it. */

@@ -1,4 +1,5 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
 import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
 import { DomainError, hasForbiddenCharacters, type Clock } from '../../core/src/index.js';
@@ -156,12 +157,26 @@ export function validateClientInput(input: ClientInput): Required<ClientInput> {
   return { name, redirectUris, postLogoutRedirectUris, backchannelLogoutUri, public: isPublic, grants, scopes };
 }
 
+/**
+ * How long a node answers from its copy of a client's registration. The provider reads the
+ * client on every token, refresh, introspection and authorization request; registrations
+ * only change by operator command. A client unknown to the table is never kept.
+ */
+export const CLIENT_CACHE_MS = 5_000;
+
+/** Most registrations a node keeps at once (beyond, the copies are dropped and read again). */
+const CLIENT_CACHE_SIZE = 1_000;
+
 /** Relying apps and services: registered by the operator CLI, read by the provider. */
 export class ClientRegistry {
+  private readonly cache = new Map<string, { metadata: ClientMetadataRecord; until: number }>();
+
+  /** `cacheMs`: see CLIENT_CACHE_MS (0 reads the table every time). Measured on the monotonic clock: a cache, not an expiry. */
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly audit: AuditService,
+    private readonly cacheMs = CLIENT_CACHE_MS,
   ) {}
 
   async create(input: ClientInput, actor: AuditEventInput['actor']): Promise<RegisteredClient> {
@@ -207,9 +222,23 @@ export class ClientRegistry {
     return clientSecret ? { clientId, clientSecret } : { clientId };
   }
 
-  /** The provider's view of a client; undefined when unknown. The secret field holds its hash. */
+  /** The provider's view of a client; undefined when unknown. The secret field holds its hash. At most cacheMs old. */
   async metadata(clientId: string): Promise<ClientMetadataRecord | undefined> {
     if (clientId.length > 200) return undefined;
+    const now = performance.now();
+    const kept = this.cache.get(clientId);
+    if (kept && kept.until > now) return kept.metadata;
+    const metadata = await this.read(clientId);
+    if (!metadata || this.cacheMs <= 0) {
+      this.cache.delete(clientId);
+      return metadata;
+    }
+    if (this.cache.size >= CLIENT_CACHE_SIZE) this.cache.clear();
+    this.cache.set(clientId, { metadata, until: now + this.cacheMs });
+    return metadata;
+  }
+
+  private async read(clientId: string): Promise<ClientMetadataRecord | undefined> {
     // A prepared statement: the provider reads the client on every token request.
     const { rows } = await runStatement<ClientRow>(
       this.dataSource,
