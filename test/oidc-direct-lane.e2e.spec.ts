@@ -128,6 +128,65 @@ describe('OpenID Connect: the direct lane for the provider endpoints programs ca
     }
   });
 
+  it('stores the access and refresh tokens of a token answer in one statement, before the answer', async () => {
+    const who = await person();
+    const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);
+    const refreshed = await client.refreshTokenGrant(rp.config, tokens.refresh_token!);
+    // An opaque token's value is its id: each answer wrote its access and refresh token in one transaction (xmin).
+    const txOf = async (kind: string, id: string) =>
+      (
+        await h.db.dataSource.query<Array<{ tx: string }>>(`SELECT xmin::text AS tx FROM oidc_models WHERE kind = $1 AND id = $2`, [
+          kind,
+          id,
+        ])
+      )[0]?.tx;
+    const second = [await txOf('AccessToken', refreshed.access_token), await txOf('RefreshToken', refreshed.refresh_token!)];
+    expect(second[0]).toBeDefined();
+    expect(second[1]).toBe(second[0]);
+    // The first answer's access token was written by another statement (its refresh token was since consumed).
+    expect(await txOf('AccessToken', tokens.access_token)).not.toBe(second[0]);
+    // ...and each token works at once, as stored.
+    const info = await client.fetchUserInfo(rp.config, refreshed.access_token, who.id);
+    expect(info.sub).toBe(who.id);
+  });
+
+  it('answers server_error and hands out no token when storing them fails', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    await authorize(h, web, rp, who);
+    const ds = h.db.dataSource;
+    await ds.query(`CREATE FUNCTION refuse_refresh_tokens() RETURNS trigger LANGUAGE plpgsql AS $$
+      BEGIN RAISE EXCEPTION 'refresh tokens refused by the test'; END $$`);
+    await ds.query(`CREATE TRIGGER refuse_refresh_tokens BEFORE INSERT ON oidc_models
+      FOR EACH ROW WHEN (NEW.kind = 'RefreshToken') EXECUTE FUNCTION refuse_refresh_tokens()`);
+    try {
+      const before = Number(
+        (await ds.query<Array<{ n: string }>>(`SELECT count(*) AS n FROM oidc_models WHERE kind = 'AccessToken'`))[0]!.n,
+      );
+      const failed = await authorize(h, web, rp, who).then(
+        () => null,
+        (error: unknown) => error as { cause?: unknown },
+      );
+      // openid-client refuses a 500 answer; the answer itself is the provider's server_error, without tokens.
+      const answer = failed?.cause as Response | undefined;
+      expect(answer?.status).toBe(500);
+      const body = (await answer!.json()) as Record<string, unknown>;
+      expect(body).toEqual({ error: 'server_error', error_description: 'oops! something went wrong' });
+      // The access token of that answer was not stored either: nothing of it exists anywhere.
+      const after = Number(
+        (await ds.query<Array<{ n: string }>>(`SELECT count(*) AS n FROM oidc_models WHERE kind = 'AccessToken'`))[0]!.n,
+      );
+      expect(after).toBe(before);
+      expect(h.app.logs.text).toContain('refresh tokens refused by the test');
+    } finally {
+      await ds.query(`DROP TRIGGER refuse_refresh_tokens ON oidc_models`);
+      await ds.query(`DROP FUNCTION refuse_refresh_tokens()`);
+    }
+    // Once storing works again, so does the token endpoint.
+    const { tokens } = await authorize(h, web, rp, who);
+    expect(tokens.access_token).toBeTruthy();
+  });
+
   it('leaves every other spelling of these paths to Express, where the provider still answers it', async () => {
     for (const path of ['/oidc/jwks/', '/OIDC/jwks', '/oidc//jwks']) {
       const response = await fetch(`${h.issuer}${path}`);

@@ -1,5 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+import { IncomingMessage, ServerResponse, type Server } from 'node:http';
+import { Socket } from 'node:net';
 import type Provider from 'oidc-provider';
 import { pinoHttp } from 'pino-http';
 import proxyaddr from 'proxy-addr';
@@ -74,7 +75,7 @@ export function directLane(
 ): (req: IncomingMessage, res: ServerResponse) => boolean {
   const logOptions = httpLoggerOptions('idp', config.logLevel, logStream);
   const logger = Array.isArray(logOptions) ? pinoHttp(logOptions[0], logOptions[1]) : pinoHttp(logOptions);
-  const headers = securityHeaders(config);
+  const headers = fixedHeaders(securityHeaders(config));
   const trust = proxyaddr.compile(TRUST_PROXY);
   // The instance changes when the signing keys do (OidcProviderHost); one callback per instance.
   const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
@@ -86,24 +87,25 @@ export function directLane(
     const path = q === -1 ? url : url.slice(0, q);
     if (!DIRECT_PATHS.has(path)) return false;
     logger(req, res);
-    headers(req, res, (error?: unknown) => {
-      if (error) return fail(req, res, error);
-      forwardedFor(req, trust);
-      const provider = host.current;
-      if (req.method === 'GET' && DOCUMENTS.has(path)) {
-        let documents = kept.get(provider);
-        if (!documents) kept.set(provider, (documents = new Map()));
-        const answer = documents.get(path);
-        if (answer) return replay(req, res, answer);
-        keepAnswer(res, (a) => documents.set(path, a));
+    for (const [name, value] of headers) res.setHeader(name, value);
+    forwardedFor(req, trust);
+    const provider = host.current;
+    if (req.method === 'GET' && DOCUMENTS.has(path)) {
+      let documents = kept.get(provider);
+      if (!documents) kept.set(provider, (documents = new Map()));
+      const answer = documents.get(path);
+      if (answer) {
+        replay(req, res, answer);
+        return true;
       }
-      let callback = callbacks.get(provider);
-      if (!callback) {
-        callback = provider.callback();
-        callbacks.set(provider, callback);
-      }
-      Promise.resolve(callback(req, res)).catch((e: unknown) => fail(req, res, e));
-    });
+      keepAnswer(res, (a) => documents.set(path, a));
+    }
+    let callback = callbacks.get(provider);
+    if (!callback) {
+      callback = provider.callback();
+      callbacks.set(provider, callback);
+    }
+    Promise.resolve(callback(req, res)).catch((e: unknown) => fail(req, res, e));
     return true;
   };
 }
@@ -128,6 +130,25 @@ export function forwardedFor(req: IncomingMessage, trust: (addr: string, i: numb
   else delete req.headers['x-forwarded-host'];
   if (ip) req.headers['x-forwarded-for'] = ip;
   else delete req.headers['x-forwarded-for'];
+}
+
+/**
+ * The headers a middleware sets on every response, computed once: helmet with static
+ * settings sets the same headers whatever the request, and building them (the CSP string
+ * above all) on each request costs more than some of these endpoints' own work.
+ */
+function fixedHeaders(
+  middleware: (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void,
+): Array<[string, string | number | string[]]> {
+  const req = new IncomingMessage(new Socket());
+  const res = new ServerResponse(req);
+  let done = false;
+  middleware(req, res, (error?: unknown) => {
+    if (error) throw error instanceof Error ? error : new Error(String(error));
+    done = true;
+  });
+  if (!done) throw new Error('the security-headers middleware did not finish at once: its headers cannot be computed ahead');
+  return res.getHeaderNames().map((name): [string, string | number | string[]] => [name, res.getHeader(name)!]);
 }
 
 /** Keeps the provider's 200 answer on `res`: the headers it set (not the ones already there) and the body koa ends it with. */

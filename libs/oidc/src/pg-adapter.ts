@@ -1,4 +1,4 @@
-import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
+import Provider, { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/src/index.js';
 import { runStatement } from '../../database/src/index.js';
@@ -13,6 +13,113 @@ export type SessionLink = (payload: AdapterPayload) => Promise<string | null>;
 interface ModelRow {
   payload: AdapterPayload;
   consumed_at: Date | null;
+}
+
+/** Models whose saves a token request may hold until its answer is ready (see HeldWrites). */
+const HOLDABLE: ReadonlySet<string> = new Set(['AccessToken', 'RefreshToken']);
+
+interface HeldRow {
+  kind: string;
+  id: string;
+  payload: AdapterPayload;
+  expiresAt: Date | null;
+}
+
+/**
+ * The access and refresh tokens a token request saves, written together in ONE statement
+ * just before the provider answers (`holdTokenWrites`), instead of one statement (and one
+ * commit) each as oidc-provider saves them. Nothing is answered before they are stored: the
+ * answer carrying the tokens is only sent after the write succeeded, so another node can
+ * use them at once, and a failed write turns the answer into a `server_error` without
+ * tokens. Within the request, a held token reads as saved; any other write of the request
+ * (consuming a code or a refresh token, revoking a grant) first writes what is held, so the
+ * order of writes is kept.
+ */
+export class HeldWrites {
+  private readonly rows = new Map<string, HeldRow>();
+
+  constructor(private readonly dataSource: DataSource) {}
+
+  hold(row: HeldRow): void {
+    this.rows.set(`${row.kind}\u0000${row.id}`, row);
+  }
+
+  get(kind: string, id: string): AdapterPayload | undefined {
+    return this.rows.get(`${kind}\u0000${id}`)?.payload;
+  }
+
+  async flush(): Promise<void> {
+    if (this.rows.size === 0) return;
+    const rows = [...this.rows.values()];
+    this.rows.clear();
+    await runStatement(
+      this.dataSource,
+      `INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, expires_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
+       ON CONFLICT (kind, id) DO UPDATE
+         SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
+             user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`,
+      [
+        rows.map((r) => r.kind),
+        rows.map((r) => r.id),
+        rows.map((r) => JSON.stringify(r.payload)),
+        rows.map((r) => r.payload.grantId ?? null),
+        rows.map((r) => r.payload.uid ?? null),
+        rows.map((r) => r.payload.userCode ?? null),
+        rows.map((r) => r.expiresAt),
+      ],
+    );
+  }
+}
+
+const held = new WeakMap<object, HeldWrites>();
+
+/** The writes held for the provider request being served, if it holds any. */
+function heldForCurrentRequest(): HeldWrites | undefined {
+  const ctx = Provider.ctx as object | undefined;
+  return ctx ? held.get(ctx) : undefined;
+}
+
+/**
+ * Provider middleware for the token endpoint: the tokens it issues are written in one
+ * statement before the answer goes out (HeldWrites). `isTokenRequest` picks the requests.
+ */
+export function holdTokenWrites(
+  dataSource: DataSource,
+  isTokenRequest: (ctx: { method: string; path: string }) => boolean,
+): (ctx: HoldingContext, next: () => Promise<unknown>) => Promise<void> {
+  return async (ctx, next) => {
+    if (!isTokenRequest(ctx)) {
+      await next();
+      return;
+    }
+    const writes = new HeldWrites(dataSource);
+    held.set(ctx, writes);
+    try {
+      await next();
+    } finally {
+      held.delete(ctx);
+    }
+    try {
+      await writes.flush();
+    } catch (error) {
+      // Nothing unsaved is ever handed out: the answer becomes the provider's own server_error, and the
+      // failure goes where the provider reports its own (its `server_error` event).
+      ctx.status = 500;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'server_error', error_description: 'oops! something went wrong' };
+      ctx.app.emit('server_error', ctx, error);
+    }
+  };
+}
+
+interface HoldingContext {
+  method: string;
+  path: string;
+  status: number;
+  body: unknown;
+  set(name: string, value: string): void;
+  app: { emit(event: string, ...args: unknown[]): boolean };
 }
 
 /**
@@ -35,6 +142,12 @@ export class PgOidcAdapter implements Adapter {
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const expiresAt = typeof expiresIn === 'number' ? new Date(this.clock.now().getTime() + expiresIn * 1000) : null;
+    const writes = heldForCurrentRequest();
+    if (writes && HOLDABLE.has(this.kind)) {
+      writes.hold({ kind: this.kind, id, payload, expiresAt });
+      return;
+    }
+    await writes?.flush();
     const link = this.kind === 'Session' && this.sessionLink ? await this.sessionLink(payload) : null;
     await runStatement(
       this.dataSource,
@@ -49,6 +162,8 @@ export class PgOidcAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
+    const own = heldForCurrentRequest()?.get(this.kind, id);
+    if (own) return own;
     return this.one(`kind = $1 AND id = $2`, id);
   }
 
@@ -61,6 +176,7 @@ export class PgOidcAdapter implements Adapter {
   }
 
   async consume(id: string): Promise<void> {
+    await heldForCurrentRequest()?.flush();
     const { rowCount } = await runStatement(
       this.dataSource,
       `UPDATE oidc_models SET consumed_at = $3 WHERE kind = $1 AND id = $2 AND consumed_at IS NULL RETURNING id`,
@@ -77,10 +193,12 @@ export class PgOidcAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
+    await heldForCurrentRequest()?.flush();
     await runStatement(this.dataSource, `DELETE FROM oidc_models WHERE kind = $1 AND id = $2`, [this.kind, id]);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
+    await heldForCurrentRequest()?.flush();
     await this.dataSource.query(`DELETE FROM oidc_models WHERE kind = $1 AND grant_id = $2`, [this.kind, grantId]);
   }
 

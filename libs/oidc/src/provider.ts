@@ -10,7 +10,7 @@ import { LOA1, LOA2, acrOf, amrOf, type Session } from '../../sessions/src/index
 import { parseAuthRequest, requiredLevel } from './acr.js';
 import { OIDC_SCOPES, SERVICE_SCOPES, USER_API_SCOPES, clientSecretMatches, type ClientRegistry } from './clients.js';
 import { grantRequested } from './grants.js';
-import { adapterFactory } from './pg-adapter.js';
+import { adapterFactory, holdTokenWrites } from './pg-adapter.js';
 import type { SigningKey } from './signing-keys.js';
 
 /** DI token of the oidc-provider instance. */
@@ -416,6 +416,9 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
   provider.on('authorization.success', (ctx: KoaContextWithOIDC) => {
     if (ctx.oidc.route === 'authorization') answered.add(ctx);
   });
+
+  // The tokens a token request issues are stored in one statement, before the answer.
+  provider.use(holdTokenWrites(o.dataSource, (ctx) => ctx.method === 'POST' && ctx.path === `${OIDC_PREFIX}/token`));
 
   provider.use(async (ctx, next) => {
     const silent = isSilentAuthorization(ctx);
