@@ -3,6 +3,7 @@ import { Socket } from 'node:net';
 import proxyaddr from 'proxy-addr';
 import * as client from 'openid-client';
 import { DIRECT_PATHS, forwardedFor } from '../apps/idp/src/direct-lane.js';
+import { StatementProfile } from '../bench/support/measure.js';
 import { authorize, people, registerApp, startOidcHarness, type OidcHarness, type RelyingApp } from './support/oidc.js';
 import { WebClient, seedOrganization } from './support/web.js';
 
@@ -38,7 +39,11 @@ describe('OpenID Connect: the direct lane for the provider endpoints programs ca
   let org: string;
   let person: ReturnType<typeof people>;
 
+  const profile = new StatementProfile();
+  let uninstall: () => void = () => undefined;
+
   beforeAll(async () => {
+    uninstall = profile.install('gatehouse-idp');
     h = await startOidcHarness();
     org = await seedOrganization(h.db.dataSource, 'acme');
     person = people(h, org, 'lane');
@@ -46,6 +51,7 @@ describe('OpenID Connect: the direct lane for the provider endpoints programs ca
   });
 
   afterAll(async () => {
+    uninstall();
     await h.close();
   });
 
@@ -148,6 +154,51 @@ describe('OpenID Connect: the direct lane for the provider endpoints programs ca
     // ...and each token works at once, as stored.
     const info = await client.fetchUserInfo(rp.config, refreshed.access_token, who.id);
     expect(info.sub).toBe(who.id);
+  });
+
+  /** The statements the IdP's pool sent while `work` ran, its background work (outbox, logout queue, keys, purge) left out. */
+  async function statementsDuring(work: () => Promise<unknown>): Promise<string[]> {
+    const before = profile.snapshot();
+    await work();
+    const statements: string[] = [];
+    for (const [sql, s] of profile.since(before)) {
+      if (/outbox_messages|oidc_logout_queue|oidc_signing_keys|ctid|pg_advisory|^(START TRANSACTION|COMMIT|ROLLBACK)$/u.test(sql)) continue;
+      for (let i = 0; i < s.count; i++) statements.push(sql.split(' ').slice(0, 3).join(' '));
+    }
+    return statements.sort();
+  }
+
+  it('answers a refresh with four statements and userinfo with two: the token read with its grant and session', async () => {
+    const who = await person();
+    const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);
+    let refreshed: Awaited<ReturnType<typeof client.refreshTokenGrant>> | undefined;
+    const refresh = await statementsDuring(async () => {
+      refreshed = await client.refreshTokenGrant(rp.config, tokens.refresh_token!);
+    });
+    expect(refresh).toEqual([
+      'INSERT INTO oidc_models', // the new access and refresh tokens, together
+      'SELECT m.payload, m.consumed_at,', // the refresh token with its grant and its session
+      'SELECT u.id, u.organization_id,', // the account (claims)
+      'UPDATE oidc_models SET', // the old refresh token used up (rotation)
+    ]);
+    const userinfo = await statementsDuring(() => client.fetchUserInfo(rp.config, refreshed!.access_token, who.id));
+    expect(userinfo).toEqual(['SELECT m.payload, m.consumed_at,', 'SELECT u.id, u.organization_id,']);
+  });
+
+  it('still refuses a refresh token whose session ended or whose grant was revoked', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    const first = await authorize(h, web, rp, who);
+    await h.db.dataSource.query(`DELETE FROM oidc_models WHERE kind = 'Session' AND payload->>'accountId' = $1`, [who.id]);
+    await expect(client.refreshTokenGrant(rp.config, first.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+
+    const second = await authorize(h, new WebClient(h.app.url), rp, who);
+    const [grant] = await h.db.dataSource.query<Array<{ grant_id: string }>>(
+      `SELECT grant_id FROM oidc_models WHERE kind = 'RefreshToken' AND id = $1`,
+      [second.tokens.refresh_token],
+    );
+    await h.db.dataSource.query(`DELETE FROM oidc_models WHERE kind = 'Grant' AND id = $1`, [grant!.grant_id]);
+    await expect(client.refreshTokenGrant(rp.config, second.tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
   it('answers server_error and hands out no token when storing them fails', async () => {

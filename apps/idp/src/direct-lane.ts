@@ -92,7 +92,7 @@ export function directLane(
     const provider = host.current;
     if (req.method === 'GET' && DOCUMENTS.has(path)) {
       let documents = kept.get(provider);
-      if (!documents) kept.set(provider, (documents = new Map()));
+      if (!documents) kept.set(provider, (documents = new Map<string, KeptAnswer>()));
       const answer = documents.get(path);
       if (answer) {
         replay(req, res, answer);
@@ -144,7 +144,7 @@ function fixedHeaders(
   const res = new ServerResponse(req);
   let done = false;
   middleware(req, res, (error?: unknown) => {
-    if (error) throw error instanceof Error ? error : new Error(String(error));
+    if (error) throw error instanceof Error ? error : new Error('the security-headers middleware failed');
     done = true;
   });
   if (!done) throw new Error('the security-headers middleware did not finish at once: its headers cannot be computed ahead');

@@ -15,6 +15,9 @@ interface ModelRow {
   consumed_at: Date | null;
 }
 
+/** Models found together with their grant and session in a token request (see PgOidcAdapter.findWithGrantAndSession). */
+const READ_AHEAD: ReadonlySet<string> = new Set(['AuthorizationCode', 'RefreshToken', 'AccessToken']);
+
 /** Models whose saves a token request may hold until its answer is ready (see HeldWrites). */
 const HOLDABLE: ReadonlySet<string> = new Set(['AccessToken', 'RefreshToken']);
 
@@ -37,6 +40,22 @@ interface HeldRow {
  */
 export class HeldWrites {
   private readonly rows = new Map<string, HeldRow>();
+  /** Rows read ahead in this request (see PgOidcAdapter.find): `kind\0id` or `kind\0uid:uid` -> payload, null when absent. */
+  private readonly readAhead = new Map<string, AdapterPayload | null>();
+
+  /** A row read ahead: its payload, null when it was not there, undefined when it was not read ahead. */
+  ahead(key: string): AdapterPayload | null | undefined {
+    return this.readAhead.get(key);
+  }
+
+  keepAhead(key: string, payload: AdapterPayload | null): void {
+    this.readAhead.set(key, payload);
+  }
+
+  /** A write of this request to rows read ahead: they are read again when asked for. */
+  forgetAhead(): void {
+    this.readAhead.clear();
+  }
 
   constructor(private readonly dataSource: DataSource) {}
 
@@ -147,6 +166,7 @@ export class PgOidcAdapter implements Adapter {
       writes.hold({ kind: this.kind, id, payload, expiresAt });
       return;
     }
+    writes?.forgetAhead();
     await writes?.flush();
     const link = this.kind === 'Session' && this.sessionLink ? await this.sessionLink(payload) : null;
     await runStatement(
@@ -162,13 +182,49 @@ export class PgOidcAdapter implements Adapter {
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
-    const own = heldForCurrentRequest()?.get(this.kind, id);
-    if (own) return own;
+    const request = heldForCurrentRequest();
+    if (request) {
+      const own = request.get(this.kind, id);
+      if (own) return own;
+      const ahead = request.ahead(`${this.kind}\u0000${id}`);
+      if (ahead !== undefined) return ahead ?? undefined;
+      if (READ_AHEAD.has(this.kind)) return await this.findWithGrantAndSession(id, request);
+    }
     return this.one(`kind = $1 AND id = $2`, id);
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
+    const ahead = heldForCurrentRequest()?.ahead(`${this.kind}\u0000uid:${uid}`);
+    if (ahead !== undefined) return ahead ?? undefined;
     return this.one(`kind = $1 AND uid = $2`, uid);
+  }
+
+  /**
+   * A code or token found together with its grant and the session it is bound to, in one
+   * statement: oidc-provider reads those two next, one statement each (the session binding
+   * check, then the grant). They are kept for the rest of the request (HeldWrites) as read
+   * at that moment, which is what reading them a moment later would see but for a change
+   * landing in between.
+   */
+  private async findWithGrantAndSession(id: string, request: HeldWrites): Promise<AdapterPayload | undefined> {
+    const { rows } = await runStatement<ModelRow & { grant_payload: AdapterPayload | null; session_payload: AdapterPayload | null }>(
+      this.dataSource,
+      `SELECT m.payload, m.consumed_at, g.payload AS grant_payload, s.payload AS session_payload
+         FROM oidc_models m
+         LEFT JOIN oidc_models g ON g.kind = 'Grant' AND g.id = m.payload->>'grantId' AND (g.expires_at IS NULL OR g.expires_at > $3)
+         LEFT JOIN LATERAL (
+           SELECT payload FROM oidc_models
+            WHERE kind = 'Session' AND uid = m.payload->>'sessionUid' AND (expires_at IS NULL OR expires_at > $3) LIMIT 1
+         ) s ON TRUE
+        WHERE m.kind = $1 AND m.id = $2 AND (m.expires_at IS NULL OR m.expires_at > $3)`,
+      [this.kind, id, this.clock.now()],
+    );
+    const row = rows[0];
+    if (!row) return undefined;
+    const { grantId, sessionUid } = row.payload;
+    if (typeof grantId === 'string') request.keepAhead(`Grant\u0000${grantId}`, row.grant_payload);
+    if (typeof sessionUid === 'string') request.keepAhead(`Session\u0000uid:${sessionUid}`, row.session_payload);
+    return row.consumed_at ? { ...row.payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : row.payload;
   }
 
   async findByUserCode(userCode: string): Promise<AdapterPayload | undefined> {
@@ -193,12 +249,16 @@ export class PgOidcAdapter implements Adapter {
   }
 
   async destroy(id: string): Promise<void> {
-    await heldForCurrentRequest()?.flush();
+    const writes = heldForCurrentRequest();
+    writes?.forgetAhead();
+    await writes?.flush();
     await runStatement(this.dataSource, `DELETE FROM oidc_models WHERE kind = $1 AND id = $2`, [this.kind, id]);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
-    await heldForCurrentRequest()?.flush();
+    const writes = heldForCurrentRequest();
+    writes?.forgetAhead();
+    await writes?.flush();
     await this.dataSource.query(`DELETE FROM oidc_models WHERE kind = $1 AND grant_id = $2`, [this.kind, grantId]);
   }
 

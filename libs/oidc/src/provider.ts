@@ -417,8 +417,10 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
     if (ctx.oidc.route === 'authorization') answered.add(ctx);
   });
 
-  // The tokens a token request issues are stored in one statement, before the answer.
-  provider.use(holdTokenWrites(o.dataSource, (ctx) => ctx.method === 'POST' && ctx.path === `${OIDC_PREFIX}/token`));
+  // The tokens a token request issues are stored in one statement, before the answer; token, userinfo and
+  // introspection requests read a token with its grant and session in one statement.
+  const tokenPaths = new Set([`${OIDC_PREFIX}/token`, `${OIDC_PREFIX}/me`, `${OIDC_PREFIX}/token/introspection`]);
+  provider.use(holdTokenWrites(o.dataSource, (ctx) => tokenPaths.has(ctx.path)));
 
   provider.use(async (ctx, next) => {
     const silent = isSilentAuthorization(ctx);
