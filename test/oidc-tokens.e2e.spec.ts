@@ -100,6 +100,42 @@ describe('OpenID Connect: tokens, logout and error paths', () => {
     await expect(client.refreshTokenGrant(rp.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  it("of concurrent redemptions of one code on two nodes, at most one gets tokens, no loser's token is stored, and the grant is revoked", async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    const request = await authorizationRequest(rp);
+    landedOnPage(await browse(web, request.url), 'Password');
+    const callback = landedOnCallback(await signIn(h, web, who));
+    const code = callback.searchParams.get('code')!;
+    const node = await h.startNode();
+    const redeem = (base: string) =>
+      fetch(`${base}/oidc/token`, {
+        method: 'POST',
+        headers: {
+          'Content-Type': 'application/x-www-form-urlencoded',
+          Authorization: `Basic ${Buffer.from(`${encodeURIComponent(rp.clientId)}:${encodeURIComponent(rp.clientSecret!)}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({
+          grant_type: 'authorization_code',
+          code,
+          redirect_uri: REDIRECT_URI,
+          code_verifier: request.checks.pkceCodeVerifier,
+        }),
+      }).then(async (r) => ({ status: r.status, body: (await r.json()) as Record<string, unknown> }));
+    const answers = await Promise.all([redeem(h.app.url), redeem(node.url), redeem(h.app.url), redeem(node.url)]);
+    const winners = answers.filter((a) => a.status === 200);
+    expect(winners.length).toBeLessThanOrEqual(1);
+    for (const loser of answers.filter((a) => a.status !== 200))
+      expect(loser).toMatchObject({ status: 400, body: { error: 'invalid_grant' } });
+    // A loser's reuse revoked the grant, so nothing of it is left: not the winner's tokens, and never a loser's.
+    const left = await h.db.dataSource.query(
+      `SELECT kind FROM oidc_models WHERE kind IN ('AccessToken', 'RefreshToken', 'Grant') AND payload->>'accountId' = $1`,
+      [who.id],
+    );
+    expect(left).toEqual([]);
+    for (const winner of winners) expect(await accessTokenWorks(winner.body.access_token as string)).toBe(false);
+  });
+
   it('an authorization code lives 60 seconds', async () => {
     const who = await person();
     const web = new WebClient(h.app.url);

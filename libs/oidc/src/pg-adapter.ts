@@ -18,6 +18,9 @@ interface ModelRow {
 /** Models found together with their grant and session in a token request (see PgOidcAdapter.findWithGrantAndSession). */
 const READ_AHEAD: ReadonlySet<string> = new Set(['AuthorizationCode', 'RefreshToken', 'AccessToken']);
 
+/** Models whose use (consume) a token request holds until its answer is ready, with the tokens (see HeldWrites). */
+const HOLDABLE_CONSUME: ReadonlySet<string> = new Set(['AuthorizationCode', 'RefreshToken']);
+
 /** Models whose saves a token request may hold until its answer is ready (see HeldWrites). */
 const HOLDABLE: ReadonlySet<string> = new Set(['AccessToken', 'RefreshToken']);
 
@@ -67,28 +70,68 @@ export class HeldWrites {
     return this.rows.get(`${kind}\u0000${id}`)?.payload;
   }
 
+  /** Holds the use of a code or refresh token (see PgOidcAdapter.consume): it is written with the tokens, or not at all. */
+  holdConsume(kind: string, id: string, at: Date): void {
+    if (this.consumption) throw new Error('one request uses up at most one code or refresh token');
+    this.consumption = { kind, id, at };
+  }
+
+  private consumption: { kind: string; id: string; at: Date } | undefined;
+
+  /**
+   * Writes what is held in one statement. With a held use of a code or refresh token, the
+   * tokens are written only if that use wins (the code was not used meanwhile, by a
+   * concurrent redemption on any node); when it loses, nothing is written, the whole grant
+   * is revoked, and `InvalidGrant` is thrown, as `consume` does.
+   */
   async flush(): Promise<void> {
-    if (this.rows.size === 0) return;
+    const consumption = this.consumption;
+    if (this.rows.size === 0 && !consumption) return;
     const rows = [...this.rows.values()];
     this.rows.clear();
-    await runStatement(
-      this.dataSource,
-      `INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, expires_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])
-       ON CONFLICT (kind, id) DO UPDATE
+    this.consumption = undefined;
+    const values = [
+      rows.map((r) => r.kind),
+      rows.map((r) => r.id),
+      rows.map((r) => JSON.stringify(r.payload)),
+      rows.map((r) => r.payload.grantId ?? null),
+      rows.map((r) => r.payload.uid ?? null),
+      rows.map((r) => r.payload.userCode ?? null),
+      rows.map((r) => r.expiresAt),
+    ];
+    const insert = `INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, expires_at)
+       SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])`;
+    const upsert = `ON CONFLICT (kind, id) DO UPDATE
          SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
-             user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`,
-      [
-        rows.map((r) => r.kind),
-        rows.map((r) => r.id),
-        rows.map((r) => JSON.stringify(r.payload)),
-        rows.map((r) => r.payload.grantId ?? null),
-        rows.map((r) => r.payload.uid ?? null),
-        rows.map((r) => r.payload.userCode ?? null),
-        rows.map((r) => r.expiresAt),
-      ],
+             user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`;
+    if (!consumption) {
+      await runStatement(this.dataSource, `${insert} ${upsert}`, values);
+      return;
+    }
+    const { rows: result } = await runStatement<{ used: boolean }>(
+      this.dataSource,
+      `WITH used AS (
+         UPDATE oidc_models SET consumed_at = $8 WHERE kind = $9 AND id = $10 AND consumed_at IS NULL RETURNING id
+       ), saved AS (
+         ${insert} AS t WHERE EXISTS (SELECT 1 FROM used) ${upsert} RETURNING 1
+       )
+       SELECT EXISTS (SELECT 1 FROM used) AS used, (SELECT count(*) FROM saved) AS saved`,
+      [...values, consumption.at, consumption.kind, consumption.id],
     );
+    if (result[0]?.used === true) return;
+    await usedAlready(this.dataSource, consumption.kind, consumption.id);
   }
+}
+
+/** A code or refresh token presented after it was used: reuse, so the whole grant goes (RFC 6749 4.1.2, RFC 9700 4.14.2). Throws InvalidGrant. */
+async function usedAlready(dataSource: DataSource, kind: string, id: string): Promise<never> {
+  const lost = await dataSource.query<Array<{ grant_id: string | null }>>(`SELECT grant_id FROM oidc_models WHERE kind = $1 AND id = $2`, [
+    kind,
+    id,
+  ]);
+  const grantId = lost[0]?.grant_id;
+  if (grantId) await revokeGrant(dataSource, grantId);
+  throw new errors.InvalidGrant(`${kind === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
 }
 
 const held = new WeakMap<object, HeldWrites>();
@@ -122,6 +165,14 @@ export function holdTokenWrites(
     try {
       await writes.flush();
     } catch (error) {
+      if (error instanceof errors.InvalidGrant) {
+        // The code or refresh token was used meanwhile: the provider's own answer to reuse, and its event.
+        ctx.status = error.status;
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { error: error.error, error_description: error.error_description };
+        ctx.app.emit('grant.error', ctx, error);
+        return;
+      }
       // Nothing unsaved is ever handed out: the answer becomes the provider's own server_error, and the
       // failure goes where the provider reports its own (its `server_error` event).
       ctx.status = 500;
@@ -231,21 +282,26 @@ export class PgOidcAdapter implements Adapter {
     return this.one(`kind = $1 AND user_code = $2`, userCode);
   }
 
+  /**
+   * Uses up a code or refresh token, atomically. In a token request (HeldWrites) the use is
+   * held and written in the same statement as the tokens it yields, just before the answer:
+   * if it loses to a concurrent use, no token of this request is written and the answer is
+   * `invalid_grant`. Elsewhere it is written at once.
+   */
   async consume(id: string): Promise<void> {
-    await heldForCurrentRequest()?.flush();
+    const writes = heldForCurrentRequest();
+    if (writes && HOLDABLE_CONSUME.has(this.kind)) {
+      writes.holdConsume(this.kind, id, this.clock.now());
+      return;
+    }
+    await writes?.flush();
     const { rowCount } = await runStatement(
       this.dataSource,
       `UPDATE oidc_models SET consumed_at = $3 WHERE kind = $1 AND id = $2 AND consumed_at IS NULL RETURNING id`,
       [this.kind, id, this.clock.now()],
     );
     if (rowCount === 1) return;
-    const lost = await this.dataSource.query<Array<{ grant_id: string | null }>>(
-      `SELECT grant_id FROM oidc_models WHERE kind = $1 AND id = $2`,
-      [this.kind, id],
-    );
-    const grantId = lost[0]?.grant_id;
-    if (grantId) await revokeGrant(this.dataSource, grantId);
-    throw new errors.InvalidGrant(`${this.kind === 'RefreshToken' ? 'refresh token' : 'grant'} already used`);
+    await usedAlready(this.dataSource, this.kind, id);
   }
 
   async destroy(id: string): Promise<void> {
