@@ -116,6 +116,25 @@ describe('OpenID Connect: the direct lane for the provider endpoints programs ca
     }
   });
 
+  it("keeps discovery per origin: each caller gets the endpoints at the host it used, never another caller's", async () => {
+    const discovery = async (host: string) =>
+      (await (await fetch(`${h.issuer}/.well-known/openid-configuration`, { headers: { 'X-Forwarded-Host': host } })).json()) as Record<
+        string,
+        unknown
+      >;
+    for (let round = 0; round < 2; round++) {
+      for (const host of ['a.example.test', 'b.example.test']) {
+        const doc = await discovery(host);
+        expect(doc.issuer).toBe(h.issuer);
+        expect(doc.token_endpoint).toBe(`http://${host}/oidc/token`);
+        expect(doc.jwks_uri).toBe(`http://${host}/oidc/jwks`);
+      }
+    }
+    // A caller that names many hosts still gets the right answer for each, kept or not.
+    for (let i = 0; i < 80; i++)
+      expect((await discovery(`h${i}.example.test`)).token_endpoint).toBe(`http://h${i}.example.test/oidc/token`);
+  });
+
   it('redeems a code and refreshes through the lane; the access log holds neither code nor tokens', async () => {
     const who = await person();
     const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);

@@ -28,11 +28,15 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
 
 /**
  * Documents that depend only on the provider instance (its configuration and signing-key
- * set), not on the request: discovery and JWKS. The provider's own answer to the first GET
- * is kept and replayed to the next ones; a key rotation makes a new instance
- * (OidcProviderHost), which starts with nothing kept.
+ * set) and on the origin the request was made to (discovery lists its endpoints at the host
+ * the caller used; the issuer is fixed): discovery and JWKS. The provider's own answer to the
+ * first GET for an origin is kept and replayed to the next ones for that origin; a key
+ * rotation makes a new instance (OidcProviderHost), which starts with nothing kept.
  */
 const DOCUMENTS: ReadonlySet<string> = new Set([DISCOVERY_PATH, `${OIDC_PREFIX}/jwks`]);
+
+/** Most answers kept per provider instance: the Host header is the caller's to choose, so beyond this nothing more is kept. */
+const MAX_KEPT = 64;
 
 /** Headers of a kept answer that belong to one request or connection, not to the document. */
 const PER_REQUEST = new Set(['date', 'connection', 'keep-alive', 'content-length', 'transfer-encoding', 'access-control-allow-origin']);
@@ -93,12 +97,14 @@ export function directLane(
     if (req.method === 'GET' && DOCUMENTS.has(path)) {
       let documents = kept.get(provider);
       if (!documents) kept.set(provider, (documents = new Map<string, KeptAnswer>()));
-      const answer = documents.get(path);
+      // After forwardedFor: the scheme and host the provider itself will build its URLs from.
+      const key = `${String(req.headers['x-forwarded-proto'])}://${String(req.headers['x-forwarded-host'] ?? '')}${path}`;
+      const answer = documents.get(key);
       if (answer) {
         replay(req, res, answer);
         return true;
       }
-      keepAnswer(res, (a) => documents.set(path, a));
+      if (documents.size < MAX_KEPT) keepAnswer(res, (a) => documents.set(key, a));
     }
     let callback = callbacks.get(provider);
     if (!callback) {
