@@ -11,6 +11,7 @@ import { DemoPortal1763870000000 } from './1763870000000-DemoPortal.js';
 import { Locale1763880000000 } from './1763880000000-Locale.js';
 import { OidcGrantAccount1763890000000 } from './1763890000000-OidcGrantAccount.js';
 import { OutboxWithdrawn1763900000000 } from './1763900000000-OutboxWithdrawn.js';
+import { TransactionCodeMessage1763910000000 } from './1763910000000-TransactionCodeMessage.js';
 
 /** Every migration, in order. The DataSource lists them explicitly (no globs), so the
  * same list works from TypeScript sources in tests and from dist/ at run time. */
@@ -28,4 +29,5 @@ export const MIGRATIONS = [
   Locale1763880000000,
   OidcGrantAccount1763890000000,
   OutboxWithdrawn1763900000000,
+  TransactionCodeMessage1763910000000,
 ];

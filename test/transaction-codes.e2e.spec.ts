@@ -388,6 +388,46 @@ describe('Transaction codes API', () => {
       expect(h.mail.messagesTo(cancelled.who.email)).toEqual([]);
     });
 
+    it('does not send the email of a code that expired or was locked while it waited in the outbox; a valid one is sent', async () => {
+      const token = await serviceToken(shop, 'transaction_codes');
+      /** A code whose email the SMTP server turned away once (451): it waits in the outbox for a retry. */
+      const waiting = async (description: string, expiresIn: number) => {
+        const who = await person();
+        h.mail.failNext(1);
+        const reference = ref();
+        const answer = await txApi(h, 'POST', '', token, { sub: who.id, reference, description, expires_in: expiresIn });
+        expect(answer.status).toBe(201);
+        const id = answer.body!.id as string;
+        const messageId = (await row(id)).message_id as string;
+        await until(async () => {
+          const m = await outboxRow(messageId);
+          return m.status === 'pending' && m.attempts === 1 && m.locked_until === null;
+        }, `the first attempt of ${messageId} to fail`);
+        return { who, id, messageId, reference };
+      };
+      const expiring = await waiting('Parcel with a short code', 120);
+      const locked = await waiting('Parcel guessed at', 3600);
+      const valid = await waiting('Parcel on its way', 3600);
+      // Someone guesses the locked one's code five times before its email is even out.
+      for (let i = 0; i < 5; i++) expect((await verify(courier, locked.reference, '000000')).body).toEqual({ valid: false });
+      expect((await row(locked.id)).attempts).toBe(5);
+
+      // The retries fall due after the short code expired: only the valid code's email goes out.
+      h.clock.advance(Duration.ofMinutes(3));
+      await h.app.app.get(OutboxWorker, { strict: false }).runOnce();
+      const delivered = await h.mail.waitFor((m) => m.envelope.to.includes(valid.who.email));
+      expect(delivered.subject).toContain('Parcel on its way');
+      for (const stale of [expiring, locked]) {
+        await until(async () => (await outboxRow(stale.messageId)).status === 'failed', `${stale.messageId} to be given up`);
+        expect(await outboxRow(stale.messageId)).toMatchObject({
+          status: 'failed',
+          payload: null,
+          last_error: 'otp: code no longer valid',
+        });
+        expect(h.mail.messagesTo(stale.who.email)).toEqual([]);
+      }
+    });
+
     it('leaves alone an email already sent, or being sent, when its code is cancelled', async () => {
       const token = await serviceToken(shop, 'transaction_codes');
       const sent = await issued();

@@ -151,8 +151,11 @@ export class OutboxWorker {
                 FOR UPDATE SKIP LOCKED) due
         WHERE m.id = due.id
         RETURNING m.id, m.channel, m.recipient, m.purpose, m.locale, m.payload, m.attempts, m.max_attempts,
-                  EXISTS (SELECT 1 FROM otp_challenges c WHERE c.id = m.otp_challenge_id
-                           AND (c.consumed_at IS NOT NULL OR c.invalidated_at IS NOT NULL OR c.expires_at <= $1)) AS stale`,
+                  (EXISTS (SELECT 1 FROM otp_challenges c WHERE c.id = m.otp_challenge_id
+                            AND (c.consumed_at IS NOT NULL OR c.invalidated_at IS NOT NULL OR c.expires_at <= $1))
+                   OR EXISTS (SELECT 1 FROM transaction_codes t WHERE t.message_id = m.id
+                               AND (t.consumed_at IS NOT NULL OR t.cancelled_at IS NOT NULL OR t.expires_at <= $1
+                                    OR t.attempts >= t.max_attempts))) AS stale`,
       [now, lease, limit, id ?? null],
     );
     return rows;
@@ -170,7 +173,8 @@ export class OutboxWorker {
   }
 
   private async attempt(row: ClaimedRow): Promise<Outcome> {
-    // A code that was replaced by a newer one, used or expired while waiting is not worth sending.
+    // A code that was replaced by a newer one, used or expired while waiting is not worth sending; nor is a
+    // transaction code that expired, was used, cancelled or locked meanwhile.
     if (row.stale) return { kind: 'failed', reason: 'otp: code no longer valid' };
     let content: MessageContent;
     try {
