@@ -168,12 +168,19 @@ describe('OpenID Connect: back-channel logout', () => {
 
     expect(await verifyLogoutToken(await logoutTokenTo('rpi-b'), b)).toMatchObject({ sub: who.id, sid: second.tokens.claims()!.sid });
     expect(await verifyLogoutToken(await logoutTokenTo('rpi-a'), a)).toMatchObject({ sub: who.id, sid: first.tokens.claims()!.sid });
-    const audit = await h.db.dataSource.query(
-      `SELECT details FROM audit_events WHERE event_type = 'oidc.backchannel_logout.delivered' AND subject_id = $1`,
-      [who.id],
-    );
+    // Audited once each app answered: a moment after it received its token.
+    const delivered = async () =>
+      await h.db.dataSource.query<Array<{ details: Record<string, unknown> }>>(
+        `SELECT details FROM audit_events WHERE event_type = 'oidc.backchannel_logout.delivered' AND subject_id = $1`,
+        [who.id],
+      );
+    let audit = await delivered();
+    for (let i = 0; i < 50 && audit.length < 2; i++) {
+      await sleep(100);
+      audit = await delivered();
+    }
     expect(audit).toHaveLength(2);
-    expect(audit[0].details).toMatchObject({ reason: 'oidc_logout', delivered: true });
+    expect(audit[0]!.details).toMatchObject({ reason: 'oidc_logout', delivered: true });
     // The Gatehouse session ended too (queued): nothing is sent twice.
     await sleep(400);
     expect(receiver.requests).toHaveLength(2);
@@ -225,10 +232,17 @@ describe('OpenID Connect: back-channel logout', () => {
     await authorize(h, new WebClient(h.app.url), rp, disabled);
     await h.db.dataSource.query(`UPDATE users SET status = 'disabled' WHERE id = $1`, [disabled.id]);
     expect(await verifyLogoutToken(await logoutTokenTo('support'), rp)).toMatchObject({ sub: disabled.id });
-    const audit = await h.db.dataSource.query(
-      `SELECT subject_id, details->>'reason' AS reason FROM audit_events WHERE event_type = 'oidc.backchannel_logout.delivered' AND subject_id = ANY($1) ORDER BY id`,
-      [[supportHere.id, disabled.id]],
-    );
+    // The delivery is audited once the app has answered, so a moment after the app received the token.
+    const deliveries = async () =>
+      await h.db.dataSource.query<Array<{ subject_id: string; reason: string }>>(
+        `SELECT subject_id, details->>'reason' AS reason FROM audit_events WHERE event_type = 'oidc.backchannel_logout.delivered' AND subject_id = ANY($1) ORDER BY id`,
+        [[supportHere.id, disabled.id]],
+      );
+    let audit = await deliveries();
+    for (let i = 0; i < 50 && audit.length < 2; i++) {
+      await sleep(100);
+      audit = await deliveries();
+    }
     expect(audit).toEqual([
       { subject_id: supportHere.id, reason: 'support_signed_out' },
       { subject_id: disabled.id, reason: 'user_disabled' },
