@@ -7,8 +7,17 @@ import { testSecrets } from '../libs/config/src/index.js';
 import { LOA2 } from '../libs/sessions/src/index.js';
 import { SIGNING_KEY_RETENTION, SigningKeyStore } from '../libs/oidc/src/index.js';
 import { codeMails, expectPage, nextEmailCode } from './support/journeys.js';
-import { authorizationRequest, people, registerApp, startOidcHarness, type OidcHarness, type RelyingApp } from './support/oidc.js';
-import { WebClient, seedOrganization, type WebResponse } from './support/web.js';
+import {
+  authorizationRequest,
+  nextLocation,
+  nodeRouter,
+  people,
+  registerApp,
+  startOidcHarness,
+  type OidcHarness,
+  type RelyingApp,
+} from './support/oidc.js';
+import { WebClient, seedOrganization } from './support/web.js';
 import { TestWebhookReceiver } from './support/webhook.js';
 
 type Node = 'A' | 'B';
@@ -60,19 +69,7 @@ describe('OpenID Connect on two nodes', () => {
     await receiver.stop();
   });
 
-  function onNode(url: string, node: Node): string {
-    const u = new URL(url, h.issuer);
-    if (u.origin !== origins.A && u.origin !== origins.B) throw new Error(`not an IdP URL: ${url}`);
-    return `${origins[node]}${u.pathname}${u.search}`;
-  }
-
-  /** Where a response sends the browser next: a redirect, or a `Refresh` navigation. */
-  function next(response: WebResponse): string {
-    if ([302, 303].includes(response.status) && response.location) return response.location;
-    const refresh = /url=(.+)$/iu.exec(response.headers.get('refresh') ?? '')?.[1];
-    if (response.status === 200 && refresh) return refresh;
-    throw new Error(`expected a redirect, got ${response.status}`);
-  }
+  const onNode = (url: string, node: Node): string => nodeRouter(h.issuer, origins)(url, node);
 
   /** Request paths each node's HTTP server received (apps in one process share a log stream, so not from the logs). */
   const received = new Map<RunningApp, string[]>();
@@ -90,9 +87,9 @@ describe('OpenID Connect on two nodes', () => {
 
     // Node A: the authorization request. Node B: the interaction. Node A: the sign-in page.
     const authorization = await web.get(onNode(request.url.href, 'A'), false);
-    const interaction = await web.get(onNode(next(authorization), 'B'), false);
-    expect(next(interaction)).toMatch(/^\/signin\?return_to=/u);
-    expectPage(await web.get(onNode(next(interaction), 'A'), false), 200, 'Password');
+    const interaction = await web.get(onNode(nextLocation(authorization), 'B'), false);
+    expect(nextLocation(interaction)).toMatch(/^\/signin\?return_to=/u);
+    expectPage(await web.get(onNode(nextLocation(interaction), 'A'), false), 200, 'Password');
 
     // Node B takes the password (and sends the code); node A verifies the emailed code.
     const seen = codeMails(h.mail, who.email).length;
@@ -104,9 +101,9 @@ describe('OpenID Connect on two nodes', () => {
     const otp = await web.post(onNode('/signin/otp', 'A'), { action: 'verify', code: await nextEmailCode(h.mail, who.email, seen) }, false);
 
     // Node A answers the interaction; node B resumes the authorization and sends the browser to the app.
-    const answered = await web.get(onNode(next(otp), 'A'), false);
-    const resumed = await web.get(onNode(next(answered), 'B'), false);
-    const callback = new URL(next(resumed));
+    const answered = await web.get(onNode(nextLocation(otp), 'A'), false);
+    const resumed = await web.get(onNode(nextLocation(answered), 'B'), false);
+    const callback = new URL(nextLocation(resumed));
     expect(callback.origin + callback.pathname).toBe(rp.redirectUri);
 
     // The code was issued by node B; node A redeems it. Refresh on node B, userinfo on node A.
@@ -132,7 +129,7 @@ describe('OpenID Connect on two nodes', () => {
     await expect(client.refreshTokenGrant(rp.config, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
 
     // Each node really served its steps.
-    const resume = new URL(next(answered)).pathname;
+    const resume = new URL(nextLocation(answered)).pathname;
     expect(served(h.app, '/oidc/auth')).toBe(1);
     expect(served(b, '/oidc/auth')).toBe(0);
     expect([served(h.app, resume), served(b, resume)]).toEqual([0, 1]);
@@ -158,9 +155,9 @@ describe('OpenID Connect on two nodes', () => {
     await web.post(onNode('/signin/otp', 'B'), { action: 'verify', code: await nextEmailCode(h.mail, who.email, seen) }, false);
     const request = await authorizationRequest(rp, { prompt: 'none' });
     const mirrored = await web.get(onNode(request.url.href, 'A'), false);
-    const answered = await web.get(onNode(next(mirrored), 'B'), false);
+    const answered = await web.get(onNode(nextLocation(mirrored), 'B'), false);
     rpNode = 'B';
-    const tokens = await client.authorizationCodeGrant(rp.config, new URL(next(answered)), request.checks);
+    const tokens = await client.authorizationCodeGrant(rp.config, new URL(nextLocation(answered)), request.checks);
     expect(tokens.claims()!.sub).toBe(who.id);
 
     // Sign out on node A: both nodes poll the queue; exactly one sends the token.
@@ -195,17 +192,17 @@ describe('OpenID Connect on two nodes', () => {
     const web = new WebClient(origins.A);
     const seen = codeMails(h.mail, who.email).length;
     const request = await authorizationRequest(rp);
-    const interaction = await web.get(onNode(next(await web.get(onNode(request.url.href, 'A'), false)), 'A'), false);
-    expectPage(await web.get(onNode(next(interaction), 'A'), false), 200, 'Password');
+    const interaction = await web.get(onNode(nextLocation(await web.get(onNode(request.url.href, 'A'), false)), 'A'), false);
+    expectPage(await web.get(onNode(nextLocation(interaction), 'A'), false), 200, 'Password');
     expectPage(
       await web.post(onNode('/signin', 'A'), { user_id: who.userId, password: who.password }, false),
       200,
       'We sent a 6-digit code by email',
     );
     const otp = await web.post(onNode('/signin/otp', 'A'), { action: 'verify', code: await nextEmailCode(h.mail, who.email, seen) }, false);
-    const resumed = await web.get(onNode(next(await web.get(onNode(next(otp), 'A'), false)), 'A'), false);
+    const resumed = await web.get(onNode(nextLocation(await web.get(onNode(nextLocation(otp), 'A'), false)), 'A'), false);
     rpNode = 'A';
-    const tokens = await client.authorizationCodeGrant(rp.config, new URL(next(resumed)), request.checks);
+    const tokens = await client.authorizationCodeGrant(rp.config, new URL(nextLocation(resumed)), request.checks);
     expect(decodeProtectedHeader(tokens.id_token!).kid).toBe(rotation.kid);
     rpNode = 'B';
     const refreshed = await client.refreshTokenGrant(rp.config, tokens.refresh_token!);

@@ -11,13 +11,15 @@ import { codeMails, expectPage, nextEmailCode } from './support/journeys.js';
 import {
   authorizationRequest,
   freePort,
+  nextLocation,
+  nodeRouter,
   people,
   registerApp,
   startOidcHarness,
   type OidcHarness,
   type RelyingApp,
 } from './support/oidc.js';
-import { WebClient, seedOrganization, type WebResponse } from './support/web.js';
+import { WebClient, seedOrganization } from './support/web.js';
 
 const ENTRY = path.resolve('dist/apps/idp/src/main.js');
 
@@ -91,18 +93,7 @@ describe('OpenID Connect on two processes', () => {
     if (dataDir) await rm(dataDir, { recursive: true, force: true });
   });
 
-  function onNode(url: string, node: 'A' | 'B'): string {
-    const u = new URL(url, h.issuer);
-    if (u.origin !== origins.A && u.origin !== origins.B) throw new Error(`not an IdP URL: ${url}`);
-    return `${origins[node]}${u.pathname}${u.search}`;
-  }
-
-  function next(response: WebResponse): string {
-    if ([302, 303].includes(response.status) && response.location) return response.location;
-    const refresh = /url=(.+)$/iu.exec(response.headers.get('refresh') ?? '')?.[1];
-    if (response.status === 200 && refresh) return refresh;
-    throw new Error(`expected a redirect, got ${response.status}`);
-  }
+  const onNode = (url: string, node: 'A' | 'B'): string => nodeRouter(h.issuer, origins)(url, node);
 
   it('a flow started in one process completes in the other: pages, code, token, refresh, userinfo, JWKS and reuse detection', async () => {
     const who = await person();
@@ -111,8 +102,8 @@ describe('OpenID Connect on two processes', () => {
 
     // Process A: the authorization request. Process B: the interaction and the sign-in page.
     const authorization = await web.get(onNode(request.url.href, 'A'), false);
-    const interaction = await web.get(onNode(next(authorization), 'B'), false);
-    expectPage(await web.get(onNode(next(interaction), 'B'), false), 200, 'Password');
+    const interaction = await web.get(onNode(nextLocation(authorization), 'B'), false);
+    expectPage(await web.get(onNode(nextLocation(interaction), 'B'), false), 200, 'Password');
 
     // Process B takes the password and sends the code by mail; process A verifies the code.
     const seen = codeMails(h.mail, who.email).length;
@@ -124,9 +115,9 @@ describe('OpenID Connect on two processes', () => {
     const otp = await web.post(onNode('/signin/otp', 'A'), { action: 'verify', code: await nextEmailCode(h.mail, who.email, seen) }, false);
 
     // Process B answers the interaction; process A resumes the authorization.
-    const answered = await web.get(onNode(next(otp), 'B'), false);
-    const resumed = await web.get(onNode(next(answered), 'A'), false);
-    const callback = new URL(next(resumed));
+    const answered = await web.get(onNode(nextLocation(otp), 'B'), false);
+    const resumed = await web.get(onNode(nextLocation(answered), 'A'), false);
+    const callback = new URL(nextLocation(resumed));
     expect(callback.origin + callback.pathname).toBe(rp.redirectUri);
 
     // The code from A is redeemed at B; refresh at A; userinfo at B.

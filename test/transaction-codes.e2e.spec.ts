@@ -341,24 +341,26 @@ describe('Transaction codes API', () => {
       expect(events).toEqual([expect.objectContaining({ actor_type: 'client', actor_id: shop.clientId, subject_id: who.id })]);
     });
 
+    /** A code whose email the SMTP server turned away once (451): it waits in the outbox for a retry the clock has not reached. */
+    async function waitingForRetry(token: string, description: string, expiresIn = 3600) {
+      const who = await person();
+      h.mail.failNext(1);
+      const reference = ref();
+      const answer = await txApi(h, 'POST', '', token, { sub: who.id, reference, description, expires_in: expiresIn });
+      expect(answer.status).toBe(201);
+      const id = answer.body!.id as string;
+      const messageId = (await row(id)).message_id as string;
+      await until(async () => {
+        const m = await outboxRow(messageId);
+        return m.status === 'pending' && m.attempts === 1 && m.locked_until === null;
+      }, `the first attempt of ${messageId} to fail`);
+      return { who, id, messageId, reference };
+    }
+
     it('withdraws the email of a code cancelled while it waits in the outbox: it is never delivered; an uncancelled one is', async () => {
       const token = await serviceToken(shop, 'transaction_codes');
-      /** A code whose email the SMTP server turned away once (451): it waits in the outbox for a retry the clock has not reached. */
-      const waiting = async (description: string) => {
-        const who = await person();
-        h.mail.failNext(1);
-        const answer = await txApi(h, 'POST', '', token, { sub: who.id, reference: ref(), description, expires_in: 3600 });
-        expect(answer.status).toBe(201);
-        const id = answer.body!.id as string;
-        const messageId = (await row(id)).message_id as string;
-        await until(async () => {
-          const m = await outboxRow(messageId);
-          return m.status === 'pending' && m.attempts === 1 && m.locked_until === null;
-        }, `the first attempt of ${messageId} to fail`);
-        return { who, id, messageId };
-      };
-      const cancelled = await waiting('Parcel returned to sender');
-      const kept = await waiting('Parcel still on its way');
+      const cancelled = await waitingForRetry(token, 'Parcel returned to sender');
+      const kept = await waitingForRetry(token, 'Parcel still on its way');
 
       expect((await txApi(h, 'DELETE', `/${cancelled.id}`, token)).status).toBe(204);
       expect(await outboxRow(cancelled.messageId)).toMatchObject({
@@ -390,24 +392,9 @@ describe('Transaction codes API', () => {
 
     it('does not send the email of a code that expired or was locked while it waited in the outbox; a valid one is sent', async () => {
       const token = await serviceToken(shop, 'transaction_codes');
-      /** A code whose email the SMTP server turned away once (451): it waits in the outbox for a retry. */
-      const waiting = async (description: string, expiresIn: number) => {
-        const who = await person();
-        h.mail.failNext(1);
-        const reference = ref();
-        const answer = await txApi(h, 'POST', '', token, { sub: who.id, reference, description, expires_in: expiresIn });
-        expect(answer.status).toBe(201);
-        const id = answer.body!.id as string;
-        const messageId = (await row(id)).message_id as string;
-        await until(async () => {
-          const m = await outboxRow(messageId);
-          return m.status === 'pending' && m.attempts === 1 && m.locked_until === null;
-        }, `the first attempt of ${messageId} to fail`);
-        return { who, id, messageId, reference };
-      };
-      const expiring = await waiting('Parcel with a short code', 120);
-      const locked = await waiting('Parcel guessed at', 3600);
-      const valid = await waiting('Parcel on its way', 3600);
+      const expiring = await waitingForRetry(token, 'Parcel with a short code', 120);
+      const locked = await waitingForRetry(token, 'Parcel guessed at');
+      const valid = await waitingForRetry(token, 'Parcel on its way');
       // Someone guesses the locked one's code five times before its email is even out.
       for (let i = 0; i < 5; i++) expect((await verify(courier, locked.reference, '000000')).body).toEqual({ valid: false });
       expect((await row(locked.id)).attempts).toBe(5);

@@ -277,3 +277,23 @@ export async function authorize(
   const tokens = await client.authorizationCodeGrant(rp.config, callback, request.checks);
   return { tokens, callback, request };
 }
+
+/** Where a response sends the browser next: a redirect, or a `Refresh` navigation. */
+export function nextLocation(response: WebResponse): string {
+  if ([302, 303].includes(response.status) && response.location) return response.location;
+  const refresh = /url=(.+)$/iu.exec(response.headers.get('refresh') ?? '')?.[1];
+  if (response.status === 200 && refresh) return refresh;
+  throw new Error(`expected a redirect, got ${response.status}`);
+}
+
+/**
+ * Sends requests for one issuer to the node a test chooses, as a load balancer would:
+ * `to(url, node)` rewrites an IdP URL (relative, or on any node's origin) to that node.
+ */
+export function nodeRouter<N extends string>(issuer: string, origins: Record<N, string>): (url: string, node: N) => string {
+  return (url, node) => {
+    const u = new URL(url, issuer);
+    if (!Object.values<string>(origins).includes(u.origin)) throw new Error(`not an IdP URL: ${url}`);
+    return `${origins[node]}${u.pathname}${u.search}`;
+  };
+}

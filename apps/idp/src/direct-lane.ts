@@ -5,7 +5,7 @@ import type Provider from 'oidc-provider';
 import { pinoHttp } from 'pino-http';
 import proxyaddr from 'proxy-addr';
 import type { AppConfig } from '../../../libs/config/src/index.js';
-import { DISCOVERY_PATH, OIDC_PREFIX, OidcProviderHost } from '../../../libs/oidc/src/index.js';
+import { DISCOVERY_PATH, OIDC_ROUTES, OidcProviderHost, setForwarded } from '../../../libs/oidc/src/index.js';
 import { httpLoggerOptions } from '../../../libs/observability/src/index.js';
 import { TRUST_PROXY, securityHeaders, type AppOptions } from '../../../libs/platform/src/index.js';
 
@@ -17,11 +17,11 @@ import { TRUST_PROXY, securityHeaders, type AppOptions } from '../../../libs/pla
  */
 export const DIRECT_PATHS: ReadonlySet<string> = new Set([
   DISCOVERY_PATH,
-  `${OIDC_PREFIX}/jwks`,
-  `${OIDC_PREFIX}/token`,
-  `${OIDC_PREFIX}/token/introspection`,
-  `${OIDC_PREFIX}/token/revocation`,
-  `${OIDC_PREFIX}/me`,
+  OIDC_ROUTES.jwks,
+  OIDC_ROUTES.token,
+  OIDC_ROUTES.introspection,
+  OIDC_ROUTES.revocation,
+  OIDC_ROUTES.userinfo,
 ]);
 
 type Listener = (req: IncomingMessage, res: ServerResponse) => void;
@@ -33,7 +33,7 @@ type Listener = (req: IncomingMessage, res: ServerResponse) => void;
  * first GET for an origin is kept and replayed to the next ones for that origin; a key
  * rotation makes a new instance (OidcProviderHost), which starts with nothing kept.
  */
-const DOCUMENTS: ReadonlySet<string> = new Set([DISCOVERY_PATH, `${OIDC_PREFIX}/jwks`]);
+const DOCUMENTS: ReadonlySet<string> = new Set([DISCOVERY_PATH, OIDC_ROUTES.jwks]);
 
 /** Most answers kept per provider instance: the Host header is the caller's to choose, so beyond this nothing more is kept. */
 const MAX_KEPT = 64;
@@ -81,8 +81,6 @@ export function directLane(
   const logger = Array.isArray(logOptions) ? pinoHttp(logOptions[0], logOptions[1]) : pinoHttp(logOptions);
   const headers = fixedHeaders(securityHeaders(config));
   const trust = proxyaddr.compile(TRUST_PROXY);
-  // The instance changes when the signing keys do (OidcProviderHost); one callback per instance.
-  const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   const kept = new WeakMap<Provider, Map<string, KeptAnswer>>();
 
   return (req, res) => {
@@ -106,17 +104,12 @@ export function directLane(
       }
       if (documents.size < MAX_KEPT) keepAnswer(res, (a) => documents.set(key, a));
     }
-    let callback = callbacks.get(provider);
-    if (!callback) {
-      callback = provider.callback();
-      callbacks.set(provider, callback);
-    }
-    Promise.resolve(callback(req, res)).catch((e: unknown) => fail(req, res, e));
+    Promise.resolve(host.callback()(req, res)).catch((e: unknown) => fail(req, res, e));
     return true;
   };
 }
 
-/** What Express derives with `trust proxy`, written back as the only X-Forwarded-* the provider sees (as providerMiddleware does). */
+/** What Express derives with `trust proxy` (`req.protocol`, `req.host`, `req.ip`), made the request's only X-Forwarded-* (setForwarded). */
 export function forwardedFor(req: IncomingMessage, trust: (addr: string, i: number) => boolean): void {
   const remote = req.socket.remoteAddress ?? '';
   const trusted = remote !== '' && trust(remote, 0);
@@ -127,15 +120,12 @@ export function forwardedFor(req: IncomingMessage, trust: (addr: string, i: numb
     const comma = text.indexOf(',');
     return (comma === -1 ? text : text.slice(0, comma)).trim() || undefined;
   };
-  const encrypted = (req.socket as { encrypted?: boolean }).encrypted === true;
-  const proto = trusted ? (first('x-forwarded-proto') ?? (encrypted ? 'https' : 'http')) : encrypted ? 'https' : 'http';
-  const host = (trusted ? first('x-forwarded-host') : undefined) ?? req.headers.host;
-  const ip = proxyaddr(req, trust);
-  req.headers['x-forwarded-proto'] = proto;
-  if (host) req.headers['x-forwarded-host'] = host;
-  else delete req.headers['x-forwarded-host'];
-  if (ip) req.headers['x-forwarded-for'] = ip;
-  else delete req.headers['x-forwarded-for'];
+  const socketProtocol = (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+  setForwarded(req, {
+    protocol: (trusted ? first('x-forwarded-proto') : undefined) ?? socketProtocol,
+    host: (trusted ? first('x-forwarded-host') : undefined) ?? req.headers.host,
+    ip: proxyaddr(req, trust),
+  });
 }
 
 /**

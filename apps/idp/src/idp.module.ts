@@ -69,7 +69,7 @@ export class IdpModule implements NestModule {
    * the global request logger (request id, access log) and before Nest's routes.
    */
   configure(consumer: MiddlewareConsumer): void {
-    consumer.apply(providerMiddleware(() => this.oidc.current)).forRoutes({ path: '{/*splat}', method: RequestMethod.ALL });
+    consumer.apply(providerMiddleware(this.oidc)).forRoutes({ path: '{/*splat}', method: RequestMethod.ALL });
   }
 
   static forRoot(options: IdpOptions): DynamicModule {

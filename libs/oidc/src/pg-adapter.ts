@@ -43,16 +43,32 @@ interface HeldRow {
  */
 export class HeldWrites {
   private readonly rows = new Map<string, HeldRow>();
-  /** Rows read ahead in this request (see PgOidcAdapter.find): `kind\0id` or `kind\0uid:uid` -> payload, null when absent. */
+  private consumption: { kind: string; id: string; at: Date } | undefined;
+  /** Rows read ahead in this request (PgOidcAdapter.find), by `rowKey`: the payload, null when there was none. */
   private readonly readAhead = new Map<string, AdapterPayload | null>();
 
-  /** A row read ahead: its payload, null when it was not there, undefined when it was not read ahead. */
-  ahead(key: string): AdapterPayload | null | undefined {
-    return this.readAhead.get(key);
+  constructor(private readonly dataSource: DataSource) {}
+
+  /** Keys rows by kind and id, or by kind and uid (`{ uid }`). */
+  static rowKey(kind: string, id: string | { uid: string }): string {
+    return typeof id === 'string' ? `${kind}\u0000${id}` : `${kind}\u0000uid:${id.uid}`;
   }
 
-  keepAhead(key: string, payload: AdapterPayload | null): void {
-    this.readAhead.set(key, payload);
+  hold(row: HeldRow): void {
+    this.rows.set(HeldWrites.rowKey(row.kind, row.id), row);
+  }
+
+  /**
+   * What this request knows of a row: a token it holds, or what was read ahead (null: read
+   * ahead and not there); undefined when it knows nothing and the table must be asked.
+   */
+  known(kind: string, id: string | { uid: string }): AdapterPayload | null | undefined {
+    const key = HeldWrites.rowKey(kind, id);
+    return this.rows.get(key)?.payload ?? this.readAhead.get(key);
+  }
+
+  keepAhead(kind: string, id: string | { uid: string }, payload: AdapterPayload | null): void {
+    this.readAhead.set(HeldWrites.rowKey(kind, id), payload);
   }
 
   /** A write of this request to rows read ahead: they are read again when asked for. */
@@ -60,23 +76,11 @@ export class HeldWrites {
     this.readAhead.clear();
   }
 
-  constructor(private readonly dataSource: DataSource) {}
-
-  hold(row: HeldRow): void {
-    this.rows.set(`${row.kind}\u0000${row.id}`, row);
-  }
-
-  get(kind: string, id: string): AdapterPayload | undefined {
-    return this.rows.get(`${kind}\u0000${id}`)?.payload;
-  }
-
   /** Holds the use of a code or refresh token (see PgOidcAdapter.consume): it is written with the tokens, or not at all. */
   holdConsume(kind: string, id: string, at: Date): void {
     if (this.consumption) throw new Error('one request uses up at most one code or refresh token');
     this.consumption = { kind, id, at };
   }
-
-  private consumption: { kind: string; id: string; at: Date } | undefined;
 
   /**
    * Writes what is held in one statement. With a held use of a code or refresh token, the
@@ -235,18 +239,16 @@ export class PgOidcAdapter implements Adapter {
   async find(id: string): Promise<AdapterPayload | undefined> {
     const request = heldForCurrentRequest();
     if (request) {
-      const own = request.get(this.kind, id);
-      if (own) return own;
-      const ahead = request.ahead(`${this.kind}\u0000${id}`);
-      if (ahead !== undefined) return ahead ?? undefined;
+      const known = request.known(this.kind, id);
+      if (known !== undefined) return known ?? undefined;
       if (READ_AHEAD.has(this.kind)) return await this.findWithGrantAndSession(id, request);
     }
     return this.one(`kind = $1 AND id = $2`, id);
   }
 
   async findByUid(uid: string): Promise<AdapterPayload | undefined> {
-    const ahead = heldForCurrentRequest()?.ahead(`${this.kind}\u0000uid:${uid}`);
-    if (ahead !== undefined) return ahead ?? undefined;
+    const known = heldForCurrentRequest()?.known(this.kind, { uid });
+    if (known !== undefined) return known ?? undefined;
     return this.one(`kind = $1 AND uid = $2`, uid);
   }
 
@@ -273,8 +275,8 @@ export class PgOidcAdapter implements Adapter {
     const row = rows[0];
     if (!row) return undefined;
     const { grantId, sessionUid } = row.payload;
-    if (typeof grantId === 'string') request.keepAhead(`Grant\u0000${grantId}`, row.grant_payload);
-    if (typeof sessionUid === 'string') request.keepAhead(`Session\u0000uid:${sessionUid}`, row.session_payload);
+    if (typeof grantId === 'string') request.keepAhead('Grant', grantId, row.grant_payload);
+    if (typeof sessionUid === 'string') request.keepAhead('Session', { uid: sessionUid }, row.session_payload);
     return row.consumed_at ? { ...row.payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : row.payload;
   }
 

@@ -17,6 +17,7 @@ import type { SigningKey, SigningKeyStore } from './signing-keys.js';
 export class OidcProviderHost {
   private provider: Provider;
   private fingerprint: string;
+  private readonly callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   private refreshing: Promise<boolean> | undefined;
 
   private constructor(
@@ -37,6 +38,16 @@ export class OidcProviderHost {
   /** The instance to serve requests and sign with now. */
   get current(): Provider {
     return this.provider;
+  }
+
+  /** The current instance's HTTP handler (one per instance, made when first asked for). */
+  callback(): ReturnType<Provider['callback']> {
+    let callback = this.callbacks.get(this.provider);
+    if (!callback) {
+      callback = this.provider.callback();
+      this.callbacks.set(this.provider, callback);
+    }
+    return callback;
   }
 
   /** Rebuilds the instance when the key set changed; true when it did. Concurrent calls share one check. */

@@ -11,6 +11,7 @@ import { parseAuthRequest, requiredLevel } from './acr.js';
 import { OIDC_SCOPES, SERVICE_SCOPES, USER_API_SCOPES, clientSecretMatches, type ClientRegistry } from './clients.js';
 import { grantRequested } from './grants.js';
 import { adapterFactory, holdTokenWrites } from './pg-adapter.js';
+import type { OidcProviderHost } from './provider-host.js';
 import type { SigningKey } from './signing-keys.js';
 
 /** DI token of the oidc-provider instance. */
@@ -19,6 +20,24 @@ export const OIDC_PROVIDER = Symbol('OIDC_PROVIDER');
 /** The provider's endpoints live under this prefix; discovery stays at the well-known path. */
 export const OIDC_PREFIX = '/oidc';
 export const DISCOVERY_PATH = '/.well-known/openid-configuration';
+
+/** Where each of the provider's endpoints is served (oidc-provider's `routes`); discovery is at DISCOVERY_PATH. */
+export const OIDC_ROUTES = {
+  authorization: `${OIDC_PREFIX}/auth`,
+  backchannel_authentication: `${OIDC_PREFIX}/backchannel`,
+  challenge: `${OIDC_PREFIX}/challenge`,
+  code_verification: `${OIDC_PREFIX}/device`,
+  credential: `${OIDC_PREFIX}/credential`,
+  device_authorization: `${OIDC_PREFIX}/device/auth`,
+  end_session: `${OIDC_PREFIX}/session/end`,
+  introspection: `${OIDC_PREFIX}/token/introspection`,
+  jwks: `${OIDC_PREFIX}/jwks`,
+  pushed_authorization_request: `${OIDC_PREFIX}/request`,
+  registration: `${OIDC_PREFIX}/reg`,
+  revocation: `${OIDC_PREFIX}/token/revocation`,
+  token: `${OIDC_PREFIX}/token`,
+  userinfo: `${OIDC_PREFIX}/me`,
+} as const;
 
 /** Paths answered by oidc-provider itself (which reads its own request bodies). */
 export function isProviderPath(path: string): boolean {
@@ -98,7 +117,7 @@ interface MirroredSession {
 /** An authorization request (GET) that may not show any page: `prompt=none`. */
 function isSilentAuthorization(ctx: { method: string; path: string; query: Record<string, unknown> }): boolean {
   const prompt = ctx.query.prompt;
-  return ctx.method === 'GET' && ctx.path === `${OIDC_PREFIX}/auth` && typeof prompt === 'string' && prompt.split(' ').includes('none');
+  return ctx.method === 'GET' && ctx.path === OIDC_ROUTES.authorization && typeof prompt === 'string' && prompt.split(' ').includes('none');
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
@@ -347,22 +366,7 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
     rotateRefreshToken: true,
     // Any client allowed the refresh_token grant gets one with the code (not only with offline_access).
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
-    routes: {
-      authorization: `${OIDC_PREFIX}/auth`,
-      backchannel_authentication: `${OIDC_PREFIX}/backchannel`,
-      challenge: `${OIDC_PREFIX}/challenge`,
-      code_verification: `${OIDC_PREFIX}/device`,
-      credential: `${OIDC_PREFIX}/credential`,
-      device_authorization: `${OIDC_PREFIX}/device/auth`,
-      end_session: `${OIDC_PREFIX}/session/end`,
-      introspection: `${OIDC_PREFIX}/token/introspection`,
-      jwks: `${OIDC_PREFIX}/jwks`,
-      pushed_authorization_request: `${OIDC_PREFIX}/request`,
-      registration: `${OIDC_PREFIX}/reg`,
-      revocation: `${OIDC_PREFIX}/token/revocation`,
-      token: `${OIDC_PREFIX}/token`,
-      userinfo: `${OIDC_PREFIX}/me`,
-    },
+    routes: { ...OIDC_ROUTES },
     renderError: async (ctx, out) => {
       ctx.type = 'html';
       ctx.body = pages.error(out);
@@ -419,7 +423,7 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
 
   // The tokens a token request issues are stored in one statement, before the answer; token, userinfo and
   // introspection requests read a token with its grant and session in one statement.
-  const tokenPaths = new Set([`${OIDC_PREFIX}/token`, `${OIDC_PREFIX}/me`, `${OIDC_PREFIX}/token/introspection`]);
+  const tokenPaths = new Set<string>([OIDC_ROUTES.token, OIDC_ROUTES.userinfo, OIDC_ROUTES.introspection]);
   provider.use(holdTokenWrites(o.dataSource, (ctx) => tokenPaths.has(ctx.path)));
 
   provider.use(async (ctx, next) => {
@@ -483,6 +487,26 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
   return provider;
 }
 
+/** Who made a request, as the app's `trust proxy` rule sees it. */
+export interface ForwardedView {
+  protocol: string;
+  host?: string | undefined;
+  ip?: string | undefined;
+}
+
+/**
+ * Makes `view` the request's only X-Forwarded-* before it goes to the provider (which runs
+ * with `proxy = true`): whatever a client sent in those headers is replaced, so it cannot
+ * spoof its address, scheme or host past the app's `trust proxy` rule.
+ */
+export function setForwarded(req: IncomingMessage, view: ForwardedView): void {
+  req.headers['x-forwarded-proto'] = view.protocol;
+  if (view.host) req.headers['x-forwarded-host'] = view.host;
+  else delete req.headers['x-forwarded-host'];
+  if (view.ip) req.headers['x-forwarded-for'] = view.ip;
+  else delete req.headers['x-forwarded-for'];
+}
+
 interface ExpressLikeRequest extends IncomingMessage {
   path: string;
   protocol: string;
@@ -491,29 +515,17 @@ interface ExpressLikeRequest extends IncomingMessage {
 }
 
 /**
- * Express middleware handing the provider's paths to `provider.callback()`. Nest's body
- * parser must skip these paths: oidc-provider reads the raw body itself. The forwarded
- * headers are rewritten from Express's trust-proxy evaluation, so a client cannot spoof
- * them and the provider (with `proxy = true`) sees what Express sees.
+ * Express middleware handing the provider's paths to the current provider instance, with
+ * Express's trust-proxy evaluation as X-Forwarded-* (handToProvider). Nest's body parser
+ * must skip these paths: oidc-provider reads the raw body itself.
  */
 export function providerMiddleware(
-  current: () => Provider,
+  host: Pick<OidcProviderHost, 'callback'>,
 ): (req: IncomingMessage, res: ServerResponse, next: (error?: unknown) => void) => void {
-  // The instance changes when the signing keys do (OidcProviderHost); one callback per instance.
-  const callbacks = new WeakMap<Provider, ReturnType<Provider['callback']>>();
   return (req, res, next) => {
     const r = req as ExpressLikeRequest;
     if (!isProviderPath(r.path)) return next();
-    r.headers['x-forwarded-proto'] = r.protocol;
-    if (r.host) r.headers['x-forwarded-host'] = r.host;
-    if (r.ip) r.headers['x-forwarded-for'] = r.ip;
-    else delete r.headers['x-forwarded-for'];
-    const provider = current();
-    let callback = callbacks.get(provider);
-    if (!callback) {
-      callback = provider.callback();
-      callbacks.set(provider, callback);
-    }
-    Promise.resolve(callback(req, res)).catch(next);
+    setForwarded(req, { protocol: r.protocol, host: r.host, ip: r.ip });
+    Promise.resolve(host.callback()(req, res)).catch(next);
   };
 }
