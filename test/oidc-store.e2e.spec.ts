@@ -53,6 +53,31 @@ describe('OpenID Connect storage, keys and client registration', () => {
       expect(await sessions.findByUid('uid-1')).toBeUndefined();
     });
 
+    it('never brings back a signed-in session that a logout claimed while a request held it', async () => {
+      let link: string | null = null;
+      const sessions = new PgOidcAdapter('Session', ds(), clock, () => Promise.resolve(link));
+      const gatehouseSession = '00000000-0000-4000-8000-000000000001';
+      // Signing in: the provider session mirrors the browser's Gatehouse session of the same person.
+      link = gatehouseSession;
+      await sessions.upsert('s-live', { jti: 's-live', uid: 'uid-live', accountId: 'a' }, 3600);
+      const [row] = await ds().query(`SELECT gatehouse_session_id FROM oidc_models WHERE kind = 'Session' AND id = 's-live'`);
+      expect(row.gatehouse_session_id).toBe(gatehouseSession);
+      // Another person signs in on the browser: the session is still updated in place, its link kept.
+      link = null;
+      await sessions.upsert('s-live', { jti: 's-live', uid: 'uid-live', accountId: 'a', exp: 1 }, 3600);
+      expect(await sessions.find('s-live')).toMatchObject({ accountId: 'a', exp: 1 });
+      const [kept] = await ds().query(`SELECT gatehouse_session_id FROM oidc_models WHERE kind = 'Session' AND id = 's-live'`);
+      expect(kept.gatehouse_session_id).toBe(gatehouseSession);
+      // The back-channel logout claims (deletes) it; the request that had loaded it saves it at its end.
+      await ds().query(`DELETE FROM oidc_models WHERE kind = 'Session' AND id = 's-live'`);
+      await sessions.upsert('s-live', { jti: 's-live', uid: 'uid-live', accountId: 'a' }, 3600);
+      expect(await sessions.find('s-live')).toBeUndefined();
+      expect(await sessions.findByUid('uid-live')).toBeUndefined();
+      // A session nobody has signed in to yet is stored as always.
+      await sessions.upsert('s-anonymous', { jti: 's-anonymous', uid: 'uid-anonymous' }, 3600);
+      expect(await sessions.find('s-anonymous')).toMatchObject({ uid: 'uid-anonymous' });
+    });
+
     it('consumes once: a second consume (a replay or a lost race) revokes the whole grant and fails', async () => {
       const refresh = new PgOidcAdapter('RefreshToken', ds(), clock);
       const access = new PgOidcAdapter('AccessToken', ds(), clock);

@@ -6,7 +6,8 @@ import type { ClientRegistry } from './clients.js';
 
 /**
  * The Gatehouse session a provider session being saved mirrors (its id), or null to keep
- * whatever link the row has. Called for `Session` models only.
+ * whatever link the row has. Called for `Session` models only. A signed-in session with no
+ * link is updated in place but never inserted (see PgOidcAdapter.upsert).
  */
 export type SessionLink = (payload: AdapterPayload) => Promise<string | null>;
 
@@ -224,6 +225,17 @@ export class PgOidcAdapter implements Adapter {
     writes?.forgetAhead();
     await writes?.flush();
     const link = this.kind === 'Session' && this.sessionLink ? await this.sessionLink(payload) : null;
+    if (this.kind === 'Session' && this.sessionLink && typeof payload.accountId === 'string' && link === null) {
+      // A signed-in provider session that mirrors no live Gatehouse session of its person (that person signed
+      // out, or another signed in on the browser) is only ever updated, never inserted: when its row is gone,
+      // a logout claimed it (or it expired) while a request held it, and saving must not bring it back.
+      await runStatement(
+        this.dataSource,
+        `UPDATE oidc_models SET payload = $3::jsonb, uid = $4, expires_at = $5 WHERE kind = $1 AND id = $2`,
+        [this.kind, id, JSON.stringify(payload), payload.uid ?? null, expiresAt],
+      );
+      return;
+    }
     await runStatement(
       this.dataSource,
       `INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, expires_at, gatehouse_session_id)

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import Provider, { interactionPolicy, type Account, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
@@ -223,8 +224,11 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
   };
 
   // A provider session saved during a request mirrors that browser's Gatehouse session when both are the same person's.
+  // oidc-provider sets Provider.ctx only once a request reaches its router; the middleware before
+  // that (mirroring a Gatehouse sign-in for prompt=none) saves sessions too, so the request is kept from the start.
+  const inFlight = new AsyncLocalStorage<KoaContextWithOIDC>();
   const sessionLink = async (payload: { accountId?: unknown }): Promise<string | null> => {
-    const ctx = Provider.ctx;
+    const ctx = Provider.ctx ?? inFlight.getStore();
     if (!ctx || typeof payload.accountId !== 'string') return null;
     const session = await gatehouseSession(ctx);
     return session?.userId === payload.accountId ? session.id : null;
@@ -404,10 +408,6 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
     mirrored.loginAccount({ accountId: session.userId, loginTs, amr, acr, transient: true });
     if (!mirrored.new) mirrored.resetIdentifier();
     await mirrored.save(sessionTtl(mirrored));
-    await o.dataSource.query(`UPDATE oidc_models SET gatehouse_session_id = $1 WHERE kind = 'Session' AND id = $2`, [
-      session.id,
-      mirrored.id,
-    ]);
     ctx.cookies.set(provider.cookieName('session'), mirrored.id, cookieOptions);
     ctx.set('Cache-Control', 'no-store');
     ctx.status = 303;
@@ -424,6 +424,7 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
   // The tokens a token request issues are stored in one statement, before the answer; token, userinfo and
   // introspection requests read a token with its grant and session in one statement.
   const tokenPaths = new Set<string>([OIDC_ROUTES.token, OIDC_ROUTES.userinfo, OIDC_ROUTES.introspection]);
+  provider.use((ctx, next) => inFlight.run(ctx, next));
   provider.use(holdTokenWrites(o.dataSource, (ctx) => tokenPaths.has(ctx.path)));
 
   provider.use(async (ctx, next) => {
