@@ -187,7 +187,7 @@ describe('OpenID Connect: the direct lane for the provider endpoints programs ca
     return statements.sort();
   }
 
-  it('answers a refresh with three statements and userinfo with two: the token read with its grant and session', async () => {
+  it('answers a refresh with two statements and userinfo with one: the token read with its grant, session and account', async () => {
     const who = await person();
     const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);
     let refreshed: Awaited<ReturnType<typeof client.refreshTokenGrant>> | undefined;
@@ -195,12 +195,30 @@ describe('OpenID Connect: the direct lane for the provider endpoints programs ca
       refreshed = await client.refreshTokenGrant(rp.config, tokens.refresh_token!);
     });
     expect(refresh).toEqual([
-      'SELECT m.payload, m.consumed_at,', // the refresh token with its grant and its session
-      'SELECT u.id, u.organization_id,', // the account (claims)
+      'SELECT m.payload, m.consumed_at,', // the refresh token with its grant, its session and its account (claims)
       'WITH used AS', // the old refresh token used up (rotation) and, only if that won, the new access and refresh tokens
     ]);
     const userinfo = await statementsDuring(() => client.fetchUserInfo(rp.config, refreshed!.access_token, who.id));
-    expect(userinfo).toEqual(['SELECT m.payload, m.consumed_at,', 'SELECT u.id, u.organization_id,']);
+    expect(userinfo).toEqual(['SELECT m.payload, m.consumed_at,']);
+  });
+
+  it('answers with the account as it is when the token is read: changed claims, and nothing for a disabled user', async () => {
+    const who = await person();
+    const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);
+    await h.db.dataSource.query(`UPDATE users SET first_name = 'Renamed' WHERE id = $1`, [who.id]);
+    const refreshed = await client.refreshTokenGrant(rp.config, tokens.refresh_token!);
+    expect(refreshed.claims()!.sub).toBe(who.id);
+    const info = await client.fetchUserInfo(rp.config, refreshed.access_token, who.id);
+    expect(info).toMatchObject({ sub: who.id, given_name: 'Renamed', email_verified: true });
+    expect(typeof info.organization).toBe('string');
+    // Disabled directly in the table (no revocation runs): the account read with the token refuses it.
+    await h.db.dataSource.query(`UPDATE users SET status = 'disabled' WHERE id = $1`, [who.id]);
+    const refused = await fetch(rp.config.serverMetadata().userinfo_endpoint!, {
+      headers: { authorization: `Bearer ${refreshed.access_token}` },
+    });
+    expect(refused.status).toBe(401);
+    expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
+    await expect(client.refreshTokenGrant(rp.config, refreshed.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
   it('still refuses a refresh token whose session ended or whose grant was revoked', async () => {

@@ -69,6 +69,36 @@ function toUser(r: UserRow): UserRecord {
   };
 }
 
+/** A user and its organization's slug, as `userWithOrganization` answers. */
+export interface UserWithOrganization {
+  user: UserRecord;
+  organizationSlug: string | null;
+}
+
+const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+
+/**
+ * SQL of one jsonb value: the user whose id is the text expression `idText`, with its
+ * organization's slug (null when `idText` is no uuid or no user's id). For statements that
+ * read a user along with something else (the OIDC adapter reads it with a token);
+ * `userWithOrganizationFromJson` turns it into what `Directory.userWithOrganization` answers.
+ */
+export function userWithOrganizationSql(idText: string): string {
+  return `SELECT to_jsonb(x) FROM (
+      SELECT ${USER_COLUMNS}, o.slug AS organization_slug FROM users u LEFT JOIN organizations o ON o.id = u.organization_id
+       WHERE u.id = CASE WHEN ${idText} ~ '${UUID_PATTERN}' THEN (${idText})::uuid END) x`;
+}
+
+/** What `userWithOrganizationSql` selected, as a record (null for no user). */
+export function userWithOrganizationFromJson(value: Record<string, unknown> | null): UserWithOrganization | null {
+  if (!value) return null;
+  const at = (v: unknown): Date | null => (typeof v === 'string' ? new Date(v) : null);
+  return {
+    user: toUser({ ...value, email_verified_at: at(value.email_verified_at), mobile_verified_at: at(value.mobile_verified_at) }),
+    organizationSlug: (value.organization_slug as string | null) ?? null,
+  };
+}
+
 function toLegacy(r: Record<string, unknown>): LegacyRecord {
   return {
     id: r.id as string,
@@ -139,7 +169,7 @@ export class Directory {
    * A user and their organization's slug in one statement: what the OIDC provider reads for
    * every token and userinfo answer (`user()` and `organization()` would be two round trips).
    */
-  async userWithOrganization(id: string): Promise<{ user: UserRecord; organizationSlug: string | null } | null> {
+  async userWithOrganization(id: string): Promise<UserWithOrganization | null> {
     // A prepared statement: it runs for every token, refresh and userinfo answer.
     const { rows } = await runStatement<UserRow & { organization_slug: string | null }>(
       this.dataSource,

@@ -11,6 +11,12 @@ import type { ClientRegistry } from './clients.js';
  */
 export type SessionLink = (payload: AdapterPayload) => Promise<string | null>;
 
+/**
+ * SQL of one jsonb value: the account whose id is the text expression given, read together
+ * with a token (see PgOidcAdapter.findWithGrantAndSession and `accountReadAhead`).
+ */
+export type AccountReadAhead = (accountIdText: string) => string;
+
 interface ModelRow {
   payload: AdapterPayload;
   consumed_at: Date | null;
@@ -141,6 +147,18 @@ async function usedAlready(dataSource: DataSource, kind: string, id: string): Pr
 
 const held = new WeakMap<object, HeldWrites>();
 
+/** The key of accounts read ahead (not a model of the provider's). */
+const ACCOUNT = 'Account';
+
+/**
+ * The account read together with the token of this token, userinfo or introspection request
+ * (see AccountReadAhead): its jsonb value, null when there is no such account, undefined when
+ * it was not read ahead (or a write of the request since made it stale) and must be read.
+ */
+export function accountReadAhead(accountId: string): AdapterPayload | null | undefined {
+  return heldForCurrentRequest()?.known(ACCOUNT, accountId);
+}
+
 /** The writes held for the provider request being served, if it holds any. */
 function heldForCurrentRequest(): HeldWrites | undefined {
   const ctx = Provider.ctx as object | undefined;
@@ -213,6 +231,7 @@ export class PgOidcAdapter implements Adapter {
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly sessionLink?: SessionLink,
+    private readonly accountAhead?: AccountReadAhead,
   ) {}
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
@@ -265,16 +284,19 @@ export class PgOidcAdapter implements Adapter {
   }
 
   /**
-   * A code or token found together with its grant and the session it is bound to, in one
-   * statement: oidc-provider reads those two next, one statement each (the session binding
-   * check, then the grant). They are kept for the rest of the request (HeldWrites) as read
-   * at that moment, which is what reading them a moment later would see but for a change
-   * landing in between.
+   * A code or token found together with its grant, the session it is bound to and its account,
+   * in one statement: oidc-provider reads those next, one statement each (the session binding
+   * check, the grant, then `findAccount`). They are kept for the rest of the request
+   * (HeldWrites) as read at that moment, which is what reading them a moment later would see
+   * but for a change landing in between.
    */
   private async findWithGrantAndSession(id: string, request: HeldWrites): Promise<AdapterPayload | undefined> {
-    const { rows } = await runStatement<ModelRow & { grant_payload: AdapterPayload | null; session_payload: AdapterPayload | null }>(
+    const account = this.accountAhead ? `(${this.accountAhead(`m.payload->>'accountId'`)})` : 'NULL::jsonb';
+    const { rows } = await runStatement<
+      ModelRow & { grant_payload: AdapterPayload | null; session_payload: AdapterPayload | null; account: AdapterPayload | null }
+    >(
       this.dataSource,
-      `SELECT m.payload, m.consumed_at, g.payload AS grant_payload, s.payload AS session_payload
+      `SELECT m.payload, m.consumed_at, g.payload AS grant_payload, s.payload AS session_payload, ${account} AS account
          FROM oidc_models m
          LEFT JOIN oidc_models g ON g.kind = 'Grant' AND g.id = m.payload->>'grantId' AND (g.expires_at IS NULL OR g.expires_at > $3)
          LEFT JOIN LATERAL (
@@ -286,9 +308,10 @@ export class PgOidcAdapter implements Adapter {
     );
     const row = rows[0];
     if (!row) return undefined;
-    const { grantId, sessionUid } = row.payload;
+    const { grantId, sessionUid, accountId } = row.payload;
     if (typeof grantId === 'string') request.keepAhead('Grant', grantId, row.grant_payload);
     if (typeof sessionUid === 'string') request.keepAhead('Session', { uid: sessionUid }, row.session_payload);
+    if (this.accountAhead && typeof accountId === 'string') request.keepAhead(ACCOUNT, accountId, row.account);
     return row.consumed_at ? { ...row.payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : row.payload;
   }
 
@@ -388,8 +411,10 @@ export function adapterFactory(
   clock: Clock,
   registry: ClientRegistry,
   sessionLink?: SessionLink,
+  accountAhead?: AccountReadAhead,
 ): (name: string) => Adapter {
-  return (name) => (name === 'Client' ? new ClientAdapter(registry) : new PgOidcAdapter(name, dataSource, clock, sessionLink));
+  return (name) =>
+    name === 'Client' ? new ClientAdapter(registry) : new PgOidcAdapter(name, dataSource, clock, sessionLink, accountAhead);
 }
 
 /**

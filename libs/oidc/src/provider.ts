@@ -6,12 +6,12 @@ import type { AuditService } from '../../audit/src/index.js';
 import type { DataSource } from 'typeorm';
 import type { AppConfig, Secrets } from '../../config/src/index.js';
 import type { Clock, Duration } from '../../core/src/index.js';
-import type { Directory } from '../../identity/src/index.js';
+import { userWithOrganizationFromJson, userWithOrganizationSql, type Directory } from '../../identity/src/index.js';
 import { LOA1, LOA2, acrOf, amrOf, type Session } from '../../sessions/src/index.js';
 import { parseAuthRequest, requiredLevel } from './acr.js';
 import { OIDC_SCOPES, SERVICE_SCOPES, USER_API_SCOPES, clientSecretMatches, type ClientRegistry } from './clients.js';
 import { grantRequested } from './grants.js';
-import { adapterFactory, holdTokenWrites } from './pg-adapter.js';
+import { accountReadAhead, adapterFactory, holdTokenWrites } from './pg-adapter.js';
 import type { OidcProviderHost } from './provider-host.js';
 import type { SigningKey } from './signing-keys.js';
 
@@ -156,7 +156,7 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
 
   // One Gatehouse session lookup per request, however many checks ask.
   const sessions = new WeakMap<IncomingMessage, Promise<Session | null>>();
-  const gatehouseSession = (ctx: KoaContextWithOIDC) => {
+  const gatehouseSession = (ctx: { req: IncomingMessage }) => {
     let found = sessions.get(ctx.req);
     if (!found) {
       found = bridge.current(ctx.req);
@@ -226,7 +226,7 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
   // A provider session saved during a request mirrors that browser's Gatehouse session when both are the same person's.
   // oidc-provider sets Provider.ctx only once a request reaches its router; the middleware before
   // that (mirroring a Gatehouse sign-in for prompt=none) saves sessions too, so the request is kept from the start.
-  const inFlight = new AsyncLocalStorage<KoaContextWithOIDC>();
+  const inFlight = new AsyncLocalStorage<{ req: IncomingMessage }>();
   const sessionLink = async (payload: { accountId?: unknown }): Promise<string | null> => {
     const ctx = Provider.ctx ?? inFlight.getStore();
     if (!ctx || typeof payload.accountId !== 'string') return null;
@@ -235,12 +235,14 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
   };
 
   const configuration: Configuration = {
-    adapter: adapterFactory(o.dataSource, clock, o.registry, sessionLink),
+    adapter: adapterFactory(o.dataSource, clock, o.registry, sessionLink, userWithOrganizationSql),
     clients: [],
     async findAccount(_ctx, sub): Promise<Account | undefined> {
       const id = uuidOrNull(sub);
-      // One statement for the user and the organization's slug: this runs for every token and userinfo answer.
-      const found = id ? await o.directory.userWithOrganization(id) : null;
+      // Token, userinfo and introspection requests read the user with their token (the adapter's read-ahead);
+      // elsewhere one statement for the user and the organization's slug.
+      const ahead = id ? accountReadAhead(id) : undefined;
+      const found = ahead !== undefined ? userWithOrganizationFromJson(ahead) : id ? await o.directory.userWithOrganization(id) : null;
       if (!found || found.user.status !== 'active') return undefined;
       const { user, organizationSlug } = found;
       return {
@@ -433,7 +435,7 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
     await next();
     if (!answered.has(ctx) || !o.audit) return;
     const oidc = (ctx as KoaContextWithOIDC).oidc;
-    const session = await gatehouseSession(ctx as KoaContextWithOIDC);
+    const session = await gatehouseSession(ctx);
     const accountId = oidc.session?.accountId;
     if (!accountId) return;
     const id = (ctx.req as IncomingMessage & { id?: unknown }).id;
