@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { DomainError } from '../../../libs/core/src/index.js';
 import type { FlowHandle } from '../../../libs/flows/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
@@ -52,6 +53,7 @@ export class FlowApiController {
     private readonly directory: Directory,
     private readonly sessions: SessionService,
     private readonly devices: RememberedDeviceService,
+    private readonly contacts: EmergencyContactService,
   ) {}
 
   /**
@@ -135,7 +137,7 @@ export class FlowApiController {
 
   @Get('enrollment/:id')
   async enrollmentCurrent(@Param('id') id: string, @Headers('x-flow-token') token: string | undefined, @Res() res: Response) {
-    this.replyEnrollment(res, await this.enrollment.current(handleOf(id, token)));
+    await this.replyEnrollment(res, await this.enrollment.current(handleOf(id, token)));
   }
 
   @Post('enrollment/:id/:action')
@@ -187,7 +189,7 @@ export class FlowApiController {
       default:
         throw new DomainError('invalid_request', `Unknown enrollment action "${action.slice(0, 40)}".`);
     }
-    this.replyEnrollment(res, outcome);
+    await this.replyEnrollment(res, outcome);
   }
 
   /** Remembered devices of the user whose session token is sent as `Authorization: Session <token>`. */
@@ -255,6 +257,7 @@ export class FlowApiController {
       json.step = 'done';
       json.session_token = outcome.signedIn.sessionToken;
       if (outcome.signedIn.deviceToken) json.device_token = outcome.signedIn.deviceToken;
+      await this.addActionRequired(json, outcome.signedIn);
     } else if (s.step === 'choose_channel' || s.step === 'otp') {
       const user = await this.directory.user(s.userId);
       json.channels = s.channels.map((c) => ({
@@ -272,14 +275,32 @@ export class FlowApiController {
     return json;
   }
 
-  private replyEnrollment(res: Response, outcome: EnrollmentOutcome): void {
+  /**
+   * What the hosted pages ask right after a sign-in, told to the app: the organization requires
+   * verified emergency contacts that this user has not verified. The app asks the user, then
+   * verifies them or postpones the question (while reminders are left) through the account API.
+   */
+  private async addActionRequired(json: Json, signedIn: { userId: string; organizationId: string }): Promise<void> {
+    const prompt = await this.contacts.promptAfterSignIn(signedIn.userId, signedIn.organizationId);
+    if (!prompt.ask) return;
+    json.action_required = {
+      emergency_contacts: prompt.missing,
+      reminders_left: prompt.remindersLeft,
+      href: '/api/v1/account/emergency-contacts',
+    };
+  }
+
+  private async replyEnrollment(res: Response, outcome: EnrollmentOutcome): Promise<void> {
     const s = outcome.state;
     const json: Json = { flow_id: outcome.handle.id, step: s.step };
     if (outcome.prefill)
       json.prefill = { first_name: outcome.prefill.firstName, last_name: outcome.prefill.lastName, email: outcome.prefill.email };
     if (outcome.securityCodeLength) json.security_code_length = outcome.securityCodeLength;
     if (outcome.delivery) json.delivery = outcome.delivery;
-    if (outcome.signedIn) json.session_token = outcome.signedIn.sessionToken;
+    if (outcome.signedIn) {
+      json.session_token = outcome.signedIn.sessionToken;
+      await this.addActionRequired(json, outcome.signedIn);
+    }
     // Keyed like the request's fields (`enterprise_id`), not like the service's (`enterpriseId`).
     if (outcome.fieldErrors) json.field_errors = formFieldErrors(outcome.fieldErrors);
     const error = errorJson(outcome.error);

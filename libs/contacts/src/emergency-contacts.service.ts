@@ -128,6 +128,10 @@ export function contactBinding(kind: EmergencyContactKind, key: string): string 
  * question a limited number of times. Every add, change, removal, verification and
  * postponement is audited (masked values only).
  */
+/** How long a node keeps whether an organization requires verified contacts (promptAfterSignIn). */
+export const POLICY_COPY_MS = 5000;
+const POLICY_COPIES_MAX = 10_000;
+
 @Injectable()
 export class EmergencyContactService {
   constructor(
@@ -173,27 +177,63 @@ export class EmergencyContactService {
    * sign-in, before an OIDC answer). Without a session, a postponement never counts.
    */
   async prompt(userId: string, sessionId: string | null): Promise<ContactPrompt> {
-    const user = await this.directory.user(userId);
-    if (!user || user.status !== 'active') return { ask: false, missing: [] };
-    const policy = await this.policy(user.organizationId);
-    if (!policy.requireEmail && !policy.requirePhone) return { ask: false, missing: [] };
+    // One statement: this runs after every sign-in (pages, the JSON API, the OIDC interaction check).
     const rows = await this.dataSource.query<
-      Array<{ email_verified: boolean; phone_verified: boolean; reminders_used: number; deferred: boolean }>
+      Array<{
+        require_email: boolean | null;
+        require_phone: boolean | null;
+        reminder_limit: number | null;
+        email_verified: boolean;
+        phone_verified: boolean;
+        reminders_used: number;
+        deferred: boolean;
+      }>
     >(
-      `SELECT c.email_verified_at IS NOT NULL AS email_verified, c.phone_verified_at IS NOT NULL AS phone_verified,
+      `SELECT p.require_verified_emergency_email AS require_email, p.require_verified_emergency_phone AS require_phone,
+              p.contact_reminder_limit AS reminder_limit,
+              c.email_verified_at IS NOT NULL AS email_verified, c.phone_verified_at IS NOT NULL AS phone_verified,
               coalesce(c.reminders_used, 0) AS reminders_used,
-              EXISTS (SELECT 1 FROM emergency_contact_deferrals d WHERE d.session_id = $2 AND d.user_id = $1) AS deferred
-         FROM (SELECT $1::uuid AS user_id) u LEFT JOIN emergency_contacts c ON c.user_id = u.user_id`,
-      [user.id, sessionId],
+              EXISTS (SELECT 1 FROM emergency_contact_deferrals d WHERE d.session_id = $2 AND d.user_id = u.id) AS deferred
+         FROM users u
+         LEFT JOIN organization_policies p ON p.organization_id = u.organization_id
+         LEFT JOIN emergency_contacts c ON c.user_id = u.id
+        WHERE u.id = $1 AND u.status = 'active'`,
+      [userId, sessionId],
     );
     const r = rows[0];
+    if (!r) return { ask: false, missing: [] };
+    const policy: ContactPolicy =
+      r.require_email === null
+        ? { ...DEFAULT_CONTACT_POLICY }
+        : { requireEmail: r.require_email, requirePhone: r.require_phone === true, reminderLimit: r.reminder_limit ?? 0 };
     return contactPrompt(policy, {
-      emailVerified: r?.email_verified === true,
-      phoneVerified: r?.phone_verified === true,
-      remindersUsed: r?.reminders_used ?? 0,
-      deferredThisSession: r?.deferred === true,
+      emailVerified: r.email_verified,
+      phoneVerified: r.phone_verified,
+      remindersUsed: r.reminders_used,
+      deferredThisSession: r.deferred,
     });
   }
+
+  /**
+   * `prompt` for a session that was just started, asked after every sign-in of the JSON API: an
+   * organization that requires no verified contacts (most do not) is known from a copy of its
+   * policy kept `POLICY_COPY_MS` per node, so its sign-ins send no statement for this; a policy
+   * change reaches them within that time.
+   */
+  async promptAfterSignIn(userId: string, organizationId: string): Promise<ContactPrompt> {
+    const now = this.clock.now().getTime();
+    const copy = this.requiresContacts.get(organizationId);
+    let requires = copy && copy.until > now ? copy.requires : undefined;
+    if (requires === undefined) {
+      const policy = await this.policy(organizationId);
+      requires = policy.requireEmail || policy.requirePhone;
+      if (this.requiresContacts.size >= POLICY_COPIES_MAX) this.requiresContacts.clear();
+      this.requiresContacts.set(organizationId, { requires, until: now + POLICY_COPY_MS });
+    }
+    return requires ? await this.prompt(userId, null) : { ask: false, missing: [] };
+  }
+
+  private readonly requiresContacts = new Map<string, { requires: boolean; until: number }>();
 
   /** Sets (adds or changes) the emergency email and sends it a code. The same address again only sends a new code if it is unverified. */
   async setEmail(actor: ContactActor, raw: unknown, meta: RequestMeta): Promise<ContactOutcome> {

@@ -32,7 +32,7 @@ export interface EnrollmentOutcome {
   error?: StepError;
   fieldErrors?: Record<string, string>;
   delivery?: Delivery;
-  signedIn?: { userId: string; sessionToken: string; returnTo: string };
+  signedIn?: { userId: string; organizationId: string; sessionToken: string; returnTo: string };
 }
 
 export interface CredentialsInput {
@@ -342,7 +342,11 @@ export class EnrollmentService {
       }
       throw error;
     }
-    const outcome: EnrollmentOutcome = { handle, state: next, signedIn: { userId, sessionToken, returnTo: state.returnTo } };
+    const outcome: EnrollmentOutcome = {
+      handle,
+      state: next,
+      signedIn: { userId, organizationId: account.organizationId, sessionToken, returnTo: state.returnTo },
+    };
     if (next.step === 'mobile_otp') {
       const reloaded = await this.flows.load<EnrollmentState>('enrollment', handle);
       const sent = await this.sendMobileCode(handle, reloaded, 'sms');

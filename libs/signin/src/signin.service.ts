@@ -42,7 +42,7 @@ export interface SignInOutcome {
   /** For the OTP step: what happened to the message with the code. */
   delivery?: Delivery;
   /** Set once the user is signed in. */
-  signedIn?: { userId: string; sessionToken: string; deviceToken?: string; returnTo: string };
+  signedIn?: { userId: string; organizationId: string; sessionToken: string; deviceToken?: string; returnTo: string };
   /** Set when legacy credentials start enrollment instead. */
   enrollment?: FlowHandle;
 }
@@ -507,7 +507,12 @@ export class SignInService {
     if (ended && !result.ran(ended)) throw FlowStore.changed();
     // Disabled, or the password changed, while signing in.
     if (!result.ran(session.part)) throw new DomainError('flow_not_found', GENERIC_FAILURE);
-    const signedIn: NonNullable<SignInOutcome['signedIn']> = { userId: user.id, sessionToken: session.token, returnTo: state.returnTo };
+    const signedIn: NonNullable<SignInOutcome['signedIn']> = {
+      userId: user.id,
+      organizationId: user.organizationId,
+      sessionToken: session.token,
+      returnTo: state.returnTo,
+    };
     if (deviceToken) signedIn.deviceToken = deviceToken;
     return { handle: current?.handle, state, signedIn };
   }
