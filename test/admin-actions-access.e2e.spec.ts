@@ -171,6 +171,7 @@ describe('support console: access actions', () => {
     });
     expect((await consoleApi(support, 'POST', `/api/v1/people/user/${who.id}/sessions/end`, { reason: 'SUP-44' })).body).toEqual({
       ended: 1,
+      oidc_grants_revoked: 0,
     });
     const disabled = await consoleApi(support, 'POST', `/api/v1/people/user/${who.id}/disable`, { reason: 'SUP-44' });
     expect(disabled.body).toEqual({ status: 'disabled', sessions_ended: 0, devices_revoked: 0 });

@@ -126,7 +126,7 @@ describe('support actions on access', () => {
     const two = await signIn(id);
     const other = await user();
     const theirs = await signIn(other.id);
-    expect(await s.actions.endSessions(SUPERVISOR, id, 'Suspicious activity (SUP-14)')).toEqual({ ended: 2 });
+    expect(await s.actions.endSessions(SUPERVISOR, id, 'Suspicious activity (SUP-14)')).toEqual({ ended: 2, grantsRevoked: 0 });
     expect(await s.sessions.resolve(one.token)).toBeNull();
     expect(await s.sessions.resolve(two.token)).toBeNull();
     expect(await s.sessions.resolve(theirs.token)).not.toBeNull();
@@ -134,7 +134,13 @@ describe('support actions on access', () => {
     expect(row!.end_reason).toBe('ended_by_support');
     const [event] = (await auditEvents(db(), 'support.sessions_ended')).filter((e) => e.subject_id === id);
     expect(event).toMatchObject({ actor_type: 'staff', actor_id: SUPERVISOR.id });
-    expect(event!.details).toEqual({ reason: 'Suspicious activity (SUP-14)', actor_role: 'supervisor', sessions_ended: 2 });
+    expect(event!.details).toEqual({
+      reason: 'Suspicious activity (SUP-14)',
+      actor_role: 'supervisor',
+      sessions_ended: 2,
+      oidc_grants_revoked: 0,
+      oidc_artifacts_revoked: 0,
+    });
     expect((await notice(email, 'You were signed out of Gatehouse')).text).toContain('ended 2 active sessions');
     await fails(s.actions.endSessions(SUPERVISOR, id, 'again'), 'no_sessions');
   });

@@ -99,6 +99,37 @@ describe('support: disabling a user revokes their OIDC grants and tokens', () =>
     await expect(client.refreshTokenGrant(wiki.config, wikiTokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
   });
 
+  it('ending sessions revokes the OIDC grants and tokens at once too; with only grants left, it still ends them', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    const tokens = (await authorize(h, web, portal, who)).tokens;
+    expect(await introspect(portal, tokens.access_token)).toBe(true);
+
+    expect(await s.actions.endSessions(SUPPORT, who.id, 'Shared device (SUP-31)')).toEqual({ ended: 1, grantsRevoked: 1 });
+    // No logout-queue run in between: the tokens are dead already.
+    expect(await introspect(portal, tokens.access_token)).toBe(false);
+    expect(await userinfoWorks(tokens.access_token)).toBe(false);
+    await expect(client.refreshTokenGrant(portal.config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    expect((await auditEvents(h.db.dataSource, 'support.sessions_ended')).at(-1)).toMatchObject({
+      subject_id: who.id,
+      details: { sessions_ended: 1, oidc_grants_revoked: 1, oidc_artifacts_revoked: 2 },
+    });
+    // The user is still active: signing in again works, and a new grant is not touched by the earlier action.
+    const again = (await authorize(h, new WebClient(h.app.url), portal, who)).tokens;
+    expect(await introspect(portal, again.access_token)).toBe(true);
+
+    // A Gatehouse session that ended quietly (idle timeout) leaves the app's grant: ending sessions still revokes it.
+    await h.db.dataSource.query(
+      `UPDATE sessions SET ended_at = now(), end_reason = 'idle_timeout' WHERE user_id = $1 AND ended_at IS NULL`,
+      [who.id],
+    );
+    expect(await introspect(portal, again.access_token)).toBe(true);
+    expect(await s.actions.endSessions(SUPPORT, who.id, 'Lost laptop (SUP-32)')).toEqual({ ended: 0, grantsRevoked: 1 });
+    expect(await introspect(portal, again.access_token)).toBe(false);
+    // Nothing left at all: the usual refusal, and no notice or audit entry.
+    await expect(s.actions.endSessions(SUPPORT, who.id, 'again')).rejects.toMatchObject({ code: 'no_sessions' });
+  });
+
   it('a user without any grant is disabled as before, with nothing revoked', async () => {
     const who = await person();
     expect(await s.actions.disable(SUPPORT, who.id, 'Never started (HR-23)')).toEqual({ sessionsEnded: 0, devicesRevoked: 0 });

@@ -33,7 +33,8 @@ const ACTIONS: Record<'unlock' | 'end_sessions' | 'disable' | 'enable', Action> 
     path: 'sessions/end',
     run: async (a, actor, id, reason, meta) => {
       const r = await a.endSessions(actor, id, reason, meta);
-      return `${r.ended} ${r.ended === 1 ? 'session was' : 'sessions were'} ended; the person was told by email.`;
+      const apps = r.grantsRevoked === 0 ? '' : `, ${r.grantsRevoked} app sign-in${r.grantsRevoked === 1 ? ' was' : 's were'} revoked`;
+      return `${r.ended} ${r.ended === 1 ? 'session was' : 'sessions were'} ended${apps}; the person was told by email.`;
     },
   },
   disable: {

@@ -151,7 +151,8 @@ export class SupportApiController {
     @Body() body: Json,
   ): Promise<Json> {
     const target = await this.targets.load(staff, 'user', id);
-    return await this.actions.endSessions(actorOf(staff), target.id, body?.reason, this.web.meta(req));
+    const r = await this.actions.endSessions(actorOf(staff), target.id, body?.reason, this.web.meta(req));
+    return { ended: r.ended, oidc_grants_revoked: r.grantsRevoked };
   }
 
   @Post('people/user/:id/disable')

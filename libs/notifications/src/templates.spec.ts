@@ -195,6 +195,11 @@ describe('support notices', () => {
     expect(noticeMessage('devices_revoked', { count: 3 }).text).toContain('removed 3 remembered devices');
     expect(noticeMessage('devices_revoked', { count: 1 }).text).toContain('removed a remembered device');
     expect(noticeMessage('sessions_ended', { count: 2 }).text).toContain('ended 2 active sessions');
+    // Only sign-ins to apps were ended (no Gatehouse session was active): no "0 sessions".
+    const appsOnly = noticeMessage('sessions_ended', { count: 0 }).text;
+    expect(appsOnly).toContain('signed your account out of the apps you had signed in to');
+    expect(appsOnly).not.toMatch(/\b0\b/u);
+    expect(noticeMessage('sessions_ended', { count: 0, locale: 'it' }).text).toContain('dalle app');
   });
 
   it('the SMS to a replaced mobile number is one link-free line', () => {

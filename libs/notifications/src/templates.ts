@@ -247,7 +247,10 @@ const en: Catalog = {
     }),
     sessions_ended: ({ when, count }) => ({
       subject: 'You were signed out of Gatehouse',
-      body: `Your support team ended ${count === 1 ? 'the active session' : `${count} active sessions`} of your account${when}. Sign in again to continue.`,
+      body:
+        count === 0
+          ? `Your support team signed your account out of the apps you had signed in to${when}. Sign in again to continue.`
+          : `Your support team ended ${count === 1 ? 'the active session' : `${count} active sessions`} of your account${when}. Sign in again to continue.`,
     }),
     account_disabled: ({ when }) => ({
       subject: 'Your Gatehouse account was disabled',
@@ -417,7 +420,10 @@ const it: Catalog = {
     }),
     sessions_ended: ({ when, count }) => ({
       subject: 'Sei stato disconnesso da Gatehouse',
-      body: `Il tuo servizio di assistenza ha chiuso ${count === 1 ? 'la sessione attiva' : `${count} sessioni attive`} del tuo account${when}. Accedi di nuovo per continuare.`,
+      body:
+        count === 0
+          ? `Il tuo servizio di assistenza ha disconnesso il tuo account dalle app a cui avevi effettuato l'accesso${when}. Accedi di nuovo per continuare.`
+          : `Il tuo servizio di assistenza ha chiuso ${count === 1 ? 'la sessione attiva' : `${count} sessioni attive`} del tuo account${when}. Accedi di nuovo per continuare.`,
     }),
     account_disabled: ({ when }) => ({
       subject: 'Il tuo account Gatehouse è stato disattivato',
@@ -627,7 +633,7 @@ export function noticeMessage(kind: NoticeKind, params: NoticeParams = {}): Rend
   const firstName = params.firstName !== undefined ? plainText(params.firstName, 40) || undefined : undefined;
   const identifier = linkFreeIdentifier(params.enterpriseId ?? '');
   const fields = t.fieldList(params.fields ?? []);
-  const count = Number.isInteger(params.count) && params.count! > 0 ? params.count! : 1;
+  const count = Number.isInteger(params.count) && params.count! >= 0 ? params.count! : 1;
   const { subject, body } = t.notice[kind]({ device, when: when ? t.when(when) : '', identifier, fields, count });
   const footer = kind === 'correction_received' ? '' : `\n\n${SUPPORT_NOTICES.has(kind) ? t.supportFooter : t.noticeFooter}`;
   const rendered = { subject, text: `${t.greeting(firstName)}\n\n${body}${footer}\n`, locale };

@@ -127,18 +127,35 @@ export class AccountActionsService {
     });
   }
 
-  /** Ends every active session of the user (they are signed out everywhere). Throws `no_sessions`. */
-  async endSessions(actor: StaffActor, userId: string, reason: unknown, meta: RequestMeta = {}): Promise<{ ended: number }> {
+  /**
+   * Ends every active session of the user (they are signed out everywhere), and revokes what the
+   * OIDC provider issued to them (every grant, with its codes and tokens) in the same
+   * transaction: a relying app's tokens stop working at once, not when the logout queue runs.
+   * The relying apps' back-channel logout follows from the ended sessions. Throws `no_sessions`
+   * when there was neither a session nor a grant.
+   */
+  async endSessions(
+    actor: StaffActor,
+    userId: string,
+    reason: unknown,
+    meta: RequestMeta = {},
+  ): Promise<{ ended: number; grantsRevoked: number }> {
     const why = requireReason(reason);
     return await this.act(actor, userId, async (m, user, now) => {
       const ended = await this.sessions.endAllForUser(user.id, 'ended_by_support', undefined, m);
-      if (ended === 0) throw new DomainError('no_sessions', 'This user has no active sessions.');
+      const revoked = await revokeAccountGrants(m, user.id, now);
+      if (ended === 0 && revoked.grants === 0) throw new DomainError('no_sessions', 'This user has no active sessions.');
       await this.audit.record(
         staffEvent(actor, meta, {
           type: 'support.sessions_ended',
           subject: { type: 'user', id: user.id },
           organizationId: user.organization_id,
-          details: { reason: why, sessions_ended: ended },
+          details: {
+            reason: why,
+            sessions_ended: ended,
+            oidc_grants_revoked: revoked.grants,
+            oidc_artifacts_revoked: revoked.artifacts,
+          },
         }),
         m,
       );
@@ -149,7 +166,7 @@ export class AccountActionsService {
         { firstName: user.first_name, count: ended, at: now },
         { type: 'user', id: user.id },
       );
-      return { result: { ended }, notice: [notice] };
+      return { result: { ended, grantsRevoked: revoked.grants }, notice: [notice] };
     });
   }
 
