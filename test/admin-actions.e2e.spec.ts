@@ -101,6 +101,54 @@ describe('support console: corrections and four-eyes', () => {
     );
   });
 
+  it('Preview changes shows the before/after diff before saving (at once / for approval) and writes, tells and audits nothing', async () => {
+    const who = await person({ mobile: '+393331110000' });
+    const support = await c.as(c.support);
+    const form = expectPage(await support.get(`/people/user/${who.id}/edit`), 200, 'Edit profile');
+    expect(form.html).toContain('<button type="submit" name="action" value="preview" class="secondary">Preview changes</button>');
+    const mailsBefore = c.h.mail.messages.length;
+    const auditBefore = (await db().query<Array<{ n: number }>>(`SELECT count(*)::int AS n FROM audit_events`))[0]!.n;
+    const typed = {
+      first_name: 'Grace',
+      last_name: 'Hopper-Murray',
+      email: 'grace.preview@example.org',
+      mobile: '+393331110000',
+      reason: '',
+      action: 'preview',
+    };
+    const preview = expectPage(await support.post(`/people/user/${who.id}/edit`, typed), 200, 'Edit profile');
+    const visible = text(preview.html);
+    expect(visible).toContain('Preview: nothing is saved yet');
+    expect(visible).toContain('Save changes this at once');
+    expect(visible).toMatch(/Last name \S+ Hopper-Murray/u);
+    expect(visible).toContain("Save asks a supervisor's approval for this");
+    expect(visible).toContain(`Email ${who.email} grace.preview@example.org`);
+    expect(visible).not.toContain('Mobile number +393331110000'); // unchanged, not in the diff
+    // The form comes back with what was typed, ready for a reason and Save.
+    expect(preview.html).toContain('value="Hopper-Murray"');
+    expect(preview.html).toContain('value="grace.preview@example.org"');
+    expect(fieldError(preview.html, 'reason')).toBeUndefined();
+    // Nothing happened.
+    expect((await userRow(db(), who.id)).email).toBe(who.email);
+    expect(await db().query(`SELECT 1 FROM support_contact_changes WHERE user_id = $1`, [who.id])).toEqual([]);
+    expect((await db().query<Array<{ n: number }>>(`SELECT count(*)::int AS n FROM audit_events`))[0]!.n).toBe(auditBefore);
+    expect(c.h.mail.messages.length).toBe(mailsBefore);
+
+    // Bad values: the same field errors as Save; the current values: nothing would change.
+    const bad = await support.post(`/people/user/${who.id}/edit`, { ...typed, mobile: '333 123' });
+    expect(bad.status).toBe(422);
+    expect(fieldError(bad.html, 'mobile')).toContain('E.164');
+    const stored = await userRow(db(), who.id);
+    const same = await support.post(`/people/user/${who.id}/edit`, {
+      first_name: stored.first_name,
+      last_name: stored.last_name,
+      email: who.email.toUpperCase(),
+      mobile: '+39 333 111 0000',
+      action: 'preview',
+    });
+    expect(text(same.html)).toContain('Save would change nothing');
+  });
+
   it('four-eyes on an email change: support asks; support cannot approve; the requesting supervisor cannot; another supervisor approves; the old address is told; the new one is unverified until a code proves it', async () => {
     const who = await person();
     const support = await c.as(c.support);

@@ -2,7 +2,15 @@ import { Body, Controller, Get, Param, Req, Res, UseFilters } from '@nestjs/comm
 import { Post } from '@nestjs/common';
 import type { Response } from 'express';
 import { DomainError } from '../../../libs/core/src/index.js';
-import { ContactApprovalService, ProfileCorrectionService } from '../../../libs/support/src/index.js';
+import {
+  ContactApprovalService,
+  PROFILE_FIELDS,
+  ProfileCorrectionService,
+  checkProfile,
+  pick,
+  type ProfileField,
+  type ProfileInput,
+} from '../../../libs/support/src/index.js';
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
 import { PersonSections } from './people/sections.js';
@@ -15,11 +23,16 @@ import {
   savedBody,
   sessionsSection,
   statusSection,
+  type EditPreview,
   type Values,
 } from './support-views.js';
 import { consolePage } from './views/layout.js';
 
 type Form = Record<string, unknown>;
+
+/** An enrolled user's email and mobile change only with a supervisor's approval; the names at once. */
+const CONTACT_FIELDS: readonly ProfileField[] = ['email', 'mobile'];
+const NAME_FIELDS: readonly ProfileField[] = PROFILE_FIELDS.filter((f) => !CONTACT_FIELDS.includes(f));
 
 /**
  * Correcting a person (`First name`, `Last name`, `Email`, `Mobile number`, `Reason`, `Save`):
@@ -96,6 +109,7 @@ export class SupportEditController {
   ): Promise<void> {
     const target = await this.targets.load(staff, kind, id);
     const input = profileInput(body);
+    if (body.action === 'preview') return await this.preview(req, res, staff, target, input, formValues(body));
     const actor = actorOf(staff);
     const meta = this.web.meta(req);
     try {
@@ -130,13 +144,39 @@ export class SupportEditController {
     }
   }
 
+  /**
+   * `Preview changes`: the before/after diff of what `Save` would do with the typed values (what
+   * changes at once, what waits for a supervisor), with the form filled in again; nothing is
+   * written, told or audited. The values are checked as Save checks them.
+   */
+  private async preview(
+    req: StaffRequest,
+    res: Response,
+    staff: StaffPrincipal,
+    target: Target,
+    input: ProfileInput,
+    values: Values,
+  ): Promise<void> {
+    const current = target.values;
+    const check = checkProfile(input, {
+      firstName: current.first_name,
+      lastName: current.last_name,
+      email: current.email,
+      mobile: current.mobile === '' ? null : current.mobile,
+    });
+    if (!check.ok) return await this.render(req, res, staff, target, 422, { values, errors: check.fieldErrors });
+    const fourEyes = target.kind === 'user' ? pick(check.diff, CONTACT_FIELDS) : {};
+    const now = target.kind === 'user' ? pick(check.diff, NAME_FIELDS) : check.diff;
+    await this.render(req, res, staff, target, 200, { values, preview: { now, fourEyes } });
+  }
+
   private async render(
     req: StaffRequest,
     res: Response,
     staff: StaffPrincipal,
     target: Target,
     status: number,
-    o: { values: Values; errors?: Record<string, string> | undefined; error?: string },
+    o: { values: Values; errors?: Record<string, string> | undefined; error?: string; preview?: EditPreview },
   ): Promise<void> {
     const pending = target.kind === 'user' ? await this.approvals.pendingForUser(target.id) : null;
     const title = target.kind === 'user' ? 'Edit profile' : 'Edit prefilled data';
@@ -156,6 +196,7 @@ export class SupportEditController {
             errors: o.errors,
             error: o.error,
             pending,
+            preview: o.preview,
           }),
         ),
       );

@@ -86,6 +86,8 @@ export function profileForm(o: {
   button: string;
   /** An enrolled user's email and mobile wait for a supervisor. */
   fourEyes: boolean;
+  /** A second button, `Preview changes`, that shows the diff before saving. */
+  preview?: boolean;
 }): SafeHtml {
   const e = o.errors;
   return html`<form method="post" action="${o.action}" novalidate>
@@ -109,7 +111,14 @@ export function profileForm(o: {
     }
     ${reasonField(e)}
     <button type="submit">${o.button}</button>
+    ${o.preview ? html`<button type="submit" name="action" value="preview" class="secondary">Preview changes</button>` : ''}
   </form>`;
+}
+
+/** What `Save` would change (Preview changes): at once, and after a supervisor's approval. */
+export interface EditPreview {
+  now: ProfileDiff;
+  fourEyes: ProfileDiff;
 }
 
 export function editBody(o: {
@@ -120,10 +129,33 @@ export function editBody(o: {
   error?: string | undefined;
   errors?: Record<string, string> | undefined;
   pending: PendingChange | null;
+  preview?: EditPreview | undefined;
 }): SafeHtml {
   return html`<p><a href="${personLink(o.kind, o.id)}">← Back to the person</a></p>
-    ${alertBox(o.error)} ${o.pending ? pendingNote(o.pending) : ''}
-    ${profileForm({ action: `${personLink(o.kind, o.id)}/edit`, csrf: o.csrf, values: o.values, errors: o.errors, button: 'Save', fourEyes: o.kind === 'user' })}`;
+    ${alertBox(o.error)} ${o.pending ? pendingNote(o.pending) : ''} ${o.preview ? previewNote(o.preview) : ''}
+    ${profileForm({
+      action: `${personLink(o.kind, o.id)}/edit`,
+      csrf: o.csrf,
+      values: o.values,
+      errors: o.errors,
+      button: 'Save',
+      fourEyes: o.kind === 'user',
+      preview: true,
+    })}`;
+}
+
+function previewNote(p: EditPreview): SafeHtml {
+  const nothing = Object.keys(p.now).length === 0 && Object.keys(p.fourEyes).length === 0;
+  return html`<section class="notice" role="status" aria-labelledby="preview-h">
+    <h2 id="preview-h">Preview: nothing is saved yet</h2>
+    ${
+      nothing
+        ? html`<p>These values are the current ones: Save would change nothing.</p>`
+        : html`${Object.keys(p.now).length > 0 ? diffTable(p.now, 'Save changes this at once') : ''}
+            ${Object.keys(p.fourEyes).length > 0 ? diffTable(p.fourEyes, "Save asks a supervisor's approval for this") : ''}
+            <p>Check the changes, give a reason and choose Save below.</p>`
+    }
+  </section>`;
 }
 
 function pendingNote(change: PendingChange): SafeHtml {
