@@ -140,8 +140,8 @@ describe('support console: corrections and four-eyes', () => {
     expect(fieldError(bad.html, 'mobile')).toContain('E.164');
     const stored = await userRow(db(), who.id);
     const same = await support.post(`/people/user/${who.id}/edit`, {
-      first_name: stored.first_name,
-      last_name: stored.last_name,
+      first_name: stored.first_name as string,
+      last_name: stored.last_name as string,
       email: who.email.toUpperCase(),
       mobile: '+39 333 111 0000',
       action: 'preview',
