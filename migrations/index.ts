@@ -12,6 +12,7 @@ import { Locale1763880000000 } from './1763880000000-Locale.js';
 import { OidcGrantAccount1763890000000 } from './1763890000000-OidcGrantAccount.js';
 import { OutboxWithdrawn1763900000000 } from './1763900000000-OutboxWithdrawn.js';
 import { TransactionCodeMessage1763910000000 } from './1763910000000-TransactionCodeMessage.js';
+import { OidcInteractionSession1763920000000 } from './1763920000000-OidcInteractionSession.js';
 
 /** Every migration, in order. The DataSource lists them explicitly (no globs), so the
  * same list works from TypeScript sources in tests and from dist/ at run time. */
@@ -30,4 +31,5 @@ export const MIGRATIONS = [
   OidcGrantAccount1763890000000,
   OutboxWithdrawn1763900000000,
   TransactionCodeMessage1763910000000,
+  OidcInteractionSession1763920000000,
 ];

@@ -1,3 +1,4 @@
+import { BackchannelLogout } from '../libs/oidc/src/index.js';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
 import { Duration } from '../libs/core/src/index.js';
@@ -226,6 +227,38 @@ describe('OpenID Connect: sign-in, levels of assurance and step-up', () => {
     expect(fresh.acr).toBe(LOA2);
   });
 
+  /**
+   * Follows the browser from `start` to the app's callback, submitting the provider's
+   * self-submitting logout form when it comes (no JavaScript here); runs the back-channel
+   * logout queue before hop `drainAt` (as a node may at any moment). Says whether the logout
+   * form came.
+   */
+  async function toCallback(web: WebClient, start: string, drainAt = -1): Promise<{ callback: URL; switched: boolean }> {
+    let response = await web.get(start, false);
+    let switched = false;
+    for (let hop = 0; hop < 20; hop++) {
+      if (hop === drainAt) await h.app.app.get(BackchannelLogout).drainQueue();
+      if (response.status === 200 && response.html.includes('/oidc/session/end/confirm')) {
+        expect(response.headers.get('content-security-policy')).toMatch(/form-action 'self' https:\/\/rp\.example\.test(;|$)/u);
+        const xsrf = /name="xsrf" value="([^"]+)"/u.exec(response.html)![1]!;
+        response = await web.request('POST', '/oidc/session/end/confirm', new URLSearchParams({ xsrf, logout: 'yes' }), false);
+        switched = true;
+        continue;
+      }
+      const next =
+        response.location ?? (response.status === 200 ? /url=(.+)$/iu.exec(response.headers.get('refresh') ?? '')?.[1] : undefined);
+      if (!next) throw new Error(`expected the callback, got ${response.status}: ${text(response.html).slice(0, 300)}`);
+      const target = new URL(next, web.base);
+      if (target.href.startsWith('https://rp.example.test')) return { callback: target, switched };
+      response = await web.get(target.href, false);
+    }
+    throw new Error('too many redirects');
+  }
+
+  const providerSessionsOf = async (accountId: string): Promise<number> =>
+    (await h.db.dataSource.query<unknown[]>(`SELECT 1 FROM oidc_models WHERE kind = 'Session' AND payload->>'accountId' = $1`, [accountId]))
+      .length;
+
   it('another person signing in on the same browser replaces the first in the provider too', async () => {
     const first = await person();
     const second = await person();
@@ -234,19 +267,39 @@ describe('OpenID Connect: sign-in, levels of assurance and step-up', () => {
     await web.get('/signin');
     landedOnPage(await signIn(h, web, second), 'Your account');
 
+    // Whether the logout queue has ended the first person's provider session yet (no logout form) or not
+    // (oidc-provider's logout form ends it), the app gets the second person.
     const request = await authorizationRequest(rp);
-    const landing = await browse(web, request.url);
-    // oidc-provider ends its session of the first person with a self-submitting form (no JavaScript here: submit it).
-    const switchPage = landing.page!;
-    expect(switchPage.html).toContain('/oidc/session/end/confirm');
-    expect(switchPage.headers.get('content-security-policy')).toMatch(/form-action 'self' https:\/\/rp\.example\.test(;|$)/u);
-    const xsrf = /name="xsrf" value="([^"]+)"/u.exec(switchPage.html)![1]!;
-    const posted = await web.request('POST', '/oidc/session/end/confirm', new URLSearchParams({ xsrf, logout: 'yes' }), false);
-    const callback = landedOnCallback(await browse(web, posted));
+    const { callback } = await toCallback(web, request.url.href);
     const claims = (await client.authorizationCodeGrant(rp.config, callback, request.checks)).claims()!;
     expect(claims.sub).toBe(second.id);
+    expect(await providerSessionsOf(first.id)).toBe(0);
     // The second person's Gatehouse session lives on.
     expectPage(await web.get('/account'), 200, second.userId);
+  });
+
+  it('switching person through an app (prompt=login) completes whenever the logout queue runs during it', async () => {
+    // The queue ends the first person's provider session while the browser is in the middle of the provider's
+    // flow (its interaction holds that session): it is logged out but kept for the flow, whose logout form ends it.
+    for (const drainAt of [-1, 0, 1, 2, 3, 4, 5]) {
+      const first = await person();
+      const second = await person();
+      const web = new WebClient(h.app.url);
+      await authorize(h, web, rp, first);
+      const request = await authorizationRequest(rp, { prompt: 'login' });
+      landedOnPage(await browse(web, request.url), 'Password');
+      const signedIn = await signIn(h, web, second, { stopAt: `${h.issuer}/interaction/` });
+      const back = signedIn.callback;
+      if (!back) throw new Error(`drain at ${drainAt}: expected the way back to the interaction, got ${signedIn.page.status}`);
+      const { callback, switched } = await toCallback(web, back.href, drainAt).catch((error: Error) => {
+        throw new Error(`drain at ${drainAt}: ${error.message}`);
+      });
+      expect(switched).toBe(true);
+      const claims = (await client.authorizationCodeGrant(rp.config, callback, request.checks)).claims()!;
+      expect(claims.sub).toBe(second.id);
+      await h.app.app.get(BackchannelLogout).drainQueue();
+      expect(await providerSessionsOf(first.id)).toBe(0);
+    }
   });
 
   it('cancelling the sign-in sends access_denied to the app', async () => {

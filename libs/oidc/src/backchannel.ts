@@ -145,12 +145,34 @@ export class BackchannelLogout {
     });
   }
 
+  /**
+   * Claims the provider sessions `where` selects, each exactly once across nodes: it is
+   * deleted, or, when an authorization in progress holds it (an unexpired Interaction started
+   * with it: a browser in the middle of the provider's flow, typically switching to the person
+   * who just signed in), kept without its `authorizations`, so that flow can still end it itself
+   * (deleting it under the flow would fail it with "sign-in request expired"); it has nothing
+   * left to log out. Either way the caller logs out what it had.
+   */
   private async claim(runner: Pick<DataSource, 'query'>, where: string, params: unknown[]): Promise<ClaimedSession[]> {
-    const [rows] = await runner.query<[ClaimedSession[], number]>(
-      `DELETE FROM oidc_models WHERE kind = 'Session' AND ${where} RETURNING id, payload, gatehouse_session_id`,
+    return await runner.query<ClaimedSession[]>(
+      `WITH target AS (
+         SELECT s.id, s.payload, s.gatehouse_session_id,
+                EXISTS (SELECT 1 FROM oidc_models i
+                         WHERE i.kind = 'Interaction' AND i.payload->'session'->>'cookie' = s.id
+                           AND (i.expires_at IS NULL OR i.expires_at > now())) AS held
+           FROM oidc_models s
+          WHERE s.kind = 'Session' AND ${where}
+            FOR UPDATE OF s
+       ), deleted AS (
+         DELETE FROM oidc_models m USING target t WHERE m.kind = 'Session' AND m.id = t.id AND NOT t.held RETURNING m.id
+       ), kept AS (
+         UPDATE oidc_models m SET payload = m.payload - 'authorizations' FROM target t
+          WHERE m.kind = 'Session' AND m.id = t.id AND t.held RETURNING m.id
+       )
+       SELECT t.id, t.payload, t.gatehouse_session_id FROM target t
+        WHERE t.id IN (SELECT id FROM deleted UNION ALL SELECT id FROM kept)`,
       params,
     );
-    return rows;
   }
 
   private async logOut(sessions: ClaimedSession[], reason: string): Promise<LogoutOutcome[]> {

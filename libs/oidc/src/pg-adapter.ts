@@ -367,9 +367,15 @@ export class PgOidcAdapter implements Adapter {
   }
 }
 
-/** Every artifact issued under a grant, and the grant itself. */
+/**
+ * Every artifact issued under a grant, and the grant itself. An authorization in progress that
+ * started from the grant (its Interaction) is left to finish: it is not issued under the grant,
+ * and ends with a grant of its own (a logout of the session it started with must not fail it).
+ */
 export async function revokeGrant(dataSource: DataSource, grantId: string): Promise<void> {
-  await dataSource.query(`DELETE FROM oidc_models WHERE grant_id = $1 OR (kind = 'Grant' AND id = $1)`, [grantId]);
+  await dataSource.query(`DELETE FROM oidc_models WHERE (grant_id = $1 AND kind <> 'Interaction') OR (kind = 'Grant' AND id = $1)`, [
+    grantId,
+  ]);
 }
 
 /** Clients are not stored by the provider: they come from `oidc_clients` (see ClientRegistry), read-only. */
