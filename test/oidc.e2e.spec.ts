@@ -302,6 +302,26 @@ describe('OpenID Connect: sign-in, levels of assurance and step-up', () => {
     }
   });
 
+  it('a switch abandoned after the logout queue ran leaves nothing in the way: prompt=none answers for the person signed in', async () => {
+    const first = await person();
+    const second = await person();
+    const web = new WebClient(h.app.url);
+    await authorize(h, web, rp, first);
+    const request = await authorizationRequest(rp, { prompt: 'login' });
+    landedOnPage(await browse(web, request.url), 'Password');
+    expect((await signIn(h, web, second, { stopAt: `${h.issuer}/interaction/` })).callback).toBeDefined();
+    // The queue logs the first person out while the flow holds their provider session; the flow is then abandoned.
+    await h.app.app.get(BackchannelLogout).drainQueue();
+    expect(await providerSessionsOf(first.id)).toBe(1);
+
+    const silent = await authorizationRequest(rp, { prompt: 'none' });
+    const callback = landedOnCallback(await browse(web, silent.url));
+    expect(callback.searchParams.get('error')).toBeNull();
+    const claims = (await client.authorizationCodeGrant(rp.config, callback, silent.checks)).claims()!;
+    expect(claims.sub).toBe(second.id);
+    expect(await providerSessionsOf(first.id)).toBe(0);
+  });
+
   it('cancelling the sign-in sends access_denied to the app', async () => {
     const web = new WebClient(h.app.url);
     const request = await authorizationRequest(rp);

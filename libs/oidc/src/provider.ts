@@ -109,6 +109,8 @@ interface MirroredSession {
   accountId?: string;
   loginTs?: number;
   amr?: string[];
+  /** Per client: the apps this session signed in to. */
+  authorizations?: Record<string, unknown>;
   authTime(): number | undefined;
   loginAccount(details: { accountId: string; loginTs: number; amr: string[]; acr: string; transient: boolean }): void;
   resetIdentifier(): void;
@@ -402,8 +404,11 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
     const amr = amrOf(session.verifications);
     const loginTs = Math.floor(session.authTime.getTime() / 1000);
     const mirrored = (await provider.Session.get(ctx)) as unknown as MirroredSession;
-    // Another person's provider session is ended through the provider's own logout (an interaction).
-    if (mirrored.accountId && mirrored.accountId !== session.userId) return false;
+    // Another person's provider session is ended through the provider's own logout (an interaction), which tells
+    // the apps it signed in to. One with no app left to tell (the logout queue already logged it out while a flow
+    // held it, and that flow was abandoned) has nothing to end: it is replaced like any other.
+    const anotherPerson = mirrored.accountId !== undefined && mirrored.accountId !== session.userId;
+    if (anotherPerson && Object.keys(mirrored.authorizations ?? {}).length > 0) return false;
     if (mirrored.accountId === session.userId && mirrored.loginTs === loginTs && (mirrored.amr ?? []).join(' ') === amr.join(' ')) {
       return false;
     }
