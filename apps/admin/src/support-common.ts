@@ -7,6 +7,7 @@ import {
   CorrectionRequestService,
   type CorrectionRequest,
   type PendingChange,
+  type ProfileValues,
   type StaffActor,
 } from '../../../libs/support/src/index.js';
 import { assertCanActOn, type StaffPrincipal } from './auth/index.js';
@@ -78,6 +79,8 @@ export interface Target {
   id: string;
   email: string;
   values: Values;
+  /** The same data as on file (`values` is its form), for the checks a correction runs. */
+  profile: ProfileValues;
   /** A legacy account enrolled since: the user it became. */
   enrolledAs: string | null;
 }
@@ -122,10 +125,12 @@ export class SupportTargets {
     let target: Target | null = null;
     if (kind === 'user') {
       const user = await this.directory.user(id).catch(() => null);
-      if (user) target = { kind, id, email: user.email, values: valuesOf(user), enrolledAs: null };
+      if (user) target = { kind, id, email: user.email, values: valuesOf(user), profile: profileOf(user), enrolledAs: null };
     } else {
       const account = await this.directory.legacyAccount(id).catch(() => null);
-      if (account) target = { kind, id, email: account.email, values: valuesOf(account), enrolledAs: account.userId };
+      if (account) {
+        target = { kind, id, email: account.email, values: valuesOf(account), profile: profileOf(account), enrolledAs: account.userId };
+      }
     }
     if (!target) throw new DomainError('not_found', 'There is no such person.');
     assertCanActOn(staff, { type: kind, id, email: target.email });
@@ -133,7 +138,11 @@ export class SupportTargets {
   }
 }
 
-export function valuesOf(p: { firstName: string; lastName: string; email: string; mobile: string | null }): Values {
+function profileOf(p: ProfileValues): ProfileValues {
+  return { firstName: p.firstName, lastName: p.lastName, email: p.email, mobile: p.mobile };
+}
+
+export function valuesOf(p: ProfileValues): Values {
   return { first_name: p.firstName, last_name: p.lastName, email: p.email, mobile: p.mobile ?? '' };
 }
 

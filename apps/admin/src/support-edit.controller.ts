@@ -4,11 +4,9 @@ import type { Response } from 'express';
 import { DomainError } from '../../../libs/core/src/index.js';
 import {
   ContactApprovalService,
-  PROFILE_FIELDS,
   ProfileCorrectionService,
   checkProfile,
-  pick,
-  type ProfileField,
+  splitForApproval,
   type ProfileInput,
 } from '../../../libs/support/src/index.js';
 import { AdminWeb } from './admin-web.js';
@@ -29,10 +27,6 @@ import {
 import { consolePage } from './views/layout.js';
 
 type Form = Record<string, unknown>;
-
-/** An enrolled user's email and mobile change only with a supervisor's approval; the names at once. */
-const CONTACT_FIELDS: readonly ProfileField[] = ['email', 'mobile'];
-const NAME_FIELDS: readonly ProfileField[] = PROFILE_FIELDS.filter((f) => !CONTACT_FIELDS.includes(f));
 
 /**
  * Correcting a person (`First name`, `Last name`, `Email`, `Mobile number`, `Reason`, `Save`):
@@ -157,17 +151,9 @@ export class SupportEditController {
     input: ProfileInput,
     values: Values,
   ): Promise<void> {
-    const current = target.values;
-    const check = checkProfile(input, {
-      firstName: current.first_name,
-      lastName: current.last_name,
-      email: current.email,
-      mobile: current.mobile === '' ? null : current.mobile,
-    });
+    const check = checkProfile(input, target.profile);
     if (!check.ok) return await this.render(req, res, staff, target, 422, { values, errors: check.fieldErrors });
-    const fourEyes = target.kind === 'user' ? pick(check.diff, CONTACT_FIELDS) : {};
-    const now = target.kind === 'user' ? pick(check.diff, NAME_FIELDS) : check.diff;
-    await this.render(req, res, staff, target, 200, { values, preview: { now, fourEyes } });
+    await this.render(req, res, staff, target, 200, { values, preview: splitForApproval(check.diff, target.kind === 'user') });
   }
 
   private async render(

@@ -2,6 +2,7 @@ import type { PersonDetails } from '../../../libs/people/src/index.js';
 import {
   PROFILE_FIELDS,
   REASON_MAX,
+  isEmpty,
   type CorrectionRequest,
   type PendingChange,
   type PendingChangeListing,
@@ -145,14 +146,14 @@ export function editBody(o: {
 }
 
 function previewNote(p: EditPreview): SafeHtml {
-  const nothing = Object.keys(p.now).length === 0 && Object.keys(p.fourEyes).length === 0;
+  const nothing = isEmpty(p.now) && isEmpty(p.fourEyes);
   return html`<section class="notice" role="status" aria-labelledby="preview-h">
     <h2 id="preview-h">Preview: nothing is saved yet</h2>
     ${
       nothing
         ? html`<p>These values are the current ones: Save would change nothing.</p>`
-        : html`${Object.keys(p.now).length > 0 ? diffTable(p.now, 'Save changes this at once') : ''}
-            ${Object.keys(p.fourEyes).length > 0 ? diffTable(p.fourEyes, "Save asks a supervisor's approval for this") : ''}
+        : html`${isEmpty(p.now) ? '' : diffTable(p.now, 'Save changes this at once')}
+            ${isEmpty(p.fourEyes) ? '' : diffTable(p.fourEyes, "Save asks a supervisor's approval for this")}
             <p>Check the changes, give a reason and choose Save below.</p>`
     }
   </section>`;

@@ -119,6 +119,23 @@ export function contactBinding(kind: EmergencyContactKind, key: string): string 
   return `emergency_contact:${kind}:${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 40)}`;
 }
 
+/** How long a node keeps whether an organization requires verified contacts (promptAfterSignIn). */
+export const POLICY_COPY_MS = 5000;
+const POLICY_COPIES_MAX = 10_000;
+
+/** The policy columns this feature added to `organization_policies`, as its statements select them (null: no policy row). */
+interface PolicyColumns {
+  require_email: boolean | null;
+  require_phone: boolean | null;
+  reminder_limit: number | null;
+}
+
+/** An organization's contact policy from its row; the defaults when it has none. */
+function policyOf(r: PolicyColumns | undefined): ContactPolicy {
+  if (!r || r.require_email === null) return { ...DEFAULT_CONTACT_POLICY };
+  return { requireEmail: r.require_email, requirePhone: r.require_phone === true, reminderLimit: r.reminder_limit ?? 0 };
+}
+
 /**
  * Emergency contacts (issue 7): an email address and a phone number per user, separate from
  * the sign-in contacts, each proven by a one-time code (purpose `verification`, bound to the
@@ -128,10 +145,6 @@ export function contactBinding(kind: EmergencyContactKind, key: string): string 
  * question a limited number of times. Every add, change, removal, verification and
  * postponement is audited (masked values only).
  */
-/** How long a node keeps whether an organization requires verified contacts (promptAfterSignIn). */
-export const POLICY_COPY_MS = 5000;
-const POLICY_COPIES_MAX = 10_000;
-
 @Injectable()
 export class EmergencyContactService {
   constructor(
@@ -142,6 +155,9 @@ export class EmergencyContactService {
     private readonly outbox: OutboxService,
     private readonly audit: AuditService,
   ) {}
+
+  /** Per organization, whether it requires verified contacts, and until when that copy holds (promptAfterSignIn). */
+  private readonly requiresContacts = new Map<string, { requires: boolean; until: number }>();
 
   /** The user's emergency contacts, codes in flight and what the policy asks. */
   async view(userId: string): Promise<EmergencyContacts> {
@@ -179,15 +195,7 @@ export class EmergencyContactService {
   async prompt(userId: string, sessionId: string | null): Promise<ContactPrompt> {
     // One statement: this runs after every sign-in (pages, the JSON API, the OIDC interaction check).
     const rows = await this.dataSource.query<
-      Array<{
-        require_email: boolean | null;
-        require_phone: boolean | null;
-        reminder_limit: number | null;
-        email_verified: boolean;
-        phone_verified: boolean;
-        reminders_used: number;
-        deferred: boolean;
-      }>
+      Array<PolicyColumns & { email_verified: boolean; phone_verified: boolean; reminders_used: number; deferred: boolean }>
     >(
       `SELECT p.require_verified_emergency_email AS require_email, p.require_verified_emergency_phone AS require_phone,
               p.contact_reminder_limit AS reminder_limit,
@@ -202,11 +210,7 @@ export class EmergencyContactService {
     );
     const r = rows[0];
     if (!r) return { ask: false, missing: [] };
-    const policy: ContactPolicy =
-      r.require_email === null
-        ? { ...DEFAULT_CONTACT_POLICY }
-        : { requireEmail: r.require_email, requirePhone: r.require_phone === true, reminderLimit: r.reminder_limit ?? 0 };
-    return contactPrompt(policy, {
+    return contactPrompt(policyOf(r), {
       emailVerified: r.email_verified,
       phoneVerified: r.phone_verified,
       remindersUsed: r.reminders_used,
@@ -232,8 +236,6 @@ export class EmergencyContactService {
     }
     return requires ? await this.prompt(userId, null) : { ask: false, missing: [] };
   }
-
-  private readonly requiresContacts = new Map<string, { requires: boolean; until: number }>();
 
   /** Sets (adds or changes) the emergency email and sends it a code. The same address again only sends a new code if it is unverified. */
   async setEmail(actor: ContactActor, raw: unknown, meta: RequestMeta): Promise<ContactOutcome> {
@@ -566,20 +568,13 @@ export class EmergencyContactService {
 
   /** The policy columns this feature added to `organization_policies`. */
   private async policy(organizationId: string): Promise<ContactPolicy> {
-    const rows = await this.dataSource.query<
-      Array<{ require_verified_emergency_email: boolean; require_verified_emergency_phone: boolean; contact_reminder_limit: number }>
-    >(
-      `SELECT require_verified_emergency_email, require_verified_emergency_phone, contact_reminder_limit
+    const rows = await this.dataSource.query<PolicyColumns[]>(
+      `SELECT require_verified_emergency_email AS require_email, require_verified_emergency_phone AS require_phone,
+              contact_reminder_limit AS reminder_limit
          FROM organization_policies WHERE organization_id = $1`,
       [organizationId],
     );
-    const r = rows[0];
-    if (!r) return { ...DEFAULT_CONTACT_POLICY };
-    return {
-      requireEmail: r.require_verified_emergency_email,
-      requirePhone: r.require_verified_emergency_phone,
-      reminderLimit: r.contact_reminder_limit,
-    };
+    return policyOf(rows[0]);
   }
 
   private async delivery(messageId: string): Promise<Delivery> {

@@ -26,3 +26,11 @@ export function codePointLength(value: string): number {
   for (const _ of value) n++;
   return n;
 }
+
+/** A lower-case UUID, as PostgreSQL writes them; the same pattern for SQL (`~`) and JavaScript. */
+export const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
+const UUID = new RegExp(UUID_PATTERN, 'u');
+
+export function isUuid(value: string): boolean {
+  return UUID.test(value);
+}

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { foldKey } from '../../core/src/index.js';
+import { UUID_PATTERN, foldKey } from '../../core/src/index.js';
 import { runStatement } from '../../database/src/index.js';
 import type { OtpChannel } from './entities.js';
 
@@ -74,8 +74,6 @@ export interface UserWithOrganization {
   user: UserRecord;
   organizationSlug: string | null;
 }
-
-const UUID_PATTERN = '^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$';
 
 /**
  * SQL of one jsonb value: the user whose id is the text expression `idText`, with its

@@ -5,7 +5,7 @@ import Provider, { interactionPolicy, type Account, type Configuration, type Koa
 import type { AuditService } from '../../audit/src/index.js';
 import type { DataSource } from 'typeorm';
 import type { AppConfig, Secrets } from '../../config/src/index.js';
-import type { Clock, Duration } from '../../core/src/index.js';
+import { isUuid, type Clock, type Duration } from '../../core/src/index.js';
 import { userWithOrganizationFromJson, userWithOrganizationSql, type Directory } from '../../identity/src/index.js';
 import { LOA1, LOA2, acrOf, amrOf, type Session } from '../../sessions/src/index.js';
 import { parseAuthRequest, requiredLevel } from './acr.js';
@@ -123,8 +123,6 @@ function isSilentAuthorization(ctx: { method: string; path: string; query: Recor
   return ctx.method === 'GET' && ctx.path === OIDC_ROUTES.authorization && typeof prompt === 'string' && prompt.split(' ').includes('none');
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
-
 /** Adds origins a provider page may send the browser to (form posts, or the redirect after one) to its CSP `form-action`. */
 export function allowFormAction(ctx: KoaContextWithOIDC, uris: Array<string | undefined>): void {
   const csp = ctx.response.get('content-security-policy');
@@ -142,7 +140,7 @@ export function allowFormAction(ctx: KoaContextWithOIDC, uris: Array<string | un
 }
 
 function uuidOrNull(value: string): string | null {
-  return UUID.test(value) ? value : null;
+  return isUuid(value) ? value : null;
 }
 
 /**
@@ -226,11 +224,12 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
   };
 
   // A provider session saved during a request mirrors that browser's Gatehouse session when both are the same person's.
-  // oidc-provider sets Provider.ctx only once a request reaches its router; the middleware before
-  // that (mirroring a Gatehouse sign-in for prompt=none) saves sessions too, so the request is kept from the start.
+  // The request being served, from the provider's first middleware on: oidc-provider's own Provider.ctx is set only
+  // once a request reaches its router, and the middleware before that (mirroring a Gatehouse sign-in for
+  // prompt=none) saves sessions too.
   const inFlight = new AsyncLocalStorage<{ req: IncomingMessage }>();
   const sessionLink = async (payload: { accountId?: unknown }): Promise<string | null> => {
-    const ctx = Provider.ctx ?? inFlight.getStore();
+    const ctx = inFlight.getStore();
     if (!ctx || typeof payload.accountId !== 'string') return null;
     const session = await gatehouseSession(ctx);
     return session?.userId === payload.accountId ? session.id : null;

@@ -4,7 +4,7 @@ import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError } from '../../core/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
 import { toPendingChange, type PendingChange, type PendingChangeRow } from './pending-change.js';
-import { CONTACT_FIELDS, changedFields, checkProfile, isEmpty, pick, type ProfileDiff, type ProfileInput } from './profile.js';
+import { changedFields, checkProfile, isEmpty, splitForApproval, type ProfileDiff, type ProfileInput } from './profile.js';
 import { SupportNotices } from './notices.js';
 import { UUID, assertNotOwnAccount, invalidInput, notFound, readReason, staffEvent, type StaffActor } from './staff-actor.js';
 
@@ -46,8 +46,6 @@ interface UserRow {
   email: string;
   mobile: string | null;
 }
-
-const NAME_FIELDS = ['first_name', 'last_name'] as const;
 
 function noChanges(): DomainError {
   return new DomainError('no_changes', 'Nothing differs from the data on file: change at least one field.');
@@ -215,8 +213,7 @@ export class ProfileCorrectionService {
     const { diff, values } = checked;
     if (isEmpty(diff) && !options.allowNoChange) throw noChanges();
     assertNotOwnAccount(actor, values.email);
-    const names = pick(diff, NAME_FIELDS);
-    const contacts = pick(diff, CONTACT_FIELDS);
+    const { now: names, fourEyes: contacts } = splitForApproval(diff, true);
     const now = this.clock.now();
 
     let pending: PendingChange | null = null;

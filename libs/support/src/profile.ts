@@ -14,6 +14,8 @@ export type ProfileField = NoticeField;
 export const PROFILE_FIELDS: readonly ProfileField[] = ['first_name', 'last_name', 'email', 'mobile'];
 /** Fields that are where one-time codes go: on an enrolled user they change only with a supervisor's approval. */
 export const CONTACT_FIELDS: readonly ProfileField[] = ['email', 'mobile'];
+/** The other fields: they change at once. */
+export const NAME_FIELDS: readonly ProfileField[] = ['first_name', 'last_name'];
 
 export interface FieldChange {
   before: string | null;
@@ -104,6 +106,14 @@ export function pick(diff: ProfileDiff, fields: readonly ProfileField[]): Profil
   const out: ProfileDiff = {};
   for (const field of fields) if (diff[field]) out[field] = diff[field];
   return out;
+}
+
+/**
+ * A correction of an enrolled user split as it is applied: the names at once, the contacts
+ * after a supervisor's approval (four-eyes). A pending legacy account changes all at once.
+ */
+export function splitForApproval(diff: ProfileDiff, enrolled: boolean): { now: ProfileDiff; fourEyes: ProfileDiff } {
+  return enrolled ? { now: pick(diff, NAME_FIELDS), fourEyes: pick(diff, CONTACT_FIELDS) } : { now: diff, fourEyes: {} };
 }
 
 export function changedFields(diff: ProfileDiff): ProfileField[] {
