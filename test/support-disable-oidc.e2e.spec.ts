@@ -1,7 +1,19 @@
 import * as client from 'openid-client';
 import { Duration } from '../libs/core/src/index.js';
 import { BackchannelLogout } from '../libs/oidc/src/index.js';
-import { authorize, people, registerApp, startOidcHarness, type OidcHarness, type RelyingApp } from './support/oidc.js';
+import {
+  authorizationRequest,
+  authorize,
+  browse,
+  landedOnCallback,
+  landedOnPage,
+  people,
+  registerApp,
+  signIn,
+  startOidcHarness,
+  type OidcHarness,
+  type RelyingApp,
+} from './support/oidc.js';
 import { SUPPORT, auditEvents, supportServicesOn, type SupportServices } from './support/support-services.js';
 import { WebClient, seedOrganization } from './support/web.js';
 import { TestWebhookReceiver } from './support/webhook.js';
@@ -128,6 +140,36 @@ describe('support: disabling a user revokes their OIDC grants and tokens', () =>
     expect(await introspect(portal, again.access_token)).toBe(false);
     // Nothing left at all: the usual refusal, and no notice or audit entry.
     await expect(s.actions.endSessions(SUPPORT, who.id, 'again')).rejects.toMatchObject({ code: 'no_sessions' });
+  });
+
+  it('an authorization in progress is neither counted nor deleted as a token: it ends with a grant of its own', async () => {
+    const who = await person();
+    const web = new WebClient(h.app.url);
+    const tokens = (await authorize(h, web, portal, who)).tokens;
+    // prompt=login on the same browser: an interaction that carries the portal's grant id, waiting at the password page.
+    const request = await authorizationRequest(portal, { prompt: 'login' });
+    landedOnPage(await browse(web, request.url), 'Password');
+    const interactions = async () =>
+      (
+        await h.db.dataSource.query<unknown[]>(
+          `SELECT 1 FROM oidc_models WHERE kind = 'Interaction' AND grant_id IS NOT NULL AND payload->'session'->>'accountId' = $1`,
+          [who.id],
+        )
+      ).length;
+    expect(await interactions()).toBe(1);
+
+    expect(await s.actions.endSessions(SUPPORT, who.id, 'Shared device (SUP-33)')).toEqual({ ended: 1, grantsRevoked: 1 });
+    expect((await auditEvents(h.db.dataSource, 'support.sessions_ended')).at(-1)).toMatchObject({
+      subject_id: who.id,
+      details: { oidc_grants_revoked: 1, oidc_artifacts_revoked: 2 }, // the access and refresh token, not the interaction
+    });
+    expect(await introspect(portal, tokens.access_token)).toBe(false);
+    expect(await interactions()).toBe(1);
+    // The person signs in again on the page they were on, and the app gets its answer under a new grant.
+    const callback = landedOnCallback(await signIn(h, web, who));
+    const again = await client.authorizationCodeGrant(portal.config, callback, request.checks);
+    expect(again.claims()!.sub).toBe(who.id);
+    expect(await introspect(portal, again.access_token)).toBe(true);
   });
 
   it('a user without any grant is disabled as before, with nothing revoked', async () => {

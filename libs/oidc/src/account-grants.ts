@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import { ISSUED_UNDER_GRANT } from './pg-adapter.js';
 
 /** What revoking an account's grants removed. */
 export interface RevokedGrants {
@@ -27,7 +28,7 @@ export async function revokeAccountGrants(manager: Pick<EntityManager, 'query'>,
     `WITH grants AS (
        DELETE FROM oidc_models WHERE kind = 'Grant' AND payload->>'accountId' = $1 RETURNING id, expires_at
      ), issued AS (
-       DELETE FROM oidc_models WHERE kind <> 'Grant' AND grant_id IN (SELECT id FROM grants) RETURNING consumed_at, expires_at
+       DELETE FROM oidc_models WHERE ${ISSUED_UNDER_GRANT} AND grant_id IN (SELECT id FROM grants) RETURNING consumed_at, expires_at
      )
      SELECT (SELECT count(*) FROM grants WHERE expires_at IS NULL OR expires_at > $2)::int AS grants,
             (SELECT count(*) FROM issued WHERE consumed_at IS NULL AND (expires_at IS NULL OR expires_at > $2))::int AS artifacts`,

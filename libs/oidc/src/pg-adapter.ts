@@ -368,12 +368,16 @@ export class PgOidcAdapter implements Adapter {
 }
 
 /**
- * Every artifact issued under a grant, and the grant itself. An authorization in progress that
- * started from the grant (its Interaction) is left to finish: it is not issued under the grant,
- * and ends with a grant of its own (a logout of the session it started with must not fail it).
+ * SQL condition on `kind` for the models issued under a grant (codes, access and refresh
+ * tokens), which die with it. An authorization in progress that started from a grant (its
+ * Interaction carries the grant id) is not one of them: it is left to finish and ends with a
+ * grant of its own, so a logout or revocation does not fail a sign-in on its way.
  */
+export const ISSUED_UNDER_GRANT = `kind NOT IN ('Grant', 'Interaction')`;
+
+/** Every artifact issued under a grant, and the grant itself. */
 export async function revokeGrant(dataSource: DataSource, grantId: string): Promise<void> {
-  await dataSource.query(`DELETE FROM oidc_models WHERE (grant_id = $1 AND kind <> 'Interaction') OR (kind = 'Grant' AND id = $1)`, [
+  await dataSource.query(`DELETE FROM oidc_models WHERE (grant_id = $1 AND ${ISSUED_UNDER_GRANT}) OR (kind = 'Grant' AND id = $1)`, [
     grantId,
   ]);
 }
