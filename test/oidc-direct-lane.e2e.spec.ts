@@ -3,6 +3,8 @@ import { Socket } from 'node:net';
 import proxyaddr from 'proxy-addr';
 import * as client from 'openid-client';
 import { DIRECT_PATHS, forwardedFor } from '../apps/idp/src/direct-lane.js';
+import { userWithOrganizationSql } from '../libs/identity/src/index.js';
+import { tokenReadSql } from '../libs/oidc/src/index.js';
 import { StatementProfile } from '../bench/support/measure.js';
 import { authorize, people, registerApp, startOidcHarness, type OidcHarness, type RelyingApp } from './support/oidc.js';
 import { WebClient, seedOrganization } from './support/web.js';
@@ -200,6 +202,24 @@ describe('OpenID Connect: the direct lane for the provider endpoints programs ca
     ]);
     const userinfo = await statementsDuring(() => client.fetchUserInfo(rp.config, refreshed!.access_token, who.id));
     expect(userinfo).toEqual(['SELECT m.payload, m.consumed_at,']);
+  });
+
+  it('reads the account with the token by its key: the id is worked out once, never matched against every user', async () => {
+    const who = await person();
+    const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);
+    const plan = (
+      await h.db.dataSource.query<Array<{ 'QUERY PLAN': string }>>(`EXPLAIN (VERBOSE) ${tokenReadSql(userWithOrganizationSql)}`, [
+        'RefreshToken',
+        tokens.refresh_token,
+        new Date(),
+      ])
+    ).map((r) => r['QUERY PLAN']);
+    // The node that reads users, and the condition it applies to each row (or to its index).
+    const scan = plan.findIndex((line) => / on public\.users u\b/u.test(line));
+    expect(scan).toBeGreaterThan(-1);
+    const condition = plan.slice(scan + 1).find((line) => /^\s+(Filter|Index Cond): /u.test(line));
+    expect(condition).toMatch(/\(u\.id = \$\d+\)/u);
+    expect(condition).not.toContain('~');
   });
 
   it('answers with the account as it is when the token is read: changed claims, and nothing for a disabled user', async () => {

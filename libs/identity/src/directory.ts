@@ -82,9 +82,11 @@ export interface UserWithOrganization {
  * `userWithOrganizationFromJson` turns it into what `Directory.userWithOrganization` answers.
  */
 export function userWithOrganizationSql(idText: string): string {
+  // The id is worked out once, in its own sub-select (an InitPlan), and then compared as a uuid: written
+  // inline, a sequential scan of a small users table would match the pattern against every row.
   return `SELECT to_jsonb(x) FROM (
       SELECT ${USER_COLUMNS}, o.slug AS organization_slug FROM users u LEFT JOIN organizations o ON o.id = u.organization_id
-       WHERE u.id = CASE WHEN ${idText} ~ '${UUID_PATTERN}' THEN (${idText})::uuid END) x`;
+       WHERE u.id = (SELECT CASE WHEN ${idText} ~ '${UUID_PATTERN}' THEN (${idText})::uuid END)) x`;
 }
 
 /** What `userWithOrganizationSql` selected, as a record (null for no user). */

@@ -216,6 +216,23 @@ interface HoldingContext {
 }
 
 /**
+ * The statement of PgOidcAdapter.findWithGrantAndSession: the model `$1` with id `$2`, its
+ * grant, the session it is bound to and (with `accountAhead`) its account, each unexpired at
+ * `$3`, in one row.
+ */
+export function tokenReadSql(accountAhead?: AccountReadAhead): string {
+  const account = accountAhead ? `(${accountAhead(`m.payload->>'accountId'`)})` : 'NULL::jsonb';
+  return `SELECT m.payload, m.consumed_at, g.payload AS grant_payload, s.payload AS session_payload, ${account} AS account
+         FROM oidc_models m
+         LEFT JOIN oidc_models g ON g.kind = 'Grant' AND g.id = m.payload->>'grantId' AND (g.expires_at IS NULL OR g.expires_at > $3)
+         LEFT JOIN LATERAL (
+           SELECT payload FROM oidc_models
+            WHERE kind = 'Session' AND uid = m.payload->>'sessionUid' AND (expires_at IS NULL OR expires_at > $3) LIMIT 1
+         ) s ON TRUE
+        WHERE m.kind = $1 AND m.id = $2 AND (m.expires_at IS NULL OR m.expires_at > $3)`;
+}
+
+/**
  * oidc-provider's storage for every model but Client: one PostgreSQL table keyed by
  * (kind, id) with an expiry, so any node can continue a flow another node started.
  *
@@ -226,13 +243,18 @@ interface HoldingContext {
  * it sees an already consumed token.
  */
 export class PgOidcAdapter implements Adapter {
+  /** The statement of findWithGrantAndSession (tokenReadSql), built once. */
+  private readonly readSql: string;
+
   constructor(
     private readonly kind: string,
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly sessionLink?: SessionLink,
     private readonly accountAhead?: AccountReadAhead,
-  ) {}
+  ) {
+    this.readSql = tokenReadSql(accountAhead);
+  }
 
   async upsert(id: string, payload: AdapterPayload, expiresIn?: number): Promise<void> {
     const expiresAt = typeof expiresIn === 'number' ? new Date(this.clock.now().getTime() + expiresIn * 1000) : null;
@@ -291,21 +313,9 @@ export class PgOidcAdapter implements Adapter {
    * but for a change landing in between.
    */
   private async findWithGrantAndSession(id: string, request: HeldWrites): Promise<AdapterPayload | undefined> {
-    const account = this.accountAhead ? `(${this.accountAhead(`m.payload->>'accountId'`)})` : 'NULL::jsonb';
     const { rows } = await runStatement<
       ModelRow & { grant_payload: AdapterPayload | null; session_payload: AdapterPayload | null; account: AdapterPayload | null }
-    >(
-      this.dataSource,
-      `SELECT m.payload, m.consumed_at, g.payload AS grant_payload, s.payload AS session_payload, ${account} AS account
-         FROM oidc_models m
-         LEFT JOIN oidc_models g ON g.kind = 'Grant' AND g.id = m.payload->>'grantId' AND (g.expires_at IS NULL OR g.expires_at > $3)
-         LEFT JOIN LATERAL (
-           SELECT payload FROM oidc_models
-            WHERE kind = 'Session' AND uid = m.payload->>'sessionUid' AND (expires_at IS NULL OR expires_at > $3) LIMIT 1
-         ) s ON TRUE
-        WHERE m.kind = $1 AND m.id = $2 AND (m.expires_at IS NULL OR m.expires_at > $3)`,
-      [this.kind, id, this.clock.now()],
-    );
+    >(this.dataSource, this.readSql, [this.kind, id, this.clock.now()]);
     const row = rows[0];
     if (!row) return undefined;
     const { grantId, sessionUid, accountId } = row.payload;
