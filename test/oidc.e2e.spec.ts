@@ -322,6 +322,21 @@ describe('OpenID Connect: sign-in, levels of assurance and step-up', () => {
     expect(await providerSessionsOf(first.id)).toBe(0);
   });
 
+  it("a provider session is held only by an interaction that is unexpired by the app's clock", async () => {
+    const first = await person();
+    const second = await person();
+    const web = new WebClient(h.app.url);
+    await authorize(h, web, rp, first);
+    const request = await authorizationRequest(rp, { prompt: 'login' });
+    landedOnPage(await browse(web, request.url), 'Password');
+    expect((await signIn(h, web, second, { stopAt: `${h.issuer}/interaction/` })).callback).toBeDefined();
+    // The flow is abandoned and its interaction (1 hour) expires before the logout queue runs: nothing holds the
+    // first person's provider session any more, so it is deleted, not kept.
+    h.clock.advance(Duration.ofMinutes(61));
+    await h.app.app.get(BackchannelLogout).drainQueue();
+    expect(await providerSessionsOf(first.id)).toBe(0);
+  });
+
   it('cancelling the sign-in sends access_denied to the app', async () => {
     const web = new WebClient(h.app.url);
     const request = await authorizationRequest(rp);

@@ -163,14 +163,15 @@ export function oidcProviders(timers: Partial<OidcTimers> = {}): NestProvider[] 
     { provide: OIDC_PROVIDER, inject: [OidcProviderHost], useFactory: (host: OidcProviderHost): Provider => host.current },
     {
       provide: BackchannelLogout,
-      inject: [OidcProviderHost, DataSource, AuditService, OIDC_TIMERS],
-      useFactory: (host: OidcProviderHost, ds: DataSource, audit: AuditService, t: OidcTimers) => {
+      inject: [OidcProviderHost, DataSource, AuditService, OIDC_TIMERS, Clock],
+      useFactory: (host: OidcProviderHost, ds: DataSource, audit: AuditService, t: OidcTimers, clock: Clock) => {
         const logger = new Logger('BackchannelLogout');
         return new BackchannelLogout(
           () => host.current,
           ds,
           audit,
           (message) => logger.error(message),
+          clock,
           t.logoutRetryDelays,
         );
       },

@@ -2,7 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type Provider from 'oidc-provider';
 import type { DataSource } from 'typeorm';
 import type { AuditService } from '../../audit/src/index.js';
-import { Duration } from '../../core/src/index.js';
+import { Duration, type Clock } from '../../core/src/index.js';
 import { revokeGrant } from './pg-adapter.js';
 
 /**
@@ -60,6 +60,7 @@ export class BackchannelLogout {
     private readonly dataSource: DataSource,
     private readonly audit: AuditService,
     private readonly onError: (message: string) => void,
+    private readonly clock: Clock,
     private readonly retryDelays: Duration[] = [Duration.ofSeconds(1), Duration.ofSeconds(4)],
   ) {}
 
@@ -154,12 +155,14 @@ export class BackchannelLogout {
    * left to log out. Either way the caller logs out what it had.
    */
   private async claim(runner: Pick<DataSource, 'query'>, where: string, params: unknown[]): Promise<ClaimedSession[]> {
+    // Expiry by the injected clock, as the adapter reads it (the Interaction's expires_at was set from it).
+    const now = `$${params.length + 1}`;
     return await runner.query<ClaimedSession[]>(
       `WITH target AS (
          SELECT s.id, s.payload, s.gatehouse_session_id,
                 EXISTS (SELECT 1 FROM oidc_models i
                          WHERE i.kind = 'Interaction' AND i.payload->'session'->>'cookie' = s.id
-                           AND (i.expires_at IS NULL OR i.expires_at > now())) AS held
+                           AND (i.expires_at IS NULL OR i.expires_at > ${now})) AS held
            FROM oidc_models s
           WHERE s.kind = 'Session' AND ${where}
             FOR UPDATE OF s
@@ -171,7 +174,7 @@ export class BackchannelLogout {
        )
        SELECT t.id, t.payload, t.gatehouse_session_id FROM target t
         WHERE t.id IN (SELECT id FROM deleted UNION ALL SELECT id FROM kept)`,
-      params,
+      [...params, this.clock.now()],
     );
   }
 
