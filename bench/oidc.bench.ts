@@ -102,6 +102,8 @@ import { startIdp } from './support/idp.js';
 const SECONDS = positiveInt(process.env.BENCH_SECONDS, 8);
 const SLICES = 4;
 const WARMUP_MS = 750;
+/** Codes redeemed per target before the first measured slice (not measured). */
+const WARMUP_CODES = 400;
 /** Codes per token slice; they live 60 s, so preparing them (not timed) must take well under that. */
 const CODES = positiveInt(process.env.BENCH_CODES, 800);
 /**
@@ -571,19 +573,33 @@ async function main(): Promise<void> {
   const probe: Probe = { postmaster, clientThread: clients.threadId, profile };
   const all: Measurement[] = [];
 
-  // Warm-up, not measured: the first slice of a run otherwise also warms up the clients' thread (its
-  // JIT), which is what limits these two endpoints, and only that slice's target pays for it.
+  // Warm-up, not measured: the first slice of a run otherwise also warms up what the others find warm,
+  // and only that slice's target pays for it. For discovery and JWKS, the clients' thread (its JIT), which
+  // is what limits them; for token and refresh, both providers' code paths (JIT) and, for Gatehouse, the
+  // pool's connections (each prepares its statements on first use, and PostgreSQL settles on a plan for
+  // them after a few runs). Redeeming codes runs the statements a refresh runs too.
   const warmed = ENDPOINTS.filter((e): e is 'discovery' | 'jwks' => e === 'discovery' || e === 'jwks');
-  if (warmed.length > 0) {
-    for (const endpoint of warmed) {
-      for (const target of ['gatehouse', 'bare'] as const) {
-        checked(
-          `warm-up (${target})`,
-          await clients.run({ kind: 'measure', target, endpoint, concurrency: 2, ...windowAfter(0, WARMUP_MS) }),
-        );
-      }
+  for (const endpoint of warmed) {
+    for (const target of ['gatehouse', 'bare'] as const) {
+      checked(
+        `warm-up (${target})`,
+        await clients.run({ kind: 'measure', target, endpoint, concurrency: 2, ...windowAfter(0, WARMUP_MS) }),
+      );
     }
-    console.log(`  warm-up:   ${warmed.join(', ')}, both targets, ${WARMUP_MS} ms each (not measured)`);
+  }
+  const warmTokens = ENDPOINTS.some((e) => e === 'token' || e === 'refresh');
+  if (warmTokens) {
+    for (const target of ['gatehouse', 'bare'] as const) {
+      checked(`warm-up codes (${target})`, await clients.run({ kind: 'prepare-codes', target, n: WARMUP_CODES }));
+      checked(`warm-up (${target})`, await clients.run({ kind: 'redeem', target, concurrency: CONCURRENCY[CONCURRENCY.length - 1]! }));
+    }
+  }
+  if (warmed.length > 0 || warmTokens) {
+    const parts = [
+      ...(warmed.length > 0 ? [`${warmed.join(', ')} ${WARMUP_MS} ms each`] : []),
+      ...(warmTokens ? [`${fmt(WARMUP_CODES)} codes redeemed`] : []),
+    ];
+    console.log(`  warm-up:   ${parts.join('; ')}, both targets (not measured)`);
   }
 
   console.log('\nmeasuring (per slice: Gatehouse/s and bare/s)');
