@@ -1,10 +1,11 @@
 import { IncomingMessage } from 'node:http';
 import { Socket } from 'node:net';
+import pg from 'pg';
 import proxyaddr from 'proxy-addr';
 import * as client from 'openid-client';
 import { DIRECT_PATHS, forwardedFor } from '../apps/idp/src/direct-lane.js';
 import { userWithOrganizationSql } from '../libs/identity/src/index.js';
-import { tokenReadSql } from '../libs/oidc/src/index.js';
+import { OidcProviderHost, tokenReadSql } from '../libs/oidc/src/index.js';
 import { StatementProfile } from '../bench/support/measure.js';
 import { authorize, people, registerApp, startOidcHarness, type OidcHarness, type RelyingApp } from './support/oidc.js';
 import { WebClient, seedOrganization } from './support/web.js';
@@ -175,6 +176,30 @@ describe('OpenID Connect: the direct lane for the provider endpoints programs ca
     // ...and each token works at once, as stored.
     const info = await client.fetchUserInfo(rp.config, refreshed.access_token, who.id);
     expect(info.sub).toBe(who.id);
+  });
+
+  it('sends the write of a token answer while the provider is still building it (signing the ID token), not after', async () => {
+    const who = await person();
+    const { tokens } = await authorize(h, new WebClient(h.app.url), rp, who);
+    const events: string[] = [];
+    const proto = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+    const original = proto.query;
+    proto.query = function (this: unknown, ...args: unknown[]): unknown {
+      const text = typeof args[0] === 'string' ? args[0] : (args[0] as { text?: unknown } | undefined)?.text;
+      if (typeof text === 'string' && text.trimStart().startsWith('WITH used AS')) events.push('write sent');
+      return original.apply(this, args);
+    };
+    const provider = h.app.app.get(OidcProviderHost).current;
+    const built = () => events.push('answer built');
+    provider.on('grant.success', built);
+    try {
+      const refreshed = await client.refreshTokenGrant(rp.config, tokens.refresh_token!);
+      expect(refreshed.claims()!.sub).toBe(who.id);
+    } finally {
+      proto.query = original;
+      provider.off('grant.success', built);
+    }
+    expect(events).toEqual(['write sent', 'answer built']);
   });
 
   /** The statements the IdP's pool sent while `work` ran, its background work (outbox, logout queue, keys, purge) left out. */
