@@ -34,3 +34,10 @@ const UUID = new RegExp(UUID_PATTERN, 'u');
 export function isUuid(value: string): boolean {
   return UUID.test(value);
 }
+
+const UUID_ANY_CASE = new RegExp(UUID_PATTERN, 'iu');
+
+/** A UUID in either case, as PostgreSQL reads one (for ids that people type or paste: staff pages, support paths). */
+export function isUuidAnyCase(value: string): boolean {
+  return UUID_ANY_CASE.test(value);
+}

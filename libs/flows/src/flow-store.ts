@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { Clock, DomainError, Duration } from '../../core/src/index.js';
+import { Clock, DomainError, Duration, isUuid } from '../../core/src/index.js';
 import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
 
 export type FlowKind = 'signin' | 'enrollment' | 'recovery' | 'step_up' | 'verification' | 'staff_signin';
@@ -28,7 +28,6 @@ const NOT_FOUND = 'This sign-in step is no longer valid. Please start again.';
 const CREATE = `INSERT INTO auth_flows (kind, binding_hash, state, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5) RETURNING id`;
 const LOAD = `SELECT id, kind, binding_hash, state, version, expires_at FROM auth_flows WHERE id = $1`;
 const SAVE = `UPDATE auth_flows SET state = $3, version = version + 1, updated_at = $4 WHERE id = $1 AND version = $2 RETURNING version`;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 
 /**
  * Flow state in PostgreSQL, so any app node can continue a flow. A flow is bound to the
@@ -60,7 +59,7 @@ export class FlowStore {
 
   /** Loads a live flow of this kind for its owner; anything else is `flow_not_found` or `flow_expired`. */
   async load<S>(kind: FlowKind, handle: FlowHandle): Promise<Flow<S>> {
-    if (!UUID.test(handle.id) || typeof handle.token !== 'string' || handle.token.length > 100) {
+    if (!isUuid(handle.id) || typeof handle.token !== 'string' || handle.token.length > 100) {
       throw new DomainError('flow_not_found', NOT_FOUND);
     }
     const { rows } = await runStatement<{ id: string; kind: FlowKind; binding_hash: Buffer; state: S; version: number; expires_at: Date }>(

@@ -3,13 +3,12 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, type EntityManager } from 'typeorm';
 import { SECRETS, type Secrets } from '../../config/src/index.js';
-import { Clock, DomainError } from '../../core/src/index.js';
+import { Clock, DomainError, isUuid } from '../../core/src/index.js';
 import { validateMessage, type MessageContent, type OutboxMessageStatus, type OutboxStatus, type OutgoingMessage } from './message.js';
 import { PayloadCipher } from './payload-cipher.js';
 import { DEFAULT_OUTBOX_POLICY, OUTBOX_POLICY, type OutboxPolicy } from './policy.js';
 import { OutboxWorker } from './outbox.worker.js';
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 /** How often deliverNow looks again (real time: it waits for a send, not for an expiry). */
 const DELIVER_NOW_POLL_MS = 100;
 export const DEFAULT_DELIVER_NOW_TIMEOUT_MS = 8000;
@@ -75,7 +74,7 @@ export class OutboxService {
    * that got there first sets a lease this UPDATE then sees (it re-reads the row it waited for).
    */
   async withdraw(manager: EntityManager, id: string): Promise<boolean> {
-    if (!UUID.test(id)) return false;
+    if (!isUuid(id)) return false;
     const [, count] = await manager.query<[unknown[], number]>(
       `UPDATE outbox_messages SET status = 'withdrawn', payload = NULL, withdrawn_at = $2, locked_until = NULL
         WHERE id = $1 AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $2)`,
@@ -86,7 +85,7 @@ export class OutboxService {
 
   /** Where a message stands (a withdrawn one: `failed`, `withdrawn`). Throws `outbox_message_not_found` for an unknown id. */
   async status(id: string): Promise<OutboxMessageStatus> {
-    if (!UUID.test(id)) throw notFound();
+    if (!isUuid(id)) throw notFound();
     const rows = await this.dataSource.query<Array<{ status: OutboxStatus; attempts: number; last_error: string | null }>>(
       `SELECT CASE WHEN status = 'withdrawn' THEN 'failed' ELSE status END AS status, attempts,
               CASE WHEN status = 'withdrawn' THEN 'withdrawn' ELSE last_error END AS last_error

@@ -11,7 +11,7 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
-import { DomainError } from '../../core/src/index.js';
+import { DomainError, isUuid } from '../../core/src/index.js';
 import { Directory } from '../../identity/src/index.js';
 import { OIDC_PROVIDER } from './provider.js';
 
@@ -26,7 +26,6 @@ export type BearerPrincipal =
   | { kind: 'user'; sub: string; userId: string; scopes: string[]; clientId: string }
   | { kind: 'client'; clientId: string; scopes: string[] };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 /** RFC 6750 token68; opaque provider tokens are far shorter than the bound. */
 const TOKEN68 = /^[A-Za-z0-9\-._~+/]+=*$/u;
 
@@ -67,7 +66,7 @@ export async function resolveBearer(
     if (accessToken.isExpired || accessToken.isSenderConstrained() || accessToken.aud !== undefined) return null;
     const accountId = accessToken.accountId;
     const clientId = accessToken.clientId;
-    if (typeof accountId !== 'string' || !UUID.test(accountId) || typeof accessToken.grantId !== 'string' || !clientId) return null;
+    if (typeof accountId !== 'string' || !isUuid(accountId) || typeof accessToken.grantId !== 'string' || !clientId) return null;
     const client = await provider.Client.find(clientId);
     if (!client) return null;
     const grant = await provider.Grant.find(accessToken.grantId, { ignoreExpiration: true });

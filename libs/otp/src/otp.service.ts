@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { SECRETS, type Secrets } from '../../config/src/secrets.js';
-import { Clock, DomainError, type Duration } from '../../core/src/index.js';
+import { Clock, DomainError, isUuidAnyCase, type Duration } from '../../core/src/index.js';
 import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
 import { codeHmac, generateCode, hmacMatches, normalizeCode } from './code.js';
 import { maskDestination } from './mask.js';
@@ -55,7 +55,6 @@ export const OTP_LIMITS = Symbol('OTP_LIMITS');
 /** Advisory-lock key space of the issue path (the two-int form; it does not overlap single-bigint locks). */
 const OTP_LOCK_SPACE = 0x4f5450; // "OTP"
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 const E164 = /^\+[1-9]\d{6,14}$/u;
 const EMAIL = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+$/u;
 
@@ -458,7 +457,7 @@ export class OtpService {
   ): Promise<OtpFailure> {
     const details: Record<string, unknown> = { reason: result.reason, attempts_left: result.attemptsLeft, ...extra };
     if (OTP_PURPOSES.includes(input.purpose)) details.purpose = input.purpose;
-    if (typeof input.challengeId === 'string' && UUID.test(input.challengeId)) details.challenge_id = input.challengeId.toLowerCase();
+    if (typeof input.challengeId === 'string' && isUuidAnyCase(input.challengeId)) details.challenge_id = input.challengeId.toLowerCase();
     if (isShortString(input.flowId)) details.flow_id = input.flowId;
     await this.audit.record(this.event('otp.failed', subject, input.context, { type: 'anonymous' }, details), m);
     return { ok: false, reason: result.reason, attemptsLeft: result.attemptsLeft };
@@ -491,7 +490,7 @@ export class OtpService {
   private wellFormedBinding(input: OtpBinding): boolean {
     return (
       typeof input.challengeId === 'string' &&
-      UUID.test(input.challengeId) &&
+      isUuidAnyCase(input.challengeId) &&
       OTP_PURPOSES.includes(input.purpose) &&
       isShortString(input.flowId)
     );

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, hasForbiddenCharacters } from '../../core/src/index.js';
+import { Clock, DomainError, hasForbiddenCharacters, isUuidAnyCase } from '../../core/src/index.js';
 
 export type PersonKind = 'user' | 'legacy_account';
 
@@ -87,7 +87,6 @@ export interface PersonDetails extends PersonSummary {
 export const SEARCH_PAGE_SIZE = 20;
 const MAX_TOKENS = 8;
 const MAX_QUERY = 200;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 /** Something that looks like a phone number: digits with the usual separators, 6 digits or more. */
 const PHONE = /^\+?[\d\s().-]+$/u;
 
@@ -223,7 +222,7 @@ export class PeopleDirectory {
 
   /** A user or legacy account with everything the person page shows; null when there is no such person. */
   async person(kind: unknown, id: unknown): Promise<PersonDetails | null> {
-    if ((kind !== 'user' && kind !== 'legacy_account') || typeof id !== 'string' || !UUID.test(id)) return null;
+    if ((kind !== 'user' && kind !== 'legacy_account') || typeof id !== 'string' || !isUuidAnyCase(id)) return null;
     const now = this.clock.now();
     const rows = await this.dataSource.query<Row[]>(
       `${matches('id')}
@@ -257,7 +256,7 @@ export class PeopleDirectory {
 
   /** Where an enrolled legacy account lives on as a user (the person page redirects there). */
   async userOfLegacyAccount(id: string): Promise<string | null> {
-    if (!UUID.test(id)) return null;
+    if (!isUuidAnyCase(id)) return null;
     const rows = await this.dataSource.query<Array<{ user_id: string | null }>>(
       `SELECT user_id FROM legacy_accounts WHERE id = $1 AND status = 'enrolled'`,
       [id],

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
-import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '../../core/src/index.js';
+import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters, isUuidAnyCase } from '../../core/src/index.js';
 import { Directory, PasswordHasher } from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
@@ -28,7 +28,6 @@ export interface RecoveryLockStatus {
   lockedAt: Date | null;
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 export const UNLOCK_REASON_MAX = 500;
 
 /**
@@ -89,7 +88,7 @@ export class SecurityCodeGuard {
 
   /** Where a user stands (for support). */
   async status(userId: string): Promise<RecoveryLockStatus | null> {
-    if (!UUID.test(userId)) return null;
+    if (!isUuidAnyCase(userId)) return null;
     const rows = await this.dataSource.query<Array<{ recovery_failed_attempts: number; recovery_locked_at: Date | null }>>(
       `SELECT recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1`,
       [userId],
@@ -115,7 +114,7 @@ export class SecurityCodeGuard {
     if (why === '' || codePointLength(why) > UNLOCK_REASON_MAX || hasForbiddenCharacters(why)) {
       throw new DomainError('invalid_request', `Give a reason for unlocking recovery, in at most ${UNLOCK_REASON_MAX} characters.`);
     }
-    if (!UUID.test(userId)) throw new DomainError('user_not_found', 'No such user.');
+    if (!isUuidAnyCase(userId)) throw new DomainError('user_not_found', 'No such user.');
     const run = async (m: EntityManager) => {
       const rows = await m.query<Array<{ organization_id: string; recovery_failed_attempts: number; recovery_locked_at: Date | null }>>(
         `SELECT organization_id, recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1 FOR UPDATE`,

@@ -2,7 +2,7 @@ import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { SECRETS, type Secrets } from '../../config/src/index.js';
-import { Clock, DomainError, Duration } from '../../core/src/index.js';
+import { Clock, DomainError, Duration, isUuidAnyCase } from '../../core/src/index.js';
 import { PasswordHasher, checkEmail, checkName, checkNewPassword } from '../../identity/src/index.js';
 import { OutboxService } from '../../notifications/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
@@ -47,7 +47,6 @@ export const SETUP_CODE_TTL = Duration.ofHours(72);
 export const SETUP_MAX_ATTEMPTS = 5;
 
 const STAFF_COLUMNS = `id, email, name, role, status, email_verified_at, setup_expires_at, created_at, updated_at`;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
 
 interface StaffRow {
   id: string;
@@ -234,7 +233,7 @@ export class StaffService {
   }
 
   async get(id: string): Promise<StaffRecord | null> {
-    if (!UUID.test(id)) return null;
+    if (!isUuidAnyCase(id)) return null;
     const rows = await this.dataSource.query<StaffRow[]>(`SELECT ${STAFF_COLUMNS} FROM staff WHERE id = $1`, [id]);
     return rows[0] ? toStaff(rows[0]) : null;
   }
@@ -267,7 +266,7 @@ export class StaffService {
 
   private async lockForChange(m: EntityManager, id: string, by: StaffAdministrator): Promise<StaffRow> {
     if (by.type === 'staff') assertCanActOn(by.principal, { type: 'staff', id });
-    if (!UUID.test(id)) throw new DomainError('not_found', 'No such staff member.');
+    if (!isUuidAnyCase(id)) throw new DomainError('not_found', 'No such staff member.');
     const rows = await m.query<StaffRow[]>(`SELECT ${STAFF_COLUMNS} FROM staff WHERE id = $1 FOR UPDATE`, [id]);
     if (!rows[0]) throw new DomainError('not_found', 'No such staff member.');
     return rows[0];

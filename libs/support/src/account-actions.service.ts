@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError } from '../../core/src/index.js';
+import { Clock, DomainError, isUuidAnyCase } from '../../core/src/index.js';
 // Not the lib's index: nothing here needs oidc-provider itself.
 import { revokeAccountGrants } from '../../oidc/src/account-grants.js';
 import { SecurityCodeGuard } from '../../recovery/src/index.js';
 import { RememberedDeviceService, SessionService, type RememberedDevice, type RequestMeta } from '../../sessions/src/index.js';
 import { SupportNotices } from './notices.js';
-import { UUID, assertNotOwnAccount, notFound, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
+import { assertNotOwnAccount, notFound, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
 
 /** What the console shows about an end user's access (never a hash, code or token). */
 export interface AccessOverview {
@@ -44,7 +44,7 @@ export class AccountActionsService {
   ) {}
 
   async overview(userId: string): Promise<AccessOverview | null> {
-    if (!UUID.test(userId)) return null;
+    if (!isUuidAnyCase(userId)) return null;
     const [user] = await this.dataSource.query<
       Array<{ status: 'active' | 'disabled'; recovery_failed_attempts: number; recovery_locked_at: Date | null }>
     >(`SELECT status, recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1`, [userId]);
@@ -110,7 +110,7 @@ export class AccountActionsService {
     meta: RequestMeta = {},
   ): Promise<{ revoked: number }> {
     const why = requireReason(reason);
-    if (deviceId !== 'all' && !UUID.test(deviceId)) throw notFound('remembered device');
+    if (deviceId !== 'all' && !isUuidAnyCase(deviceId)) throw notFound('remembered device');
     return await this.act(actor, userId, async (m, user, now) => {
       const revoked = await this.devices.revoke(user.id, deviceId, { type: 'staff', id: actor.id }, `support: ${why}`, meta, m);
       if (revoked === 0) {
@@ -256,7 +256,7 @@ export class AccountActionsService {
     userId: string,
     work: (m: EntityManager, user: TargetUser, now: Date) => Promise<{ result: T; notice: string[] }>,
   ): Promise<T> {
-    if (!UUID.test(userId)) throw notFound('user');
+    if (!isUuidAnyCase(userId)) throw notFound('user');
     const { result, notice } = await this.dataSource.transaction(async (m) => {
       const [user] = await m.query<TargetUser[]>(
         `SELECT id, organization_id, first_name, email, status FROM users WHERE id = $1 FOR UPDATE`,

@@ -1,13 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError } from '../../core/src/index.js';
+import { Clock, DomainError, isUuidAnyCase } from '../../core/src/index.js';
 import { checkEmail } from '../../identity/src/index.js';
 import { RememberedDeviceService, type RequestMeta } from '../../sessions/src/index.js';
 import { SupportNotices } from './notices.js';
 import { toPendingChange, type PendingChange, type PendingChangeRow } from './pending-change.js';
 import type { ProfileField } from './profile.js';
-import { UUID, assertNotOwnAccount, notFound, requireReason, requireSupervisor, staffEvent, type StaffActor } from './staff-actor.js';
+import { assertNotOwnAccount, notFound, requireReason, requireSupervisor, staffEvent, type StaffActor } from './staff-actor.js';
 
 /** A pending change with who it is about, for the approvals page. */
 export interface PendingChangeListing extends PendingChange {
@@ -63,14 +63,14 @@ export class ContactApprovalService {
   }
 
   async get(id: string): Promise<PendingChange | null> {
-    if (!UUID.test(id)) return null;
+    if (!isUuidAnyCase(id)) return null;
     const rows = await this.dataSource.query<PendingChangeRow[]>(`SELECT * FROM support_contact_changes WHERE id = $1`, [id]);
     return rows[0] ? toPendingChange(rows[0]) : null;
   }
 
   /** The change of this user waiting for a decision, if any. */
   async pendingForUser(userId: string): Promise<PendingChange | null> {
-    if (!UUID.test(userId)) return null;
+    if (!isUuidAnyCase(userId)) return null;
     const rows = await this.dataSource.query<PendingChangeRow[]>(
       `SELECT * FROM support_contact_changes WHERE user_id = $1 AND status = 'pending'`,
       [userId],
@@ -228,7 +228,7 @@ export class ContactApprovalService {
   }
 
   private async lock(m: EntityManager, changeId: string): Promise<PendingChange> {
-    if (!UUID.test(changeId)) throw notFound('change');
+    if (!isUuidAnyCase(changeId)) throw notFound('change');
     const [row] = await m.query<PendingChangeRow[]>(`SELECT * FROM support_contact_changes WHERE id = $1 FOR UPDATE`, [changeId]);
     if (!row) throw notFound('change');
     const change = toPendingChange(row);

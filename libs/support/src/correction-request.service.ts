@@ -1,12 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError } from '../../core/src/index.js';
+import { Clock, DomainError, isUuidAnyCase } from '../../core/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
 import { SupportNotices } from './notices.js';
 import { ProfileCorrectionService, type CorrectionResult } from './profile-correction.service.js';
 import type { ProfileInput } from './profile.js';
-import { UUID, notFound, readReason, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
+import { notFound, readReason, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
 
 export type CorrectionStatus = 'open' | 'resolved' | 'rejected';
 export const CORRECTION_STATUSES: readonly CorrectionStatus[] = ['open', 'resolved', 'rejected'];
@@ -113,14 +113,14 @@ export class CorrectionRequestService {
   }
 
   async get(id: string, manager: EntityManager = this.dataSource.manager): Promise<CorrectionRequest | null> {
-    if (!UUID.test(id)) return null;
+    if (!isUuidAnyCase(id)) return null;
     const rows = await manager.query<Array<Record<string, unknown>>>(`${SELECT} WHERE r.id = $1`, [id]);
     return rows[0] ? toRequest(rows[0]) : null;
   }
 
   /** Open requests about a legacy account (for the person page). */
   async openForLegacyAccount(legacyAccountId: string): Promise<CorrectionRequest[]> {
-    if (!UUID.test(legacyAccountId)) return [];
+    if (!isUuidAnyCase(legacyAccountId)) return [];
     const rows = await this.dataSource.query<Array<Record<string, unknown>>>(
       `${SELECT} WHERE r.legacy_account_id = $1 AND r.status = 'open' ORDER BY r.created_at`,
       [legacyAccountId],
@@ -211,7 +211,7 @@ export class CorrectionRequestService {
   }
 
   private async lockOpen(m: EntityManager, id: string): Promise<CorrectionRequest> {
-    if (!UUID.test(id)) throw notFound('correction request');
+    if (!isUuidAnyCase(id)) throw notFound('correction request');
     const [locked] = await m.query<Array<{ id: string }>>(`SELECT id FROM correction_requests WHERE id = $1 FOR UPDATE`, [id]);
     if (!locked) throw notFound('correction request');
     const request = (await this.get(id, m))!;

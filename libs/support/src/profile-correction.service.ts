@@ -1,12 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError } from '../../core/src/index.js';
+import { Clock, DomainError, isUuidAnyCase } from '../../core/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
 import { toPendingChange, type PendingChange, type PendingChangeRow } from './pending-change.js';
 import { changedFields, checkProfile, isEmpty, splitForApproval, type ProfileDiff, type ProfileInput } from './profile.js';
 import { SupportNotices } from './notices.js';
-import { UUID, assertNotOwnAccount, invalidInput, notFound, readReason, staffEvent, type StaffActor } from './staff-actor.js';
+import { assertNotOwnAccount, invalidInput, notFound, readReason, staffEvent, type StaffActor } from './staff-actor.js';
 
 export interface CorrectionResult {
   subject: { type: 'legacy_account' | 'user'; id: string };
@@ -131,7 +131,7 @@ export class ProfileCorrectionService {
     sent: string[],
     options: CorrectionOptions = {},
   ): Promise<CorrectionResult> {
-    if (!UUID.test(legacyAccountId)) throw notFound('pending account');
+    if (!isUuidAnyCase(legacyAccountId)) throw notFound('pending account');
     const [row] = await m.query<LegacyRow[]>(
       `SELECT id, organization_id, status, user_id, first_name, last_name, email, mobile FROM legacy_accounts WHERE id = $1 FOR UPDATE`,
       [legacyAccountId],
@@ -195,7 +195,7 @@ export class ProfileCorrectionService {
     sent: string[],
     options: CorrectionOptions = {},
   ): Promise<CorrectionResult> {
-    if (!UUID.test(userId)) throw notFound('user');
+    if (!isUuidAnyCase(userId)) throw notFound('user');
     const [row] = await m.query<UserRow[]>(
       `SELECT id, organization_id, first_name, last_name, email, mobile FROM users WHERE id = $1 FOR UPDATE`,
       [userId],

@@ -58,8 +58,6 @@ export function assertNotOwnAccount(actor: StaffActor, ...emails: Array<string |
   }
 }
 
-export const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/iu;
-
 export function notFound(what: string): DomainError {
   return new DomainError('not_found', `No such ${what}.`);
 }

@@ -1,4 +1,4 @@
-import { DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '../../core/src/index.js';
+import { DomainError, cleanText, codePointLength, hasForbiddenCharacters, isUuid } from '../../core/src/index.js';
 import { daysBetween, endOfLocalDay, formatLocalDate, isTimeZone, localDateAt, parseLocalDate } from './local-day.js';
 
 /** Bounds of a transaction code's validity. */
@@ -11,8 +11,6 @@ export const TRANSACTION_CODE_LIMITS = {
   referenceLength: 100,
   descriptionLength: 200,
 } as const;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 
 /** A checked `POST /api/v1/transaction-codes` body. */
 export interface IssueRequest {
@@ -56,7 +54,7 @@ function checkDescription(value: unknown): string {
 export function parseIssueRequest(body: unknown, now: Date): IssueRequest {
   if (!body || typeof body !== 'object' || Array.isArray(body)) throw invalid('body', 'The body must be a JSON object.');
   const b = body as Record<string, unknown>;
-  if (typeof b.sub !== 'string' || !UUID.test(b.sub)) throw invalid('sub', "sub must be the user's OpenID Connect subject identifier.");
+  if (typeof b.sub !== 'string' || !isUuid(b.sub)) throw invalid('sub', "sub must be the user's OpenID Connect subject identifier.");
   const reference = checkReference(b.reference);
   const description = checkDescription(b.description);
   const hasDuration = b.expires_in !== undefined;

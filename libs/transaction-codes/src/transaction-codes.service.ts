@@ -3,7 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { SECRETS, type Secrets } from '../../config/src/index.js';
-import { Clock, DomainError, Duration } from '../../core/src/index.js';
+import { Clock, DomainError, Duration, isUuid } from '../../core/src/index.js';
 import { Directory } from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, transactionCodeValidity, transactionCodeMessage } from '../../notifications/src/index.js';
 // Not the lib's index: nothing here needs oidc-provider itself.
@@ -70,7 +70,6 @@ const open = (param: string) => OPEN.replace('$now', param);
 
 /** Advisory-lock key space of the issue path (two-int form, like the OTP engine's). */
 const LOCK_SPACE = 0x54584e; // "TXN"
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/u;
 
 /** A code one verification tried, with its user's organization (for the audit entry). */
 interface TriedRow {
@@ -325,7 +324,7 @@ export class TransactionCodeService {
    */
   async cancel(issuer: string, id: string, ctx: TransactionCodeContext): Promise<void> {
     const notFound = () => new DomainError('transaction_code_not_found', 'No such transaction code.');
-    if (!UUID.test(id)) throw notFound();
+    if (!isUuid(id)) throw notFound();
     const now = this.clock.now();
     await this.dataSource.transaction(async (m) => {
       const rows = await m.query<
