@@ -63,6 +63,8 @@ export class HeldWrites {
   /** Why a write failed: every later write is skipped and `flush` throws it. */
   private failure: { error: unknown } | undefined;
   private scheduled = false;
+  /** Whether this request has held the use of a code or refresh token (at most one). */
+  private usedOne = false;
 
   constructor(private readonly dataSource: DataSource) {}
 
@@ -77,8 +79,9 @@ export class HeldWrites {
   }
 
   /**
-   * What this request knows of a row: a token it holds, or what was read ahead (null: read
-   * ahead and not there); undefined when it knows nothing and the table must be asked.
+   * What this request knows of a row: a token it holds or handed to a write, or what was read
+   * ahead (null: read ahead and not there); undefined when it knows nothing and the table
+   * must be asked.
    */
   known(kind: string, id: string | { uid: string }): AdapterPayload | null | undefined {
     const key = HeldWrites.rowKey(kind, id);
@@ -97,7 +100,8 @@ export class HeldWrites {
 
   /** Holds the use of a code or refresh token (see PgOidcAdapter.consume): it is written with the tokens, or not at all. */
   holdConsume(kind: string, id: string, at: Date): void {
-    if (this.consumption) throw new Error('one request uses up at most one code or refresh token');
+    if (this.usedOne) throw new Error('one request uses up at most one code or refresh token');
+    this.usedOne = true;
     this.consumption = { kind, id, at };
     this.schedule();
   }
