@@ -278,19 +278,34 @@ describe('OpenID Connect: sign-in, levels of assurance and step-up', () => {
     expectPage(await web.get('/account'), 200, second.userId);
   });
 
+  /**
+   * Half a switch of person through an app: the first person signed in to the app, which then
+   * asks for prompt=login; the second person signs in and stops on the way back to the
+   * interaction (`back`), which holds the first person's provider session.
+   */
+  async function switchHalfWay(): Promise<{
+    first: Awaited<ReturnType<typeof person>>;
+    second: Awaited<ReturnType<typeof person>>;
+    web: WebClient;
+    request: Awaited<ReturnType<typeof authorizationRequest>>;
+    back: URL;
+  }> {
+    const first = await person();
+    const second = await person();
+    const web = new WebClient(h.app.url);
+    await authorize(h, web, rp, first);
+    const request = await authorizationRequest(rp, { prompt: 'login' });
+    landedOnPage(await browse(web, request.url), 'Password');
+    const signedIn = await signIn(h, web, second, { stopAt: `${h.issuer}/interaction/` });
+    if (!signedIn.callback) throw new Error(`expected the way back to the interaction, got ${signedIn.page.status}`);
+    return { first, second, web, request, back: signedIn.callback };
+  }
+
   it('switching person through an app (prompt=login) completes whenever the logout queue runs during it', async () => {
     // The queue ends the first person's provider session while the browser is in the middle of the provider's
     // flow (its interaction holds that session): it is logged out but kept for the flow, whose logout form ends it.
     for (const drainAt of [-1, 0, 1, 2, 3, 4, 5]) {
-      const first = await person();
-      const second = await person();
-      const web = new WebClient(h.app.url);
-      await authorize(h, web, rp, first);
-      const request = await authorizationRequest(rp, { prompt: 'login' });
-      landedOnPage(await browse(web, request.url), 'Password');
-      const signedIn = await signIn(h, web, second, { stopAt: `${h.issuer}/interaction/` });
-      const back = signedIn.callback;
-      if (!back) throw new Error(`drain at ${drainAt}: expected the way back to the interaction, got ${signedIn.page.status}`);
+      const { first, second, web, request, back } = await switchHalfWay();
       const { callback, switched } = await toCallback(web, back.href, drainAt).catch((error: Error) => {
         throw new Error(`drain at ${drainAt}: ${error.message}`);
       });
@@ -303,13 +318,7 @@ describe('OpenID Connect: sign-in, levels of assurance and step-up', () => {
   });
 
   it('a switch abandoned after the logout queue ran leaves nothing in the way: prompt=none answers for the person signed in', async () => {
-    const first = await person();
-    const second = await person();
-    const web = new WebClient(h.app.url);
-    await authorize(h, web, rp, first);
-    const request = await authorizationRequest(rp, { prompt: 'login' });
-    landedOnPage(await browse(web, request.url), 'Password');
-    expect((await signIn(h, web, second, { stopAt: `${h.issuer}/interaction/` })).callback).toBeDefined();
+    const { first, second, web } = await switchHalfWay();
     // The queue logs the first person out while the flow holds their provider session; the flow is then abandoned.
     await h.app.app.get(BackchannelLogout).drainQueue();
     expect(await providerSessionsOf(first.id)).toBe(1);
@@ -323,13 +332,7 @@ describe('OpenID Connect: sign-in, levels of assurance and step-up', () => {
   });
 
   it("a provider session is held only by an interaction that is unexpired by the app's clock", async () => {
-    const first = await person();
-    const second = await person();
-    const web = new WebClient(h.app.url);
-    await authorize(h, web, rp, first);
-    const request = await authorizationRequest(rp, { prompt: 'login' });
-    landedOnPage(await browse(web, request.url), 'Password');
-    expect((await signIn(h, web, second, { stopAt: `${h.issuer}/interaction/` })).callback).toBeDefined();
+    const { first } = await switchHalfWay();
     // The flow is abandoned and its interaction (1 hour) expires before the logout queue runs: nothing holds the
     // first person's provider session any more, so it is deleted, not kept.
     h.clock.advance(Duration.ofMinutes(61));
