@@ -160,7 +160,7 @@ export class SupportActionsController {
         .type('html')
         .send(
           consolePage(
-            `${action.title} · ${target.values.first_name} ${target.values.last_name}`,
+            `${action.title} · ${target.profile.firstName} ${target.profile.lastName}`,
             { staff, csrf },
             actionBody({
               kind: 'user',

@@ -77,9 +77,7 @@ export const actorOf = (staff: StaffPrincipal): StaffActor => ({ id: staff.id, r
 export interface Target {
   kind: Kind;
   id: string;
-  email: string;
-  values: Values;
-  /** The same data as on file (`values` is its form), for the checks a correction runs. */
+  /** The data on file (`valuesOf` gives its form). */
   profile: ProfileValues;
   /** A legacy account enrolled since: the user it became. */
   enrolledAs: string | null;
@@ -125,15 +123,13 @@ export class SupportTargets {
     let target: Target | null = null;
     if (kind === 'user') {
       const user = await this.directory.user(id).catch(() => null);
-      if (user) target = { kind, id, email: user.email, values: valuesOf(user), profile: profileOf(user), enrolledAs: null };
+      if (user) target = { kind, id, profile: profileOf(user), enrolledAs: null };
     } else {
       const account = await this.directory.legacyAccount(id).catch(() => null);
-      if (account) {
-        target = { kind, id, email: account.email, values: valuesOf(account), profile: profileOf(account), enrolledAs: account.userId };
-      }
+      if (account) target = { kind, id, profile: profileOf(account), enrolledAs: account.userId };
     }
     if (!target) throw new DomainError('not_found', 'There is no such person.');
-    assertCanActOn(staff, { type: kind, id, email: target.email });
+    assertCanActOn(staff, { type: kind, id, email: target.profile.email });
     return target;
   }
 }

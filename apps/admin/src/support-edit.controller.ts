@@ -12,7 +12,16 @@ import {
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
 import { PersonSections } from './people/sections.js';
-import { SupportErrorFilter, SupportTargets, actorOf, formValues, profileInput, statusOf, type Target } from './support-common.js';
+import {
+  SupportErrorFilter,
+  SupportTargets,
+  actorOf,
+  formValues,
+  profileInput,
+  statusOf,
+  valuesOf,
+  type Target,
+} from './support-common.js';
 import {
   devicesSection,
   editBody,
@@ -89,7 +98,7 @@ export class SupportEditController {
   ): Promise<void> {
     const target = await this.targets.load(staff, kind, id);
     if (target.enrolledAs) return res.redirect(303, `/people/user/${target.enrolledAs}/edit`);
-    await this.render(req, res, staff, target, 200, { values: target.values });
+    await this.render(req, res, staff, target, 200, { values: valuesOf(target.profile) });
   }
 
   @Post()
@@ -172,7 +181,7 @@ export class SupportEditController {
       .type('html')
       .send(
         consolePage(
-          `${title} · ${target.values.first_name} ${target.values.last_name}`,
+          `${title} · ${target.profile.firstName} ${target.profile.lastName}`,
           { staff, csrf: this.web.csrf(req, res) },
           editBody({
             kind: target.kind,
