@@ -3,7 +3,7 @@ import { createHash } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { deliverCode, issueCode, sessionEnded } from '../../account/src/index.js';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError } from '../../core/src/index.js';
+import { Clock, DomainError, KeptCopies } from '../../core/src/index.js';
 import { Directory, checkEmail, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
 import { OutboxService } from '../../notifications/src/index.js';
 import { OtpService, maskDestination, type VerifyOtpResult } from '../../otp/src/index.js';
@@ -156,8 +156,8 @@ export class EmergencyContactService {
     private readonly audit: AuditService,
   ) {}
 
-  /** Per organization, whether it requires verified contacts, and until when that copy holds (promptAfterSignIn). */
-  private readonly requiresContacts = new Map<string, { requires: boolean; until: number }>();
+  /** Per organization, whether it requires verified contacts (promptAfterSignIn). */
+  private readonly requiresContacts = new KeptCopies<boolean>(POLICY_COPY_MS, POLICY_COPIES_MAX);
 
   /** The user's emergency contacts, codes in flight and what the policy asks. */
   async view(userId: string): Promise<EmergencyContacts> {
@@ -225,15 +225,10 @@ export class EmergencyContactService {
    * change reaches them within that time.
    */
   async promptAfterSignIn(userId: string, organizationId: string): Promise<ContactPrompt> {
-    const now = this.clock.now().getTime();
-    const copy = this.requiresContacts.get(organizationId);
-    let requires = copy && copy.until > now ? copy.requires : undefined;
-    if (requires === undefined) {
+    const requires = await this.requiresContacts.get(organizationId, this.clock.now().getTime(), async () => {
       const policy = await this.policy(organizationId);
-      requires = policy.requireEmail || policy.requirePhone;
-      if (this.requiresContacts.size >= POLICY_COPIES_MAX) this.requiresContacts.clear();
-      this.requiresContacts.set(organizationId, { requires, until: now + POLICY_COPY_MS });
-    }
+      return policy.requireEmail || policy.requirePhone;
+    });
     return requires ? await this.prompt(userId, null) : { ask: false, missing: [] };
   }
 

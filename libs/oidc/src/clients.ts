@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
 import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
-import { DomainError, hasForbiddenCharacters, type Clock } from '../../core/src/index.js';
+import { DomainError, KeptCopies, hasForbiddenCharacters, type Clock } from '../../core/src/index.js';
 import { runStatement } from '../../database/src/index.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
@@ -169,15 +169,17 @@ const CLIENT_CACHE_SIZE = 1_000;
 
 /** Relying apps and services: registered by the operator CLI, read by the provider. */
 export class ClientRegistry {
-  private readonly cache = new Map<string, { metadata: ClientMetadataRecord; until: number }>();
+  private readonly cache: KeptCopies<ClientMetadataRecord | undefined>;
 
   /** `cacheMs`: see CLIENT_CACHE_MS (0 reads the table every time). Measured on the monotonic clock: a cache, not an expiry. */
   constructor(
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly audit: AuditService,
-    private readonly cacheMs = CLIENT_CACHE_MS,
-  ) {}
+    cacheMs = CLIENT_CACHE_MS,
+  ) {
+    this.cache = new KeptCopies(cacheMs, CLIENT_CACHE_SIZE);
+  }
 
   async create(input: ClientInput, actor: AuditEventInput['actor']): Promise<RegisteredClient> {
     const c = validateClientInput(input);
@@ -225,17 +227,13 @@ export class ClientRegistry {
   /** The provider's view of a client; undefined when unknown. The secret field holds its hash. At most cacheMs old. */
   async metadata(clientId: string): Promise<ClientMetadataRecord | undefined> {
     if (clientId.length > 200) return undefined;
-    const now = performance.now();
-    const kept = this.cache.get(clientId);
-    if (kept && kept.until > now) return kept.metadata;
-    const metadata = await this.read(clientId);
-    if (!metadata || this.cacheMs <= 0) {
-      this.cache.delete(clientId);
-      return metadata;
-    }
-    if (this.cache.size >= CLIENT_CACHE_SIZE) this.cache.clear();
-    this.cache.set(clientId, { metadata, until: now + this.cacheMs });
-    return metadata;
+    // A client unknown to the table is never kept.
+    return await this.cache.get(
+      clientId,
+      performance.now(),
+      () => this.read(clientId),
+      (metadata) => metadata !== undefined,
+    );
   }
 
   private async read(clientId: string): Promise<ClientMetadataRecord | undefined> {
