@@ -92,10 +92,14 @@ export class HeldWrites {
     this.readAhead.set(HeldWrites.rowKey(kind, id), payload);
   }
 
-  /** A write of this request to rows read ahead or saved: they are read again when asked for (after `flush`). */
-  forgetAhead(): void {
+  /**
+   * Before another write of this request (not a held one): what is held is written first, and
+   * rows read ahead or saved are read again when asked for, since that write may change them.
+   */
+  async beforeWrite(): Promise<void> {
     this.readAhead.clear();
     this.handedOver.clear();
+    await this.flush();
   }
 
   /** Holds the use of a code or refresh token (see PgOidcAdapter.consume): it is written with the tokens, or not at all. */
@@ -314,8 +318,7 @@ export class PgOidcAdapter implements Adapter {
       writes.hold({ kind: this.kind, id, payload, expiresAt });
       return;
     }
-    writes?.forgetAhead();
-    await writes?.flush();
+    await writes?.beforeWrite();
     const link = this.kind === 'Session' && this.sessionLink ? await this.sessionLink(payload) : null;
     if (this.kind === 'Session' && this.sessionLink && typeof payload.accountId === 'string' && link === null) {
       // A signed-in provider session that mirrors no live Gatehouse session of its person (that person signed
@@ -404,15 +407,13 @@ export class PgOidcAdapter implements Adapter {
 
   async destroy(id: string): Promise<void> {
     const writes = heldForCurrentRequest();
-    writes?.forgetAhead();
-    await writes?.flush();
+    await writes?.beforeWrite();
     await runStatement(this.dataSource, `DELETE FROM oidc_models WHERE kind = $1 AND id = $2`, [this.kind, id]);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
     const writes = heldForCurrentRequest();
-    writes?.forgetAhead();
-    await writes?.flush();
+    await writes?.beforeWrite();
     await this.dataSource.query(`DELETE FROM oidc_models WHERE kind = $1 AND grant_id = $2`, [this.kind, grantId]);
   }
 
