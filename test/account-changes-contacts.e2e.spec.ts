@@ -299,7 +299,7 @@ describe('signed-in changes: mobile number and email', () => {
     const who = await person();
     const web = new WebClient(h.app.url);
     await signInByEmail(h, web, who);
-    const session = web.cookie('session')!;
+    let session = web.cookie('session')!;
 
     const mobile = await api(h.app.url, 'POST', '/api/v1/account/mobile', { session, body: { mobile: '+393335000005', channel: 'voice' } });
     expect(mobile.status).toBe(201);
@@ -355,6 +355,10 @@ describe('signed-in changes: mobile number and email', () => {
       body: { code: smsCode },
     });
     expect(verified.body.step).toBe('done');
+    // The step-up renewed the session's token; the old one is refused.
+    expect(verified.body.session_token).toEqual(expect.any(String));
+    expect((await api(h.app.url, 'DELETE', '/api/v1/account/mobile', { session })).status).toBe(401);
+    session = verified.body.session_token as string;
 
     expect((await api(h.app.url, 'DELETE', '/api/v1/account/mobile', { session })).status).toBe(204);
     expect((await userRow(db(), who.id)).mobile).toBeNull();

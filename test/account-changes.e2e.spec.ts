@@ -17,6 +17,7 @@ import {
   codeMails,
   expectPage,
   nextEmailCode,
+  sha256,
   signInByEmail,
   startHarness,
   submitPassword,
@@ -109,7 +110,7 @@ describe('signed-in changes: step-up, password and security code', () => {
     const events = await db().query(`SELECT details FROM audit_events WHERE event_type = 'session.stepped_up' AND subject_id = $1`, [
       who.id,
     ]);
-    expect(events).toEqual([{ details: { session_id: session.id, channel: 'email' } }]);
+    expect(events).toEqual([{ details: { session_id: session.id, channel: 'email', renewed: true } }]);
 
     // Fresh again for the next 10 minutes: every sensitive page opens directly.
     h.clock.advance(Duration.ofMinutes(9));
@@ -167,9 +168,23 @@ describe('signed-in changes: step-up, password and security code', () => {
     expect(refused.body).toMatchObject({ status: 'step_up_required', error: { code: 'step_up_required' } });
 
     // After the step-up the same page shows the form.
+    const stepping = (await sessionOf(db(), web)).id;
     await web.get('/account/password');
     expectPage(await completeStepUp(h, web, who.email), 200, 'Current password');
-    expect((await sessionOf(db(), web)).acr).toBe('urn:gatehouse:loa:2');
+    expect(await sessionOf(db(), web)).toMatchObject({ id: stepping, acr: 'urn:gatehouse:loa:2' });
+
+    // The rise in assurance renewed the session's token: the browser holds a new one, and the loa:1 token
+    // (which may have leaked, or been planted) works neither at the higher level nor at all.
+    expect(web.cookie('session')).toMatch(/^[A-Za-z0-9_-]{43}$/u);
+    expect(web.cookie('session')).not.toBe(token);
+    expect(await db().query(`SELECT id FROM sessions WHERE token_hash = $1`, [sha256(token)])).toEqual([]);
+    expect((await api(h.app.url, 'GET', '/api/v1/account/step-up', { session: token })).status).toBe(401);
+    const stale = new WebClient(h.app.url);
+    stale.cookies.set('gh_session', token);
+    const away = await stale.get('/account/password', false);
+    expect(away.status).toBe(303);
+    expect(away.location).toBe('/signin?return_to=%2Faccount%2Fpassword');
+    expect((await stale.get('/account', false)).location).toBe('/signin?return_to=%2Faccount');
   });
 
   it('changes the password: old one refused, new one works, other sessions end, this one lives, remembered devices need a code, notice sent', async () => {
@@ -446,7 +461,7 @@ describe('signed-in changes: step-up, password and security code', () => {
     const who = await person();
     const web = new WebClient(h.app.url);
     await signInByEmail(h, web, who);
-    const session = web.cookie('session')!;
+    let session = web.cookie('session')!;
 
     const fresh = await api(h.app.url, 'GET', '/api/v1/account/step-up', { session });
     expect(fresh.status).toBe(200);
@@ -481,6 +496,11 @@ describe('signed-in changes: step-up, password and security code', () => {
     });
     expect(verified.status).toBe(200);
     expect(verified.body).toMatchObject({ step: 'done', fresh_until: Duration.ofMinutes(10).after(h.clock.now()).toISOString() });
+    // The step-up renewed the session's token: the app carries on with the new one, the old one is refused.
+    expect(verified.body.session_token).toEqual(expect.stringMatching(/^[A-Za-z0-9_-]{43}$/u));
+    expect(verified.body.session_token).not.toBe(session);
+    expect((await api(h.app.url, 'POST', '/api/v1/account/password', { session, body: change })).status).toBe(401);
+    session = verified.body.session_token as string;
 
     const weak = await api(h.app.url, 'POST', '/api/v1/account/password', {
       session,

@@ -94,7 +94,11 @@ export class AccountChangesController {
             ? await this.stepUp.resend(handle, session, body.channel, meta)
             : await this.stepUp.verify(handle, session, body.code, meta);
       }
-      if (outcome.state.step === 'done') return res.redirect(303, outcome.state.returnTo);
+      if (outcome.state.step === 'done') {
+        // The step-up renewed the session's token: the old cookie no longer works.
+        if (outcome.sessionToken) this.web.cookies.set(res, 'session', outcome.sessionToken);
+        return res.redirect(303, outcome.state.returnTo);
+      }
       await this.renderStepUp(req, res, session, outcome);
     });
   }
@@ -361,7 +365,8 @@ function flowHandle(id: string, token: string | undefined): FlowHandle {
 /**
  * The JSON face of the same changes, for native apps, authenticated by the session token
  * (`Authorization: Session <token>`; no cookies, so no CSRF exposure). A change that needs
- * a step-up answers 403 `step_up_required`; `POST /api/v1/account/step-up` starts one.
+ * a step-up answers 403 `step_up_required`; `POST /api/v1/account/step-up` starts one. A
+ * completed step-up answers the session's new `session_token`: the old one stops working.
  */
 @Controller('api/v1/account')
 @UseFilters(ProblemFilter)
@@ -534,8 +539,11 @@ export class AccountChangesApiController {
     const json: Json = { step: s.step };
     if (outcome.handle) json.flow_id = outcome.handle.id;
     if (created === 201 && outcome.handle) json.flow_token = outcome.handle.token;
-    if (s.step === 'done') json.fresh_until = outcome.freshUntil?.toISOString();
-    else Object.assign(json, await this.channelsJson(session, outcome));
+    if (s.step === 'done') {
+      json.fresh_until = outcome.freshUntil?.toISOString();
+      // The step-up renewed the session's token: the one this request came with no longer works.
+      json.session_token = outcome.sessionToken;
+    } else Object.assign(json, await this.channelsJson(session, outcome));
     if (s.step === 'otp') {
       json.channel = s.channel;
       json.delivery = outcome.delivery;

@@ -1,5 +1,4 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { AuditService } from '../../audit/src/index.js';
 import type { AppConfig } from '../../config/src/index.js';
 import { Clock, Duration } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
@@ -48,6 +47,11 @@ export interface StepUpOutcome {
   error?: StepError;
   /** Set once the session is fresh: until when it stays so. */
   freshUntil?: Date;
+  /**
+   * Set once the session is fresh: its new token. The step-up renewed it; the token the request
+   * came with no longer works, so the caller hands this one on (cookie, or the JSON answer).
+   */
+  sessionToken?: string;
 }
 
 /**
@@ -55,7 +59,7 @@ export interface StepUpOutcome {
  * within the last STEP_UP_MINUTES (10). Otherwise the user gets a code by one of their
  * verified channels (the same choice as at sign-in), bound to purpose `step_up`, the user
  * and the session id; once it verifies, the session gains an `otp` verification record
- * (and with it loa:2). Used by Gatehouse's own account pages, and meant for OIDC step-up.
+ * (and with it loa:2) and a new token (a rise in assurance never keeps the old one). Used by Gatehouse's own account pages, and meant for OIDC step-up.
  */
 @Injectable()
 export class StepUpService {
@@ -66,7 +70,6 @@ export class StepUpService {
     private readonly otp: OtpService,
     private readonly outbox: OutboxService,
     private readonly sessions: SessionService,
-    private readonly audit: AuditService,
     @Optional() @Inject(STEP_UP_WINDOW) private readonly window: Duration = DEFAULT_STEP_UP_WINDOW,
   ) {}
 
@@ -162,17 +165,22 @@ export class StepUpService {
     }
     const now = this.clock.now();
     const next = nextStepUp(state, { type: 'code_verified' }, now);
-    await this.sessions.addVerification(session.id, { method: 'otp', channel: state.channel, at: now.toISOString() });
-    await this.audit.record({
-      type: 'session.stepped_up',
-      actor: { type: 'user', id: user.id },
-      subject: { type: 'user', id: user.id },
-      organizationId: user.organizationId,
-      ...auditMeta(meta),
-      details: { session_id: session.id, channel: state.channel },
-    });
+    // A rise in assurance: the session gets a new token (the old one ends with it), committed with its audit entry.
+    const sessionToken = await this.sessions.raiseAssurance(
+      session.id,
+      { method: 'otp', channel: state.channel, at: now.toISOString() },
+      {
+        type: 'session.stepped_up',
+        actor: { type: 'user', id: user.id },
+        subject: { type: 'user', id: user.id },
+        organizationId: user.organizationId,
+        ...auditMeta(meta),
+        details: { session_id: session.id, channel: state.channel, renewed: true },
+      },
+    );
+    if (!sessionToken) throw sessionEnded();
     await this.flows.end(flow.id);
-    return { handle, state: next, freshUntil: this.window.after(now) };
+    return { handle, state: next, freshUntil: this.window.after(now), sessionToken };
   }
 
   private async sendCode(

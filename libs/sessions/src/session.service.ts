@@ -198,18 +198,32 @@ export class SessionService {
     };
   }
 
-  /** Adds a fresh verification (step-up) to a live session. */
-  async addVerification(sessionId: string, record: VerificationRecord): Promise<void> {
-    const rows = await this.dataSource.query<Array<{ verifications: VerificationRecord[] }>>(
-      `SELECT verifications FROM sessions WHERE id = $1`,
-      [sessionId],
-    );
-    const verifications = [...(rows[0]?.verifications ?? []), record];
-    await this.dataSource.query(`UPDATE sessions SET verifications = $2, acr = $3 WHERE id = $1 AND ended_at IS NULL`, [
-      sessionId,
-      JSON.stringify(verifications),
-      acrOf(verifications) ?? 'none',
-    ]);
+  /**
+   * A rise in assurance (step-up): adds a fresh verification to a live session and renews its
+   * token, in one transaction with `event` (its audit entry). The old token's hash is replaced, so
+   * the token the session had at the lower level (which may have leaked, or been planted) no longer
+   * resolves; the session keeps its id, and with it what is bound to it (flows, the OIDC
+   * provider's sessions, back-channel logout). Returns the new token, or null when the session
+   * ended meanwhile (nothing changes then).
+   */
+  async raiseAssurance(sessionId: string, record: VerificationRecord, event: AuditEventInput): Promise<string | null> {
+    const token = randomBytes(32).toString('base64url');
+    return await this.dataSource.transaction(async (manager) => {
+      const rows = await manager.query<Array<{ verifications: VerificationRecord[] }>>(
+        `SELECT verifications FROM sessions WHERE id = $1 AND ended_at IS NULL FOR UPDATE`,
+        [sessionId],
+      );
+      if (!rows[0]) return null;
+      const verifications = [...rows[0].verifications, record];
+      await manager.query(`UPDATE sessions SET verifications = $2, acr = $3, token_hash = $4 WHERE id = $1`, [
+        sessionId,
+        JSON.stringify(verifications),
+        acrOf(verifications) ?? 'none',
+        sha256(token),
+      ]);
+      await this.audit.record(event, manager);
+      return token;
+    });
   }
 
   async end(sessionId: string, reason: string, meta: RequestMeta = {}): Promise<void> {
