@@ -245,7 +245,7 @@ async function startBareProvider(users: number): Promise<BareProvider> {
     scopes: [...OIDC_SCOPES],
     acrValues: [LOA1, LOA2],
     responseTypes: ['code'],
-    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    pkce: { required: () => true },
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     clientDefaults: {
       grant_types: ['authorization_code'],

@@ -110,6 +110,7 @@ export async function registerApp(
       ...(input.public !== undefined ? { public: input.public } : {}),
       ...(input.grants ? { grants: input.grants } : {}),
       ...(input.scopes ? { scopes: input.scopes } : {}),
+      ...(input.pkceRequired !== undefined ? { pkceRequired: input.pkceRequired } : {}),
     },
     { type: 'operator', id: 'test' },
   );

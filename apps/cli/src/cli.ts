@@ -142,6 +142,11 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
     .requiredOption('--name <name>', 'display name shown to users')
     .option('--redirect-uri <uri>', 'redirect URI, exact match (repeatable); https, or http on localhost', collect, [])
     .option('--public', 'a public client (no secret; PKCE required)', false)
+    .option(
+      '--pkce-optional',
+      'let this confidential client send authorization requests without PKCE, for a relying app that cannot send it (PKCE is required of every client by default, RFC 9700 2.1.1; a code_challenge that is sent is still checked)',
+      false,
+    )
     .option('--post-logout-redirect-uri <uri>', 'where to return after sign-out (repeatable)', collect, [])
     .option('--backchannel-logout-uri <uri>', "where Gatehouse POSTs a signed logout token when the user's session ends")
     .option('--grant <grant>', 'authorization_code | refresh_token | client_credentials (repeatable; default: the first two)', collect, [])
@@ -156,6 +161,7 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
         name: string;
         redirectUri: string[];
         public: boolean;
+        pkceOptional: boolean;
         postLogoutRedirectUri: string[];
         backchannelLogoutUri?: string;
         grant: string[];
@@ -170,6 +176,7 @@ export function buildProgram(io: CliIo, config: () => AppConfig): Command {
               postLogoutRedirectUris: opts.postLogoutRedirectUri,
               backchannelLogoutUri: opts.backchannelLogoutUri ?? null,
               public: opts.public,
+              pkceRequired: !opts.pkceOptional,
               grants: opts.grant,
               scopes: opts.scope,
             },

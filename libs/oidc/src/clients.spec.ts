@@ -25,7 +25,18 @@ describe('client registration input', () => {
       public: false,
       grants: ['authorization_code', 'refresh_token'],
       scopes: ['openid', 'offline_access', 'profile', 'email', 'phone', 'gatehouse'],
+      pkceRequired: true,
     });
+  });
+
+  it('requires PKCE unless a confidential sign-in client opts out', () => {
+    const uris = { redirectUris: ['https://a.example/cb'] };
+    expect(validateClientInput({ name: 'x', ...uris, pkceRequired: false }).pkceRequired).toBe(false);
+    expect(validateClientInput({ name: 'x', ...uris, public: true }).pkceRequired).toBe(true);
+    expect(() => validateClientInput({ name: 'x', ...uris, public: true, pkceRequired: false })).toThrow(
+      /public client cannot make PKCE optional/u,
+    );
+    expect(() => validateClientInput({ name: 'x', grants: ['client_credentials'], pkceRequired: false })).toThrow(/authorization_code/u);
   });
 
   it('accepts https, and http only on the loopback', () => {

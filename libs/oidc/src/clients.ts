@@ -33,6 +33,12 @@ export interface ClientInput {
   public?: boolean;
   grants?: string[];
   scopes?: string[];
+  /**
+   * Whether authorization requests must carry PKCE (S256): true unless the operator opted a
+   * confidential client out (`client:create --pkce-optional`) for a relying app that cannot
+   * send it. A public client always needs it. Either way a code_challenge that is sent is checked.
+   */
+  pkceRequired?: boolean;
 }
 
 export interface RegisteredClient {
@@ -55,6 +61,8 @@ export interface ClientMetadataRecord {
   response_types: string[];
   scope?: string;
   application_type: 'web';
+  /** Gatehouse's own metadata (see ClientInput.pkceRequired), read by the provider's `pkce.required`. */
+  gatehouse_pkce_required: boolean;
 }
 
 interface ClientRow {
@@ -67,6 +75,7 @@ interface ClientRow {
   backchannel_logout_uri: string | null;
   grant_types: string[];
   scopes: string[];
+  pkce_required: boolean;
 }
 
 /**
@@ -154,7 +163,14 @@ export function validateClientInput(input: ClientInput): Required<ClientInput> {
   if (grants.includes('authorization_code') && !scopes.includes('openid')) {
     throw new DomainError('invalid_client_metadata', 'a sign-in client needs the openid scope');
   }
-  return { name, redirectUris, postLogoutRedirectUris, backchannelLogoutUri, public: isPublic, grants, scopes };
+  const pkceRequired = input.pkceRequired !== false;
+  if (!pkceRequired && isPublic) {
+    throw new DomainError('invalid_client_metadata', 'a public client cannot make PKCE optional (it has no secret to protect its codes)');
+  }
+  if (!pkceRequired && !grants.includes('authorization_code')) {
+    throw new DomainError('invalid_client_metadata', 'PKCE only concerns clients with the authorization_code grant');
+  }
+  return { name, redirectUris, postLogoutRedirectUris, backchannelLogoutUri, public: isPublic, grants, scopes, pkceRequired };
 }
 
 /**
@@ -188,8 +204,8 @@ export class ClientRegistry {
     await this.dataSource.transaction(async (manager) => {
       await manager.query(
         `INSERT INTO oidc_clients (client_id, name, client_secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, created_at,
-                                   backchannel_logout_uri)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+                                   backchannel_logout_uri, pkce_required)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
         [
           clientId,
           c.name,
@@ -201,6 +217,7 @@ export class ClientRegistry {
           c.scopes,
           this.clock.now(),
           c.backchannelLogoutUri,
+          c.pkceRequired,
         ],
       );
       await this.audit.record(
@@ -216,6 +233,7 @@ export class ClientRegistry {
             backchannel_logout_uri: c.backchannelLogoutUri,
             grant_types: c.grants,
             scopes: c.scopes,
+            pkce_required: c.pkceRequired,
           },
         },
         manager,
@@ -240,7 +258,8 @@ export class ClientRegistry {
     // A prepared statement: the provider reads the client on every token request.
     const { rows } = await runStatement<ClientRow>(
       this.dataSource,
-      `SELECT client_id, name, client_secret_hash, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, grant_types, scopes
+      `SELECT client_id, name, client_secret_hash, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, grant_types, scopes,
+              pkce_required
          FROM oidc_clients WHERE client_id = $1`,
       [clientId],
     );
@@ -256,6 +275,7 @@ export class ClientRegistry {
       grant_types: grants,
       response_types: grants.includes('authorization_code') ? ['code'] : [],
       application_type: 'web',
+      gatehouse_pkce_required: r.pkce_required || r.public,
     };
     if (r.scopes.length) metadata.scope = r.scopes.join(' ');
     // Logout tokens always carry `sid` (and ID tokens then too), so the app can end just that session.

@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHmac } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Provider, { interactionPolicy, type Account, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import Provider, { errors, interactionPolicy, type Account, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
 import type { AuditService } from '../../audit/src/index.js';
 import type { DataSource } from 'typeorm';
 import type { AppConfig, Secrets } from '../../config/src/index.js';
@@ -11,7 +11,7 @@ import { LOA1, LOA2, acrOf, amrOf, type Session } from '../../sessions/src/index
 import { parseAuthRequest, requiredLevel } from './acr.js';
 import { OIDC_SCOPES, SERVICE_SCOPES, USER_API_SCOPES, clientSecretMatches, type ClientRegistry } from './clients.js';
 import { grantRequested } from './grants.js';
-import { accountReadAhead, adapterFactory, holdTokenWrites } from './pg-adapter.js';
+import { accountReadAhead, adapterFactory, holdTokenWrites, revokeGrant } from './pg-adapter.js';
 import type { OidcProviderHost } from './provider-host.js';
 import type { SigningKey } from './signing-keys.js';
 
@@ -39,6 +39,9 @@ export const OIDC_ROUTES = {
   token: `${OIDC_PREFIX}/token`,
   userinfo: `${OIDC_PREFIX}/me`,
 } as const;
+
+/** Where the provider's sign-out confirmation form posts (oidc-provider's `end_session_confirm` route). */
+export const END_SESSION_CONFIRM_PATH = `${OIDC_ROUTES.end_session}/confirm`;
 
 /** Paths answered by oidc-provider itself (which reads its own request bodies). */
 export function isProviderPath(path: string): boolean {
@@ -109,8 +112,10 @@ interface MirroredSession {
   accountId?: string;
   loginTs?: number;
   amr?: string[];
-  /** Per client: the apps this session signed in to. */
-  authorizations?: Record<string, unknown>;
+  /** Per client: the apps this session signed in to, with the grant each got. */
+  authorizations?: Record<string, { grantId?: unknown } | undefined>;
+  /** The logout in progress: the app that asked for it (oidc-provider's end-session state). */
+  state?: { clientId?: unknown } | undefined;
   authTime(): number | undefined;
   loginAccount(details: { accountId: string; loginTs: number; amr: string[]; acr: string; transient: boolean }): void;
   resetIdentifier(): void;
@@ -139,15 +144,74 @@ export function allowFormAction(ctx: KoaContextWithOIDC, uris: Array<string | un
   ctx.set('content-security-policy', directives.join(';'));
 }
 
+/** The client metadata (ClientMetadataRecord) saying whether the client's authorization requests must carry PKCE. */
+const PKCE_REQUIRED = 'gatehouse_pkce_required';
+
+/** PKCE is required unless a confidential client's registration says otherwise; a public client always needs it. */
+export function pkceRequired(client: { clientAuthMethod?: string | undefined; [PKCE_REQUIRED]?: unknown }): boolean {
+  return client.clientAuthMethod === 'none' || client[PKCE_REQUIRED] !== false;
+}
+
+/** Whether a token was issued to this client or names it as (one of) its audience. */
+export function tokenConcerns(token: { clientId?: string | undefined; aud?: unknown }, clientId: string): boolean {
+  if (token.clientId === clientId) return true;
+  const { aud } = token;
+  return aud === clientId || (Array.isArray(aud) && aud.includes(clientId));
+}
+
+/** Endpoints a relying app may also call by POST (OpenID Connect Core 3.1.2.1, RP-Initiated Logout 1.0 §2). */
+const BROWSER_POST_PATHS: ReadonlySet<string> = new Set([OIDC_ROUTES.authorization, OIDC_ROUTES.end_session]);
+
+/**
+ * Largest form body accepted on those endpoints. Its parameters are sent on as the query of a
+ * GET (see the POST middleware in createOidcProvider), so it must fit a URL that browsers and Node's default 16 KiB header
+ * limit accept: 8 KiB, several times what a sign-in or logout request carries (an ID token
+ * hint included).
+ */
+export const BROWSER_POST_LIMIT = 8 * 1024;
+
+/** Why a form body was not read: the HTTP status and a description for the error page. */
+class FormBodyError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** Reads an application/x-www-form-urlencoded body of at most `limit` bytes (UTF-8). */
+async function readFormBody(req: IncomingMessage, limit: number): Promise<URLSearchParams> {
+  const type = (req.headers['content-type'] ?? '').split(';');
+  const charset = /charset=([^;]+)/iu
+    .exec(req.headers['content-type'] ?? '')?.[1]
+    ?.trim()
+    .toLowerCase();
+  if (type[0]!.trim().toLowerCase() !== 'application/x-www-form-urlencoded' || (charset && charset !== 'utf-8')) {
+    throw new FormBodyError(400, 'only application/x-www-form-urlencoded bodies (UTF-8) are accepted');
+  }
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw new FormBodyError(413, `the request body is larger than ${limit} bytes`);
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    if (size > limit) throw new FormBodyError(413, `the request body is larger than ${limit} bytes`);
+    chunks.push(chunk);
+  }
+  return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
 function uuidOrNull(value: string): string | null {
   return isUuid(value) ? value : null;
 }
 
 /**
- * oidc-provider configured for Gatehouse: authorization code flow only (PKCE S256 for
- * public clients), refresh-token rotation with reuse detection, revocation, introspection,
- * RP-initiated logout, Gatehouse's own interaction pages and levels of assurance, every
- * model in PostgreSQL, clients from `oidc_clients` with hashed secrets.
+ * oidc-provider configured for Gatehouse: authorization code flow only (PKCE S256 from
+ * every client but a confidential one registered without it), refresh-token rotation with
+ * reuse detection, revocation, introspection, RP-initiated logout (also by POST), Gatehouse's
+ * own interaction pages and levels of assurance, every model in PostgreSQL, clients from
+ * `oidc_clients` with hashed secrets.
  */
 export function createOidcProvider(o: OidcProviderOptions): Provider {
   const { config, bridge, pages, clock } = o;
@@ -277,7 +341,16 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
     scopes: [...OIDC_SCOPES, ...SERVICE_SCOPES, ...USER_API_SCOPES],
     acrValues: [LOA1, LOA2],
     responseTypes: ['code'],
-    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    // PKCE (S256) from every client (RFC 9700 §2.1.1); a confidential client registered with
+    // `--pkce-optional` may leave it out (a code_challenge it does send is still checked).
+    pkce: { required: (_ctx, client) => pkceRequired(client) },
+    extraClientMetadata: {
+      properties: [PKCE_REQUIRED],
+      validator: (_ctx, key, value) => {
+        if (key === PKCE_REQUIRED && typeof value !== 'boolean')
+          throw new errors.InvalidClientMetadata(`${PKCE_REQUIRED} must be a boolean`);
+      },
+    },
     // Secrets are stored hashed, so nothing may use one as a key: no client_secret_jwt, no HS*, no symmetric encryption.
     clientAuthMethods: ['client_secret_basic', 'client_secret_post', 'none'],
     clientDefaults: {
@@ -303,11 +376,13 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
       claimsParameter: { enabled: true },
       introspection: {
         enabled: true,
-        // Only confidential clients (a resource server authenticates) learn about tokens.
-        allowedPolicy: async (_ctx, client) => client.clientAuthMethod !== 'none',
+        // Only a confidential client (it authenticates) learns about a token, and only about one issued to it or
+        // meant for it (its audience): any other answers `active: false`, as for a token that does not exist.
+        allowedPolicy: async (_ctx, client, token) => client.clientAuthMethod !== 'none' && tokenConcerns(token, client.clientId),
       },
       revocation: {
         enabled: true,
+        // Only the client a token was issued to revokes it; another client's request answers 200 and changes nothing.
         allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
       },
       rpInitiatedLogout: {
@@ -433,6 +508,37 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
   provider.use((ctx, next) => inFlight.run(ctx, next));
   provider.use(holdTokenWrites(o.dataSource, (ctx) => tokenPaths.has(ctx.path)));
 
+  /**
+   * An authorization or end-session request sent by POST (a form the relying app's page
+   * submits) is answered with a 303 to the same endpoint with the form's parameters as the
+   * query, which the browser follows by GET; the provider then handles it as any GET request.
+   * The provider's own POST support needs its cookies to be SameSite=None: a cross-site POST
+   * carries no SameSite=Lax cookie, so neither the provider's session nor Gatehouse's would be
+   * seen (no single sign-on, no sign-out). The GET after the redirect is a top-level
+   * navigation, which carries them. Only the form's parameters count (not the POST's query).
+   */
+  provider.use(async (ctx, next) => {
+    if (ctx.method !== 'POST' || !BROWSER_POST_PATHS.has(ctx.path)) {
+      await next();
+      return;
+    }
+    let params: URLSearchParams;
+    try {
+      params = await readFormBody(ctx.req, BROWSER_POST_LIMIT);
+    } catch (error) {
+      if (!(error instanceof FormBodyError)) throw error;
+      ctx.status = error.status;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.type = 'html';
+      ctx.body = pages.error({ error: 'invalid_request', error_description: error.message });
+      return;
+    }
+    const query = params.toString();
+    ctx.set('Cache-Control', 'no-store');
+    ctx.status = 303;
+    ctx.redirect(query ? `${ctx.path}?${query}` : ctx.path);
+  });
+
   provider.use(async (ctx, next) => {
     const silent = isSilentAuthorization(ctx);
     if (silent && (await mirrorForSilentRequest(ctx as KoaContextWithOIDC))) return;
@@ -460,10 +566,58 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
     });
   });
 
+  /**
+   * The grants a sign-out confirmation may end, read before the provider handles it (it then
+   * forgets them): per app of the provider session, the grant it got, and the app that asked.
+   */
+  const grantsOfSession = async (ctx: KoaContextWithOIDC): Promise<{ grants: Map<string, string>; asking: string | undefined }> => {
+    const session = (await provider.Session.get(ctx)) as unknown as MirroredSession;
+    const grants = new Map<string, string>();
+    for (const [clientId, authorization] of Object.entries(session.authorizations ?? {})) {
+      if (typeof authorization?.grantId === 'string') grants.set(clientId, authorization.grantId);
+    }
+    const asking = session.state?.clientId;
+    return { grants, asking: typeof asking === 'string' ? asking : undefined };
+  };
+
+  /**
+   * RP-initiated logout, once the provider accepted the confirmation (its xsrf check passed):
+   * signing out revokes the grant of every app of the session, "Stay signed in" that of the
+   * app that asked, with offline_access or not (oidc-provider keeps those, Gatehouse grants
+   * never outlive the session they were issued in; the back-channel queue cannot do it here,
+   * as the provider has already deleted its session). Before the answer: a refresh right
+   * after is `invalid_grant`, userinfo refuses the access tokens.
+   */
+  const revokeLoggedOut = async (
+    ctx: KoaContextWithOIDC,
+    before: { grants: Map<string, string>; asking: string | undefined },
+    everyApp: boolean,
+  ): Promise<void> => {
+    const ended = [...before.grants].filter(([clientId]) => everyApp || clientId === before.asking);
+    for (const [, grantId] of ended) await revokeGrant(o.dataSource, grantId);
+    const accountId = ctx.oidc.session?.accountId;
+    if (!o.audit || !accountId || ended.length === 0) return;
+    const id = (ctx.req as IncomingMessage & { id?: unknown }).id;
+    await o.audit.record({
+      type: 'oidc.logout_grants_revoked',
+      actor: { type: 'user', id: accountId },
+      subject: { type: 'user', id: accountId },
+      ip: ctx.ip || null,
+      userAgent: ctx.get('user-agent') || null,
+      requestId: typeof id === 'string' ? id : null,
+      details: { client_id: before.asking ?? null, client_ids: ended.map(([clientId]) => clientId), signed_out: everyApp },
+    });
+  };
+
   provider.use(async (ctx, next) => {
+    const confirming = ctx.method === 'POST' && ctx.path === END_SESSION_CONFIRM_PATH;
+    const before = confirming ? await grantsOfSession(ctx as KoaContextWithOIDC) : undefined;
     await next();
     const oidc = (ctx as Partial<KoaContextWithOIDC>).oidc;
     if (!oidc) return;
+    if (before && oidc.route === 'end_session_confirm' && ctx.status === 303) {
+      await revokeLoggedOut(ctx as KoaContextWithOIDC, before, Boolean(oidc.params?.logout));
+    }
     // RP-initiated logout confirmed on Gatehouse's page ends the Gatehouse session too.
     if (oidc.route === 'end_session_confirm' && ctx.status === 303 && oidc.params?.logout === LOGOUT_CONFIRMED) {
       await bridge.endCurrent(ctx.req, ctx.res, 'oidc_logout');
