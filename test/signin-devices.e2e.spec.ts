@@ -262,6 +262,118 @@ describe('remembered devices', () => {
     expect(events.map((e) => e.details)).toEqual([{ reason: 'unknown', device_id: null }]);
   });
 
+  it('a device cookie replayed from another browser family or OS asks for a code, and is recorded on the device and audited', async () => {
+    const r = await rememberedBrowser('otto');
+    const token = r.web.cookie('device')!;
+    const deviceRow = async () =>
+      (
+        await db().query<Array<Record<string, unknown>>>(
+          `SELECT ua_family, last_used_at, host(last_used_ip) AS last_used_ip, last_used_user_agent, mismatch_count, last_mismatch_at,
+                  host(last_mismatch_ip) AS last_mismatch_ip, last_mismatch_user_agent, revoked_at
+             FROM remembered_devices WHERE id = $1`,
+          [r.deviceId],
+        )
+      )[0];
+    expect(await deviceRow()).toMatchObject({ ua_family: 'Chrome|macOS', mismatch_count: 0, last_mismatch_at: null });
+    await r.web.get('/account');
+    expectPage(await r.web.post('/signout', {}), 200, 'Sign in');
+
+    // The same browser a version later, from another address: still the device; the use is recorded.
+    h.clock.advance(Duration.ofDays(1));
+    const chrome133 =
+      'Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/133.0.0.0 Safari/537.36';
+    const updated = new WebClient(h.app.url, chrome133);
+    updated.cookies.set('gh_device', token);
+    updated.extraHeaders['X-Forwarded-For'] = '198.51.100.20';
+    await expectSkip({ ...r, web: updated });
+    expect(await deviceRow()).toMatchObject({
+      last_used_at: h.clock.now(),
+      last_used_ip: '198.51.100.20',
+      last_used_user_agent: chrome133,
+      mismatch_count: 0,
+    });
+
+    // The cookie copied into Firefox on Windows (the password known too): a new device, so a code is asked.
+    const usedAt = h.clock.now();
+    h.clock.advance(Duration.ofHours(2));
+    const firefox = 'Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:128.0) Gecko/20100101 Firefox/128.0';
+    const thief = new WebClient(h.app.url, firefox);
+    thief.cookies.set('gh_device', token);
+    thief.extraHeaders['X-Forwarded-For'] = '192.0.2.66';
+    const lastUse = h.clock.now();
+    await expectCodeAsked({ ...r, web: thief });
+    const thiefSession = await sessionOf(thief);
+    expect(thiefSession.verifications.map((v) => v.method)).toEqual(['password', 'otp']);
+    expect(await deviceRow()).toMatchObject({
+      // The use that counted is still the last one; the attempt is recorded apart.
+      last_used_at: usedAt,
+      last_used_ip: '198.51.100.20',
+      mismatch_count: 1,
+      last_mismatch_at: lastUse,
+      last_mismatch_ip: '192.0.2.66',
+      last_mismatch_user_agent: firefox,
+      revoked_at: null,
+    });
+    const mismatches = async () =>
+      await db().query<Array<{ actor_type: string; ip: string; user_agent: string; details: unknown }>>(
+        `SELECT actor_type, host(ip) AS ip, user_agent, details FROM audit_events WHERE event_type = 'device.mismatch' AND subject_id = $1
+          ORDER BY seq`,
+        [r.userId],
+      );
+    expect(await mismatches()).toEqual([
+      {
+        actor_type: 'anonymous',
+        ip: '192.0.2.66',
+        user_agent: firefox,
+        details: { device_id: r.deviceId, device_name: 'Chrome 131 on macOS', presented_by: 'Firefox 128 on Windows' },
+      },
+    ]);
+
+    // The same browser on another OS is another device too, also through the JSON API's one-request sign-in.
+    h.clock.advance(Duration.ofMinutes(5));
+    const chromeOnWindows =
+      'Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36';
+    const viaApi = await api(h.app.url, 'POST', '/api/v1/signin', {
+      body: { user_id: 'otto', password: PASSWORD, device_token: token },
+      headers: { 'User-Agent': chromeOnWindows, 'X-Forwarded-For': '192.0.2.67' },
+    });
+    expect(viaApi.body).toMatchObject({ step: 'otp', flow_id: expect.any(String) });
+    expect(await deviceRow()).toMatchObject({ mismatch_count: 2, last_mismatch_ip: '192.0.2.67', last_mismatch_at: h.clock.now() });
+    expect((await mismatches()).map((e) => (e.details as { presented_by: string }).presented_by)).toEqual([
+      'Firefox 128 on Windows',
+      'Chrome 131 on Windows',
+    ]);
+
+    // The owner's browser still skips the code, and its account page shows the last use and the attempt.
+    r.web.extraHeaders['X-Forwarded-For'] = '203.0.113.5';
+    await expectSkip(r);
+    const shown = text((await r.web.get('/account')).html);
+    expect(shown).toContain('Chrome 131 on macOS (this device)');
+    expect(shown).toContain('from 203.0.113.5, Chrome 131 on macOS');
+    expect(shown).toContain(
+      `Its cookie was last presented by another browser (Chrome 131 on Windows, from 192.0.2.67) on ${h.clock
+        .now()
+        .toISOString()
+        .replace('T', ' ')
+        .slice(0, 16)} UTC, and a one-time code was asked for.`,
+    );
+  });
+
+  it('a device remembered before browsers were recorded takes the family of its next use, and is bound to it from then on', async () => {
+    const r = await rememberedBrowser('paz');
+    await db().query(`UPDATE remembered_devices SET ua_family = NULL, last_used_ip = NULL, last_used_user_agent = NULL WHERE id = $1`, [
+      r.deviceId,
+    ]);
+    await r.web.get('/account');
+    expectPage(await r.web.post('/signout', {}), 200, 'Sign in');
+    await expectSkip(r);
+    const [device] = await db().query(`SELECT ua_family FROM remembered_devices WHERE id = $1`, [r.deviceId]);
+    expect(device.ua_family).toBe('Chrome|macOS');
+    const other = new WebClient(h.app.url, 'Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0');
+    other.cookies.set('gh_device', r.web.cookie('device')!);
+    await expectCodeAsked({ ...r, web: other });
+  });
+
   it('remembers a native app through the JSON API: the device token skips the code next time', async () => {
     const organizationId = await seedOrganization(db(), `org-${++slugs}`);
     const userId = await seedUser(db(), organizationId, { enterpriseId: 'nico', password: PASSWORD, email: 'nico@example.com' });

@@ -308,7 +308,23 @@ export function accountPage(
                         html`<tr>
                           <td>${d.name}${d.id === currentDeviceId ? ' (this device)' : ''}</td>
                           <td>${date(d.createdAt)}</td>
-                          <td>${date(d.lastUsedAt)}</td>
+                          <td>
+                            ${date(d.lastUsedAt)}${
+                              d.lastUse && (d.lastUse.ip || d.lastUse.from)
+                                ? html`<br /><span class="hint"
+                                      >from ${d.lastUse.ip ?? 'an unknown address'}, ${d.lastUse.from ?? 'unknown browser'}</span
+                                    >`
+                                : ''
+                            }${
+                              d.mismatch
+                                ? html`<p class="error">
+                                    Its cookie was last presented by another browser (${d.mismatch.from ?? 'unknown'}, from
+                                    ${d.mismatch.ip ?? 'an unknown address'}) on ${date(d.mismatch.at)}, and a one-time code was asked for.
+                                    If that was not you, forget this device and change your password.
+                                  </p>`
+                                : ''
+                            }
+                          </td>
                           <td>
                             <form method="post" action="/account/devices/forget">
                               ${csrfField(csrf)}<input type="hidden" name="device_id" value="${d.id}" /><button

@@ -22,11 +22,18 @@ export interface RememberedDevice {
   createdAt: Date;
   lastUsedAt: Date;
   expiresAt: Date;
+  /** The last use (`list` only): from which address, and which browser ("Chrome 131 on macOS"); null when not recorded. */
+  lastUse?: { ip: string | null; from: string | null };
+  /**
+   * The latest time its cookie came from another browser family or OS (`list` only): a code was
+   * asked instead, and `count` such attempts were seen in all. Null when never.
+   */
+  mismatch?: { at: Date; ip: string | null; from: string | null; count: number } | null;
 }
 
 export type DeviceCheck =
   | { ok: true; device: RememberedDevice }
-  | { ok: false; reason: 'absent' | 'unknown' | 'other_user' | 'revoked' | 'expired' | 'credentials_changed' | 'policy' };
+  | { ok: false; reason: 'absent' | 'unknown' | 'other_user' | 'revoked' | 'expired' | 'credentials_changed' | 'policy' | 'mismatch' };
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
@@ -34,7 +41,7 @@ const sha256 = (value: string) => createHash('sha256').update(value).digest();
  * The device a cookie names, with its user's organization's policy: everything deciding on it
  * needs, in one read that the sign-in sends together with its other reads.
  */
-const INSPECT = `SELECT d.id, d.user_id, d.name, d.credential_version, d.created_at, d.expires_at, d.revoked_at,
+const INSPECT = `SELECT d.id, d.user_id, d.name, d.credential_version, d.created_at, d.expires_at, d.revoked_at, d.ua_family,
        p.remember_device_enabled AS policy_enabled, p.remember_device_days AS policy_days
   FROM remembered_devices d JOIN users u ON u.id = d.user_id LEFT JOIN organization_policies p ON p.organization_id = u.organization_id
  WHERE d.token_hash = $1`;
@@ -48,12 +55,20 @@ export type DeviceInspection =
       row: (DeviceRow & { policy_enabled: boolean | null; policy_days: number | null }) | null;
     };
 
-/** "Chrome 131 on macOS", from the User-Agent. */
-export function deviceName(userAgent: string | null | undefined): string {
+/**
+ * What a User-Agent says about the browser: its name for people ("Chrome 131 on macOS") and its
+ * family ("Chrome|macOS": browser and OS, no versions, so an update does not change it).
+ */
+export function browserOf(userAgent: string | null | undefined): { name: string; family: string } {
   const ua = new UAParser(userAgent ?? '').getResult();
   const browser = [ua.browser.name, ua.browser.major].filter(Boolean).join(' ') || 'Unknown browser';
   const os = ua.os.name ? ` on ${ua.os.name}` : '';
-  return `${browser}${os}`.slice(0, 100);
+  return { name: `${browser}${os}`.slice(0, 100), family: `${ua.browser.name ?? ''}|${ua.os.name ?? ''}`.slice(0, 200) };
+}
+
+/** "Chrome 131 on macOS", from the User-Agent. */
+export function deviceName(userAgent: string | null | undefined): string {
+  return browserOf(userAgent).name;
 }
 
 interface DeviceRow {
@@ -65,12 +80,22 @@ interface DeviceRow {
   last_used_at: Date;
   expires_at: Date;
   revoked_at: Date | null;
+  /** The browser family and OS it was remembered in (`browserOf`); null for a device remembered before it was recorded. */
+  ua_family: string | null;
 }
+
+const userAgentOf = (meta: RequestMeta) => meta.userAgent?.slice(0, 512) ?? null;
 
 /**
  * Remembered devices: a random 256-bit token in a cookie, only its SHA-256 stored, with
  * the user's credential version, so a password or security-code change re-requires an
  * OTP everywhere at once. At most 10 per user (the oldest is dropped).
+ *
+ * Until devices are bound to a key, a device is bound to the browser family and OS it was
+ * remembered in: its cookie presented by another (a copied cookie, most likely) does not skip
+ * the code, and the attempt is recorded on the device and audited (`device.mismatch`). Every
+ * use records when, from which address and with which User-Agent, in the statement that marks
+ * the device used.
  */
 @Injectable()
 export class RememberedDeviceService {
@@ -89,12 +114,13 @@ export class RememberedDeviceService {
     if (!policy.enabled) return null;
     const token = randomBytes(32).toString('base64url');
     const now = this.clock.now();
-    const name = deviceName(meta.userAgent);
+    const { name, family } = browserOf(meta.userAgent);
     const expiresAt = Duration.ofDays(Math.min(365, Math.max(1, policy.days))).after(now);
     const rows = await manager.query<Array<{ id: string }>>(
-      `INSERT INTO remembered_devices (user_id, token_hash, name, credential_version, policy_version, created_at, last_used_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $6, $7) RETURNING id`,
-      [user.id, sha256(token), name, user.credentialVersion, policy.version, now, expiresAt],
+      `INSERT INTO remembered_devices (user_id, token_hash, name, credential_version, policy_version, created_at, last_used_at, expires_at,
+                                       ua_family, last_used_ip, last_used_user_agent)
+       VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) RETURNING id`,
+      [user.id, sha256(token), name, user.credentialVersion, policy.version, now, expiresAt, family, meta.ip ?? null, userAgentOf(meta)],
     );
     const id = rows[0]!.id;
     // Keep the newest MAX_REMEMBERED_DEVICES; drop the rest.
@@ -134,7 +160,8 @@ export class RememberedDeviceService {
    * Whether the inspected cookie lets this user skip the OTP now, by the same checks and in the
    * same order as `check`: another user's, a forged or a revoked cookie is ignored (and
    * audited), never an error. Writes nothing for a valid device: `useIn` marks it used in the
-   * sign-in's batch, re-checking everything at that moment.
+   * sign-in's batch, re-checking everything at that moment. A valid device's cookie from another
+   * browser family or OS is refused as `mismatch` (recorded on the device and audited).
    */
   async decide(inspection: DeviceInspection, user: { id: string; credentialVersion: number }, meta: RequestMeta): Promise<DeviceCheck> {
     if (inspection.kind === 'absent') return { ok: false, reason: 'absent' };
@@ -148,6 +175,8 @@ export class RememberedDeviceService {
     if (!row.policy_enabled || !row.policy_days || Duration.ofDays(row.policy_days).after(row.created_at) <= now) {
       return this.refused('policy', user.id, row.id, meta);
     }
+    const seen = browserOf(meta.userAgent);
+    if (row.ua_family !== null && row.ua_family !== seen.family) return this.mismatch(row, user.id, seen.name, meta);
     return { ok: true, device: { id: row.id, name: row.name, createdAt: row.created_at, lastUsedAt: now, expiresAt: row.expires_at } };
   }
 
@@ -158,15 +187,19 @@ export class RememberedDeviceService {
    * not started for a device revoked meanwhile. When `result.ran(part)` is false, the device
    * no longer applies: `check` says why (and audits it).
    */
-  useIn(batch: WriteBatch, deviceId: string, user: { id: string; credentialVersion: number }): BatchPart {
+  useIn(batch: WriteBatch, deviceId: string, user: { id: string; credentialVersion: number }, meta: RequestMeta = {}): BatchPart {
     const now = batch.param(this.clock.now(), 'timestamptz');
+    const family = batch.param(browserOf(meta.userAgent).family, 'text');
+    // The use (when, from where, which browser) is written here, with the mark: no round trip of its own.
     return batch.add(
       'device_use',
-      `UPDATE remembered_devices d SET last_used_at = ${now}
+      `UPDATE remembered_devices d SET last_used_at = ${now}, last_used_ip = ${batch.param(meta.ip ?? null, 'inet')},
+              last_used_user_agent = ${batch.param(userAgentOf(meta), 'text')}, ua_family = COALESCE(d.ua_family, ${family})
          FROM users u JOIN organization_policies p ON p.organization_id = u.organization_id
         WHERE d.id = ${batch.param(deviceId, 'uuid')} AND d.user_id = ${batch.param(user.id, 'uuid')} AND u.id = d.user_id
           AND d.revoked_at IS NULL AND d.expires_at > ${now} AND d.credential_version = ${batch.param(user.credentialVersion, 'int')}
           AND p.remember_device_enabled AND d.created_at > ${now} - make_interval(secs => p.remember_device_days * 86400)
+          AND (d.ua_family IS NULL OR d.ua_family = ${family})
         RETURNING d.id`,
     );
   }
@@ -197,7 +230,13 @@ export class RememberedDeviceService {
     const current = await policy();
     if (!current.enabled || Duration.ofDays(current.days).after(row.created_at) <= now)
       return this.refused('policy', user.id, row.id, meta);
-    await this.dataSource.query(`UPDATE remembered_devices SET last_used_at = $2 WHERE id = $1`, [row.id, now]);
+    const seen = browserOf(meta.userAgent);
+    if (row.ua_family !== null && row.ua_family !== seen.family) return this.mismatch(row, user.id, seen.name, meta);
+    await this.dataSource.query(
+      `UPDATE remembered_devices SET last_used_at = $2, last_used_ip = $3, last_used_user_agent = $4, ua_family = COALESCE(ua_family, $5)
+        WHERE id = $1`,
+      [row.id, now, meta.ip ?? null, userAgentOf(meta), seen.family],
+    );
     return { ok: true, device: { id: row.id, name: row.name, createdAt: row.created_at, lastUsedAt: now, expiresAt: row.expires_at } };
   }
 
@@ -221,12 +260,67 @@ export class RememberedDeviceService {
     return { ok: false, reason };
   }
 
+  /**
+   * A valid device's cookie from another browser family or OS: treated as a new device (a code
+   * is asked), the attempt recorded on the device (shown on the account page) and audited.
+   */
+  private async mismatch(row: Pick<DeviceRow, 'id' | 'name'>, userId: string, seen: string, meta: RequestMeta): Promise<DeviceCheck> {
+    await this.dataSource.transaction(async (manager) => {
+      await manager.query(
+        `UPDATE remembered_devices SET mismatch_count = mismatch_count + 1, last_mismatch_at = $2, last_mismatch_ip = $3,
+                last_mismatch_user_agent = $4
+          WHERE id = $1`,
+        [row.id, this.clock.now(), meta.ip ?? null, userAgentOf(meta)],
+      );
+      await this.audit.record(
+        {
+          type: 'device.mismatch',
+          actor: { type: 'anonymous' },
+          subject: { type: 'user', id: userId },
+          ip: meta.ip ?? null,
+          userAgent: meta.userAgent ?? null,
+          requestId: meta.requestId ?? null,
+          details: { device_id: row.id, device_name: row.name, presented_by: seen },
+        },
+        manager,
+      );
+    });
+    return { ok: false, reason: 'mismatch' };
+  }
+
   async list(userId: string): Promise<RememberedDevice[]> {
-    const rows = await this.dataSource.query<DeviceRow[]>(
-      `SELECT * FROM remembered_devices WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY last_used_at DESC`,
+    const rows = await this.dataSource.query<
+      Array<
+        DeviceRow & {
+          last_ip: string | null;
+          last_used_user_agent: string | null;
+          mismatch_count: number;
+          last_mismatch_at: Date | null;
+          mismatch_ip: string | null;
+          last_mismatch_user_agent: string | null;
+        }
+      >
+    >(
+      `SELECT *, host(last_used_ip) AS last_ip, host(last_mismatch_ip) AS mismatch_ip
+         FROM remembered_devices WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY last_used_at DESC`,
       [userId, this.clock.now()],
     );
-    return rows.map((r) => ({ id: r.id, name: r.name, createdAt: r.created_at, lastUsedAt: r.last_used_at, expiresAt: r.expires_at }));
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      createdAt: r.created_at,
+      lastUsedAt: r.last_used_at,
+      expiresAt: r.expires_at,
+      lastUse: { ip: r.last_ip, from: r.last_used_user_agent === null ? null : deviceName(r.last_used_user_agent) },
+      mismatch: r.last_mismatch_at
+        ? {
+            at: r.last_mismatch_at,
+            ip: r.mismatch_ip,
+            from: r.last_mismatch_user_agent === null ? null : deviceName(r.last_mismatch_user_agent),
+            count: r.mismatch_count,
+          }
+        : null,
+    }));
   }
 
   /**

@@ -465,7 +465,7 @@ export class SignInService {
     // The credentials the password was checked against must still be current (not reset since).
     const credentialVersion = state.credentialVersion ?? user.credentialVersion;
     const batch = new WriteBatch();
-    const device = extras.deviceId ? this.devices.useIn(batch, extras.deviceId, { id: user.id, credentialVersion }) : undefined;
+    const device = extras.deviceId ? this.devices.useIn(batch, extras.deviceId, { id: user.id, credentialVersion }, ctx) : undefined;
     const used = extras.otp ? this.otp.consumeIn(batch, extras.otp) : undefined;
     const ended = current ? this.flows.endIn(batch, current.flow, [device, used?.part]) : undefined;
     const session = this.sessions.createIn(batch, { id: user.id, credentialVersion }, state.verifications, ctx, [
