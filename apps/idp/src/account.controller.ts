@@ -2,7 +2,7 @@ import { Body, Controller, Get, Header, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { MessageLanguageService } from '../../../libs/account/src/index.js';
+import { AccountSessionsService, MessageLanguageService } from '../../../libs/account/src/index.js';
 import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { DomainError } from '../../../libs/core/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
@@ -12,6 +12,7 @@ import { STYLESHEET, html } from '../../../libs/web/src/index.js';
 import { CHANGE_NOTICES, accountChangesSection } from './account.views.js';
 import { emergencyContactsSection } from './contacts.views.js';
 import { languageSection } from './language.views.js';
+import { sessionsSection } from './sessions.views.js';
 import { transactionCodesSection } from './transaction-codes.views.js';
 import { accountPage, errorPage } from './views.js';
 import { WebContext } from './web-context.js';
@@ -27,6 +28,7 @@ export class AccountPagesController {
     private readonly transactionCodes: TransactionCodeService,
     private readonly emergencyContacts: EmergencyContactService,
     private readonly language: MessageLanguageService,
+    private readonly signedIn: AccountSessionsService,
   ) {}
 
   @Get('assets/gatehouse.css')
@@ -54,6 +56,7 @@ export class AccountPagesController {
     const devices = await this.devices.list(user.id);
     const currentDevice = await this.currentDeviceId(req, user.id);
     const transactionCodes = await this.transactionCodes.openCodesOf(user.id, this.web.meta(req));
+    const sessions = await this.signedIn.list(user.id, session.id);
     const csrf = this.web.cookies.csrf(this.web.cookies.get(req, 'session') ?? '');
     res.setHeader('Cache-Control', 'no-store');
     res.type('html').send(
@@ -71,7 +74,7 @@ export class AccountPagesController {
         currentDevice,
         csrf,
         typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined,
-        html`${accountChangesSection(user)}${emergencyContactsSection(await this.emergencyContacts.view(user.id))}${transactionCodesSection(transactionCodes)}${languageSection(await this.language.current(user.id), csrf)}`,
+        html`${sessionsSection(sessions, csrf)}${accountChangesSection(user)}${emergencyContactsSection(await this.emergencyContacts.view(user.id))}${transactionCodesSection(transactionCodes)}${languageSection(await this.language.current(user.id), csrf)}`,
       ),
     );
   }
@@ -110,6 +113,41 @@ export class AccountPagesController {
         .send(errorPage('Language not changed', error.message, '/account'));
     }
     res.redirect(303, '/account?notice=language_changed');
+  }
+
+  /**
+   * Signs one of the person's own sessions out (and its OIDC grants); this browser's own
+   * session too, which then leads to sign-in like "Sign out". Another person's session, or one
+   * already ended, is answered as not found, and nothing changes.
+   */
+  @Post('account/sessions/sign-out')
+  async signOutSession(@Req() req: Request, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
+    const session = await this.guard(req, res, body);
+    if (!session) return;
+    const target = typeof body.session_id === 'string' ? body.session_id : '';
+    const current = target === session.id;
+    const ended = await this.signedIn.endOwn(session.userId, target, current ? 'signed_out' : 'ended_by_user', this.web.meta(req));
+    if (!ended) {
+      return void res
+        .status(404)
+        .type('html')
+        .send(errorPage('Not found', 'That session is not signed in on your account (any more).', '/account'));
+    }
+    if (current) {
+      this.web.cookies.clear(res, 'session');
+      return res.redirect(303, '/signin?notice=signed_out');
+    }
+    res.redirect(303, '/account?notice=session_ended');
+  }
+
+  /** Signs every session of the person out, this one included, and revokes every OIDC grant they hold. */
+  @Post('account/sessions/sign-out-everywhere')
+  async signOutEverywhere(@Req() req: Request, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
+    const session = await this.guard(req, res, body);
+    if (!session) return;
+    await this.signedIn.endAll(session.userId, this.web.meta(req));
+    this.web.cookies.clear(res, 'session');
+    res.redirect(303, '/signin?notice=signed_out');
   }
 
   @Post('signout')
@@ -161,4 +199,5 @@ const NOTICES: Record<string, string> = {
   device_forgotten: 'The device was forgotten. It will need a one-time code at the next sign-in.',
   devices_forgotten: 'All devices were forgotten. Each will need a one-time code at the next sign-in.',
   language_changed: 'Saved: the codes and notices we send you are now in the language you chose.',
+  session_ended: 'The session was signed out, and so were the applications it had signed in to.',
 };

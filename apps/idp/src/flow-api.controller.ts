@@ -1,5 +1,6 @@
 import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
 import type { Request, Response } from 'express';
+import { AccountSessionsService } from '../../../libs/account/src/index.js';
 import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { DomainError } from '../../../libs/core/src/index.js';
 import type { FlowHandle } from '../../../libs/flows/src/index.js';
@@ -34,6 +35,8 @@ function statusOf(error: StepError | undefined): number {
   if (!error) return 200;
   if (error.code === 'throttled' || error.code === 'otp_cooldown' || error.code === 'otp_rate_limited') return 429;
   if (error.code === 'invalid_credentials') return 401;
+  if (error.code === 'invalid_input') return 400;
+  if (error.code === 'locked') return 423;
   if (error.code === 'delivery_failed') return 502;
   return 422;
 }
@@ -54,6 +57,7 @@ export class FlowApiController {
     private readonly sessions: SessionService,
     private readonly devices: RememberedDeviceService,
     private readonly contacts: EmergencyContactService,
+    private readonly signedIn: AccountSessionsService,
   ) {}
 
   /**
@@ -224,6 +228,19 @@ export class FlowApiController {
       'forgotten by user',
       this.web.meta(req),
     );
+  }
+
+  /**
+   * Signs out: ends the session whose token is sent as `Authorization: Session <token>` and
+   * revokes its OIDC grants, in one transaction (audited as `session.ended`). 204; the token
+   * no longer works after it.
+   */
+  @Delete('session')
+  @HttpCode(204)
+  async signOut(@Headers('authorization') authorization: string | undefined, @Req() req: Request): Promise<void> {
+    const session = await this.requireSession(authorization);
+    // False only when the session ended meanwhile: then it is signed out all the same.
+    await this.signedIn.endOwn(session.userId, session.id, 'signed_out', this.web.meta(req));
   }
 
   private async requireSession(authorization: string | undefined) {

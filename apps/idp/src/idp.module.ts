@@ -9,6 +9,7 @@ import {
   type OnApplicationBootstrap,
 } from '@nestjs/common';
 import {
+  AccountSessionsService,
   ContactChangeService,
   CredentialChangeService,
   MessageLanguageService,
@@ -116,6 +117,7 @@ export class IdpModule implements NestModule {
         CredentialChangeService,
         ContactChangeService,
         MessageLanguageService,
+        AccountSessionsService,
         EmergencyContactService,
         ...oidcProviders(options.oidcTimers),
         BearerGuard,

@@ -4,3 +4,4 @@ export * from './step-up.service.js';
 export * from './credential-change.service.js';
 export * from './contact-change.service.js';
 export * from './language.service.js';
+export * from './account-sessions.service.js';

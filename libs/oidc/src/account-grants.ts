@@ -36,3 +36,37 @@ export async function revokeAccountGrants(manager: Pick<EntityManager, 'query'>,
   );
   return { grants: row?.grants ?? 0, artifacts: row?.artifacts ?? 0 };
 }
+
+/**
+ * Revokes what the provider issued in one Gatehouse session: the grant of every relying app the
+ * provider sessions mirroring it (`gatehouse_session_id`) signed in to, and every artifact
+ * issued under those grants, in the caller's transaction (with the session's end). Grants of
+ * the person's other sessions (other browsers and apps hold their own) are left alone; only
+ * grants of `accountId` are touched.
+ *
+ * The provider sessions themselves are left for the back-channel logout queue, which the
+ * session's end fills: it claims them and tells the relying apps.
+ */
+export async function revokeSessionGrants(
+  manager: Pick<EntityManager, 'query'>,
+  gatehouseSessionId: string,
+  accountId: string,
+  now: Date,
+): Promise<RevokedGrants> {
+  const [row] = await manager.query<Array<{ grants: number; artifacts: number }>>(
+    `WITH ids AS (
+       SELECT a.value->>'grantId' AS id
+         FROM oidc_models s CROSS JOIN LATERAL jsonb_each(
+                CASE WHEN jsonb_typeof(s.payload->'authorizations') = 'object' THEN s.payload->'authorizations' ELSE '{}'::jsonb END) a
+        WHERE s.kind = 'Session' AND s.gatehouse_session_id = $1 AND s.payload->>'accountId' = $2
+     ), grants AS (
+       DELETE FROM oidc_models WHERE kind = 'Grant' AND id IN (SELECT id FROM ids) AND payload->>'accountId' = $2 RETURNING id, expires_at
+     ), issued AS (
+       DELETE FROM oidc_models WHERE ${ISSUED_UNDER_GRANT} AND grant_id IN (SELECT id FROM grants) RETURNING consumed_at, expires_at
+     )
+     SELECT (SELECT count(*) FROM grants WHERE expires_at IS NULL OR expires_at > $3)::int AS grants,
+            (SELECT count(*) FROM issued WHERE consumed_at IS NULL AND (expires_at IS NULL OR expires_at > $3))::int AS artifacts`,
+    [gatehouseSessionId, accountId, now],
+  );
+  return { grants: row?.grants ?? 0, artifacts: row?.artifacts ?? 0 };
+}
