@@ -67,7 +67,7 @@ describe('browser: the emergency contacts interstitial', () => {
     await page.waitForURL(`${app.url}/account`);
     await expect(page.getByRole('alert').filter({ hasText: 'Your organization asks you to verify' }).isVisible()).resolves.toBe(true);
     await snap('account-with-reminder');
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.waitForURL(/\/signin/u);
 
     await signIn();

@@ -98,7 +98,7 @@ describe('browser: enrollment and remembered-device sign-in', () => {
     await page.waitForURL(`${app.url}/account`);
     await expect(page.getByText('k.johnson').first().isVisible()).resolves.toBe(true);
     await snap('account-after-enrollment');
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.waitForURL(/\/signin/u);
   });
 
@@ -113,8 +113,13 @@ describe('browser: enrollment and remembered-device sign-in', () => {
     await page.getByRole('button', { name: 'Verify' }).click();
     await page.waitForURL(`${app.url}/account`);
     await expect(page.getByText('(this device)').isVisible()).resolves.toBe(true);
+    // Where the person is signed in: this session, with its own "Sign out" and "Sign out everywhere".
+    const sessions = page.getByRole('region', { name: 'Sessions' });
+    await expect(sessions.getByRole('cell', { name: /\(this session\)$/u }).count()).resolves.toBe(1);
+    await expect(sessions.getByRole('button', { name: /^Sign out .*\(this session\)/u }).isVisible()).resolves.toBe(true);
+    await expect(sessions.getByRole('button', { name: 'Sign out everywhere' }).isVisible()).resolves.toBe(true);
     await snap('account-remembered-device');
-    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('button', { name: 'Sign out', exact: true }).click();
     await page.waitForURL(/\/signin/u);
 
     const codes = () => mail.messagesTo('katherine@example.com').filter((m) => extractCode(m.subject) !== undefined).length;
