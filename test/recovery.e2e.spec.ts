@@ -394,11 +394,14 @@ describe('account recovery with the security code', () => {
     expect(stolen.body).toMatchObject({ code: 'flow_not_found' });
     expect((await api(h.app.url, 'GET', `/api/v1/recovery/${theirs.id}`)).status).toBe(404);
 
+    // The start page stores nothing: each browser's flow starts when it submits its details.
     const victim = browser();
     await victim.get('/recover/password');
+    expectPage(await victim.post('/recover/password', { enterprise_id: 'nobody.here', security_code: '27182818' }), 200, GENERIC_TEXT);
     const victimFlow = victim.cookie('recover')!.split('.')[0]!;
     const attacker = browser();
     await attacker.get('/recover/password');
+    await attacker.post('/recover/password', { enterprise_id: 'nobody.else', security_code: '27182818' });
     const attackerCsrf = attacker.csrf();
     const ownToken = attacker.cookie('recover')!.split('.')[1]!;
     attacker.cookies.set('gh_recover', `${victimFlow}.${ownToken}`);
@@ -412,7 +415,7 @@ describe('account recovery with the security code', () => {
     attacker.cookies.set('gh_recover', `${victimFlow}.${ownToken}`);
     expect((await attacker.get('/recover')).status).toBe(410);
     // The victim's flow is untouched.
-    expectPage(await victim.get('/recover'), 200, 'Forgot your password?');
+    expectPage(await victim.get('/recover'), 200, GENERIC_TEXT);
     expect(victim.cookie('recover')!.startsWith(victimFlow)).toBe(true);
 
     const page = browser();

@@ -7,6 +7,7 @@ import { AuditService } from '../../../libs/audit/src/index.js';
 import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '../../../libs/config/src/index.js';
 import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { Clock, Duration } from '../../../libs/core/src/index.js';
+import { FlowStore } from '../../../libs/flows/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import {
   BackchannelLogout,
@@ -32,6 +33,8 @@ export interface OidcTimers {
   logoutQueue: Duration;
   /** Waits before retrying a logout token the relying app did not accept. */
   logoutRetryDelays: Duration[];
+  /** Deletes expired rows: the provider's models, and sign-in, enrollment and recovery flows (auth_flows). */
+  purge: Duration;
 }
 
 export const OIDC_TIMERS = Symbol('OIDC_TIMERS');
@@ -40,9 +43,13 @@ export const DEFAULT_OIDC_TIMERS: OidcTimers = {
   keyRefresh: Duration.ofSeconds(10),
   logoutQueue: Duration.ofSeconds(2),
   logoutRetryDelays: [Duration.ofSeconds(1), Duration.ofSeconds(4)],
+  purge: Duration.ofMinutes(10),
 };
 
-/** Starts the provider's background work with the app (purge, key refresh, logout queue); stops it before the pool closes. */
+/**
+ * Starts the provider's background work with the app (purge, key refresh, logout queue); stops it before the pool closes.
+ * The purge also deletes expired flows (auth_flows, by the injected clock): every node runs it, and a run only deletes what has expired.
+ */
 class OidcLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly tasks: Array<{ start(): void; stop(): Promise<void> }>;
 
@@ -52,11 +59,13 @@ class OidcLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown
     @Inject(OidcProviderHost) host: OidcProviderHost,
     @Inject(BackchannelLogout) backchannel: BackchannelLogout,
     @Inject(OIDC_TIMERS) timers: OidcTimers,
+    @Inject(FlowStore) flows: FlowStore,
   ) {
     const logger = new Logger('Oidc');
     const onError = (message: string) => logger.error(message);
     this.tasks = [
-      new OidcPurger(dataSource, clock, onError),
+      new OidcPurger(dataSource, clock, onError, timers.purge),
+      new PeriodicTask('flow purge', () => flows.purgeExpired(), timers.purge, onError),
       new PeriodicTask('signing-key refresh', () => host.refresh(), timers.keyRefresh, onError),
       new PeriodicTask('back-channel logout', () => backchannel.drainQueue(), timers.logoutQueue, onError),
     ];

@@ -35,7 +35,7 @@ function field(
 
 const SECURITY_CODE_HINT = 'The 6 to 9 digits you chose when you set up your Enterprise ID. Without it, contact your support team.';
 
-function identifyPage(outcome: RecoveryOutcome, csrf: string): string {
+function identifyPage(outcome: Omit<RecoveryOutcome, 'handle'>, csrf: string): string {
   const errors = outcome.fieldErrors;
   const securityCode = field('Security code', 'security_code', {
     type: 'password',
@@ -71,7 +71,7 @@ function identifyPage(outcome: RecoveryOutcome, csrf: string): string {
 }
 
 /** The one-time code step: generic (nothing about the account), or with the accepted user's channels. */
-function codePage(outcome: RecoveryOutcome, csrf: string): string {
+function codePage(outcome: Omit<RecoveryOutcome, 'handle'>, csrf: string): string {
   if (outcome.step === 'code_sent') {
     const rendered = otpPage({
       channels: ['email'],
@@ -102,7 +102,8 @@ function codePage(outcome: RecoveryOutcome, csrf: string): string {
   });
 }
 
-export function recoveryPage(outcome: RecoveryOutcome, csrf: string): string {
+/** The page of a recovery step (the first one may have no flow yet: its form token is `csrf`). */
+export function recoveryPage(outcome: Omit<RecoveryOutcome, 'handle'>, csrf: string): string {
   switch (outcome.step) {
     case 'identify':
       return identifyPage(outcome, csrf);

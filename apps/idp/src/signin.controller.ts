@@ -4,12 +4,27 @@ import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { DomainError } from '../../../libs/core/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import { SessionService } from '../../../libs/sessions/src/index.js';
-import { EnrollmentService, SignInService, type EnrollmentOutcome, type SignInOutcome } from '../../../libs/signin/src/index.js';
+import {
+  EnrollmentService,
+  SignInService,
+  safeReturnTo,
+  type DirectSignInOutcome,
+  type EnrollmentOutcome,
+  type SignInOutcome,
+} from '../../../libs/signin/src/index.js';
+import { CookieJar } from '../../../libs/web/src/index.js';
 import { afterContactsCheck } from './contacts.controller.js';
 import { enrollmentPage, errorPage, signInOtpPage, signInPage } from './views.js';
 import { WebContext } from './web-context.js';
 
 type Form = Record<string, unknown>;
+
+/** What a sign-in form's token carries: where to go afterwards (`r`), and whether a code is required even on a remembered device (`o`). */
+interface SignInForm {
+  r: string;
+  o: boolean;
+}
+const SIGNIN_FORM = 'signin';
 
 /** Hosted sign-in and enrollment pages: plain HTML forms, no script, CSRF on every post. */
 @Controller()
@@ -39,23 +54,42 @@ export class SignInPagesController {
         if (!(error instanceof DomainError)) throw error;
       }
     }
-    const outcome = await this.signin.start({ returnTo, requireOtp: stepUp === '1' });
-    this.web.cookies.setFlow(res, 'signin', outcome.handle);
-    await this.renderSignIn(res, outcome);
+    // Nothing is stored for a page view: where to go afterwards (and whether a code is required) travels
+    // in the form's token, sealed to this browser's cookie. The flow starts when the form is submitted.
+    const form: SignInForm = { r: safeReturnTo(returnTo), o: stepUp === '1' };
+    const token = this.web.cookies.sealForm(this.web.cookies.formBinding(req, res, 'signin'), SIGNIN_FORM, { ...form });
+    this.renderForm(res, { state: { step: 'credentials', returnTo: form.r, requireOtp: form.o } }, token);
   }
 
   @Post('signin')
   async credentials(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+    const ctx = { ...this.web.meta(req), deviceToken: this.web.cookies.get(req, 'device') };
+    if (CookieJar.isFormToken(body.csrf)) {
+      // The form of a page view (no flow yet): the one-request sign-in, which creates a flow only when a code is needed.
+      const form = this.openForm(req, body.csrf);
+      if (!form || !this.web.sameOrigin(req)) return this.refuse(res);
+      const outcome = await this.signin.signIn(
+        { userId: body.user_id, password: body.password, returnTo: form.r, requireOtp: form.o },
+        ctx,
+      );
+      if (outcome.handle) return await this.afterSignIn(req, res, { ...outcome, handle: outcome.handle });
+      if (outcome.signedIn || outcome.enrollment) return await this.afterSignIn(req, res, outcome);
+      return this.renderForm(res, outcome, body.csrf as string);
+    }
+    // A flow at its credentials step (started by an earlier version of this page).
     const handle = this.guard(req, res, 'signin', body);
     if (!handle) return;
     const outcome = await this.run(res, () =>
-      this.signin.submitCredentials(
-        handle,
-        { userId: body.user_id, password: body.password },
-        { ...this.web.meta(req), deviceToken: this.web.cookies.get(req, 'device') },
-      ),
+      this.signin.submitCredentials(handle, { userId: body.user_id, password: body.password }, ctx),
     );
     if (outcome) await this.afterSignIn(req, res, outcome);
+  }
+
+  /** The context sealed in a sign-in form's token, if it opens with this browser's cookie. */
+  private openForm(req: Request, token: unknown): SignInForm | undefined {
+    const context = this.web.cookies.openForm(this.web.cookies.binding(req, 'signin'), SIGNIN_FORM, token);
+    if (!context || typeof context.r !== 'string' || typeof context.o !== 'boolean') return undefined;
+    return { r: context.r, o: context.o };
   }
 
   @Post('signin/otp')
@@ -150,13 +184,17 @@ export class SignInPagesController {
   private guard(req: Request, res: Response, cookie: 'signin' | 'enroll', body: Form) {
     const handle = this.web.cookies.flow(req, cookie);
     if (!handle || !this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(handle.token, body.csrf)) {
-      res
-        .status(403)
-        .type('html')
-        .send(errorPage('Please start again', 'This form has expired or was not sent from this site. Please start again.'));
+      this.refuse(res);
       return undefined;
     }
     return handle;
+  }
+
+  private refuse(res: Response): void {
+    res
+      .status(403)
+      .type('html')
+      .send(errorPage('Please start again', 'This form has expired or was not sent from this site. Please start again.'));
   }
 
   /** Runs a step; flow errors (expired, unknown, changed) become a page that starts again. */
@@ -176,7 +214,7 @@ export class SignInPagesController {
     }
   }
 
-  private async afterSignIn(req: Request, res: Response, outcome: SignInOutcome): Promise<void> {
+  private async afterSignIn(req: Request, res: Response, outcome: SignInOutcome | DirectSignInOutcome): Promise<void> {
     if (outcome.enrollment) {
       this.web.cookies.clear(res, 'signin');
       this.web.cookies.setFlow(res, 'enroll', outcome.enrollment);
@@ -189,7 +227,9 @@ export class SignInPagesController {
       // Required emergency contacts unverified: asked first (interstitial), then on to returnTo.
       return res.redirect(303, await afterContactsCheck(this.contacts, outcome.signedIn.userId, null, outcome.signedIn.returnTo));
     }
-    await this.renderSignIn(res, outcome);
+    if (!outcome.handle) throw new Error('a sign-in step without a flow');
+    if (this.web.cookies.flow(req, 'signin')?.id !== outcome.handle.id) this.web.cookies.setFlow(res, 'signin', outcome.handle);
+    await this.renderSignIn(res, { ...outcome, handle: outcome.handle });
   }
 
   /**
@@ -206,12 +246,23 @@ export class SignInPagesController {
     this.web.cookies.set(res, 'session', token);
   }
 
-  private async renderSignIn(res: Response, outcome: SignInOutcome): Promise<void> {
-    const handle = outcome.handle;
-    const csrf = this.web.cookies.csrf(handle.token);
+  /** The User ID and password form, its token sealing where the sign-in goes (no flow behind it). */
+  private renderForm(res: Response, outcome: DirectSignInOutcome, token: string): void {
+    const status = this.status(res, outcome);
+    res.status(status).type('html').send(signInPage(outcome, token));
+  }
+
+  private status(res: Response, outcome: DirectSignInOutcome): number {
     const status = outcome.error?.code === 'throttled' ? 429 : outcome.error?.code === 'invalid_credentials' ? 401 : 200;
     if (outcome.error?.retryAfterSeconds && status === 429) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
     res.setHeader('Cache-Control', 'no-store');
+    return status;
+  }
+
+  private async renderSignIn(res: Response, outcome: SignInOutcome): Promise<void> {
+    const handle = outcome.handle;
+    const csrf = this.web.cookies.csrf(handle.token);
+    const status = this.status(res, outcome);
     const state = outcome.state;
     if (state.step === 'choose_channel' || state.step === 'otp') {
       const user = await this.directory.user(state.userId);

@@ -57,7 +57,8 @@ export function masked(channel: OtpChannel, destination: string): string {
   return channel === 'email' ? maskEmail(destination) : maskPhone(destination);
 }
 
-export function signInPage(outcome: SignInOutcome | null, csrf: string, notice?: string): string {
+/** The User ID and password form; `csrf` is its token (a sign-in form's sealed token, or a flow's CSRF token). */
+export function signInPage(outcome: Pick<SignInOutcome, 'state' | 'error'> | null, csrf: string, notice?: string): string {
   const error = outcome?.error;
   return page(
     'Sign in',

@@ -108,6 +108,32 @@ export interface IdentifyInput {
 
 const str = (value: unknown, max: number) => (typeof value === 'string' ? value.slice(0, max) : '');
 
+/** The details step answered before any flow exists (malformed details on a page's form). */
+export type UnstartedRecovery = Omit<RecoveryOutcome, 'handle'>;
+
+const INVALID_DETAILS: StepError = { code: 'invalid_input', message: 'Please correct the fields marked below.' };
+
+/** Reads the details step's input: whom to look up and the security code, or what is malformed. */
+function readDetails(
+  goal: RecoveryGoal,
+  input: IdentifyInput,
+): { target: { column: 'email_key' | 'enterprise_id_key'; key: string }; code: string } | { fieldErrors: Record<string, string> } {
+  const fieldErrors: Record<string, string> = {};
+  let target: { column: 'email_key' | 'enterprise_id_key'; key: string };
+  if (goal === 'enterprise_id') {
+    const email = checkEmail(str(input.email, 320));
+    if (!email.ok) fieldErrors.email = 'Enter the email address of your account.';
+    target = { column: 'email_key', key: email.ok ? email.value.key : '' };
+  } else {
+    const id = str(input.enterpriseId, 256).trim();
+    if (id === '' || id.length > 200) fieldErrors.enterprise_id = 'Enter your Enterprise ID.';
+    target = { column: 'enterprise_id_key', key: foldKey(id) };
+  }
+  const code = str(input.securityCode, 64).normalize('NFKC').trim();
+  if (!SECURITY_CODE.test(code)) fieldErrors.security_code = 'Enter your security code: the 6 to 9 digits you chose.';
+  return Object.keys(fieldErrors).length > 0 ? { fieldErrors } : { target, code };
+}
+
 function issueRefusal(code: 'otp_cooldown' | 'otp_rate_limited', retry: number): StepError {
   return {
     code,
@@ -172,6 +198,18 @@ export class RecoveryService {
     return this.describe(handle, flow.state);
   }
 
+  /**
+   * The details step of a recovery that has no flow yet (the form of a page view, which stores
+   * nothing): malformed details are answered without one; otherwise the flow starts here and
+   * the details are checked in it, as `identify` does.
+   */
+  async begin(goal: RecoveryGoal, input: IdentifyInput, ctx: RequestMeta): Promise<RecoveryOutcome | UnstartedRecovery> {
+    const read = readDetails(goal, input);
+    if ('fieldErrors' in read) return { goal, step: 'identify', fieldErrors: read.fieldErrors, error: INVALID_DETAILS };
+    const { handle } = await this.start(goal);
+    return await this.identify(handle, input, ctx);
+  }
+
   /** Email (forgot Enterprise ID) or Enterprise ID (forgot password), with the security code. */
   async identify(handle: FlowHandle, input: IdentifyInput, ctx: RequestMeta): Promise<RecoveryOutcome> {
     const flow = await this.flows.load<RecoveryState>('recovery', handle);
@@ -179,28 +217,9 @@ export class RecoveryService {
     const state = flow.state;
 
     // Malformed input is refused before any look-up: the answer depends on the input only.
-    const fieldErrors: Record<string, string> = {};
-    let target: { column: 'email_key' | 'enterprise_id_key'; key: string };
-    if (state.goal === 'enterprise_id') {
-      const email = checkEmail(str(input.email, 320));
-      if (!email.ok) fieldErrors.email = 'Enter the email address of your account.';
-      target = { column: 'email_key', key: email.ok ? email.value.key : '' };
-    } else {
-      const id = str(input.enterpriseId, 256).trim();
-      if (id === '' || id.length > 200) fieldErrors.enterprise_id = 'Enter your Enterprise ID.';
-      target = { column: 'enterprise_id_key', key: foldKey(id) };
-    }
-    const code = str(input.securityCode, 64).normalize('NFKC').trim();
-    if (!SECURITY_CODE.test(code)) fieldErrors.security_code = 'Enter your security code: the 6 to 9 digits you chose.';
-    if (Object.keys(fieldErrors).length > 0) {
-      return {
-        handle,
-        goal: state.goal,
-        step: 'identify',
-        fieldErrors,
-        error: { code: 'invalid_input', message: 'Please correct the fields marked below.' },
-      };
-    }
+    const read = readDetails(state.goal, input);
+    if ('fieldErrors' in read) return { handle, goal: state.goal, step: 'identify', fieldErrors: read.fieldErrors, error: INVALID_DETAILS };
+    const { target, code } = read;
 
     const ipKey = `recovery:ip:${ctx.ip ?? 'unknown'}`;
     const targetKey = `recovery:target:${target.column === 'email_key' ? 'email' : 'eid'}:${target.key}`;

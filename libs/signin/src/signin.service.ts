@@ -158,10 +158,15 @@ export class SignInService {
    * `POST /api/v1/signin` with `user_id` and `password`, and a `device_token` if it has one):
    * start and credentials in one step, with the same checks, throttling, answers and audit
    * events. A remembered device signs in at once, without a flow; when a code is needed, the
-   * flow is created then and continues like one started with `start`.
+   * flow is created then and continues like one started with `start`. The hosted sign-in page
+   * uses it too: viewing the page creates no flow, submitting it runs this (`requireOtp` for a step-up).
    */
-  async signIn(input: { userId: unknown; password: unknown; returnTo?: unknown }, ctx: ClientContext): Promise<DirectSignInOutcome> {
-    return this.credentials(null, { step: 'credentials', returnTo: safeReturnTo(input.returnTo), requireOtp: false }, input, ctx);
+  async signIn(
+    input: { userId: unknown; password: unknown; returnTo?: unknown; requireOtp?: boolean },
+    ctx: ClientContext,
+  ): Promise<DirectSignInOutcome> {
+    const state: SignInState = { step: 'credentials', returnTo: safeReturnTo(input.returnTo), requireOtp: input.requireOtp === true };
+    return this.credentials(null, state, input, ctx);
   }
 
   private async credentials(
