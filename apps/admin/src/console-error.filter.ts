@@ -1,6 +1,8 @@
 import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { DomainError } from '../../../libs/core/src/index.js';
+import { isDatabaseUnavailable } from '../../../libs/database/src/index.js';
+import { UNAVAILABLE_DETAIL, sendUnavailable } from '../../../libs/web/src/index.js';
 import { isApiPath } from './auth/staff-auth.guard.js';
 import { errorPage } from './views/layout.js';
 
@@ -26,6 +28,7 @@ export const CONSOLE_ERROR_STATUS: Readonly<Record<string, number>> = {
 /**
  * One place that turns failures into answers: problem details (RFC 9457) under `/api/`,
  * pages elsewhere. A page that is not signed in is sent to sign-in (and back afterwards).
+ * A database that cannot be reached is 503 with Retry-After (page or problem+json).
  * Unexpected errors are logged (never with request bodies) and answered with a plain 500.
  */
 @Catch()
@@ -55,6 +58,13 @@ export class ConsoleErrorFilter implements ExceptionFilter {
             : status === 400
               ? 'The request is not valid.'
               : error.message;
+    } else if (isDatabaseUnavailable(error)) {
+      // The database cannot be reached: 503 with Retry-After (worth trying again shortly), not 500.
+      const reason = error instanceof Error ? error.message : String(error);
+      (req as Request & { log?: { warn: (o: unknown, m: string) => void } }).log?.warn({ reason }, 'database unavailable: answered 503');
+      if (res.headersSent) return void res.destroy();
+      sendUnavailable(res, isApiPath(req.path) ? 'api' : 'page', errorPage('Briefly unavailable', [UNAVAILABLE_DETAIL]));
+      return;
     } else {
       (req as Request & { log?: { error: (o: unknown, m: string) => void } }).log?.error({ err: error }, 'unhandled error');
     }

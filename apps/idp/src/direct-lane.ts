@@ -5,9 +5,11 @@ import type Provider from 'oidc-provider';
 import { pinoHttp } from 'pino-http';
 import proxyaddr from 'proxy-addr';
 import type { AppConfig } from '../../../libs/config/src/index.js';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../../libs/database/src/index.js';
 import { DISCOVERY_PATH, OIDC_ROUTES, OidcProviderHost, setForwarded } from '../../../libs/oidc/src/index.js';
 import { httpLoggerOptions } from '../../../libs/observability/src/index.js';
 import { TRUST_PROXY, securityHeaders, type AppOptions } from '../../../libs/platform/src/index.js';
+import { UNAVAILABLE_DETAIL } from '../../../libs/web/src/index.js';
 
 /**
  * The provider endpoints that programs call, not browsers: discovery, JWKS, token,
@@ -181,7 +183,14 @@ function fail(req: IncomingMessage, res: ServerResponse, error: unknown): void {
     res.destroy();
     return;
   }
-  res.statusCode = 500;
   res.setHeader('Content-Type', 'application/json');
+  if (isDatabaseUnavailable(error)) {
+    // Worth trying again shortly (as the provider's own answers say while the database cannot be reached).
+    res.statusCode = 503;
+    res.setHeader('Retry-After', String(DATABASE_RETRY_AFTER_SECONDS));
+    res.end(JSON.stringify({ error: 'temporarily_unavailable', error_description: UNAVAILABLE_DETAIL }));
+    return;
+  }
+  res.statusCode = 500;
   res.end(JSON.stringify({ error: 'server_error', error_description: 'an unexpected error occurred' }));
 }

@@ -8,6 +8,7 @@ import {
   type NestModule,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
+import { APP_FILTER } from '@nestjs/core';
 import {
   AccountSessionsService,
   ContactChangeService,
@@ -39,6 +40,7 @@ import { oidcProviders, type OidcTimers } from './oidc.providers.js';
 import { RecoveryWebModule } from './recovery.module.js';
 import { SignInPagesController } from './signin.controller.js';
 import { TransactionCodesApiController } from './transaction-codes.controller.js';
+import { UnavailableFilter } from './unavailable.filter.js';
 import { WebContext } from './web-context.js';
 
 /** Starts the outbox worker with the app and stops it before the pool closes. */
@@ -123,6 +125,8 @@ export class IdpModule implements NestModule {
         BearerGuard,
         TransactionCodeService,
         OutboxWorkerLifecycle,
+        // A database that cannot be reached is 503 with Retry-After on pages and the API, not 500.
+        { provide: APP_FILTER, useClass: UnavailableFilter },
       ],
     };
   }

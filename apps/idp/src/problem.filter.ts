@@ -1,8 +1,11 @@
 import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { DomainError } from '../../../libs/core/src/index.js';
+import { isDatabaseUnavailable } from '../../../libs/database/src/index.js';
 import { BEARER_STATUS } from '../../../libs/oidc/src/index.js';
 import { TRANSACTION_CODE_STATUS } from '../../../libs/transaction-codes/src/index.js';
+import { sendUnavailable } from '../../../libs/web/src/index.js';
+import { logUnavailable } from './unavailable.filter.js';
 
 const STATUS: Record<string, number> = {
   flow_not_found: 404,
@@ -16,7 +19,10 @@ const STATUS: Record<string, number> = {
   ...TRANSACTION_CODE_STATUS,
 };
 
-/** RFC 9457 problem details for the JSON API: DomainError codes map to HTTP statuses in one place. */
+/**
+ * RFC 9457 problem details for the JSON API: DomainError codes map to HTTP statuses in one place;
+ * a database that cannot be reached is 503 with Retry-After.
+ */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
   catch(error: unknown, host: ArgumentsHost): void {
@@ -43,6 +49,11 @@ export class ProblemFilter implements ExceptionFilter {
       status = error.getStatus();
       code = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : 'invalid_request';
       detail = status === 413 ? 'The request body is too large.' : status === 400 ? 'The request body is not valid JSON.' : error.message;
+    } else if (isDatabaseUnavailable(error)) {
+      // The database cannot be reached: worth trying again shortly (503), not a failure of this request (500).
+      logUnavailable(req, error);
+      sendUnavailable(res, 'api');
+      return;
     } else {
       (req as Request & { log?: { error: (o: unknown, m: string) => void } }).log?.error({ err: error }, 'unhandled error');
     }

@@ -1,2 +1,3 @@
 export * from './embedded.js';
 export * from './statements.js';
+export * from './unavailable.js';

@@ -14,6 +14,7 @@ import { grantRequested } from './grants.js';
 import { accountReadAhead, adapterFactory, holdTokenWrites, revokeGrant } from './pg-adapter.js';
 import type { OidcProviderHost } from './provider-host.js';
 import type { SigningKey } from './signing-keys.js';
+import { answerUnavailable, renderedUnavailable } from './unavailable.js';
 
 /** DI token of the oidc-provider instance. */
 export const OIDC_PROVIDER = Symbol('OIDC_PROVIDER');
@@ -449,7 +450,8 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
     // Any client allowed the refresh_token grant gets one with the code (not only with offline_access).
     issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
     routes: { ...OIDC_ROUTES },
-    renderError: async (ctx, out) => {
+    renderError: async (ctx, out, error) => {
+      if (renderedUnavailable(ctx, error)) return;
       ctx.type = 'html';
       ctx.body = pages.error(out);
     },
@@ -505,6 +507,8 @@ export function createOidcProvider(o: OidcProviderOptions): Provider {
   // The tokens a token request issues are stored in one statement, before the answer; token, userinfo and
   // introspection requests read a token with its grant and session in one statement.
   const tokenPaths = new Set<string>([OIDC_ROUTES.token, OIDC_ROUTES.userinfo, OIDC_ROUTES.introspection]);
+  // First: 503 with Retry-After, not 500, while the database cannot be reached.
+  answerUnavailable(provider);
   provider.use((ctx, next) => inFlight.run(ctx, next));
   provider.use(holdTokenWrites(o.dataSource, (ctx) => tokenPaths.has(ctx.path)));
 

@@ -1,3 +1,4 @@
 export * from './html.js';
 export * from './cookies.js';
 export * from './forms.js';
+export * from './unavailable.js';

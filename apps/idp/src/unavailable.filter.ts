@@ -1,0 +1,38 @@
+import { ArgumentsHost, Catch } from '@nestjs/common';
+import { BaseExceptionFilter } from '@nestjs/core';
+import type { Request, Response } from 'express';
+import { isDatabaseUnavailable } from '../../../libs/database/src/index.js';
+import { sendUnavailable } from '../../../libs/web/src/index.js';
+
+/** One warning per failed request (not an error: the request may succeed when tried again); the driver's message only. */
+export function logUnavailable(req: Request, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  (req as Request & { log?: { warn: (o: unknown, m: string) => void } }).log?.warn(
+    { reason: message },
+    'database unavailable: answered 503',
+  );
+}
+
+/**
+ * The IdP's global filter: while the database cannot be reached, pages answer 503 with a page
+ * saying so and `/api/` answers problem+json, both with Retry-After. Every other error goes on
+ * to Nest's own handling (the JSON API's controllers have the ProblemFilter, which answers
+ * the same 503 itself).
+ */
+@Catch()
+export class UnavailableFilter extends BaseExceptionFilter {
+  override catch(error: unknown, host: ArgumentsHost): void {
+    if (host.getType() === 'http' && isDatabaseUnavailable(error)) {
+      const req = host.switchToHttp().getRequest<Request>();
+      const res = host.switchToHttp().getResponse<Response>();
+      logUnavailable(req, error);
+      if (res.headersSent) {
+        res.destroy();
+        return;
+      }
+      sendUnavailable(res, req.path.startsWith('/api/') ? 'api' : 'page');
+      return;
+    }
+    super.catch(error, host);
+  }
+}
