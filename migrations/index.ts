@@ -13,8 +13,9 @@ import { OidcGrantAccount1763890000000 } from './1763890000000-OidcGrantAccount.
 import { OutboxWithdrawn1763900000000 } from './1763900000000-OutboxWithdrawn.js';
 import { TransactionCodeMessage1763910000000 } from './1763910000000-TransactionCodeMessage.js';
 import { OidcInteractionSession1763920000000 } from './1763920000000-OidcInteractionSession.js';
-import { OidcClientPkce1763930100000 } from './1763930100000-OidcClientPkce.js';
+import { ThrottleReservations1763930000000 } from './1763930000000-ThrottleReservations.js';
 import { DeviceUse1763930200000 } from './1763930200000-DeviceUse.js';
+import { OidcClientPkce1763930100000 } from './1763930100000-OidcClientPkce.js';
 
 /** Every migration, in order. The DataSource lists them explicitly (no globs), so the
  * same list works from TypeScript sources in tests and from dist/ at run time. */
@@ -34,6 +35,7 @@ export const MIGRATIONS = [
   OutboxWithdrawn1763900000000,
   TransactionCodeMessage1763910000000,
   OidcInteractionSession1763920000000,
+  ThrottleReservations1763930000000,
   OidcClientPkce1763930100000,
   DeviceUse1763930200000,
 ];

@@ -139,8 +139,8 @@ describe('signed-in changes: step-up, password and security code', () => {
     const before = await userRow(db(), who.id);
     const posted = await web.post('/account/password', {
       current_password: who.password,
-      new_password: 'a brand new password 1',
-      confirm_password: 'a brand new password 1',
+      new_password: 'a brand new password 1 vermilion kestrel',
+      confirm_password: 'a brand new password 1 vermilion kestrel',
     });
     expect(text(posted.html)).toContain('For your security, confirm it is you with a one-time code first.');
     expect(text(posted.html)).toContain('Confirm it is you');
@@ -162,7 +162,11 @@ describe('signed-in changes: step-up, password and security code', () => {
     });
     const refused = await api(h.app.url, 'POST', '/api/v1/account/password', {
       session: token,
-      body: { current_password: who.password, new_password: 'a brand new password 1', confirm_password: 'a brand new password 1' },
+      body: {
+        current_password: who.password,
+        new_password: 'a brand new password 1 vermilion kestrel',
+        confirm_password: 'a brand new password 1 vermilion kestrel',
+      },
     });
     expect(refused.status).toBe(403);
     expect(refused.body).toMatchObject({ status: 'step_up_required', error: { code: 'step_up_required' } });
@@ -362,7 +366,11 @@ describe('signed-in changes: step-up, password and security code', () => {
     const page = expectPage(await web.get('/account/password'), 200, 'Current password');
     const csrf = fieldValue(page.html, 'csrf');
     const before = await userRow(db(), who.id);
-    const change = { current_password: who.password, new_password: 'an attacker password 1', confirm_password: 'an attacker password 1' };
+    const change = {
+      current_password: who.password,
+      new_password: 'an attacker password 1 vermilion kestrel',
+      confirm_password: 'an attacker password 1 vermilion kestrel',
+    };
 
     const missing = await postWithoutCsrf(web, '/account/password', change);
     expect(missing.status).toBe(403);
@@ -469,7 +477,11 @@ describe('signed-in changes: step-up, password and security code', () => {
     h.clock.advance(Duration.ofMinutes(10));
     expect((await api(h.app.url, 'GET', '/api/v1/account/step-up', { session })).body.fresh).toBe(false);
 
-    const change = { current_password: who.password, new_password: 'api chosen password 123', confirm_password: 'api chosen password 123' };
+    const change = {
+      current_password: who.password,
+      new_password: 'api chosen password 123 vermilion kestrel',
+      confirm_password: 'api chosen password 123 vermilion kestrel',
+    };
     expect((await api(h.app.url, 'POST', '/api/v1/account/password', { session, body: change })).status).toBe(403);
     expect((await api(h.app.url, 'POST', '/api/v1/account/password', { body: change })).status).toBe(401);
 
@@ -517,7 +529,7 @@ describe('signed-in changes: step-up, password and security code', () => {
 
     const code2 = await api(h.app.url, 'POST', '/api/v1/account/security-code', {
       session,
-      body: { current_password: 'api chosen password 123', security_code: '86420975', confirm_security_code: '86420975' },
+      body: { current_password: 'api chosen password 123 vermilion kestrel', security_code: '86420975', confirm_security_code: '86420975' },
     });
     expect(code2.status).toBe(200);
     expect((await userRow(db(), who.id)).credential_version).toBe(3);

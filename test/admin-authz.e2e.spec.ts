@@ -312,9 +312,19 @@ describe('support console: authorization, CSRF and ports', () => {
       const web = h.client();
       await web.get('/setup');
       expect(
-        (await web.post('/setup', { code: old, password: 'brand new pass phrase', confirm_password: 'brand new pass phrase' })).status,
+        (
+          await web.post('/setup', {
+            code: old,
+            password: 'brand new pass phrase vermilion kestrel',
+            confirm_password: 'brand new pass phrase vermilion kestrel',
+          })
+        ).status,
       ).toBe(422);
-      const ok = await web.post('/setup', { code: fresh, password: 'brand new pass phrase', confirm_password: 'brand new pass phrase' });
+      const ok = await web.post('/setup', {
+        code: fresh,
+        password: 'brand new pass phrase vermilion kestrel',
+        confirm_password: 'brand new pass phrase vermilion kestrel',
+      });
       expect(text(ok.html)).toContain('Your account is set up');
       // Set up: no further codes for it.
       await boss.get('/staff');

@@ -169,7 +169,11 @@ describe('account recovery with the security code', () => {
   });
 
   it('forgot password over the JSON API (email only: the generic step, then the code)', async () => {
-    await seedUser(db(), org, { enterpriseId: 'alan.turing', password: 'enigma machine 1939', email: 'alan@example.com' });
+    await seedUser(db(), org, {
+      enterpriseId: 'alan.turing',
+      password: 'enigma machine 1939 vermilion kestrel',
+      email: 'alan@example.com',
+    });
     const flow = await apiRecoveryStart(h.app.url, 'password');
     const current = await api(h.app.url, 'GET', `/api/v1/recovery/${flow.id}`, { flowToken: flow.token });
     expect(current.body).toEqual({ flow_id: flow.id, goal: 'password', step: 'identify' });
@@ -193,16 +197,27 @@ describe('account recovery with the security code', () => {
     await apiRecoveryStep(h.app.url, rival, 'identify', { enterprise_id: 'alan.turing', security_code: '27182818' });
     const rivalCode = await nextRecoveryCode(h.mail, 'alan@example.com', 1);
     expect((await apiRecoveryStep(h.app.url, rival, 'otp', { code: rivalCode })).body.step).toBe('new_password');
+    // A weak password is refused with the reason (issue 13: zxcvbn with the person's context).
+    const weak = await apiRecoveryStep(h.app.url, flow, 'password', { password: 'alan turing 1912', confirm_password: 'alan turing 1912' });
+    expect(weak.status).toBe(422);
+    expect(weak.body.field_errors).toEqual({ password: expect.stringContaining('too easy to guess') });
+    // The sign-in was locked by 100 failures in a row on the Enterprise ID: the reset ends the lock.
+    await db().query(
+      `INSERT INTO throttle_counters (key, failures, consecutive_failures, window_started_at, updated_at, lock_after)
+       VALUES ('signin:acct:alan.turing', 0, 100, $1, $1, 100)`,
+      [h.clock.now()],
+    );
     const done = await apiRecoveryStep(h.app.url, flow, 'password', {
-      password: 'bombe at bletchley',
-      confirm_password: 'bombe at bletchley',
+      password: 'bombe at bletchley vermilion kestrel',
+      confirm_password: 'bombe at bletchley vermilion kestrel',
     });
     expect(done.status).toBe(200);
     expect(done.body).toEqual({ flow_id: flow.id, goal: 'password', step: 'done' });
     expect((await userRow(db(), 'alan.turing')).credential_version).toBe(2);
+    expect(await db().query(`SELECT key FROM throttle_counters WHERE key = 'signin:acct:alan.turing'`)).toEqual([]);
     const late = await apiRecoveryStep(h.app.url, rival, 'password', {
-      password: 'another new password',
-      confirm_password: 'another new password',
+      password: 'another new password vermilion kestrel',
+      confirm_password: 'another new password vermilion kestrel',
     });
     expect(late.status).toBe(409);
     expect(late.headers.get('content-type')).toContain('application/problem+json');
@@ -222,7 +237,10 @@ describe('account recovery with the security code', () => {
     const form = expectPage(await web.post('/recover/continue', {}), 200, 'Choose a new password');
     expect(form.html).not.toContain('security_code');
     expectPage(
-      await web.post('/recover/new-password', { password: 'torpedo guidance 1942', confirm_password: 'torpedo guidance 1942' }),
+      await web.post('/recover/new-password', {
+        password: 'torpedo guidance 1942 vermilion kestrel',
+        confirm_password: 'torpedo guidance 1942 vermilion kestrel',
+      }),
       200,
       'Your password was changed.',
     );
@@ -234,11 +252,11 @@ describe('account recovery with the security code', () => {
     );
     expect(events.map((e) => e.event_type)).toEqual(['recovery.security_code_accepted', 'recovery.verified', 'recovery.password_reset']);
     expect(events[2]!.details).toMatchObject({ flow: 'forgot_both', methods: ['security_code', 'otp:email'] });
-    expect(await argon2.verify((await userRow(db(), 'hedy_lamarr')).password_hash, 'torpedo guidance 1942')).toBe(true);
+    expect(await argon2.verify((await userRow(db(), 'hedy_lamarr')).password_hash, 'torpedo guidance 1942 vermilion kestrel')).toBe(true);
   });
 
   it('a password reset invalidates every remembered device and ends every session', async () => {
-    const who = { userId: 'katherine.j', password: 'orbital mechanics 1962', email: 'kj@example.com' };
+    const who = { userId: 'katherine.j', password: 'orbital mechanics 1962 vermilion kestrel', email: 'kj@example.com' };
     const userId = await seedUser(db(), org, { enterpriseId: who.userId, password: who.password, email: who.email });
     // A real sign-in with "Remember this device": a session cookie and a device cookie.
     const laptop = browser();
@@ -257,7 +275,10 @@ describe('account recovery with the security code', () => {
     const code = await nextRecoveryCode(h.mail, who.email, 0);
     await web.post('/recover/otp', { action: 'verify', code });
     expectPage(
-      await web.post('/recover/new-password', { password: 'hidden figures 2016', confirm_password: 'hidden figures 2016' }),
+      await web.post('/recover/new-password', {
+        password: 'hidden figures 2016 vermilion kestrel',
+        confirm_password: 'hidden figures 2016 vermilion kestrel',
+      }),
       200,
       'Your password was changed.',
     );
@@ -274,7 +295,7 @@ describe('account recovery with the security code', () => {
     expect(devices).toEqual([{ revoked_reason: 'password reset by recovery' }]);
     // The remembered device no longer skips the code, even with the new password.
     const seen = codeMails(h.mail, who.email).length;
-    const again = await submitPassword(tablet, who.userId, 'hidden figures 2016');
+    const again = await submitPassword(tablet, who.userId, 'hidden figures 2016 vermilion kestrel');
     expect(text(again.html)).toContain('We sent a 6-digit code by email');
     expect(text(again.html)).not.toContain('Your account');
     const login = await nextEmailCode(h.mail, who.email, seen);
@@ -282,7 +303,7 @@ describe('account recovery with the security code', () => {
   });
 
   it('a login code never works for recovery, and a recovery code never signs in', async () => {
-    const who = { userId: 'margaret.h', password: 'apollo guidance 1969', email: 'mh@example.com' };
+    const who = { userId: 'margaret.h', password: 'apollo guidance 1969 vermilion kestrel', email: 'mh@example.com' };
     const userId = await seedUser(db(), org, { enterpriseId: who.userId, password: who.password, email: who.email });
     const signin = browser();
     const seenLogin = codeMails(h.mail, who.email).length;
@@ -328,7 +349,7 @@ describe('account recovery with the security code', () => {
   ])('of two recoveries of the same user at the new-password step, only one completes (%s)', async (_, parallel) => {
     const eid = parallel ? 'dorothy.v' : 'mary.j';
     const email = `${eid}@example.com`;
-    await seedUser(db(), org, { enterpriseId: eid, password: 'fortran programming 1961', email });
+    await seedUser(db(), org, { enterpriseId: eid, password: 'fortran programming 1961 vermilion kestrel', email });
     const a = browser();
     const b = browser();
     await forgotPassword(a, eid, '27182818');
@@ -343,8 +364,12 @@ describe('account recovery with the security code', () => {
 
     const submit = (web: WebClient, password: string) => web.post('/recover/new-password', { password, confirm_password: password });
     let pages;
-    if (parallel) pages = await Promise.all([submit(a, 'first new password A'), submit(b, 'second new password B')]);
-    else pages = [await submit(a, 'first new password A'), await submit(b, 'second new password B')];
+    if (parallel)
+      pages = await Promise.all([
+        submit(a, 'first new password A vermilion kestrel'),
+        submit(b, 'second new password B vermilion kestrel'),
+      ]);
+    else pages = [await submit(a, 'first new password A vermilion kestrel'), await submit(b, 'second new password B vermilion kestrel')];
     const won = pages.filter((p) => text(p.html).includes('Your password was changed.'));
     const lost = pages.filter((p) => !text(p.html).includes('Your password was changed.'));
     expect(won).toHaveLength(1);
@@ -354,7 +379,7 @@ describe('account recovery with the security code', () => {
 
     const user = await userRow(db(), eid);
     expect(user.credential_version).toBe(2);
-    const winner = won[0] === pages[0] ? 'first new password A' : 'second new password B';
+    const winner = won[0] === pages[0] ? 'first new password A vermilion kestrel' : 'second new password B vermilion kestrel';
     expect(await argon2.verify(user.password_hash, winner)).toBe(true);
     const resets = await db().query(`SELECT 1 FROM audit_events WHERE subject_id = $1 AND event_type = 'recovery.password_reset'`, [
       user.id,
@@ -368,7 +393,11 @@ describe('account recovery with the security code', () => {
   });
 
   it('abandoned flows expire after 15 minutes (pages and API)', async () => {
-    await seedUser(db(), org, { enterpriseId: 'ida.rhodes', password: 'census computation 1950', email: 'ida@example.com' });
+    await seedUser(db(), org, {
+      enterpriseId: 'ida.rhodes',
+      password: 'census computation 1950 vermilion kestrel',
+      email: 'ida@example.com',
+    });
     const web = browser();
     await forgotPassword(web, 'ida.rhodes', '27182818');
     const code = await nextRecoveryCode(h.mail, 'ida@example.com', 0);
@@ -436,7 +465,12 @@ describe('account recovery with the security code', () => {
   });
 
   it('a disabled user cannot recover: the generic step and no code; disabled mid-flow, the reset is refused', async () => {
-    await seedUser(db(), org, { enterpriseId: 'joan.clarke', password: 'hut eight 1940', email: 'joan@example.com', status: 'disabled' });
+    await seedUser(db(), org, {
+      enterpriseId: 'joan.clarke',
+      password: 'hut eight 1940 vermilion kestrel',
+      email: 'joan@example.com',
+      status: 'disabled',
+    });
     const web = browser();
     const page = await forgotPassword(web, 'joan.clarke', '27182818');
     expect(page.status).toBe(200);
@@ -449,7 +483,11 @@ describe('account recovery with the security code', () => {
     expect(text(guess.html)).toContain('That code is not correct. 4 attempts left.');
 
     // Active when the flow started, disabled by support before the new password is set.
-    await seedUser(db(), org, { enterpriseId: 'mavis.batey', password: 'bletchley park 1941', email: 'mavis@example.com' });
+    await seedUser(db(), org, {
+      enterpriseId: 'mavis.batey',
+      password: 'bletchley park 1941 vermilion kestrel',
+      email: 'mavis@example.com',
+    });
     const later = browser();
     await forgotPassword(later, 'mavis.batey', '27182818');
     expectPage(
@@ -459,14 +497,14 @@ describe('account recovery with the security code', () => {
     );
     await db().query(`UPDATE users SET status = 'disabled' WHERE enterprise_id_key = 'mavis.batey'`);
     const refused = await later.post('/recover/new-password', {
-      password: 'a fresh long password',
-      confirm_password: 'a fresh long password',
+      password: 'a fresh long password vermilion kestrel',
+      confirm_password: 'a fresh long password vermilion kestrel',
     });
     expect(refused.status).toBe(403);
     expect(text(refused.html)).toContain('Recovery is not available for this account');
     const user = await userRow(db(), 'mavis.batey');
     expect(user.credential_version).toBe(1);
-    expect(await argon2.verify(user.password_hash, 'bletchley park 1941')).toBe(true);
+    expect(await argon2.verify(user.password_hash, 'bletchley park 1941 vermilion kestrel')).toBe(true);
   });
 
   it('every message sent in these journeys is plain text without a link', async () => {

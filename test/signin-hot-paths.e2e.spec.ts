@@ -129,15 +129,20 @@ describe('sign-in hot paths', () => {
     );
     expect(result.status).toBe(200);
     expect(result.body).toEqual({ step: 'done', session_token: expect.any(String) });
-    // Three reads sent together (throttle counters, the user, the device with its policy), then one
-    // statement: the device marked used (re-checked), the session started, its audit event. One commit.
+    // Three statements sent together (the attempt reserved on the throttle counters, the user, the device
+    // with its policy), then one statement: the device marked used (re-checked), the session started, its
+    // audit event, the throttle settled. One commit.
     expect(statements).toHaveLength(4);
     expect(statements.map((s) => s.split(' ').slice(0, 3).join(' '))).toEqual([
+      'INSERT INTO throttle_counters',
       'SELECT d.id, d.user_id,',
-      'SELECT key, blocked_until',
       'SELECT u.id, u.organization_id,',
       'WITH device_use_1 AS',
     ]);
+    // Settled: the account's reservation forgotten, the address's given back (no failure left on either).
+    expect(
+      await db().query(`SELECT key FROM throttle_counters WHERE key = 'signin:acct:grace' OR (key LIKE 'signin:ip:%' AND failures > 0)`),
+    ).toEqual([]);
     expect(await flowsOfKind('signin')).toBe(flows);
 
     expect(await sessionsOf(p.id)).toHaveLength(2);
@@ -189,8 +194,8 @@ describe('sign-in hot paths', () => {
       signIn({ user_id: 'barbara', password: PASSWORD, device_token: deviceToken }, headers),
     );
     expect(result.body).toMatchObject({ step: 'done' });
-    // The account had failures: they are forgotten (one statement more than without).
-    expect(statements.filter((s) => s.startsWith('DELETE FROM throttle_counters'))).toHaveLength(1);
+    // The account had failures: they are forgotten in the finishing statement (no statement more than without).
+    expect(statements).toHaveLength(4);
     expect(await db().query(`SELECT key FROM throttle_counters WHERE key = 'signin:acct:barbara'`)).toEqual([]);
   });
 

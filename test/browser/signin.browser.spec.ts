@@ -83,8 +83,8 @@ describe('browser: enrollment and remembered-device sign-in', () => {
     await page.getByRole('button', { name: 'This is correct' }).click();
 
     await page.getByLabel('Enterprise ID').fill('k.johnson');
-    await page.getByLabel('New password', { exact: true }).fill('orbital mechanics 1962');
-    await page.getByLabel('Confirm new password').fill('orbital mechanics 1962');
+    await page.getByLabel('New password', { exact: true }).fill('orbital mechanics 1962 vermilion kestrel');
+    await page.getByLabel('Confirm new password').fill('orbital mechanics 1962 vermilion kestrel');
     await page.getByLabel('Security code', { exact: true }).fill('5831907');
     await page.getByLabel('Confirm security code').fill('5831907');
     await expect(page.getByLabel('Mobile number (optional)').isVisible()).resolves.toBe(true);
@@ -104,7 +104,7 @@ describe('browser: enrollment and remembered-device sign-in', () => {
 
   it('remembers the device after a one-time code, then skips the code', async () => {
     const before = mail.messagesTo('katherine@example.com').length;
-    await signIn('k.johnson', 'orbital mechanics 1962');
+    await signIn('k.johnson', 'orbital mechanics 1962 vermilion kestrel');
     const code = await mail.waitForCode('katherine@example.com', { alreadySeen: before });
     await page.getByLabel('One-time code').fill(code);
     await page.getByLabel('Remember this device').check();
@@ -124,7 +124,7 @@ describe('browser: enrollment and remembered-device sign-in', () => {
 
     const codes = () => mail.messagesTo('katherine@example.com').filter((m) => extractCode(m.subject) !== undefined).length;
     const codesBefore = codes();
-    await signIn('k.johnson', 'orbital mechanics 1962');
+    await signIn('k.johnson', 'orbital mechanics 1962 vermilion kestrel');
     await page.waitForURL(`${app.url}/account`);
     await snap('account-without-otp');
     // No code was sent for this sign-in; the new-device notice of the previous one carries none.

@@ -144,7 +144,7 @@ export function passwordPage(csrf: string, outcome?: { error?: StepError; fieldE
           type: 'password',
           autocomplete: 'new-password',
           errors: e,
-          hint: 'At least 12 characters. Not a common password, your Enterprise ID or your email.',
+          hint: 'At least 12 characters and hard to guess: three or four uncommon words work well. Not a common or leaked password, and not built from your name, your IDs or your organization.',
         })}
         ${input('Confirm new password', 'confirm_password', { type: 'password', autocomplete: 'new-password', errors: e })}
         <p class="hint">Your other sessions will be signed out, and remembered devices will need a one-time code again.</p>

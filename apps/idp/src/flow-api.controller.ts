@@ -35,7 +35,7 @@ function statusOf(error: StepError | undefined): number {
   if (!error) return 200;
   if (error.code === 'throttled' || error.code === 'otp_cooldown' || error.code === 'otp_rate_limited') return 429;
   if (error.code === 'invalid_credentials') return 401;
-  if (error.code === 'invalid_input') return 400;
+  if (error.code === 'invalid_characters') return 400;
   if (error.code === 'locked') return 423;
   if (error.code === 'delivery_failed') return 502;
   return 422;

@@ -8,6 +8,7 @@ import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '../../../libs
 import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { Clock, Duration } from '../../../libs/core/src/index.js';
 import { FlowStore } from '../../../libs/flows/src/index.js';
+import { ThrottleService } from '../../../libs/throttle/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import {
   BackchannelLogout,
@@ -33,7 +34,7 @@ export interface OidcTimers {
   logoutQueue: Duration;
   /** Waits before retrying a logout token the relying app did not accept. */
   logoutRetryDelays: Duration[];
-  /** Deletes expired rows: the provider's models, and sign-in, enrollment and recovery flows (auth_flows). */
+  /** Deletes expired rows: the provider's models, sign-in, enrollment and recovery flows (auth_flows), and idle throttle counters. */
   purge: Duration;
 }
 
@@ -48,7 +49,8 @@ export const DEFAULT_OIDC_TIMERS: OidcTimers = {
 
 /**
  * Starts the provider's background work with the app (purge, key refresh, logout queue); stops it before the pool closes.
- * The purge also deletes expired flows (auth_flows, by the injected clock): every node runs it, and a run only deletes what has expired.
+ * The purge also deletes expired flows (auth_flows, by the injected clock) and throttle counters with nothing left to
+ * remember: every node runs it, and a run only deletes what has expired.
  */
 class OidcLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly tasks: Array<{ start(): void; stop(): Promise<void> }>;
@@ -60,12 +62,14 @@ class OidcLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown
     @Inject(BackchannelLogout) backchannel: BackchannelLogout,
     @Inject(OIDC_TIMERS) timers: OidcTimers,
     @Inject(FlowStore) flows: FlowStore,
+    @Inject(ThrottleService) throttle: ThrottleService,
   ) {
     const logger = new Logger('Oidc');
     const onError = (message: string) => logger.error(message);
     this.tasks = [
       new OidcPurger(dataSource, clock, onError, timers.purge),
       new PeriodicTask('flow purge', () => flows.purgeExpired(), timers.purge, onError),
+      new PeriodicTask('throttle purge', () => throttle.purge(), timers.purge, onError),
       new PeriodicTask('signing-key refresh', () => host.refresh(), timers.keyRefresh, onError),
       new PeriodicTask('back-channel logout', () => backchannel.drainQueue(), timers.logoutQueue, onError),
     ];

@@ -55,6 +55,7 @@ function handleOf(id: string, token: string | undefined): FlowHandle {
 }
 
 function statusOf(outcome: RecoveryOutcome): number {
+  if (outcome.error?.code === 'invalid_characters') return 400;
   if (outcome.fieldErrors) return 422;
   const code = outcome.error?.code;
   if (!code) return 200;

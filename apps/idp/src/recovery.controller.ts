@@ -173,7 +173,8 @@ export class RecoveryPagesController {
   private render(res: Response, outcome: RecoveryOutcome | UnstartedRecovery, formToken?: string): void {
     res.setHeader('Cache-Control', 'no-store');
     if (outcome.step === 'done') this.web.cookies.clear(res, 'recover');
-    const status = outcome.fieldErrors ? 422 : outcome.error?.code === 'throttled' ? 429 : 200;
+    const status =
+      outcome.error?.code === 'invalid_characters' ? 400 : outcome.fieldErrors ? 422 : outcome.error?.code === 'throttled' ? 429 : 200;
     if (status === 429 && outcome.error?.retryAfterSeconds) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
     const csrf = formToken ?? ('handle' in outcome ? this.web.cookies.csrf(outcome.handle.token) : '');
     res.status(status).type('html').send(recoveryPage(outcome, csrf));

@@ -130,7 +130,7 @@ export function recoveryPage(outcome: Omit<RecoveryOutcome, 'handle'>, csrf: str
         html`${errorBox(outcome.error)}
           <form method="post" action="/recover/new-password">
             ${csrfField(csrf)}
-            ${field('New password', 'password', { type: 'password', autocomplete: 'new-password', errors, hint: 'At least 12 characters. Not a common password, your Enterprise ID, your email or your current password.' })}
+            ${field('New password', 'password', { type: 'password', autocomplete: 'new-password', errors, hint: 'At least 12 characters and hard to guess: three or four uncommon words work well. Not a common or leaked password, not built from your name, your IDs or your organization, nor your current password.' })}
             ${field('Confirm new password', 'confirm_password', { type: 'password', autocomplete: 'new-password', errors })}
             <button type="submit">Change password</button>
           </form>

@@ -26,6 +26,9 @@ interface SignInForm {
 }
 const SIGNIN_FORM = 'signin';
 
+/** HTTP statuses of the sign-in form's errors (others are answered 200 with the form and its message). */
+const SIGNIN_STATUS: Readonly<Record<string, number>> = { throttled: 429, locked: 423, invalid_credentials: 401, invalid_characters: 400 };
+
 /** Hosted sign-in and enrollment pages: plain HTML forms, no script, CSRF on every post. */
 @Controller()
 export class SignInPagesController {
@@ -253,7 +256,7 @@ export class SignInPagesController {
   }
 
   private status(res: Response, outcome: DirectSignInOutcome): number {
-    const status = outcome.error?.code === 'throttled' ? 429 : outcome.error?.code === 'invalid_credentials' ? 401 : 200;
+    const status = SIGNIN_STATUS[outcome.error?.code ?? ''] ?? 200;
     if (outcome.error?.retryAfterSeconds && status === 429) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
     res.setHeader('Cache-Control', 'no-store');
     return status;

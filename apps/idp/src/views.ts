@@ -202,7 +202,7 @@ export function enrollmentPage(outcome: EnrollmentOutcome, csrf: string, extra: 
           <form method="post" action="/enroll/credentials">
             ${csrfField(csrf)}
             ${input('Enterprise ID', 'enterprise_id', { autocomplete: 'username', errors: e, hint: '3 to 64 letters, digits, dots, underscores or hyphens. You will sign in with it.' })}
-            ${input('New password', 'password', { type: 'password', autocomplete: 'new-password', errors: e, hint: 'At least 12 characters. Not a common password, your Enterprise ID or your email.' })}
+            ${input('New password', 'password', { type: 'password', autocomplete: 'new-password', errors: e, hint: 'At least 12 characters and hard to guess: three or four uncommon words work well. Not a common or leaked password, and not built from your name, your IDs or your organization.' })}
             ${input('Confirm new password', 'confirm_password', { type: 'password', autocomplete: 'new-password', errors: e })}
             ${input('Security code', 'security_code', { type: 'password', inputmode: 'numeric', autocomplete: 'off', errors: e, hint: `${len.min === len.max ? len.min : `${len.min} to ${len.max}`} digits. You will need it to recover your account.` })}
             ${input('Confirm security code', 'confirm_security_code', { type: 'password', inputmode: 'numeric', autocomplete: 'off', errors: e })}

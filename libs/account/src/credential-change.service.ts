@@ -6,7 +6,7 @@ import { Directory, PasswordHasher, checkNewPassword, checkSecurityCode, type Us
 import { OutboxService, messageLocaleFor, noticeMessage, type NoticeKind } from '../../notifications/src/index.js';
 import { RememberedDeviceService, SessionService, type RequestMeta, type Session } from '../../sessions/src/index.js';
 import type { StepError } from '../../signin/src/index.js';
-import { ACCOUNT_RULE, IP_RULE, ThrottleService } from '../../throttle/src/index.js';
+import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '../../throttle/src/index.js';
 import { STEP_UP_REQUIRED, auditMeta, sessionEnded, str } from './common.js';
 import { StepUpService } from './step-up.service.js';
 
@@ -68,7 +68,7 @@ export class CredentialChangeService {
     const { user, currentPassword } = checked;
     const password = str(input.newPassword, 1024);
     const errors: Record<string, string> = {};
-    const pw = checkNewPassword(password, { enterpriseId: user.enterpriseId, email: user.email, previous: currentPassword });
+    const pw = checkNewPassword(password, { ...(await this.directory.passwordContext(user)), previous: currentPassword });
     if (!pw.ok) errors.newPassword = pw.reason;
     else if (password !== str(input.confirmPassword, 1024)) errors.confirmPassword = 'The passwords do not match.';
     if (Object.keys(errors).length > 0) return { status: 'rejected', error: INVALID_INPUT, fieldErrors: errors };
@@ -109,25 +109,16 @@ export class CredentialChangeService {
     if (!user || user.status !== 'active') throw sessionEnded();
     const accountKey = `signin:acct:${foldKey(user.enterpriseId)}`;
     const ipKey = `signin:ip:${meta.ip ?? 'unknown'}`;
-    const wait = await this.throttle.retryAfter([accountKey, ipKey]);
-    if (wait > 0) {
-      return {
-        outcome: {
-          status: 'rejected',
-          error: {
-            code: 'throttled',
-            message: `Too many attempts. Try again in ${wait} second${wait === 1 ? '' : 's'}.`,
-            retryAfterSeconds: wait,
-          },
-        },
-      };
-    }
+    const reserved = await this.throttle.reserve([
+      [accountKey, ACCOUNT_RULE],
+      [ipKey, IP_RULE],
+    ]);
+    if (!reserved.ok) return { outcome: { status: 'rejected', error: refusalError(reserved) } };
     const currentPassword = str(currentInput, 1024);
     const hashes = await this.hashesOf(user.id);
     const verified = currentPassword === '' ? { ok: false } : await this.hasher.verify(hashes.passwordHash, currentPassword);
     if (!verified.ok) {
-      await this.throttle.fail(accountKey, ACCOUNT_RULE);
-      await this.throttle.fail(ipKey, IP_RULE);
+      // Counted already, by the reservation.
       await this.audit.record({
         type: 'credentials.change_refused',
         actor: { type: 'user', id: user.id },
@@ -148,7 +139,7 @@ export class CredentialChangeService {
         },
       };
     }
-    await this.throttle.reset(accountKey);
+    await this.throttle.succeeded(reserved, [accountKey]);
     return { user, currentPassword, hashes };
   }
 

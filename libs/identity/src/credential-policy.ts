@@ -1,6 +1,7 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
 import { codePointLength, hasForbiddenCharacters } from '../../core/src/index.js';
 import type { Checked } from './normalize.js';
+import { passwordStrength, type PasswordContext } from './password-strength.js';
 
 /** The 10,000 most common passwords (ranked list bundled by @zxcvbn-ts/language-common). */
 const COMMON = new Set(dictionary['passwords-common'].slice(0, 10_000).map((p) => p.toLowerCase()));
@@ -13,16 +14,19 @@ export function isCommonPassword(password: string): boolean {
 }
 
 /**
- * A new password (NIST SP 800-63B): 12–128 characters, not a common password, not the
- * Enterprise ID or the email address, and not the password it replaces.
+ * A new password (NIST SP 800-63B §5.1.1.2): 12–128 characters after NFKC normalization, not
+ * in the common or breached lists, strong enough by zxcvbn with the person's context counted
+ * as known (MIN_PASSWORD_SCORE), not the Enterprise ID or the email address, and not the
+ * password it replaces. The reason says why a password is refused.
  */
-export function checkNewPassword(password: string, context: { enterpriseId?: string; email?: string; previous?: string }): Checked<string> {
-  const length = codePointLength(password);
+export function checkNewPassword(password: string, context: PasswordContext & { previous?: string }): Checked<string> {
+  const normalized = password.normalize('NFKC');
+  const length = codePointLength(normalized);
   if (length < PASSWORD_MIN) return { ok: false, reason: `The password must be at least ${PASSWORD_MIN} characters long.` };
   if (length > PASSWORD_MAX) return { ok: false, reason: `The password must be at most ${PASSWORD_MAX} characters long.` };
   if (hasForbiddenCharacters(password)) return { ok: false, reason: 'The password contains invisible or control characters.' };
-  const lower = password.normalize('NFKC').toLowerCase();
-  if (isCommonPassword(password) || isCommonPassword(lower)) {
+  const lower = normalized.toLowerCase();
+  if (isCommonPassword(lower)) {
     return { ok: false, reason: 'This password is too common. Choose one that is harder to guess.' };
   }
   const email = context.email?.toLowerCase();
@@ -31,10 +35,12 @@ export function checkNewPassword(password: string, context: { enterpriseId?: str
   }
   if (email && (lower === email || lower === email.split('@')[0]))
     return { ok: false, reason: 'The password may not be your email address.' };
-  if (context.previous !== undefined && password === context.previous) {
+  if (context.previous !== undefined && normalized === context.previous.normalize('NFKC')) {
     return { ok: false, reason: 'The new password must differ from your old one.' };
   }
-  return { ok: true, value: password };
+  const strength = passwordStrength(normalized, context, PASSWORD_MIN);
+  if (!strength.ok) return { ok: false, reason: strength.reason };
+  return { ok: true, value: normalized };
 }
 
 /**

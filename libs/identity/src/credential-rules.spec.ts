@@ -58,6 +58,40 @@ describe('new password policy', () => {
     const r = checkNewPassword('anna.rossi.2026', { enterpriseId: 'Anna.Rossi.2026' });
     expect(r).toEqual({ ok: false, reason: 'The password may not be your Enterprise ID.' });
   });
+  // Issue 13 item 3: each passed the old rules at enrollment, recovery and password change.
+  const acme = { ...ctx, firstName: 'Anna', lastName: 'Rossi', organizationName: 'Acme Corporation', organizationSlug: 'acme' };
+  it.each([
+    'password1234',
+    '123456789012',
+    'passwordpassword',
+    'qwertyuiop12',
+    'aaaaaaaaaaaa',
+    'gatehouse2026',
+    'Gatehouse Acme 1',
+    'P@ssw0rd2026!',
+    'Anna Rossi 1985',
+    'Rossi Anna Acme',
+    'acmeacmeacme',
+  ])('refuses the weak %j and says why', (password) => {
+    const r = checkNewPassword(password, acme);
+    expect(r.ok).toBe(false);
+    if (!r.ok) expect(r.reason).toMatch(/too (easy to guess|common)|leaked/u);
+  });
+  it('names the context when a password is built from it', () => {
+    const r = checkNewPassword('Gatehouse Acme 1', acme);
+    expect(r).toEqual({ ok: false, reason: expect.stringContaining('your name, your IDs, your organization or this service') });
+  });
+  it('refuses an entry of the breached-password list of 12 characters or more', () => {
+    const r = checkNewPassword('1qaz2wsx3edc4rfv', acme);
+    expect(r.ok).toBe(false);
+  });
+  it.each(['blue-Lantern-orchard-42', 'kq7-Vr2m-Pz9w', 'Il mio gatto Felix 2019', 'tidal basin lanterns 7'])(
+    'accepts the strong %j',
+    (password) => expect(checkNewPassword(password, acme)).toEqual({ ok: true, value: password }),
+  );
+  it('answers with the NFKC form, which is what gets hashed', () =>
+    expect(checkNewPassword('ｂｌｕｅ-Lantern-orchard-42', acme)).toEqual({ ok: true, value: 'blue-Lantern-orchard-42' }));
+
   it('bundles the 10,000 most common passwords', () => {
     expect(isCommonPassword('password')).toBe(true);
     expect(isCommonPassword('qwertyuiop')).toBe(true);

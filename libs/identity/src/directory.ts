@@ -3,6 +3,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { UUID_PATTERN, foldKey } from '../../core/src/index.js';
 import { runStatement } from '../../database/src/index.js';
 import type { OtpChannel } from './entities.js';
+import type { PasswordContext } from './password-strength.js';
 
 export interface UserRecord {
   id: string;
@@ -180,6 +181,25 @@ export class Directory {
   }
 
   /** An organization's slug and display name (for claims and pages). */
+  /** What a new password is checked against besides itself: the person's names, IDs and organization (checkNewPassword). */
+  async passwordContext(person: {
+    organizationId: string;
+    enterpriseId?: string | undefined;
+    email: string;
+    firstName: string;
+    lastName: string;
+  }): Promise<PasswordContext> {
+    const organization = await this.organization(person.organizationId);
+    return {
+      enterpriseId: person.enterpriseId,
+      email: person.email,
+      firstName: person.firstName,
+      lastName: person.lastName,
+      organizationName: organization?.name,
+      organizationSlug: organization?.slug,
+    };
+  }
+
   async organization(id: string): Promise<{ id: string; slug: string; name: string } | null> {
     const rows = await this.dataSource.query<Array<{ id: string; slug: string; name: string }>>(
       `SELECT id, slug, name FROM organizations WHERE id = $1`,

@@ -6,5 +6,6 @@ export * from './organization.service.js';
 export * from './legacy-account.store.js';
 export * from './enterprise-id.js';
 export * from './credential-policy.js';
+export * from './password-strength.js';
 export * from './directory.js';
 export * from './organization-policy.js';

@@ -1,7 +1,7 @@
 import argon2 from 'argon2';
 import bcrypt from 'bcryptjs';
 import { pbkdf2Sync } from 'node:crypto';
-import { checkLegacyHash, verifyLegacyHash } from './legacy-hash.js';
+import { IMPORT_LIMITS, VERIFY_LIMITS, checkLegacyHash, verifyLegacyHash } from './legacy-hash.js';
 
 const PASSWORD = 'Legacy-pass-1';
 
@@ -61,6 +61,34 @@ describe('legacy hash formats', () => {
     const result = checkLegacyHash(make());
     expect(result.ok).toBe(false);
     if (!result.ok) expect(result.reason).toMatch(reason);
+  });
+
+  it.each([
+    ['bcrypt cost 13', () => bcrypt2b.replace(/^\$2b\$04/, '$2b$13'), /cost must be 4 to 12/],
+    ['pbkdf2 past 1,000,000 iterations', () => django('x', 's', 1).replace('$1$', '$1000001$'), /1000000/],
+    ['argon2 with 128 MiB', () => '$argon2id$v=19$m=131072,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$' + 'A'.repeat(43), /m ≤ 65536/],
+    ['argon2 with 5 passes', () => '$argon2id$v=19$m=4096,t=5,p=1$c29tZXNhbHRzb21lc2FsdA$' + 'A'.repeat(43), /t ≤ 4/],
+  ])('refuses at import what would cost more than the failure floor hides: %s', (_name, make, reason) => {
+    const result = checkLegacyHash(make(), IMPORT_LIMITS);
+    expect(result.ok).toBe(false);
+    if (!result.ok) expect(result.reason).toMatch(reason);
+    // An account imported before these limits still signs in.
+    expect(checkLegacyHash(make(), VERIFY_LIMITS).ok).toBe(true);
+  });
+
+  it('accepts the defaults of the systems people migrate from', () => {
+    expect(checkLegacyHash(bcrypt2b.replace(/^\$2b\$04/, '$2b$12')).ok).toBe(true);
+    expect(checkLegacyHash(django('x', 's', 1).replace('$1$', '$1000000$')).ok).toBe(true);
+    expect(checkLegacyHash('$argon2id$v=19$m=65536,t=3,p=4$c29tZXNhbHRzb21lc2FsdA$' + 'A'.repeat(43)).ok).toBe(true);
+  });
+
+  it('matches a password set in one Unicode form and typed in another', async () => {
+    const nfc = 'Caf\u00e9-legacy-1';
+    const hash = await bcrypt.hash(nfc, 4);
+    await expect(verifyLegacyHash(hash, nfc.normalize('NFD'))).resolves.toBe(true);
+    const nfdHash = django(nfc.normalize('NFD'), 'salt', 1000);
+    await expect(verifyLegacyHash(nfdHash, nfc.normalize('NFD'))).resolves.toBe(true);
+    await expect(verifyLegacyHash(nfdHash, 'Cafe-legacy-1')).resolves.toBe(false);
   });
 
   it('treats a damaged hash as no match instead of throwing', async () => {

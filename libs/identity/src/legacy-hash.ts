@@ -12,11 +12,53 @@ const BCRYPT = /^\$2[aby]\$(\d{2})\$[./A-Za-z0-9]{53}$/u;
 const ARGON2 = /^\$argon2(id|i)\$(?:v=(\d+)\$)?([mtp]=\d+,[mtp]=\d+,[mtp]=\d+)\$([A-Za-z0-9+/]{8,})\$([A-Za-z0-9+/]{16,})$/u;
 const PBKDF2 = /^pbkdf2_sha256\$(\d+)\$([^$]{1,128})\$([A-Za-z0-9+/]+={0,2})$/u;
 
-/** Bounds that keep one sign-in attempt from tying up a core for long. */
-const MAX = { bcryptCost: 16, argonMemoryKiB: 262_144, argonTime: 20, argonParallelism: 16, pbkdf2Iterations: 5_000_000 };
+export interface LegacyHashLimits {
+  bcryptCost: number;
+  argonMemoryKiB: number;
+  argonTime: number;
+  argonParallelism: number;
+  /** argon2's memory × passes (KiB), the measure of its work. */
+  argonWork: number;
+  pbkdf2Iterations: number;
+}
 
-/** Recognizes one of the accepted legacy formats and checks it is complete and within bounds. */
-export function checkLegacyHash(raw: string): Checked<{ hash: string; format: LegacyHashFormat }> {
+/**
+ * The most work an imported legacy hash may cost to check. A failed password check is
+ * answered no sooner than SignInOptions.failureFloor (800 ms), so that no account's hash
+ * tells, by its time, that it exists: each limit keeps one check well inside that floor
+ * (measured on 2 vCPUs, docs/security.md: bcrypt 12 ≈ 410 ms with bcryptjs, PBKDF2 1,000,000
+ * ≈ 220 ms, argon2 64 MiB × 4 ≈ 320 ms). They admit the defaults of the systems people
+ * migrate from (bcrypt 10–12, Django 5.2's 1,000,000 PBKDF2 iterations, OWASP's argon2id).
+ */
+export const IMPORT_LIMITS: LegacyHashLimits = {
+  bcryptCost: 12,
+  argonMemoryKiB: 65_536,
+  argonTime: 4,
+  argonParallelism: 4,
+  argonWork: 262_144,
+  pbkdf2Iterations: 1_000_000,
+};
+
+/**
+ * The bounds a stored legacy hash is still checked within at sign-in: those of imports made
+ * before IMPORT_LIMITS, so their accounts keep working (never more than one sign-in attempt
+ * may tie up a core for).
+ */
+export const VERIFY_LIMITS: LegacyHashLimits = {
+  bcryptCost: 16,
+  argonMemoryKiB: 262_144,
+  argonTime: 20,
+  argonParallelism: 16,
+  argonWork: 262_144 * 20,
+  pbkdf2Iterations: 5_000_000,
+};
+
+/** Recognizes one of the accepted legacy formats and checks it is complete and within `limits` (the import's by default). */
+export function checkLegacyHash(
+  raw: string,
+  limits: LegacyHashLimits = IMPORT_LIMITS,
+): Checked<{ hash: string; format: LegacyHashFormat }> {
+  const MAX = limits;
   const hash = raw.trim();
   if (hash === '') return { ok: false, reason: 'password_hash is empty' };
   if (hash.length > LIMITS.passwordHash) return { ok: false, reason: 'password_hash is too long' };
@@ -41,9 +83,13 @@ export function checkLegacyHash(raw: string): Checked<{ hash: string; format: Le
       time < 1 ||
       time > MAX.argonTime ||
       parallelism < 1 ||
-      parallelism > MAX.argonParallelism
+      parallelism > MAX.argonParallelism ||
+      memory * time > MAX.argonWork
     ) {
-      return { ok: false, reason: 'password_hash argon2 parameters are out of the accepted range' };
+      return {
+        ok: false,
+        reason: `password_hash argon2 parameters are out of the accepted range (m ≤ ${MAX.argonMemoryKiB} KiB, t ≤ ${MAX.argonTime}, p ≤ ${MAX.argonParallelism}, m×t ≤ ${MAX.argonWork})`,
+      };
     }
     return { ok: true, value: { hash, format: 'argon2' } };
   }
@@ -65,13 +111,22 @@ export function checkLegacyHash(raw: string): Checked<{ hash: string; format: Le
 
 /**
  * Verifies a password against an imported legacy hash. Never throws for a wrong
- * password or a damaged hash: both are simply "no match".
+ * password or a damaged hash: both are simply "no match". The old system hashed what was
+ * typed, in whatever Unicode form the keyboard gave: the typed form is tried first, then
+ * its NFC and NFKC forms where they differ (a password set on one system, typed on another).
  */
 export async function verifyLegacyHash(hash: string, password: string): Promise<boolean> {
-  const checked = checkLegacyHash(hash);
+  const checked = checkLegacyHash(hash, VERIFY_LIMITS);
   if (!checked.ok) return false;
+  for (const form of new Set([password, password.normalize('NFC'), password.normalize('NFKC')])) {
+    if (await matchesLegacy(checked.value.format, hash, form)) return true;
+  }
+  return false;
+}
+
+async function matchesLegacy(format: LegacyHashFormat, hash: string, password: string): Promise<boolean> {
   try {
-    switch (checked.value.format) {
+    switch (format) {
       case 'bcrypt':
         return await bcrypt.compare(password, hash.replace(/^\$2y\$/u, '$2b$'));
       case 'argon2':

@@ -33,20 +33,32 @@ export class PasswordHasher {
     } as const;
   }
 
+  /** Hashes the secret in its NFKC form: the same password typed on any keyboard or system gives the same bytes. */
   async hash(secret: string): Promise<string> {
-    return await argon2.hash(secret, this.options);
+    return await argon2.hash(secret.normalize('NFKC'), this.options);
   }
 
+  /**
+   * Checks the secret's NFKC form. A hash made before secrets were normalized holds the
+   * form typed then: when the normalized form fails and the typed one differs, the typed
+   * one is tried once, and a match is rehashed in the normalized form (`rehashed`), so the
+   * same password typed in another form works from then on.
+   */
   async verify(hash: string, secret: string): Promise<VerifyResult> {
-    let ok: boolean;
-    try {
-      ok = await argon2.verify(hash, secret);
-    } catch {
-      return { ok: false };
+    const normalized = secret.normalize('NFKC');
+    const matches = async (candidate: string) => {
+      try {
+        return await argon2.verify(hash, candidate);
+      } catch {
+        return false;
+      }
+    };
+    if (await matches(normalized)) {
+      if (argon2.needsRehash(hash, this.options)) return { ok: true, rehashed: await this.hash(normalized) };
+      return { ok: true };
     }
-    if (!ok) return { ok: false };
-    if (argon2.needsRehash(hash, this.options)) return { ok: true, rehashed: await this.hash(secret) };
-    return { ok: true };
+    if (normalized !== secret && (await matches(secret))) return { ok: true, rehashed: await this.hash(normalized) };
+    return { ok: false };
   }
 
   /**

@@ -2,7 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, Duration, foldKey } from '../../core/src/index.js';
+import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
 import { Directory, PasswordHasher, checkEmail, checkNewPassword, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
@@ -24,7 +24,7 @@ import {
   type Delivery,
   type StepError,
 } from '../../signin/src/index.js';
-import { ThrottleService, type ThrottleRule } from '../../throttle/src/index.js';
+import { ThrottleService, refusalError, type ThrottleRule } from '../../throttle/src/index.js';
 import {
   decoyResend,
   decoyVerify,
@@ -113,12 +113,20 @@ export type UnstartedRecovery = Omit<RecoveryOutcome, 'handle'>;
 
 const INVALID_DETAILS: StepError = { code: 'invalid_input', message: 'Please correct the fields marked below.' };
 
+const INVALID_CHARACTERS = 'This contains control or invisible characters. Type it again without them.';
+
 /** Reads the details step's input: whom to look up and the security code, or what is malformed. */
 function readDetails(
   goal: RecoveryGoal,
   input: IdentifyInput,
-): { target: { column: 'email_key' | 'enterprise_id_key'; key: string }; code: string } | { fieldErrors: Record<string, string> } {
+):
+  | { target: { column: 'email_key' | 'enterprise_id_key'; key: string }; code: string }
+  | { fieldErrors: Record<string, string>; invalidCharacters?: true } {
   const fieldErrors: Record<string, string> = {};
+  // Refused before any query (PostgreSQL text cannot even hold a NUL): a 400 that says so.
+  const typed = { email: str(input.email, 320), enterprise_id: str(input.enterpriseId, 256), security_code: str(input.securityCode, 64) };
+  for (const [field, value] of Object.entries(typed)) if (hasForbiddenCharacters(value)) fieldErrors[field] = INVALID_CHARACTERS;
+  if (Object.keys(fieldErrors).length > 0) return { fieldErrors, invalidCharacters: true };
   let target: { column: 'email_key' | 'enterprise_id_key'; key: string };
   if (goal === 'enterprise_id') {
     const email = checkEmail(str(input.email, 320));
@@ -132,6 +140,11 @@ function readDetails(
   const code = str(input.securityCode, 64).normalize('NFKC').trim();
   if (!SECURITY_CODE.test(code)) fieldErrors.security_code = 'Enter your security code: the 6 to 9 digits you chose.';
   return Object.keys(fieldErrors).length > 0 ? { fieldErrors } : { target, code };
+}
+
+/** The error of malformed details: control characters are a 400 of their own (`invalid_characters`). */
+function detailsError(read: { invalidCharacters?: true }): StepError {
+  return read.invalidCharacters ? { code: 'invalid_characters', message: INVALID_CHARACTERS } : INVALID_DETAILS;
 }
 
 function issueRefusal(code: 'otp_cooldown' | 'otp_rate_limited', retry: number): StepError {
@@ -205,7 +218,7 @@ export class RecoveryService {
    */
   async begin(goal: RecoveryGoal, input: IdentifyInput, ctx: RequestMeta): Promise<RecoveryOutcome | UnstartedRecovery> {
     const read = readDetails(goal, input);
-    if ('fieldErrors' in read) return { goal, step: 'identify', fieldErrors: read.fieldErrors, error: INVALID_DETAILS };
+    if ('fieldErrors' in read) return { goal, step: 'identify', fieldErrors: read.fieldErrors, error: detailsError(read) };
     const { handle } = await this.start(goal);
     return await this.identify(handle, input, ctx);
   }
@@ -218,24 +231,18 @@ export class RecoveryService {
 
     // Malformed input is refused before any look-up: the answer depends on the input only.
     const read = readDetails(state.goal, input);
-    if ('fieldErrors' in read) return { handle, goal: state.goal, step: 'identify', fieldErrors: read.fieldErrors, error: INVALID_DETAILS };
+    if ('fieldErrors' in read)
+      return { handle, goal: state.goal, step: 'identify', fieldErrors: read.fieldErrors, error: detailsError(read) };
     const { target, code } = read;
 
     const ipKey = `recovery:ip:${ctx.ip ?? 'unknown'}`;
     const targetKey = `recovery:target:${target.column === 'email_key' ? 'email' : 'eid'}:${target.key}`;
-    const wait = await this.throttle.retryAfter([ipKey, targetKey]);
-    if (wait > 0) {
-      return {
-        handle,
-        goal: state.goal,
-        step: 'identify',
-        error: {
-          code: 'throttled',
-          message: `Too many attempts. Try again in ${wait} second${wait === 1 ? '' : 's'}.`,
-          retryAfterSeconds: wait,
-        },
-      };
-    }
+    // Counted before the code is checked, so parallel guesses never exceed the rules; given back when it matches.
+    const reserved = await this.throttle.reserve([
+      [ipKey, RECOVERY_IP_RULE],
+      [targetKey, RECOVERY_TARGET_RULE],
+    ]);
+    if (!reserved.ok) return { handle, goal: state.goal, step: 'identify', error: refusalError(reserved) };
 
     return this.padded(async () => {
       const candidates = await this.candidates(target.column, target.key);
@@ -247,7 +254,7 @@ export class RecoveryService {
         requestId: ctx.requestId ?? null,
       };
       if (verdict.verdict === 'accepted') {
-        await this.throttle.reset(targetKey);
+        await this.throttle.succeeded(reserved, [targetKey]);
         const user = await this.directory.user(verdict.userId);
         if (user) {
           const policy = await this.directory.policy(user.organizationId);
@@ -286,8 +293,6 @@ export class RecoveryService {
           // Too many codes already: say nothing a stranger would not also see.
         }
       } else {
-        await this.throttle.fail(targetKey, RECOVERY_TARGET_RULE);
-        await this.throttle.fail(ipKey, RECOVERY_IP_RULE);
         await this.audit.record({
           ...auditBase,
           type: 'recovery.details_refused',
@@ -453,7 +458,7 @@ export class RecoveryService {
 
     const password = str(input.password, 1024);
     const fieldErrors: Record<string, string> = {};
-    const checked = checkNewPassword(password, { enterpriseId: user.enterpriseId, email: user.email });
+    const checked = checkNewPassword(password, await this.directory.passwordContext(user));
     if (!checked.ok) fieldErrors.password = checked.reason;
     else if (password !== str(input.confirmPassword, 1024)) fieldErrors.confirm_password = 'The passwords do not match.';
     else if ((await this.hasher.verify(rows[0].password_hash, password)).ok) {
@@ -483,6 +488,8 @@ export class RecoveryService {
         );
         if (changed.length === 0) throw new DomainError('recovery_superseded', 'stale');
         const ended = await this.sessions.endAllForUser(user.id, 'password_reset', undefined, m);
+        // A new password ends a sign-in lock (failures in a row on the Enterprise ID).
+        await this.throttle.reset(`signin:acct:${foldKey(user.enterpriseId)}`, m);
         await this.flows.save(flow, next, m);
         await this.flows.end(flow.id, m);
         await this.audit.record(

@@ -184,7 +184,10 @@ export class EnrollmentService {
     }
 
     const password = str(input.password, 1024);
-    const pw = checkNewPassword(password, { enterpriseId: id.ok ? id.value.display : str(input.enterpriseId, 256), email: account.email });
+    const pw = checkNewPassword(password, {
+      ...(await this.directory.passwordContext(account)),
+      enterpriseId: id.ok ? id.value.display : str(input.enterpriseId, 256),
+    });
     if (!pw.ok) errors.password = pw.reason;
     else if (password !== str(input.confirmPassword, 1024)) errors.confirmPassword = 'The passwords do not match.';
     else if (account.passwordHash && (await verifyLegacyHash(account.passwordHash, password))) {

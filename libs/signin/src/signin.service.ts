@@ -1,7 +1,7 @@
-import { Injectable } from '@nestjs/common';
+import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, foldKey } from '../../core/src/index.js';
+import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUntilElapsed } from '../../core/src/index.js';
 import { WriteBatch } from '../../database/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
 import {
@@ -21,7 +21,7 @@ import {
   type DevicePolicy,
   type RequestMeta,
 } from '../../sessions/src/index.js';
-import { ACCOUNT_RULE, IP_RULE, ThrottleService, throttledError } from '../../throttle/src/index.js';
+import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError, type Reservation } from '../../throttle/src/index.js';
 import { GENERIC_FAILURE, availableChannels, destinationOf, safeReturnTo } from './common.js';
 import { EnrollmentService } from './enrollment.service.js';
 import { nextSignIn, type SignInState } from './machines.js';
@@ -100,6 +100,25 @@ export function otpFailureMessage(result: Exclude<VerifyOtpResult, { ok: true }>
   }
 }
 
+export interface SignInOptions {
+  /**
+   * The least time a failed password check takes to answer (unknown user, wrong password,
+   * disabled account, wrong legacy password): above the slowest hash an account may hold
+   * (argon2id, or a legacy hash within IMPORT_LIMITS, checked in up to two Unicode forms), so
+   * the answer's time tells no account from another. A right password is not delayed.
+   */
+  failureFloor: Duration;
+}
+
+export const SIGNIN_OPTIONS = Symbol('SIGNIN_OPTIONS');
+export const DEFAULT_SIGNIN_OPTIONS: SignInOptions = { failureFloor: Duration.ofMilliseconds(1000) };
+
+/** The answer for a User ID with control or invisible characters: refused before any query, never counted. */
+const INVALID_USER_ID: StepError = {
+  code: 'invalid_characters',
+  message: 'The User ID contains control or invisible characters. Type it again without them.',
+};
+
 /**
  * Sign-in with Enterprise ID (or legacy user ID), password and a one-time code, or a
  * remembered device. One engine for the hosted pages and the JSON API.
@@ -119,7 +138,12 @@ export class SignInService {
     private readonly outbox: OutboxService,
     private readonly audit: AuditService,
     private readonly enrollment: EnrollmentService,
-  ) {}
+    @Optional() @Inject(SIGNIN_OPTIONS) options?: Partial<SignInOptions>,
+  ) {
+    this.options = { ...DEFAULT_SIGNIN_OPTIONS, ...(options ?? {}) };
+  }
+
+  private readonly options: SignInOptions;
 
   async start(options: { returnTo?: unknown; requireOtp?: boolean } = {}): Promise<SignInOutcome> {
     const state: SignInState = { step: 'credentials', returnTo: safeReturnTo(options.returnTo), requireOtp: options.requireOtp ?? false };
@@ -178,21 +202,29 @@ export class SignInService {
     const handle = current?.handle;
     const userId = typeof input.userId === 'string' ? input.userId.slice(0, 256) : '';
     const password = typeof input.password === 'string' ? input.password.slice(0, 1024) : '';
+    if (hasForbiddenCharacters(userId)) return { handle, state, error: INVALID_USER_ID };
     const accountKey = `signin:acct:${foldKey(userId.trim())}`;
     const ipKey = `signin:ip:${ctx.ip ?? 'unknown'}`;
+    const started = performance.now();
 
-    // Independent reads, sent together: the throttle counters, whom the User ID names, and the device cookie.
+    // Sent together: the attempt reserved against the throttle counters (counted before it is
+    // evaluated, so parallel attempts never exceed the rules), whom the User ID names, and the device cookie.
     const complete = userId.trim() !== '' && password !== '';
-    const [throttle, target, inspected] = await Promise.all([
-      this.throttle.status([accountKey, ipKey]),
+    const [reserved, target, inspected] = await Promise.all([
+      this.throttle.reserve([
+        [accountKey, ACCOUNT_RULE],
+        [ipKey, IP_RULE],
+      ]),
       complete ? this.directory.findLoginTarget(userId) : Promise.resolve(null),
       complete ? this.devices.inspect(ctx.deviceToken) : Promise.resolve<DeviceInspection>({ kind: 'absent' }),
     ]);
-    if (throttle.wait > 0) return { handle, state, error: throttledError(throttle.wait) };
+    if (!reserved.ok) return { handle, state, error: refusalError(reserved) };
+    /** The password was right: the account's failures are forgotten, the address's attempt given back. */
+    const succeeded = () => this.throttle.succeeded(reserved, [accountKey]);
 
+    // A failure was counted by the reservation; it is audited, and answered no sooner than the
+    // floor, so that no account's hash (argon2id, or a legacy one) tells by its time that it exists.
     const fail = async (reason: string, subjectId: string | null): Promise<DirectSignInOutcome> => {
-      await this.throttle.fail(accountKey, ACCOUNT_RULE);
-      await this.throttle.fail(ipKey, IP_RULE);
       await this.audit.record({
         type: 'signin.failed',
         actor: { type: 'anonymous' },
@@ -202,6 +234,7 @@ export class SignInService {
         requestId: ctx.requestId ?? null,
         details: { reason },
       });
+      await waitUntilElapsed(started, this.options.failureFloor);
       return { handle, state, error: { code: 'invalid_credentials', message: GENERIC_FAILURE } };
     };
 
@@ -218,7 +251,7 @@ export class SignInService {
       const account = target.account;
       if (account.status === 'pending') {
         if (!account.passwordHash || !(await verifyLegacyHash(account.passwordHash, password))) return fail('wrong_legacy_password', null);
-        await this.throttle.resetCounted(throttle, accountKey);
+        await succeeded();
         const enrollment = await this.enrollment.start(account, password, state.returnTo, ctx);
         if (current) await this.flows.end(current.flow.id);
         return { handle, state, enrollment };
@@ -228,6 +261,7 @@ export class SignInService {
         ? await this.hasher.verify(account.passwordHash, password)
         : await this.hasher.verifyDummy(password);
       if (typeof retired === 'object' && retired.ok) {
+        await succeeded();
         await this.audit.record({
           type: 'signin.legacy_credential_retired',
           actor: { type: 'anonymous' },
@@ -258,7 +292,12 @@ export class SignInService {
         passwordHash,
       ]);
     }
-    await this.throttle.resetCounted(throttle, accountKey);
+    // The throttle is settled in the finishing statement when a device signs in at once, else on its own.
+    let settled = false;
+    const settle = async () => {
+      if (!settled) await succeeded();
+      settled = true;
+    };
 
     // The organization's policy, read once and only when needed: the device was read with its
     // policy, so the usual device sign-in never reads it here.
@@ -286,13 +325,18 @@ export class SignInService {
       // The channels matter only when a code is asked for: none here, the machine ends at `done`.
       const done = passwordVerified(device.device.id, []);
       if (done.step === 'done') {
-        const finished = await this.finish(current, done, user, ctx, { deviceId: device.device.id });
+        const finished = await this.finish(current, done, user, ctx, {
+          deviceId: device.device.id,
+          throttle: { reservation: reserved, forget: [accountKey] },
+        });
+        settled = true;
         if (finished) return finished;
         // The device no longer applied when the batch ran (revoked, expired or outdated meanwhile):
         // say why (audited), and ask for a code as for any refused device.
         await this.devices.check(ctx.deviceToken, user, devicePolicy, ctx);
       }
     }
+    await settle();
     const channels = availableChannels(user, await policyOf());
     const next = passwordVerified(null, channels);
     // A code is needed: the flow goes on (the one-request sign-in creates it now, at this step).
@@ -465,7 +509,14 @@ export class SignInService {
     state: Done,
     user: UserRecord,
     ctx: ClientContext,
-    extras: { otp?: OtpClaim; deviceId?: string; preferredChannel?: OtpChannel | undefined; remember?: boolean },
+    extras: {
+      otp?: OtpClaim;
+      deviceId?: string;
+      preferredChannel?: OtpChannel | undefined;
+      remember?: boolean;
+      /** A throttle reservation this sign-in settles as a success, in the same statement (whatever else it writes). */
+      throttle?: { reservation: Reservation; forget: string[] };
+    },
   ): Promise<DirectSignInOutcome | undefined> {
     // The credentials the password was checked against must still be current (not reset since).
     const credentialVersion = state.credentialVersion ?? user.credentialVersion;
@@ -486,6 +537,7 @@ export class SignInService {
       );
     }
     this.audit.appendTo(batch, [used && { event: used.event, when: used.part }, { event: session.event, when: session.part }]);
+    if (extras.throttle) this.throttle.succeededIn(batch, extras.throttle.reservation, extras.throttle.forget);
 
     // The policy matters only for remembering this device; read it (before the transaction) only then.
     const policy =

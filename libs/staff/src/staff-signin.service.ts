@@ -8,7 +8,7 @@ import { OutboxService, type OutboxStatus } from '../../notifications/src/index.
 import { OtpService, maskEmail } from '../../otp/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
 import { DELIVERY_WAIT_MS, otpFailureMessage, safeReturnTo, type StepError } from '../../signin/src/index.js';
-import { ACCOUNT_RULE, IP_RULE, ThrottleService, throttledError } from '../../throttle/src/index.js';
+import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '../../throttle/src/index.js';
 import { auditMeta, type StaffPrincipal, type StaffRole } from './roles.js';
 import { StaffSessionService } from './staff-session.service.js';
 
@@ -70,13 +70,13 @@ export class StaffSignInService {
     const accountKey = `staff_signin:acct:${email.ok ? email.value.key : foldKey(rawEmail.trim())}`;
     const ipKey = `staff_signin:ip:${meta.ip ?? 'unknown'}`;
 
-    const wait = await this.throttle.retryAfter([accountKey, ipKey]);
-    if (wait > 0) return { step: 'credentials', error: throttledError(wait) };
+    // Counted before it is evaluated: parallel attempts never exceed the rules.
+    const reserved = await this.throttle.reserve([
+      [accountKey, ACCOUNT_RULE],
+      [ipKey, IP_RULE],
+    ]);
+    if (!reserved.ok) return { step: 'credentials', error: refusalError(reserved) };
     const fail = async (reason: string, staffId: string | null): Promise<StaffSignInOutcome> => {
-      await this.throttle.failAll([
-        [accountKey, ACCOUNT_RULE],
-        [ipKey, IP_RULE],
-      ]);
       await this.audit.record({
         type: 'staff_signin.failed',
         actor: { type: 'anonymous' },
@@ -110,7 +110,7 @@ export class StaffSignInService {
         staff.password_hash,
       ]);
     }
-    await this.throttle.reset(accountKey);
+    await this.throttle.succeeded(reserved, [accountKey]);
 
     const { handle, flow } = await this.flows.create<StaffSignInState | null>('staff_signin', null);
     return await this.sendCode(handle, flow, staff, safeReturnTo(input.returnTo, '/search'), meta);

@@ -161,10 +161,10 @@ export class StaffService {
    */
   async completeSetup(input: { code: unknown; password: unknown; confirmPassword: unknown }, meta: RequestMeta = {}): Promise<SetupResult> {
     const ipKey = `staff_setup:ip:${meta.ip ?? 'unknown'}`;
-    const wait = await this.throttle.retryAfter([ipKey]);
-    if (wait > 0) return { ok: false, code: 'throttled', message: throttledError(wait).message, fieldErrors: {} };
+    // Counted before it is evaluated (parallel attempts never exceed the rule); given back when the code is right.
+    const reserved = await this.throttle.reserve([[ipKey, IP_RULE]]);
+    if (!reserved.ok) return { ok: false, code: 'throttled', message: throttledError(reserved.wait).message, fieldErrors: {} };
     const invalid = async (reason: string, staffId: string | null): Promise<SetupResult> => {
-      await this.throttle.fail(ipKey, IP_RULE);
       await this.audit.record({
         type: 'staff.setup_failed',
         actor: { type: 'anonymous' },
@@ -191,8 +191,9 @@ export class StaffService {
 
     // The code is right: give the attempt back, so a password the policy refuses costs nothing.
     await this.dataSource.query(`UPDATE staff SET setup_attempts = GREATEST(setup_attempts - 1, 0) WHERE id = $1`, [row.id]);
+    await this.throttle.succeeded(reserved, []);
     const password = typeof input.password === 'string' ? input.password : '';
-    const checked = checkNewPassword(password, { email: row.email });
+    const checked = checkNewPassword(password, { email: row.email, firstName: row.name });
     const fieldErrors: Record<string, string> = {};
     if (!checked.ok) fieldErrors.password = checked.reason;
     else if (input.confirmPassword !== password) fieldErrors.confirm_password = 'The two passwords do not match.';

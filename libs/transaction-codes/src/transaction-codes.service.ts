@@ -237,10 +237,11 @@ export class TransactionCodeService {
     if (typeof b.code !== 'string')
       throw new DomainError('invalid_request', 'code must be a string of 6 digits.', { extensions: { field: 'code' } });
     const throttleKey = `txcode:verifier:${verifier}`;
-    const wait = await this.throttle.retryAfter([throttleKey]);
-    if (wait > 0) {
+    // Counted before it is evaluated (parallel verifications never exceed the rule); given back when the code matches.
+    const reserved = await this.throttle.reserve([[throttleKey, VERIFIER_RULE]]);
+    if (!reserved.ok) {
       throw new DomainError('verification_throttled', 'Too many failed verifications. Please try again later.', {
-        retryAfterSeconds: wait,
+        retryAfterSeconds: reserved.wait,
       });
     }
     const now = this.clock.now();
@@ -286,11 +287,11 @@ export class TransactionCodeService {
             attempts: row.attempts,
           }),
         );
+        await this.throttle.succeeded(reserved, []);
         return true;
       }
       misses.push(row);
     }
-    await this.throttle.fail(throttleKey, VERIFIER_RULE);
     if (misses.length === 0) {
       await this.audit.record(
         this.event('transaction_code.verification_failed', verifierActor, null, null, ctx, {

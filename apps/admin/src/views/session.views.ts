@@ -48,7 +48,10 @@ export function setupPage(o: { csrf: string; error?: string | undefined; fieldEr
   return publicPage(
     'Set up your account',
     html`${alertBox(o.error)}
-      <p>Enter the setup code from the email you received and choose a password (at least 12 characters).</p>
+      <p>
+        Enter the setup code from the email you received and choose a password: at least 12 characters and hard to guess (three or four
+        uncommon words work well).
+      </p>
       <form method="post" action="/setup">
         ${csrfField(o.csrf)}
         ${field('Setup code', 'code', { autocomplete: 'off', errors: o.fieldErrors, hint: 'Five groups of four letters and digits, e.g. K7QF-3XWM-9PDA-H2NC-8TRB.' })}
