@@ -1,0 +1,61 @@
+/**
+ * Layer rules, checked by `npm run lint` (`npm run lint:deps`). Dependencies flow one way:
+ * apps -> feature libraries (flows) -> trust and identity -> infrastructure -> core. No cycles,
+ * no import past another library's index.ts, libraries never import apps.
+ * See docs/architecture.md. Known violations being removed (issue 14) are listed in
+ * .dependency-cruiser-known-violations.json; new ones fail lint.
+ */
+const FEATURES = ['signin', 'account', 'recovery', 'contacts', 'support', 'people', 'staff', 'transaction-codes', 'legacy-import'];
+const TRUST = ['identity', 'sessions', 'otp', 'oidc', 'throttle'];
+const INFRA = ['database', 'platform', 'flows', 'audit', 'notifications', 'web', 'observability', 'config'];
+const lib = (names) => `^libs/(${names.join('|')})/`;
+
+module.exports = {
+  forbidden: [
+    {
+      name: 'no-circular',
+      severity: 'error',
+      comment: 'No import cycles: a cycle makes two modules one, and Nest needs forwardRef for it.',
+      from: {},
+      to: { circular: true },
+    },
+    {
+      name: 'libs-never-import-apps',
+      severity: 'error',
+      from: { path: '^libs/' },
+      to: { path: '^apps/' },
+    },
+    {
+      name: 'through-the-index',
+      severity: 'error',
+      comment: 'Another library is used through its index.ts only (its public surface).',
+      from: { path: '^(apps|libs)/([^/]+)/' },
+      to: { path: '^libs/([^/]+)/src/(?!index\\.ts$).+', pathNot: '^libs/$2/' },
+    },
+    {
+      name: 'core-depends-on-nothing',
+      severity: 'error',
+      from: { path: '^libs/core/' },
+      to: { path: '^libs/(?!core/)' },
+    },
+    {
+      name: 'infrastructure-below-trust-and-features',
+      severity: 'error',
+      from: { path: lib(INFRA) },
+      to: { path: `${lib([...TRUST, ...FEATURES])}` },
+    },
+    {
+      name: 'trust-below-features',
+      severity: 'error',
+      from: { path: lib(TRUST) },
+      to: { path: lib(FEATURES) },
+    },
+  ],
+  options: {
+    doNotFollow: { path: 'node_modules' },
+    exclude: { path: '^(node_modules|dist|test|bench|migrations)/|\\.spec\\.ts$' },
+    tsPreCompilationDeps: true,
+    tsConfig: { fileName: 'tsconfig.json' },
+    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+  },
+};
