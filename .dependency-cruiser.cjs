@@ -1,13 +1,15 @@
 /**
  * Layer rules, checked by `npm run lint` (`npm run lint:deps`). Dependencies flow one way:
- * apps -> feature libraries (flows) -> trust and identity -> infrastructure -> core. No cycles,
+ * apps (with libs/platform, their shared composition: the DataSource and the Nest module that
+ * wires every library) -> feature libraries (flows) -> trust and identity -> infrastructure ->
+ * core. No cycles,
  * no import past another library's index.ts, libraries never import apps.
  * See docs/architecture.md. Known violations being removed (issue 14) are listed in
  * .dependency-cruiser-known-violations.json; new ones fail lint.
  */
 const FEATURES = ['signin', 'account', 'recovery', 'contacts', 'support', 'people', 'staff', 'transaction-codes', 'legacy-import'];
 const TRUST = ['identity', 'sessions', 'otp', 'oidc', 'throttle'];
-const INFRA = ['database', 'platform', 'flows', 'audit', 'notifications', 'web', 'observability', 'config'];
+const INFRA = ['database', 'flows', 'audit', 'notifications', 'web', 'observability', 'config'];
 const lib = (names) => `^libs/(${names.join('|')})/`;
 
 module.exports = {
@@ -31,6 +33,13 @@ module.exports = {
       comment: 'Another library is used through its index.ts only (its public surface).',
       from: { path: '^(apps|libs)/([^/]+)/' },
       to: { path: '^libs/([^/]+)/src/(?!index\\.ts$).+', pathNot: '^libs/$2/' },
+    },
+    {
+      name: 'platform-is-for-apps',
+      severity: 'error',
+      comment: 'libs/platform composes every library for the apps; no library depends on it.',
+      from: { path: '^libs/', pathNot: '^libs/platform/' },
+      to: { path: '^libs/platform/' },
     },
     {
       name: 'core-depends-on-nothing',
