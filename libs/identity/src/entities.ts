@@ -1,6 +1,8 @@
 import { Column, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
+import type { Channel } from '../../core/src/index.js';
 
-export type OtpChannel = 'email' | 'sms' | 'voice';
+/** The one Channel type (libs/core), under the name the directory's columns use. */
+export type OtpChannel = Channel;
 
 @Entity({ name: 'organizations' })
 export class OrganizationEntity {

@@ -1,4 +1,5 @@
 import { Module, type DynamicModule, type ModuleMetadata, type Provider } from '@nestjs/common';
+import { CodeStepService } from './code-step.service.js';
 import { OTP_LIMITS, OtpService } from './otp.service.js';
 import { OtpMessageQueue, type OtpLimits } from './types.js';
 
@@ -12,7 +13,7 @@ export interface OtpModuleOptions {
 }
 
 /**
- * Provides OtpService. DataSource, Clock, SECRETS and AuditService come from the
+ * Provides OtpService and CodeStepService. DataSource, Clock, SECRETS and AuditService come from the
  * (global) platform module; the message queue is the app's choice.
  */
 @Module({})
@@ -21,8 +22,8 @@ export class OtpModule {
     return {
       module: OtpModule,
       imports: options.imports ?? [],
-      providers: [options.queue, { provide: OTP_LIMITS, useValue: options.limits ?? {} }, OtpService],
-      exports: [OtpService, OtpMessageQueue],
+      providers: [options.queue, { provide: OTP_LIMITS, useValue: options.limits ?? {} }, OtpService, CodeStepService],
+      exports: [OtpService, CodeStepService, OtpMessageQueue],
     };
   }
 }

@@ -1,8 +1,8 @@
 import type { EntityManager } from 'typeorm';
 import type { Clock } from '../../core/src/index.js';
-import { OtpMessageQueue } from './types.js';
+import { OtpMessageQueue, type CodeMessage, type Delivery } from './types.js';
 
-export type EnqueuedCode = Parameters<OtpMessageQueue['enqueueCode']>[1] & { messageId: string };
+export type EnqueuedCode = CodeMessage & { messageId: string };
 
 /**
  * Test double of the outbox port: remembers every code it was handed (in memory, so tests
@@ -30,7 +30,16 @@ export class RecordingOtpQueue extends OtpMessageQueue {
     return found.code;
   }
 
-  async enqueueCode(manager: EntityManager, input: Parameters<OtpMessageQueue['enqueueCode']>[1]): Promise<string> {
+  /** The rows are written `sent`: there is nothing to wait for. */
+  async deliverNow(_messageId: string, _waitMs: number): Promise<Delivery> {
+    return 'sent';
+  }
+
+  async status(_messageId: string): Promise<Delivery> {
+    return 'sent';
+  }
+
+  async enqueueCode(manager: EntityManager, input: CodeMessage): Promise<string> {
     if (this.failures > 0) {
       this.failures--;
       throw new Error('outbox unavailable');

@@ -1,13 +1,14 @@
 import { type EntityManager } from 'typeorm';
 import { type ActorType } from '../../audit/src/index.js';
-import { Duration } from '../../core/src/index.js';
+import { CHANNELS, Duration, type Channel } from '../../core/src/index.js';
 
 export type OtpPurpose = 'login' | 'enrollment' | 'step_up' | 'recovery' | 'verification' | 'transaction';
-export type OtpChannel = 'email' | 'sms' | 'voice';
+/** The one Channel type (libs/core), under the name the OTP engine has always used. */
+export type OtpChannel = Channel;
 export type OtpSubjectType = 'user' | 'legacy_account' | 'staff' | 'contact';
 
 export const OTP_PURPOSES: readonly OtpPurpose[] = ['login', 'enrollment', 'step_up', 'recovery', 'verification', 'transaction'];
-export const OTP_CHANNELS: readonly OtpChannel[] = ['email', 'sms', 'voice'];
+export const OTP_CHANNELS: readonly OtpChannel[] = CHANNELS;
 export const OTP_SUBJECT_TYPES: readonly OtpSubjectType[] = ['user', 'legacy_account', 'staff', 'contact'];
 
 /** Message wording beyond the purpose: `emergency_contact` explains whose code it is and that Gatehouse never asks for a reply or a click. */
@@ -97,24 +98,33 @@ export const DEFAULT_OTP_LIMITS: Readonly<OtpLimits> = Object.freeze({
 export const OTP_DEFAULT_TTL = Duration.ofMinutes(10);
 export const OTP_DEFAULT_MAX_ATTEMPTS = 5;
 
+/** The message that carries a code, as the issuing transaction hands it to the outbox. */
+export interface CodeMessage {
+  challengeId: string;
+  purpose: OtpPurpose;
+  channel: OtpChannel;
+  destination: string;
+  code: string;
+  validityMinutes: number;
+  locale: string;
+  description?: string;
+  variant?: OtpMessageVariant;
+}
+
+/** What happened to the message with a code: handed to its sender, still being sent, or given up on. */
+export type Delivery = 'sent' | 'pending' | 'failed';
+
 /**
  * Port: hands the code's message to the transactional outbox, inside the issuing
- * transaction (`manager`), so the challenge and its message commit or roll back together.
- * Returns the message id.
+ * transaction (`manager`), so the challenge and its message commit or roll back together
+ * (`enqueueCode` returns the message id); and tells how that message fares.
  */
 export abstract class OtpMessageQueue {
-  abstract enqueueCode(
-    manager: EntityManager,
-    input: {
-      challengeId: string;
-      purpose: OtpPurpose;
-      channel: OtpChannel;
-      destination: string;
-      code: string;
-      validityMinutes: number;
-      locale: string;
-      description?: string;
-      variant?: OtpMessageVariant;
-    },
-  ): Promise<string>;
+  /** Tries to hand the message over now, waiting at most `waitMs`; the outbox retries what is still pending. */
+  abstract deliverNow(messageId: string, waitMs: number): Promise<Delivery>;
+
+  /** Where the message stands now. */
+  abstract status(messageId: string): Promise<Delivery>;
+
+  abstract enqueueCode(manager: EntityManager, input: CodeMessage): Promise<string>;
 }

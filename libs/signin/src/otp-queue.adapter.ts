@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import { OutboxService, messageLocaleFor, otpMessage, resolveLocale } from '../../notifications/src/index.js';
-import { OtpMessageQueue, type OtpChannel, type OtpMessageVariant, type OtpPurpose } from '../../otp/src/index.js';
+import { OtpMessageQueue, type CodeMessage, type Delivery } from '../../otp/src/index.js';
 
 /** Delivers one-time codes through the transactional outbox, with link-free templates. */
 @Injectable()
@@ -10,20 +10,15 @@ export class OutboxOtpQueue extends OtpMessageQueue {
     super();
   }
 
-  async enqueueCode(
-    manager: EntityManager,
-    input: {
-      challengeId: string;
-      purpose: OtpPurpose;
-      channel: OtpChannel;
-      destination: string;
-      code: string;
-      validityMinutes: number;
-      locale: string;
-      description?: string;
-      variant?: OtpMessageVariant;
-    },
-  ): Promise<string> {
+  deliverNow(messageId: string, waitMs: number): Promise<Delivery> {
+    return this.outbox.deliverNow(messageId, waitMs);
+  }
+
+  async status(messageId: string): Promise<Delivery> {
+    return (await this.outbox.status(messageId)).status;
+  }
+
+  async enqueueCode(manager: EntityManager, input: CodeMessage): Promise<string> {
     // The person's own language, else their organization's default; `input.locale` only for
     // subjects without a stored one (staff). The challenge row was inserted in this transaction.
     const [challenge] = await manager.query<Array<{ type: string; id: string }>>(
