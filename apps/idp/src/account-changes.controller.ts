@@ -13,7 +13,7 @@ import { DomainError } from '../../../libs/core/src/index.js';
 import type { FlowHandle } from '../../../libs/flows/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import { SessionService, type Session } from '../../../libs/sessions/src/index.js';
-import type { StepError } from '../../../libs/signin/src/index.js';
+import type { StepError } from '../../../libs/otp/src/index.js';
 import {
   CHANGES,
   contactCodePage,

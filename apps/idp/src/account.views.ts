@@ -1,6 +1,6 @@
 import type { ContactOutcome, StepUpOutcome } from '../../../libs/account/src/index.js';
 import type { OtpChannel } from '../../../libs/identity/src/index.js';
-import type { StepError } from '../../../libs/signin/src/index.js';
+import type { StepError } from '../../../libs/otp/src/index.js';
 import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
 import { interactionCancelLink } from './oidc-views.js';
 import { masked, otpPage } from './views.js';

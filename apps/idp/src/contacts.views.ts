@@ -1,5 +1,5 @@
 import type { ContactPrompt, EmergencyContactKind, EmergencyContacts, PhoneChannel, PhoneKind } from '../../../libs/contacts/src/index.js';
-import type { StepError } from '../../../libs/signin/src/index.js';
+import type { StepError } from '../../../libs/otp/src/index.js';
 import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
 import { masked } from './views.js';
 

@@ -5,6 +5,7 @@ import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { DomainError } from '../../../libs/core/src/index.js';
 import type { FlowHandle } from '../../../libs/flows/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
+import type { StepError } from '../../../libs/otp/src/index.js';
 import { RememberedDeviceService, SessionService } from '../../../libs/sessions/src/index.js';
 import {
   EnrollmentService,
@@ -13,7 +14,6 @@ import {
   type DirectSignInOutcome,
   type EnrollmentOutcome,
   type SignInOutcome,
-  type StepError,
 } from '../../../libs/signin/src/index.js';
 import { ProblemFilter } from './problem.filter.js';
 import { formFieldErrors, masked } from './views.js';

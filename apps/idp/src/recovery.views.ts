@@ -1,6 +1,6 @@
 import type { OtpChannel } from '../../../libs/identity/src/index.js';
 import { GENERIC_CODE_SENT, type RecoveryGoal, type RecoveryOutcome } from '../../../libs/recovery/src/index.js';
-import type { StepError } from '../../../libs/signin/src/index.js';
+import type { StepError } from '../../../libs/otp/src/index.js';
 import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
 import { otpPage } from './views.js';
 

@@ -1,7 +1,7 @@
-import { maskEmail, maskPhone } from '../../../libs/otp/src/index.js';
+import { maskEmail, maskPhone, type StepError } from '../../../libs/otp/src/index.js';
 import type { OtpChannel } from '../../../libs/identity/src/index.js';
 import type { RememberedDevice } from '../../../libs/sessions/src/index.js';
-import type { EnrollmentOutcome, SignInOutcome, StepError } from '../../../libs/signin/src/index.js';
+import type { EnrollmentOutcome, SignInOutcome } from '../../../libs/signin/src/index.js';
 import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
 import { interactionCancelLink } from './oidc-views.js';
 

@@ -1,9 +1,6 @@
 import { DomainError } from '../../core/src/index.js';
-import type { OtpChannel } from '../../identity/src/index.js';
-import type { OutboxService } from '../../notifications/src/index.js';
-import type { IssueOtp, IssuedOtp, OtpService } from '../../otp/src/index.js';
+import type { StepError } from '../../otp/src/index.js';
 import type { RequestMeta, Session } from '../../sessions/src/index.js';
-import { DELIVERY_WAIT_MS, type Delivery, type StepError } from '../../signin/src/index.js';
 
 export const STEP_UP_REQUIRED: StepError = {
   code: 'step_up_required',
@@ -32,50 +29,6 @@ export function requestContext(userId: string, organizationId: string, meta: Req
 
 export function auditMeta(meta: RequestMeta) {
   return { ip: meta.ip ?? null, userAgent: meta.userAgent ?? null, requestId: meta.requestId ?? null };
-}
-
-const HOW: Record<OtpChannel, string> = { email: 'email', sms: 'text message', voice: 'voice call' };
-
-/**
- * Issues a code, turning the cooldown and hourly caps (and a destination the outbox cannot
- * send to) into an error for the page instead of an exception.
- */
-export async function issueCode(otp: OtpService, request: IssueOtp): Promise<{ issued: IssuedOtp } | { error: StepError }> {
-  try {
-    return { issued: await otp.issue(request) };
-  } catch (error) {
-    if (error instanceof DomainError && (error.code === 'otp_cooldown' || error.code === 'otp_rate_limited')) {
-      const retry = Number(error.details.retryAfterSeconds ?? 30);
-      return {
-        error: {
-          code: error.code,
-          message:
-            error.code === 'otp_cooldown'
-              ? `Please wait ${retry} seconds before asking for a new code.`
-              : `Too many codes were sent. Try again in ${Math.ceil(retry / 60)} minutes.`,
-          retryAfterSeconds: retry,
-        },
-      };
-    }
-    if (error instanceof DomainError && (error.code === 'invalid_message' || error.code === 'invalid_request')) {
-      return { error: { code: 'undeliverable', message: `We cannot send a code by ${HOW[request.channel]} to this destination.` } };
-    }
-    throw error;
-  }
-}
-
-/** Waits (a bounded time) for the code's message to be handed over, and says so when it could not be. */
-export async function deliverCode(
-  outbox: OutboxService,
-  messageId: string,
-  channel: OtpChannel,
-): Promise<{ delivery: Delivery; error?: StepError }> {
-  const delivery = await outbox.deliverNow(messageId, DELIVERY_WAIT_MS);
-  if (delivery !== 'failed') return { delivery };
-  return {
-    delivery,
-    error: { code: 'delivery_failed', message: `We could not send your code by ${HOW[channel]}. Try again or choose another way.` },
-  };
 }
 
 /** The session a flow was started in must be the one continuing it. */

@@ -1,24 +1,13 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock } from '../../core/src/index.js';
+import { Clock, type Channel } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
-import { Directory, checkEmail, checkMobile, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
+import { Directory, checkEmail, checkMobile, type UserRecord } from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
-import { OtpService, maskDestination } from '../../otp/src/index.js';
+import { CodeStepService, INVALID_CHANNEL, maskDestination, pickChannel, type Delivery, type StepError } from '../../otp/src/index.js';
 import type { RequestMeta, Session } from '../../sessions/src/index.js';
-import { otpFailureMessage, type Delivery, type StepError } from '../../signin/src/index.js';
-import {
-  STEP_UP_REQUIRED,
-  assertSameSession,
-  auditMeta,
-  deliverCode,
-  flowNotFound,
-  issueCode,
-  requestContext,
-  sessionEnded,
-  str,
-} from './common.js';
+import { STEP_UP_REQUIRED, assertSameSession, auditMeta, flowNotFound, requestContext, sessionEnded, str } from './common.js';
 import type { ChangeOutcome } from './credential-change.service.js';
 import { contactChannels, nextContactChange, type ContactChangeState, type ContactKind } from './machines.js';
 import { StepUpService } from './step-up.service.js';
@@ -57,7 +46,7 @@ export class ContactChangeService {
     private readonly clock: Clock,
     private readonly flows: FlowStore,
     private readonly directory: Directory,
-    private readonly otp: OtpService,
+    private readonly codes: CodeStepService,
     private readonly outbox: OutboxService,
     private readonly audit: AuditService,
     private readonly stepUp: StepUpService,
@@ -102,14 +91,8 @@ export class ContactChangeService {
     const flow = await this.load(kind, handle, session);
     if (flow.state.step === 'done') return this.describe(handle, flow.state);
     const state = flow.state;
-    const chosen =
-      channel === undefined || channel === ''
-        ? state.step === 'otp'
-          ? state.channel
-          : state.channels[0]!
-        : state.channels.find((c) => c === channel);
-    if (!chosen)
-      return { ...(await this.describe(handle, state)), error: { code: 'invalid_channel', message: 'Choose how to receive your code.' } };
+    const chosen = pickChannel(state.channels, channel, state.step === 'otp' ? state.channel : state.channels[0]!);
+    if (!chosen) return { ...(await this.describe(handle, state)), error: INVALID_CHANNEL };
     return this.send(handle, flow, await this.requireUser(session), chosen, meta);
   }
 
@@ -125,7 +108,7 @@ export class ContactChangeService {
     const now = this.clock.now();
     const next = nextContactChange(state, { type: 'code_verified' }, now);
     const failure = await this.dataSource.transaction(async (manager: EntityManager) => {
-      const result = await this.otp.verify(
+      const result = await this.codes.verify(
         {
           challengeId: state.challengeId,
           purpose: 'verification',
@@ -152,7 +135,7 @@ export class ContactChangeService {
       return {
         ...(await this.describe(handle, state)),
         status: 'pending',
-        error: otpFailureMessage(failure),
+        error: failure.error,
       };
     }
     await this.flows.end(flow.id);
@@ -198,7 +181,7 @@ export class ContactChangeService {
     user: UserRecord,
     kind: ContactKind,
     destination: string,
-    channel: OtpChannel,
+    channel: Channel,
     meta: RequestMeta,
   ): Promise<ContactOutcome> {
     const { handle, flow } = await this.flows.create<ContactChangeState>('verification', {
@@ -223,27 +206,29 @@ export class ContactChangeService {
     handle: FlowHandle,
     flow: Flow<ContactChangeState>,
     user: UserRecord,
-    channel: OtpChannel,
+    channel: Channel,
     meta: RequestMeta,
   ): Promise<ContactOutcome> {
     const state = flow.state;
     if (state.step === 'done') return this.describe(handle, state);
-    const sent = await issueCode(this.otp, {
-      purpose: 'verification',
-      subject: { type: 'user', id: user.id },
-      flowId: flow.id,
-      channel,
-      destination: state.destination,
-      context: requestContext(user.id, user.organizationId, meta),
-    });
-    if ('error' in sent) return { ...(await this.describe(handle, state)), error: sent.error };
-    const next = nextContactChange(
-      state,
-      { type: 'code_sent', channel, challengeId: sent.issued.challengeId, messageId: sent.issued.messageId },
-      this.clock.now(),
+    const sent = await this.codes.send(
+      {
+        purpose: 'verification',
+        subject: { type: 'user', id: user.id },
+        flowId: flow.id,
+        channel,
+        destination: state.destination,
+        context: requestContext(user.id, user.organizationId, meta),
+      },
+      async ({ challengeId, messageId }) => {
+        const next = nextContactChange(state, { type: 'code_sent', channel, challengeId, messageId }, this.clock.now());
+        await this.flows.save(flow, next);
+        return next;
+      },
+      { refuseUndeliverable: true },
     );
-    await this.flows.save(flow, next);
-    return { status: 'pending', handle, state: next, ...(await deliverCode(this.outbox, sent.issued.messageId, channel)) };
+    if (!sent.ok) return { ...(await this.describe(handle, state)), error: sent.error };
+    return { status: 'pending', handle, state: sent.recorded, delivery: sent.delivery, ...(sent.error ? { error: sent.error } : {}) };
   }
 
   private async applyMobile(
@@ -251,7 +236,7 @@ export class ContactChangeService {
     user: UserRecord,
     previous: { email: string; mobile: string | null },
     mobile: string,
-    channel: OtpChannel,
+    channel: Channel,
     session: Session,
     now: Date,
     meta: RequestMeta,
@@ -334,7 +319,7 @@ export class ContactChangeService {
 
   private async describe(handle: FlowHandle, state: ContactChangeState): Promise<ContactOutcome> {
     const outcome: ContactOutcome = { status: state.step === 'done' ? 'changed' : 'pending', handle, state };
-    if (state.step === 'otp') outcome.delivery = (await this.outbox.status(state.messageId)).status;
+    if (state.step === 'otp') outcome.delivery = await this.codes.status(state.messageId);
     return outcome;
   }
 

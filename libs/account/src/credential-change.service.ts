@@ -5,7 +5,7 @@ import { Clock, foldKey } from '../../core/src/index.js';
 import { Directory, PasswordHasher, checkNewPassword, checkSecurityCode, type UserRecord } from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage, type NoticeKind } from '../../notifications/src/index.js';
 import { RememberedDeviceService, SessionService, type RequestMeta, type Session } from '../../sessions/src/index.js';
-import type { StepError } from '../../signin/src/index.js';
+import type { StepError } from '../../otp/src/index.js';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '../../throttle/src/index.js';
 import { STEP_UP_REQUIRED, auditMeta, sessionEnded, str } from './common.js';
 import { StepUpService } from './step-up.service.js';

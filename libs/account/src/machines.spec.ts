@@ -1,6 +1,6 @@
 import { loadConfig } from '../../config/src/index.js';
 import { Duration } from '../../core/src/index.js';
-import { FlowStepError } from '../../signin/src/index.js';
+import { FlowStepError } from '../../core/src/index.js';
 import type { VerificationRecord } from '../../sessions/src/index.js';
 import { contactChannels, nextContactChange, nextStepUp, type ContactChangeState, type StepUpState } from './machines.js';
 import { DEFAULT_STEP_UP_WINDOW, freshUntil, isFresh, stepUpWindow } from './step-up.service.js';

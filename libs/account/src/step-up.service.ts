@@ -1,20 +1,20 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { AppConfig } from '../../config/src/index.js';
-import { Clock, Duration } from '../../core/src/index.js';
+import { Clock, Duration, type Channel } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
-import { Directory, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
-import { OutboxService } from '../../notifications/src/index.js';
-import { OtpService } from '../../otp/src/index.js';
-import { SessionService, lastOtpAt, type RequestMeta, type Session, type VerificationRecord } from '../../sessions/src/index.js';
+import { Directory, type UserRecord } from '../../identity/src/index.js';
 import {
+  CodeStepService,
+  INVALID_CHANNEL,
   availableChannels,
   destinationOf,
-  otpFailureMessage,
-  safeReturnTo,
+  pickChannel,
   type Delivery,
   type StepError,
-} from '../../signin/src/index.js';
-import { assertSameSession, auditMeta, deliverCode, issueCode, requestContext, sessionEnded } from './common.js';
+} from '../../otp/src/index.js';
+import { SessionService, lastOtpAt, type RequestMeta, type Session, type VerificationRecord } from '../../sessions/src/index.js';
+import { safeReturnTo } from '../../signin/src/index.js';
+import { assertSameSession, auditMeta, requestContext, sessionEnded } from './common.js';
 import { nextStepUp, type StepUpState } from './machines.js';
 
 /** Nest token for the step-up window (a Duration); unset means DEFAULT_STEP_UP_WINDOW. */
@@ -67,8 +67,7 @@ export class StepUpService {
     private readonly clock: Clock,
     private readonly flows: FlowStore,
     private readonly directory: Directory,
-    private readonly otp: OtpService,
-    private readonly outbox: OutboxService,
+    private readonly codes: CodeStepService,
     private readonly sessions: SessionService,
     @Optional() @Inject(STEP_UP_WINDOW) private readonly window: Duration = DEFAULT_STEP_UP_WINDOW,
   ) {}
@@ -114,8 +113,8 @@ export class StepUpService {
       preferred,
       returnTo: safeReturnTo(input.returnTo),
     };
-    const chosen = input.channel === undefined || input.channel === '' ? preferred : channels.find((c) => c === input.channel);
-    if (!chosen) return { handle: null, state, error: { code: 'invalid_channel', message: 'Choose how to receive your code.' } };
+    const chosen = pickChannel(channels, input.channel, preferred);
+    if (!chosen) return { handle: null, state, error: INVALID_CHANNEL };
     const { handle, flow } = await this.flows.create<StepUpState>('step_up', state);
     const outcome = await this.sendCode(handle, flow, user, session, chosen, meta);
     if (outcome.state.step !== 'choose_channel') return outcome;
@@ -126,9 +125,7 @@ export class StepUpService {
 
   async current(handle: FlowHandle, session: Session): Promise<StepUpOutcome> {
     const flow = await this.load(handle, session);
-    const outcome: StepUpOutcome = { handle, state: flow.state };
-    if (flow.state.step === 'otp') outcome.delivery = (await this.outbox.status(flow.state.messageId)).status;
-    return outcome;
+    return this.describe(handle, flow.state);
   }
 
   /** "Send a new code", by the same or another of the offered channels (cooldown and hourly caps apply). */
@@ -136,13 +133,8 @@ export class StepUpService {
     const flow = await this.load(handle, session);
     if (flow.state.step === 'done') return { handle, state: flow.state };
     const state = flow.state;
-    const chosen =
-      channel === undefined || channel === ''
-        ? state.step === 'otp'
-          ? state.channel
-          : state.preferred
-        : state.channels.find((c) => c === channel);
-    if (!chosen) return { handle, state, error: { code: 'invalid_channel', message: 'Choose how to receive your code.' } };
+    const chosen = pickChannel(state.channels, channel, state.step === 'otp' ? state.channel : state.preferred);
+    if (!chosen) return { handle, state, error: INVALID_CHANNEL };
     return this.sendCode(handle, flow, await this.requireUser(session), session, chosen, meta);
   }
 
@@ -152,7 +144,7 @@ export class StepUpService {
     if (flow.state.step !== 'otp') return { handle, state: flow.state };
     const state = flow.state;
     const user = await this.requireUser(session);
-    const result = await this.otp.verify({
+    const result = await this.codes.verify({
       challengeId: state.challengeId,
       purpose: 'step_up',
       subject: { type: 'user', id: user.id },
@@ -160,9 +152,7 @@ export class StepUpService {
       code: typeof code === 'string' ? code.slice(0, 32) : '',
       context: requestContext(user.id, user.organizationId, meta),
     });
-    if (!result.ok) {
-      return { handle, state, delivery: (await this.outbox.status(state.messageId)).status, error: otpFailureMessage(result) };
-    }
+    if (!result.ok) return this.describe(handle, state, result.error);
     const now = this.clock.now();
     const next = nextStepUp(state, { type: 'code_verified' }, now);
     // A rise in assurance: the session gets a new token (the old one ends with it), committed with its audit entry.
@@ -188,29 +178,34 @@ export class StepUpService {
     flow: Flow<StepUpState>,
     user: UserRecord,
     session: Session,
-    channel: OtpChannel,
+    channel: Channel,
     meta: RequestMeta,
   ): Promise<StepUpOutcome> {
-    const sent = await issueCode(this.otp, {
-      purpose: 'step_up',
-      subject: { type: 'user', id: user.id },
-      flowId: session.id,
-      channel,
-      destination: destinationOf(user, channel),
-      context: requestContext(user.id, user.organizationId, meta),
-    });
-    if ('error' in sent) {
-      const outcome: StepUpOutcome = { handle, state: flow.state, error: sent.error };
-      if (flow.state.step === 'otp') outcome.delivery = (await this.outbox.status(flow.state.messageId)).status;
-      return outcome;
-    }
-    const next = nextStepUp(
-      flow.state,
-      { type: 'code_sent', channel, challengeId: sent.issued.challengeId, messageId: sent.issued.messageId },
-      this.clock.now(),
+    const sent = await this.codes.send(
+      {
+        purpose: 'step_up',
+        subject: { type: 'user', id: user.id },
+        flowId: session.id,
+        channel,
+        destination: destinationOf(user, channel),
+        context: requestContext(user.id, user.organizationId, meta),
+      },
+      async ({ challengeId, messageId }) => {
+        const next = nextStepUp(flow.state, { type: 'code_sent', channel, challengeId, messageId }, this.clock.now());
+        await this.flows.save(flow, next);
+        return next;
+      },
+      { refuseUndeliverable: true },
     );
-    await this.flows.save(flow, next);
-    return { handle, state: next, ...(await deliverCode(this.outbox, sent.issued.messageId, channel)) };
+    if (!sent.ok) return this.describe(handle, flow.state, sent.error);
+    return { handle, state: sent.recorded, delivery: sent.delivery, ...(sent.error ? { error: sent.error } : {}) };
+  }
+
+  /** A step as it stands; at the code step with what happened to the code's message. */
+  private async describe(handle: FlowHandle, state: StepUpState, error?: StepError): Promise<StepUpOutcome> {
+    const outcome: StepUpOutcome = { handle, state, ...(error ? { error } : {}) };
+    if (state.step === 'otp') outcome.delivery = await this.codes.status(state.messageId);
+    return outcome;
   }
 
   private async load(handle: FlowHandle, session: Session): Promise<Flow<StepUpState>> {
@@ -219,7 +214,7 @@ export class StepUpService {
     return flow;
   }
 
-  private async channelsOf(user: UserRecord): Promise<{ channels: OtpChannel[]; preferred: OtpChannel }> {
+  private async channelsOf(user: UserRecord): Promise<{ channels: Channel[]; preferred: Channel }> {
     const channels = availableChannels(user, await this.directory.policy(user.organizationId));
     const preferred = user.preferredOtpChannel && channels.includes(user.preferredOtpChannel) ? user.preferredOtpChannel : 'email';
     return { channels, preferred };

@@ -1,14 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { deliverCode, issueCode, sessionEnded } from '../../account/src/index.js';
+import { sessionEnded } from '../../account/src/index.js';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, KeptCopies } from '../../core/src/index.js';
-import { Directory, checkEmail, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
-import { OutboxService } from '../../notifications/src/index.js';
-import { OtpService, maskDestination, type VerifyOtpResult } from '../../otp/src/index.js';
+import { Clock, DomainError, KeptCopies, type Channel } from '../../core/src/index.js';
+import { Directory, checkEmail, type UserRecord } from '../../identity/src/index.js';
+import { CodeStepService, maskDestination, type CodeVerify, type Delivery, type StepError } from '../../otp/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
-import { otpFailureMessage, type Delivery, type StepError } from '../../signin/src/index.js';
 import { checkEmergencyPhone, channelRefusal, phoneChannels, type PhoneChannel, type PhoneKind } from './phone.js';
 import {
   DEFAULT_CONTACT_POLICY,
@@ -28,7 +26,7 @@ export interface ContactActor {
 }
 
 export interface PendingCode {
-  channel: OtpChannel;
+  channel: Channel;
   expiresAt: Date;
   delivery: Delivery;
 }
@@ -151,8 +149,7 @@ export class EmergencyContactService {
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly directory: Directory,
-    private readonly otp: OtpService,
-    private readonly outbox: OutboxService,
+    private readonly codes: CodeStepService,
     private readonly audit: AuditService,
   ) {}
 
@@ -164,7 +161,7 @@ export class EmergencyContactService {
     const user = await this.requireUser(userId);
     const [row, policy] = await Promise.all([this.row(user.id), this.policy(user.organizationId)]);
     const now = this.clock.now();
-    const pending = async (challengeId: string | null, messageId: string | null, expiresAt: Date | null, channel: OtpChannel | null) => {
+    const pending = async (challengeId: string | null, messageId: string | null, expiresAt: Date | null, channel: Channel | null) => {
       if (!challengeId || !messageId || !expiresAt || !channel || expiresAt.getTime() <= now.getTime()) return null;
       return { channel, expiresAt, delivery: await this.delivery(messageId) };
     };
@@ -338,7 +335,7 @@ export class EmergencyContactService {
     if (!challengeId) return fail('no_code', 'No code was sent for this contact yet. Send a code first.', 'code');
     try {
       return await this.dataSource.transaction(async (m: EntityManager) => {
-        const result: VerifyOtpResult = await this.otp.verify(
+        const result: CodeVerify = await this.codes.verify(
           {
             challengeId,
             purpose: 'verification',
@@ -350,7 +347,7 @@ export class EmergencyContactService {
           m,
         );
         // A wrong code commits too: its attempt must count.
-        if (!result.ok) return { ok: false, error: otpFailureMessage(result), field: 'code' as const };
+        if (!result.ok) return { ok: false, error: result.error, field: 'code' as const };
         const now = this.clock.now();
         const [updated] = await m.query<[Array<{ channel: PhoneChannel | null }>, number]>(
           kind === 'email'
@@ -450,7 +447,7 @@ export class EmergencyContactService {
     if ((kind === 'email' ? row.email_verified_at : row.phone_verified_at) !== null) {
       return { ok: true, status: 'unchanged' };
     }
-    let chosen: OtpChannel = 'email';
+    let chosen: Channel = 'email';
     if (kind === 'phone') {
       const allowed = phoneChannels(row.phone_type!);
       const wanted = channel === undefined || channel === null || channel === '' ? (row.phone_code_channel ?? allowed[0]!) : channel;
@@ -459,28 +456,31 @@ export class EmergencyContactService {
       if (refusal) return fail('sms_not_available', refusal, 'channel');
       chosen = wanted;
     }
-    const sent = await issueCode(this.otp, {
-      purpose: 'verification',
-      subject: { type: 'user', id: user.id },
-      flowId: contactBinding(kind, key),
-      channel: chosen,
-      destination: value,
-      variant: 'emergency_contact',
-      context: this.otpContext(user, meta),
-    });
-    // The contact stays saved (unverified); the page says why no code went out.
-    if ('error' in sent) return { ok: status === 'saved', status, error: sent.error };
-    const { challengeId, messageId, expiresAt } = sent.issued;
-    await this.dataSource.query(
-      kind === 'email'
-        ? `UPDATE emergency_contacts SET email_challenge_id = $3, email_message_id = $4, email_code_expires_at = $5
-            WHERE user_id = $1 AND email_key = $2 AND email_verified_at IS NULL`
-        : `UPDATE emergency_contacts SET phone_challenge_id = $3, phone_message_id = $4, phone_code_expires_at = $5, phone_code_channel = $6
-            WHERE user_id = $1 AND phone = $2 AND phone_verified_at IS NULL`,
-      kind === 'email' ? [user.id, key, challengeId, messageId, expiresAt] : [user.id, key, challengeId, messageId, expiresAt, chosen],
+    const sent = await this.codes.send(
+      {
+        purpose: 'verification',
+        subject: { type: 'user', id: user.id },
+        flowId: contactBinding(kind, key),
+        channel: chosen,
+        destination: value,
+        variant: 'emergency_contact',
+        context: this.otpContext(user, meta),
+      },
+      async ({ challengeId, messageId, expiresAt }) => {
+        await this.dataSource.query(
+          kind === 'email'
+            ? `UPDATE emergency_contacts SET email_challenge_id = $3, email_message_id = $4, email_code_expires_at = $5
+                WHERE user_id = $1 AND email_key = $2 AND email_verified_at IS NULL`
+            : `UPDATE emergency_contacts SET phone_challenge_id = $3, phone_message_id = $4, phone_code_expires_at = $5, phone_code_channel = $6
+                WHERE user_id = $1 AND phone = $2 AND phone_verified_at IS NULL`,
+          kind === 'email' ? [user.id, key, challengeId, messageId, expiresAt] : [user.id, key, challengeId, messageId, expiresAt, chosen],
+        );
+      },
+      { refuseUndeliverable: true },
     );
-    const delivered = await deliverCode(this.outbox, messageId, chosen);
-    return { ok: true, status, delivery: delivered.delivery, ...(delivered.error ? { error: delivered.error } : {}) };
+    // The contact stays saved (unverified); the page says why no code went out.
+    if (!sent.ok) return { ok: status === 'saved', status, error: sent.error };
+    return { ok: true, status, delivery: sent.delivery, ...(sent.error ? { error: sent.error } : {}) };
   }
 
   /**
@@ -574,7 +574,7 @@ export class EmergencyContactService {
 
   private async delivery(messageId: string): Promise<Delivery> {
     try {
-      return (await this.outbox.status(messageId)).status;
+      return await this.codes.status(messageId);
     } catch (error) {
       if (error instanceof DomainError) return 'failed';
       throw error;

@@ -99,6 +99,31 @@ export function codeVerified(flat: CodeOffer & Partial<SentCode>, now: Date, ref
   return next.verification;
 }
 
+/** Whom a code can reach: the address on file, and a mobile number once it is verified. */
+export interface Reachable {
+  email: string;
+  mobile: string | null;
+  mobileVerifiedAt: Date | null;
+}
+
+/**
+ * The channels a code may go by now: email always; SMS and voice with a verified mobile
+ * number, as far as the organization's policy allows them.
+ */
+export function availableChannels(person: Reachable, policy: { otpChannels: readonly Channel[] }): Channel[] {
+  const channels: Channel[] = ['email'];
+  if (person.mobile && person.mobileVerifiedAt) {
+    if (policy.otpChannels.includes('sms')) channels.push('sms');
+    if (policy.otpChannels.includes('voice')) channels.push('voice');
+  }
+  return channels;
+}
+
+/** Where a code by `channel` goes: the address, or the mobile number. */
+export function destinationOf(person: { email: string; mobile: string | null }, channel: Channel): string {
+  return channel === 'email' ? person.email : (person.mobile ?? '');
+}
+
 /**
  * The channel a send asks for. An offered channel is taken as asked; an unset one (absent or
  * empty) falls back to `fallback`; one not offered is refused (null), or with `lenient` also
@@ -112,6 +137,6 @@ export function pickChannel(
 ): Channel | null {
   const chosen = offered.find((c) => c === requested);
   if (chosen) return chosen;
-  const unset = requested === undefined || requested === null || requested === '';
+  const unset = requested === undefined || requested === '';
   return fallback !== undefined && (unset || options.lenient === true) ? fallback : null;
 }

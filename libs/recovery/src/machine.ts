@@ -1,5 +1,5 @@
-import { Duration } from '../../core/src/index.js';
-import type { OtpChannel } from '../../identity/src/index.js';
+import { Duration, FlowStepError, type Channel } from '../../core/src/index.js';
+import { codeSent, codeVerified, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
 import type { VerificationRecord } from '../../sessions/src/index.js';
 
 /**
@@ -19,13 +19,8 @@ import type { VerificationRecord } from '../../sessions/src/index.js';
 
 export type RecoveryGoal = 'enterprise_id' | 'password';
 
-/** A one-time code that was really sent. */
-export interface SentCode {
-  channel: OtpChannel;
-  challengeId: string;
-  messageId: string;
-  sentAt: string;
-}
+/** A one-time code that was really sent (the code sub-step's, libs/otp code-step.ts). */
+export type { SentCode };
 
 /** The imitation of a sent code, for details that matched nothing. */
 export interface DecoyCode {
@@ -39,8 +34,8 @@ export interface DecoyCode {
 export interface RecoverySubject {
   userId: string;
   credentialVersion: number;
-  channels: OtpChannel[];
-  preferred: OtpChannel;
+  channels: Channel[];
+  preferred: Channel;
   verifications: VerificationRecord[];
 }
 
@@ -54,9 +49,9 @@ export type RecoveryState =
   | { step: 'done'; goal: RecoveryGoal; userId: string };
 
 export type RecoveryEvent =
-  | { type: 'security_code_accepted'; userId: string; credentialVersion: number; channels: OtpChannel[]; preferred: OtpChannel }
+  | { type: 'security_code_accepted'; userId: string; credentialVersion: number; channels: Channel[]; preferred: Channel }
   | { type: 'details_not_matched' }
-  | { type: 'code_sent'; channel: OtpChannel; challengeId: string; messageId: string }
+  | CodeSentEvent
   | { type: 'decoy_resent' }
   | { type: 'decoy_code_failed' }
   | { type: 'code_verified' }
@@ -70,12 +65,9 @@ export type RecoveryEvent =
  */
 export type RecoveryStep = 'identify' | 'code_sent' | 'choose_channel' | 'otp' | 'enterprise_id' | 'new_password' | 'done';
 
-export class RecoveryStepError extends Error {
-  constructor(
-    readonly step: string,
-    readonly event: string,
-  ) {
-    super(`recovery event ${event} is not allowed at step ${step}`);
+export class RecoveryStepError extends FlowStepError {
+  constructor(step: string, event: string) {
+    super(step, event, `recovery event ${event} is not allowed at step ${step}`);
   }
 }
 
@@ -100,7 +92,7 @@ export function nextRecovery(state: RecoveryState, event: RecoveryEvent, now: Da
     case 'security_code_accepted': {
       if (state.step !== 'identify') throw new RecoveryStepError(state.step, event.type);
       // Forgot Enterprise ID proves the email it was asked with: the code goes there only.
-      const channels: OtpChannel[] = state.goal === 'enterprise_id' ? ['email'] : [...event.channels];
+      const channels: Channel[] = state.goal === 'enterprise_id' ? ['email'] : [...event.channels];
       if (channels.length === 0) throw new RecoveryStepError(state.step, `${event.type}:no_channel`);
       return {
         step: 'choose_channel',
@@ -117,7 +109,13 @@ export function nextRecovery(state: RecoveryState, event: RecoveryEvent, now: Da
       return { step: 'decoy', goal: state.goal, decoy: { firstSentAt: at, sentAt: at, attempts: 0, sends: 1 } };
     case 'code_sent': {
       if (state.step !== 'choose_channel' && state.step !== 'otp') throw new RecoveryStepError(state.step, event.type);
-      if (!state.channels.includes(event.channel)) throw new RecoveryStepError(state.step, `${event.type}:${event.channel}`);
+      const step = state.step;
+      const { channels, preferred, ...code } = codeSent(
+        { channels: state.channels, preferred: state.preferred, ...(state.step === 'otp' ? state.code : {}) },
+        event,
+        now,
+        (what) => new RecoveryStepError(step, what),
+      );
       return {
         step: 'otp',
         goal: state.goal,
@@ -125,10 +123,10 @@ export function nextRecovery(state: RecoveryState, event: RecoveryEvent, now: Da
         generic: state.step === 'otp' ? state.generic : state.channels.length === 1,
         userId: state.userId,
         credentialVersion: state.credentialVersion,
-        channels: state.channels,
-        preferred: event.channel,
+        channels,
+        preferred: preferred ?? event.channel,
         verifications: state.verifications,
-        code: { channel: event.channel, challengeId: event.challengeId, messageId: event.messageId, sentAt: at },
+        code,
       };
     }
     case 'decoy_resent':
@@ -139,7 +137,7 @@ export function nextRecovery(state: RecoveryState, event: RecoveryEvent, now: Da
       return { ...state, decoy: { ...state.decoy, attempts: state.decoy.attempts + 1 } };
     case 'code_verified': {
       if (state.step !== 'otp') throw new RecoveryStepError(state.step, event.type);
-      const verifications: VerificationRecord[] = [...state.verifications, { method: 'otp', channel: state.code.channel, at }];
+      const verifications: VerificationRecord[] = [...state.verifications, codeVerified({ channels: state.channels, ...state.code }, now)];
       const common = { userId: state.userId, credentialVersion: state.credentialVersion, verifications };
       return state.goal === 'enterprise_id'
         ? { step: 'enterprise_id', goal: 'enterprise_id', ...common }

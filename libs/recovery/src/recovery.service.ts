@@ -2,28 +2,28 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters } from '../../core/src/index.js';
+import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, type Channel } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
-import { Directory, PasswordHasher, checkEmail, checkNewPassword, type OtpChannel, type UserRecord } from '../../identity/src/index.js';
+import { Directory, PasswordHasher, checkEmail, checkNewPassword, type UserRecord } from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import {
+  CodeStepService,
   DEFAULT_OTP_LIMITS,
-  OTP_DEFAULT_MAX_ATTEMPTS,
-  OTP_DEFAULT_TTL,
-  OtpService,
-  maskDestination,
-  normalizeCode,
-  type IssuedOtp,
-} from '../../otp/src/index.js';
-import { RememberedDeviceService, SessionService, type RequestMeta } from '../../sessions/src/index.js';
-import {
-  DELIVERY_WAIT_MS,
+  INVALID_CHANNEL,
   availableChannels,
   destinationOf,
+  OTP_DEFAULT_MAX_ATTEMPTS,
+  OTP_DEFAULT_TTL,
+  issueRefusal,
+  maskDestination,
+  normalizeCode,
   otpFailureMessage,
+  pickChannel,
+  type CodeIssue,
   type Delivery,
   type StepError,
-} from '../../signin/src/index.js';
+} from '../../otp/src/index.js';
+import { RememberedDeviceService, SessionService, type RequestMeta } from '../../sessions/src/index.js';
 import { ThrottleService, refusalError, type ThrottleRule } from '../../throttle/src/index.js';
 import {
   decoyResend,
@@ -88,10 +88,10 @@ export interface RecoveryOutcome {
   goal: RecoveryGoal;
   step: RecoveryStep;
   /** Offered once the security code was accepted (masked destinations). */
-  channels?: Array<{ channel: OtpChannel; destination: string }>;
-  preferred?: OtpChannel;
+  channels?: Array<{ channel: Channel; destination: string }>;
+  preferred?: Channel;
   /** The channel the current code went by (step `otp`). */
-  channel?: OtpChannel;
+  channel?: Channel;
   delivery?: Delivery;
   /** Step `enterprise_id`: the recovered Enterprise ID. */
   enterpriseId?: string;
@@ -147,17 +147,6 @@ function detailsError(read: { invalidCharacters?: true }): StepError {
   return read.invalidCharacters ? { code: 'invalid_characters', message: INVALID_CHARACTERS } : INVALID_DETAILS;
 }
 
-function issueRefusal(code: 'otp_cooldown' | 'otp_rate_limited', retry: number): StepError {
-  return {
-    code,
-    message:
-      code === 'otp_cooldown'
-        ? `Please wait ${retry} seconds before asking for a new code.`
-        : `Too many codes were sent. Try again in ${Math.ceil(retry / 60)} minutes.`,
-    retryAfterSeconds: retry,
-  };
-}
-
 interface CandidateRow {
   id: string;
   organization_id: string;
@@ -192,7 +181,7 @@ export class RecoveryService {
     private readonly throttle: ThrottleService,
     private readonly sessions: SessionService,
     private readonly devices: RememberedDeviceService,
-    private readonly otp: OtpService,
+    private readonly codes: CodeStepService,
     private readonly outbox: OutboxService,
     private readonly audit: AuditService,
     private readonly guard: SecurityCodeGuard,
@@ -285,9 +274,10 @@ export class RecoveryService {
           // Nothing to choose: the code goes to the email at once, on the generic step.
           const issued = await this.issue(flow, user, 'email', ctx);
           if (issued.ok) {
-            const next = nextRecovery(accepted, { type: 'code_sent', channel: 'email', ...issued.code }, this.clock.now());
+            const { challengeId, messageId } = issued.issued;
+            const next = nextRecovery(accepted, { type: 'code_sent', channel: 'email', challengeId, messageId }, this.clock.now());
             await this.flows.save(flow, next);
-            this.deliverLater(issued.code.messageId);
+            this.deliverLater(messageId);
             return this.describe(handle, next);
           }
           // Too many codes already: say nothing a stranger would not also see.
@@ -312,13 +302,8 @@ export class RecoveryService {
     if (flow.state.step !== 'choose_channel' && !(flow.state.step === 'otp' && !flow.state.generic)) {
       return this.describe(handle, flow.state);
     }
-    const chosen = flow.state.channels.find((c) => c === channel);
-    if (!chosen) {
-      return {
-        ...(await this.describe(handle, flow.state)),
-        error: { code: 'invalid_channel', message: 'Choose how to receive your code.' },
-      };
-    }
+    const chosen = pickChannel(flow.state.channels, channel);
+    if (!chosen) return { ...(await this.describe(handle, flow.state)), error: INVALID_CHANNEL };
     return this.sendChosen(handle, flow, chosen, ctx);
   }
 
@@ -340,14 +325,15 @@ export class RecoveryService {
         const user = await this.requireUser(state.userId);
         const issued = await this.issue(flow, user, state.code.channel, ctx);
         if (!issued.ok) return { ...(await this.describe(handle, state)), error: issued.error };
-        const next = nextRecovery(state, { type: 'code_sent', channel: state.code.channel, ...issued.code }, this.clock.now());
+        const { challengeId, messageId } = issued.issued;
+        const next = nextRecovery(state, { type: 'code_sent', channel: state.code.channel, challengeId, messageId }, this.clock.now());
         await this.flows.save(flow, next);
-        this.deliverLater(issued.code.messageId);
+        this.deliverLater(messageId);
         return this.describe(handle, next);
       });
     }
     if (state.step === 'otp' || state.step === 'choose_channel') {
-      const chosen = state.channels.find((c) => c === channel) ?? (state.step === 'otp' ? state.code.channel : state.preferred);
+      const chosen = pickChannel(state.channels, channel, state.step === 'otp' ? state.code.channel : state.preferred, { lenient: true })!;
       return this.sendChosen(handle, flow, chosen, ctx);
     }
     return this.describe(handle, state);
@@ -374,7 +360,7 @@ export class RecoveryService {
     }
     if (state.step !== 'otp') return this.describe(handle, state);
     const work = async (): Promise<RecoveryOutcome> => {
-      const result = await this.otp.verify({
+      const result = await this.codes.verify({
         challengeId: state.code.challengeId,
         purpose: 'recovery',
         subject: { type: 'user', id: state.userId },
@@ -382,7 +368,7 @@ export class RecoveryService {
         code: typed,
         context: { ip: ctx.ip ?? null, userAgent: ctx.userAgent ?? null, requestId: ctx.requestId ?? null },
       });
-      if (!result.ok) return { ...(await this.describe(handle, state)), error: otpFailureMessage(result) };
+      if (!result.ok) return { ...(await this.describe(handle, state)), error: result.error };
       const user = await this.eligibleUser(state.userId);
       if (!user) return this.blocked(flow);
       const next = nextRecovery(state, { type: 'code_verified' }, this.clock.now());
@@ -542,7 +528,7 @@ export class RecoveryService {
       outcome.preferred = state.preferred;
       if (state.step === 'otp') {
         outcome.channel = state.code.channel;
-        outcome.delivery = (await this.outbox.status(state.code.messageId)).status;
+        outcome.delivery = await this.codes.status(state.code.messageId);
       }
     }
     if (state.step === 'enterprise_id') outcome.enterpriseId = (await this.requireUser(state.userId)).enterpriseId;
@@ -567,55 +553,36 @@ export class RecoveryService {
     }));
   }
 
-  private async issue(
-    flow: Flow<RecoveryState>,
-    user: UserRecord,
-    channel: OtpChannel,
-    ctx: RequestMeta,
-  ): Promise<{ ok: true; code: Pick<IssuedOtp, 'challengeId' | 'messageId'> } | { ok: false; error: StepError }> {
-    try {
-      const issued = await this.otp.issue({
-        purpose: 'recovery',
-        subject: { type: 'user', id: user.id },
-        flowId: flow.id,
-        channel,
-        destination: destinationOf(user, channel),
-        context: {
-          actor: { type: 'anonymous' },
-          organizationId: user.organizationId,
-          ip: ctx.ip ?? null,
-          userAgent: ctx.userAgent ?? null,
-          requestId: ctx.requestId ?? null,
-        },
-      });
-      return { ok: true, code: { challengeId: issued.challengeId, messageId: issued.messageId } };
-    } catch (error) {
-      if (error instanceof DomainError && (error.code === 'otp_cooldown' || error.code === 'otp_rate_limited')) {
-        return { ok: false, error: issueRefusal(error.code, Number(error.details.retryAfterSeconds ?? 30)) };
-      }
-      throw error;
-    }
+  private issue(flow: Flow<RecoveryState>, user: UserRecord, channel: Channel, ctx: RequestMeta): Promise<CodeIssue> {
+    return this.codes.issue({
+      purpose: 'recovery',
+      subject: { type: 'user', id: user.id },
+      flowId: flow.id,
+      channel,
+      destination: destinationOf(user, channel),
+      context: {
+        actor: { type: 'anonymous' },
+        organizationId: user.organizationId,
+        ip: ctx.ip ?? null,
+        userAgent: ctx.userAgent ?? null,
+        requestId: ctx.requestId ?? null,
+      },
+    });
   }
 
   /** After the user chose a channel (the account is known to them): waits for the hand-over and reports a failure. */
-  private async sendChosen(handle: FlowHandle, flow: Flow<RecoveryState>, channel: OtpChannel, ctx: RequestMeta): Promise<RecoveryOutcome> {
+  private async sendChosen(handle: FlowHandle, flow: Flow<RecoveryState>, channel: Channel, ctx: RequestMeta): Promise<RecoveryOutcome> {
     const state = flow.state;
     if (state.step !== 'choose_channel' && state.step !== 'otp') return this.describe(handle, state);
     const user = await this.eligibleUser(state.userId);
     if (!user) return this.blocked(flow);
     const issued = await this.issue(flow, user, channel, ctx);
     if (!issued.ok) return { ...(await this.describe(handle, state)), error: issued.error };
-    const next = nextRecovery(state, { type: 'code_sent', channel, ...issued.code }, this.clock.now());
+    const { challengeId, messageId } = issued.issued;
+    const next = nextRecovery(state, { type: 'code_sent', channel, challengeId, messageId }, this.clock.now());
     await this.flows.save(flow, next);
-    const delivery = await this.outbox.deliverNow(issued.code.messageId, DELIVERY_WAIT_MS);
-    const outcome: RecoveryOutcome = { ...(await this.describe(handle, next)), delivery };
-    if (delivery === 'failed') {
-      outcome.error = {
-        code: 'delivery_failed',
-        message: `We could not send your code by ${channel === 'email' ? 'email' : channel === 'sms' ? 'text message' : 'voice call'}. Try again or choose another way.`,
-      };
-    }
-    return outcome;
+    const delivered = await this.codes.deliver(messageId, channel);
+    return { ...(await this.describe(handle, next)), ...delivered };
   }
 
   /** The user, if still active and not locked out of recovery. */

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '../../core/src/index.js';
+import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters, type Channel } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
 import {
   Directory,
@@ -12,14 +12,11 @@ import {
   checkSecurityCode,
   verifyLegacyHash,
   type LegacyRecord,
-  type OtpChannel,
 } from '../../identity/src/index.js';
 import { MESSAGE_LOCALES, OutboxService, messageLocaleFor, negotiateLocale, noticeMessage } from '../../notifications/src/index.js';
-import { OtpService } from '../../otp/src/index.js';
+import { CodeStepService, type Delivery, type IssueOtp, type StepError } from '../../otp/src/index.js';
 import { SessionService, type RequestMeta, type VerificationRecord } from '../../sessions/src/index.js';
 import { nextEnrollment, type ChosenCredentials, type EnrollmentState } from './machines.js';
-import type { Delivery, StepError } from './signin.service.js';
-import { DELIVERY_WAIT_MS, otpFailureMessage } from './signin.service.js';
 
 export const CORRECTION_MAX = 1000;
 
@@ -66,7 +63,7 @@ export class EnrollmentService {
     private readonly flows: FlowStore,
     private readonly directory: Directory,
     private readonly hasher: PasswordHasher,
-    private readonly otp: OtpService,
+    private readonly codes: CodeStepService,
     private readonly outbox: OutboxService,
     private readonly sessions: SessionService,
     private readonly audit: AuditService,
@@ -247,7 +244,7 @@ export class EnrollmentService {
     const flow = await this.flows.load<EnrollmentState>('enrollment', handle);
     if (flow.state.step !== 'email_otp') return this.describe(handle, flow.state);
     const state = flow.state;
-    const result = await this.otp.verify({
+    const result = await this.codes.verify({
       challengeId: state.challengeId,
       purpose: 'enrollment',
       subject: { type: 'legacy_account', id: state.legacyAccountId },
@@ -257,8 +254,8 @@ export class EnrollmentService {
     if (!result.ok) {
       return {
         ...(await this.describe(handle, state)),
-        delivery: (await this.outbox.status(state.messageId)).status,
-        error: otpFailureMessage(result),
+        delivery: await this.codes.status(state.messageId),
+        error: result.error,
       };
     }
     const account = await this.requireAccount(state.legacyAccountId);
@@ -363,15 +360,14 @@ export class EnrollmentService {
     const flow = await this.flows.load<EnrollmentState>('enrollment', handle);
     if (flow.state.step !== 'mobile_otp' || !flow.state.challengeId) return this.describe(handle, flow.state);
     const state = flow.state;
-    const result = await this.otp.verify({
+    const result = await this.codes.verify({
       challengeId: state.challengeId!,
       purpose: 'verification',
       subject: { type: 'user', id: state.userId },
       flowId: flow.id,
       code: typeof codeInput === 'string' ? codeInput.slice(0, 32) : '',
     });
-    if (!result.ok)
-      return { handle, state, delivery: (await this.outbox.status(state.messageId!)).status, error: otpFailureMessage(result) };
+    if (!result.ok) return { handle, state, delivery: await this.codes.status(state.messageId!), error: result.error };
     const now = this.clock.now();
     await this.dataSource.transaction(async (manager) => {
       await manager.query(`UPDATE users SET mobile_verified_at = $2, updated_at = $2 WHERE id = $1 AND mobile = $3`, [
@@ -419,7 +415,7 @@ export class EnrollmentService {
     });
   }
 
-  private async sendMobileCode(handle: FlowHandle, flow: Flow<EnrollmentState>, channel: OtpChannel): Promise<EnrollmentOutcome> {
+  private async sendMobileCode(handle: FlowHandle, flow: Flow<EnrollmentState>, channel: Channel): Promise<EnrollmentOutcome> {
     if (flow.state.step !== 'mobile_otp') return this.describe(handle, flow.state);
     return this.send(handle, flow, {
       purpose: 'verification',
@@ -432,44 +428,22 @@ export class EnrollmentService {
   private async send(
     handle: FlowHandle,
     flow: Flow<EnrollmentState>,
-    target: {
+    target: Pick<IssueOtp, 'channel' | 'destination'> & {
       purpose: 'enrollment' | 'verification';
       subject: { type: 'legacy_account' | 'user'; id: string };
-      channel: OtpChannel;
-      destination: string;
     },
   ): Promise<EnrollmentOutcome> {
-    let issued;
-    try {
-      issued = await this.otp.issue({ ...target, flowId: flow.id });
-    } catch (error) {
-      if (error instanceof DomainError && (error.code === 'otp_cooldown' || error.code === 'otp_rate_limited')) {
-        const retry = Number(error.details.retryAfterSeconds ?? 30);
-        return {
-          ...(await this.describe(handle, flow.state)),
-          error: {
-            code: error.code,
-            message:
-              error.code === 'otp_cooldown'
-                ? `Please wait ${retry} seconds before asking for a new code.`
-                : `Too many codes were sent. Try again in ${Math.ceil(retry / 60)} minutes.`,
-            retryAfterSeconds: retry,
-          },
-        };
-      }
-      throw error;
-    }
-    const next = nextEnrollment(
-      flow.state,
-      { type: 'code_sent', channel: target.channel, challengeId: issued.challengeId, messageId: issued.messageId },
-      this.clock.now(),
+    const sent = await this.codes.send(
+      { ...target, flowId: flow.id },
+      async ({ challengeId, messageId }) => {
+        const next = nextEnrollment(flow.state, { type: 'code_sent', channel: target.channel, challengeId, messageId }, this.clock.now());
+        await this.flows.save(flow, next);
+        return next;
+      },
+      { next: 'resend', nameChannel: false },
     );
-    await this.flows.save(flow, next);
-    const delivery = await this.outbox.deliverNow(issued.messageId, DELIVERY_WAIT_MS);
-    const outcome: EnrollmentOutcome = { ...(await this.describe(handle, next)), delivery };
-    if (delivery === 'failed')
-      outcome.error = { code: 'delivery_failed', message: 'We could not send your code. Try again with "Send a new code".' };
-    return outcome;
+    if (!sent.ok) return { ...(await this.describe(handle, flow.state)), error: sent.error };
+    return { ...(await this.describe(handle, sent.recorded)), delivery: sent.delivery, ...(sent.error ? { error: sent.error } : {}) };
   }
 
   private async describe(handle: FlowHandle, state: EnrollmentState): Promise<EnrollmentOutcome> {
@@ -481,7 +455,7 @@ export class EnrollmentService {
       outcome.securityCodeLength = { min: policy.securityCodeMinLength, max: policy.securityCodeMaxLength };
     }
     if ((state.step === 'email_otp' || state.step === 'mobile_otp') && state.messageId) {
-      outcome.delivery = (await this.outbox.status(state.messageId)).status;
+      outcome.delivery = await this.codes.status(state.messageId);
     }
     return outcome;
   }

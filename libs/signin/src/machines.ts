@@ -1,18 +1,15 @@
-import type { OtpChannel } from '../../identity/src/index.js';
+import { FlowStepError, type Channel } from '../../core/src/index.js';
+import { codeSent, codeVerified, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
 import type { VerificationRecord } from '../../sessions/src/index.js';
+
+export { FlowStepError };
 
 /**
  * The sign-in and enrollment flows as pure state machines: (state, event, now) -> next
  * state. Services do the I/O (hashing, codes, database) and feed events in; hosted pages
- * and the JSON API render the same states.
+ * and the JSON API render the same states. Their code steps embed the one code sub-step
+ * (libs/otp code-step.ts): its offer and its sent code, flat.
  */
-
-export interface OtpStep {
-  channel: OtpChannel;
-  challengeId: string;
-  messageId: string;
-  sentAt: string;
-}
 
 /**
  * After the password: `credentialVersion` is the user's credential version the password was
@@ -26,8 +23,8 @@ export type SignInState =
       returnTo: string;
       userId: string;
       credentialVersion?: number;
-      channels: OtpChannel[];
-      preferred: OtpChannel;
+      channels: Channel[];
+      preferred: Channel;
       verifications: VerificationRecord[];
     }
   | ({
@@ -35,10 +32,10 @@ export type SignInState =
       returnTo: string;
       userId: string;
       credentialVersion?: number;
-      channels: OtpChannel[];
-      preferred: OtpChannel;
+      channels: Channel[];
+      preferred: Channel;
       verifications: VerificationRecord[];
-    } & OtpStep)
+    } & SentCode)
   | { step: 'done'; returnTo: string; userId: string; credentialVersion?: number; verifications: VerificationRecord[] };
 
 export type SignInEvent =
@@ -46,21 +43,12 @@ export type SignInEvent =
       type: 'password_verified';
       userId: string;
       credentialVersion: number;
-      channels: OtpChannel[];
-      preferred: OtpChannel;
+      channels: Channel[];
+      preferred: Channel;
       trustedDeviceId: string | null;
     }
-  | ({ type: 'code_sent' } & Omit<OtpStep, 'sentAt'>)
+  | CodeSentEvent
   | { type: 'code_verified' };
-
-export class FlowStepError extends Error {
-  constructor(
-    readonly step: string,
-    readonly event: string,
-  ) {
-    super(`event ${event} is not allowed at step ${step}`);
-  }
-}
 
 export function nextSignIn(state: SignInState, event: SignInEvent, now: Date): SignInState {
   const at = now.toISOString();
@@ -84,19 +72,15 @@ export function nextSignIn(state: SignInState, event: SignInEvent, now: Date): S
     }
     case 'code_sent': {
       if (state.step !== 'choose_channel' && state.step !== 'otp') throw new FlowStepError(state.step, event.type);
-      if (!state.channels.includes(event.channel)) throw new FlowStepError(state.step, `${event.type}:${event.channel}`);
+      const step = state.step;
       return {
         step: 'otp',
         returnTo: state.returnTo,
         userId: state.userId,
         ...(state.credentialVersion !== undefined ? { credentialVersion: state.credentialVersion } : {}),
-        channels: state.channels,
-        preferred: event.channel,
+        preferred: state.preferred,
         verifications: state.verifications,
-        channel: event.channel,
-        challengeId: event.challengeId,
-        messageId: event.messageId,
-        sentAt: at,
+        ...codeSent(state, event, now, (what) => new FlowStepError(step, what)),
       };
     }
     case 'code_verified': {
@@ -106,7 +90,7 @@ export function nextSignIn(state: SignInState, event: SignInEvent, now: Date): S
         returnTo: state.returnTo,
         userId: state.userId,
         ...(state.credentialVersion !== undefined ? { credentialVersion: state.credentialVersion } : {}),
-        verifications: [...state.verifications, { method: 'otp', channel: state.channel, at }],
+        verifications: [...state.verifications, codeVerified(state, now)],
       };
     }
   }
@@ -132,15 +116,15 @@ export type EnrollmentState =
       retiredPasswordHash: string;
       verifications: VerificationRecord[];
       chosen: ChosenCredentials;
-    } & OtpStep)
-  | ({ step: 'mobile_otp'; returnTo: string; userId: string; mobile: string } & Partial<OtpStep>)
+    } & SentCode)
+  | ({ step: 'mobile_otp'; returnTo: string; userId: string; mobile: string } & Partial<SentCode>)
   | { step: 'done'; returnTo: string; userId: string };
 
 export type EnrollmentEvent =
   | { type: 'confirmed' }
   | { type: 'reported' }
   | { type: 'credentials_chosen'; chosen: ChosenCredentials }
-  | ({ type: 'code_sent' } & Omit<OtpStep, 'sentAt'>)
+  | CodeSentEvent
   | { type: 'email_verified'; userId: string }
   | { type: 'mobile_verified' }
   | { type: 'mobile_skipped' };
@@ -169,12 +153,17 @@ export function nextEnrollment(state: EnrollmentState, event: EnrollmentEvent, n
         messageId: '',
         sentAt: at,
       };
-    case 'code_sent':
-      if (state.step === 'email_otp')
-        return { ...state, channel: event.channel, challengeId: event.challengeId, messageId: event.messageId, sentAt: at };
-      if (state.step === 'mobile_otp')
-        return { ...state, channel: event.channel, challengeId: event.challengeId, messageId: event.messageId, sentAt: at };
-      throw new FlowStepError(state.step, event.type);
+    case 'code_sent': {
+      // The email is proven by email, the mobile number by a text message or a voice call.
+      if (state.step !== 'email_otp' && state.step !== 'mobile_otp') throw new FlowStepError(state.step, event.type);
+      const { channel, challengeId, messageId, sentAt } = codeSent(
+        { ...state, channels: state.step === 'email_otp' ? ['email'] : ['sms', 'voice'] },
+        event,
+        now,
+        (what) => new FlowStepError(state.step, what),
+      );
+      return { ...state, channel, challengeId, messageId, sentAt };
+    }
     case 'email_verified':
       if (state.step !== 'email_otp') throw new FlowStepError(state.step, event.type);
       return state.chosen.mobile

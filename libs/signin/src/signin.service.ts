@@ -1,19 +1,23 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUntilElapsed } from '../../core/src/index.js';
+import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUntilElapsed, type Channel } from '../../core/src/index.js';
 import { WriteBatch } from '../../database/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
-import {
-  Directory,
-  PasswordHasher,
-  verifyLegacyHash,
-  type OtpChannel,
-  type PolicyRecord,
-  type UserRecord,
-} from '../../identity/src/index.js';
+import { Directory, PasswordHasher, verifyLegacyHash, type PolicyRecord, type UserRecord } from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
-import { OtpService, type OtpClaim, type VerifyOtpResult } from '../../otp/src/index.js';
+import {
+  CodeStepService,
+  INVALID_CHANNEL,
+  OtpService,
+  availableChannels,
+  destinationOf,
+  otpFailureMessage,
+  pickChannel,
+  type Delivery,
+  type OtpClaim,
+  type StepError,
+} from '../../otp/src/index.js';
 import {
   RememberedDeviceService,
   SessionService,
@@ -22,18 +26,9 @@ import {
   type RequestMeta,
 } from '../../sessions/src/index.js';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError, type Reservation } from '../../throttle/src/index.js';
-import { GENERIC_FAILURE, availableChannels, destinationOf, safeReturnTo } from './common.js';
+import { GENERIC_FAILURE, safeReturnTo } from './common.js';
 import { EnrollmentService } from './enrollment.service.js';
 import { nextSignIn, type SignInState } from './machines.js';
-
-export type Delivery = 'sent' | 'pending' | 'failed';
-
-export interface StepError {
-  code: string;
-  message: string;
-  retryAfterSeconds?: number;
-  attemptsLeft?: number;
-}
 
 export interface SignInOutcome {
   handle: FlowHandle;
@@ -72,34 +67,6 @@ export interface ClientContext extends RequestMeta {
   deviceToken?: string | undefined;
 }
 
-/** How long a request waits for the code's message to be handed over before answering "still sending". */
-export const DELIVERY_WAIT_MS = 8000;
-
-/** OTP verification messages people can act on. */
-export function otpFailureMessage(result: Exclude<VerifyOtpResult, { ok: true }>): StepError {
-  switch (result.reason) {
-    case 'invalid':
-      return {
-        code: 'otp_invalid',
-        message:
-          result.attemptsLeft > 0
-            ? `That code is not correct. ${result.attemptsLeft} attempt${result.attemptsLeft === 1 ? '' : 's'} left.`
-            : 'That code is not correct, and no attempts are left. Send a new code.',
-        attemptsLeft: result.attemptsLeft,
-      };
-    case 'expired':
-      return { code: 'otp_expired', message: 'This code has expired. Send a new code.', attemptsLeft: 0 };
-    case 'used':
-      return { code: 'otp_used', message: 'This code was already used. Send a new code.', attemptsLeft: 0 };
-    case 'exhausted':
-      return { code: 'otp_exhausted', message: 'Too many wrong codes. Send a new code.', attemptsLeft: 0 };
-    case 'superseded':
-      return { code: 'otp_superseded', message: 'A newer code was sent. Enter the latest code.', attemptsLeft: 0 };
-    case 'not_found':
-      return { code: 'otp_invalid', message: 'That code is not correct.', attemptsLeft: 0 };
-  }
-}
-
 export interface SignInOptions {
   /**
    * The least time a failed password check takes to answer (unknown user, wrong password,
@@ -135,6 +102,7 @@ export class SignInService {
     private readonly devices: RememberedDeviceService,
     private readonly sessions: SessionService,
     private readonly otp: OtpService,
+    private readonly codes: CodeStepService,
     private readonly outbox: OutboxService,
     private readonly audit: AuditService,
     private readonly enrollment: EnrollmentService,
@@ -165,9 +133,7 @@ export class SignInService {
 
   async current(handle: FlowHandle): Promise<SignInOutcome> {
     const flow = await this.flows.load<SignInState>('signin', handle);
-    const outcome: SignInOutcome = { handle, state: flow.state };
-    if (flow.state.step === 'otp') outcome.delivery = (await this.outbox.status(flow.state.messageId)).status;
-    return outcome;
+    return this.describe(handle, flow.state);
   }
 
   async submitCredentials(handle: FlowHandle, input: { userId: unknown; password: unknown }, ctx: ClientContext): Promise<SignInOutcome> {
@@ -308,7 +274,7 @@ export class SignInService {
     const device = state.requireOtp
       ? await this.devices.check(ctx.deviceToken, user, devicePolicy, ctx)
       : await this.devices.decide(inspected, user, ctx);
-    const passwordVerified = (trustedDeviceId: string | null, channels: OtpChannel[]) =>
+    const passwordVerified = (trustedDeviceId: string | null, channels: Channel[]) =>
       nextSignIn(
         state,
         {
@@ -351,8 +317,8 @@ export class SignInService {
   async chooseChannel(handle: FlowHandle, channel: unknown, ctx: ClientContext): Promise<SignInOutcome> {
     const flow = await this.flows.load<SignInState>('signin', handle);
     if (flow.state.step !== 'choose_channel' && flow.state.step !== 'otp') return { handle, state: flow.state };
-    const chosen = flow.state.channels.find((c) => c === channel);
-    if (!chosen) return { handle, state: flow.state, error: { code: 'invalid_channel', message: 'Choose how to receive your code.' } };
+    const chosen = pickChannel(flow.state.channels, channel);
+    if (!chosen) return { handle, state: flow.state, error: INVALID_CHANNEL };
     const user = await this.requireUser(flow.state.userId);
     return this.sendCode(handle, flow, user, chosen, ctx);
   }
@@ -361,7 +327,7 @@ export class SignInService {
   async resend(handle: FlowHandle, channel: unknown, ctx: ClientContext): Promise<SignInOutcome> {
     const flow = await this.flows.load<SignInState>('signin', handle);
     if (flow.state.step !== 'otp') return { handle, state: flow.state };
-    const chosen = flow.state.channels.find((c) => c === channel) ?? flow.state.channel;
+    const chosen = pickChannel(flow.state.channels, channel, flow.state.channel, { lenient: true })!;
     const user = await this.requireUser(flow.state.userId);
     return this.sendCode(handle, flow, user, chosen, ctx);
   }
@@ -373,7 +339,7 @@ export class SignInService {
     const code = typeof input.code === 'string' ? input.code.slice(0, 32) : '';
     // The attempt is counted (and committed) first; the user is read meanwhile.
     const [checked, user] = await Promise.all([
-      this.otp.check({
+      this.codes.check({
         challengeId: state.challengeId,
         purpose: 'login',
         subject: { type: 'user', id: state.userId },
@@ -382,9 +348,7 @@ export class SignInService {
       }),
       this.directory.user(state.userId),
     ]);
-    if (!checked.ok) {
-      return { handle, state, delivery: (await this.outbox.status(state.messageId)).status, error: otpFailureMessage(checked) };
-    }
+    if (!checked.ok) return this.describe(handle, state, otpFailureMessage(checked));
     if (!user || user.status !== 'active') {
       // The right code is used up all the same, and the flow leads nowhere.
       const batch = new WriteBatch();
@@ -441,12 +405,11 @@ export class SignInService {
     handle: FlowHandle,
     flow: Flow<SignInState>,
     user: UserRecord,
-    channel: OtpChannel,
+    channel: Channel,
     ctx: ClientContext,
   ): Promise<SignInOutcome> {
-    let issued;
-    try {
-      issued = await this.otp.issue({
+    const sent = await this.codes.send(
+      {
         purpose: 'login',
         subject: { type: 'user', id: user.id },
         flowId: flow.id,
@@ -459,41 +422,21 @@ export class SignInService {
           userAgent: ctx.userAgent ?? null,
           requestId: ctx.requestId ?? null,
         },
-      });
-    } catch (error) {
-      if (error instanceof DomainError && (error.code === 'otp_cooldown' || error.code === 'otp_rate_limited')) {
-        const retry = Number(error.details.retryAfterSeconds ?? 30);
-        const outcome: SignInOutcome = {
-          handle,
-          state: flow.state,
-          error: {
-            code: error.code,
-            message:
-              error.code === 'otp_cooldown'
-                ? `Please wait ${retry} seconds before asking for a new code.`
-                : `Too many codes were sent. Try again in ${Math.ceil(retry / 60)} minutes.`,
-            retryAfterSeconds: retry,
-          },
-        };
-        if (flow.state.step === 'otp') outcome.delivery = (await this.outbox.status(flow.state.messageId)).status;
-        return outcome;
-      }
-      throw error;
-    }
-    const next = nextSignIn(
-      flow.state,
-      { type: 'code_sent', channel, challengeId: issued.challengeId, messageId: issued.messageId },
-      this.clock.now(),
+      },
+      async ({ challengeId, messageId }) => {
+        const next = nextSignIn(flow.state, { type: 'code_sent', channel, challengeId, messageId }, this.clock.now());
+        await this.flows.save(flow, next);
+        return next;
+      },
     );
-    await this.flows.save(flow, next);
-    const delivery = await this.outbox.deliverNow(issued.messageId, DELIVERY_WAIT_MS);
-    const outcome: SignInOutcome = { handle, state: next, delivery };
-    if (delivery === 'failed') {
-      outcome.error = {
-        code: 'delivery_failed',
-        message: `We could not send your code by ${channel === 'email' ? 'email' : channel === 'sms' ? 'text message' : 'voice call'}. Try again or choose another way.`,
-      };
-    }
+    if (!sent.ok) return this.describe(handle, flow.state, sent.error);
+    return { handle, state: sent.recorded, delivery: sent.delivery, ...(sent.error ? { error: sent.error } : {}) };
+  }
+
+  /** A step as it stands; at the code step with what happened to the code's message. */
+  private async describe(handle: FlowHandle, state: SignInState, error?: StepError): Promise<SignInOutcome> {
+    const outcome: SignInOutcome = { handle, state, ...(error ? { error } : {}) };
+    if (state.step === 'otp') outcome.delivery = await this.codes.status(state.messageId);
     return outcome;
   }
 
@@ -512,7 +455,7 @@ export class SignInService {
     extras: {
       otp?: OtpClaim;
       deviceId?: string;
-      preferredChannel?: OtpChannel | undefined;
+      preferredChannel?: Channel | undefined;
       remember?: boolean;
       /** A throttle reservation this sign-in settles as a success, in the same statement (whatever else it writes). */
       throttle?: { reservation: Reservation; forget: string[] };
@@ -554,10 +497,7 @@ export class SignInService {
     if (used && extras.otp && !result.ran(used.part) && current) {
       // Used meanwhile by a concurrent submit of the same code, superseded or expired.
       const lost = await this.otp.claimLost(extras.otp);
-      const previous = current.flow.state;
-      const outcome: DirectSignInOutcome = { handle: current.handle, state: previous, error: otpFailureMessage(lost) };
-      if (previous.step === 'otp') outcome.delivery = (await this.outbox.status(previous.messageId)).status;
-      return outcome;
+      return this.describe(current.handle, current.flow.state, otpFailureMessage(lost));
     }
     // Nothing was written: the caller asks for a code instead.
     if (device && !result.ran(device)) return undefined;

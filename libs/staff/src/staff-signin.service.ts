@@ -4,28 +4,21 @@ import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError, foldKey } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
 import { PasswordHasher, checkEmail } from '../../identity/src/index.js';
-import { OutboxService, type OutboxStatus } from '../../notifications/src/index.js';
-import { OtpService, maskEmail } from '../../otp/src/index.js';
+import { CodeStepService, maskEmail, type Delivery, type SentCode, type StepError } from '../../otp/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
-import { DELIVERY_WAIT_MS, otpFailureMessage, safeReturnTo, type StepError } from '../../signin/src/index.js';
+import { safeReturnTo } from '../../signin/src/index.js';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '../../throttle/src/index.js';
 import { auditMeta, type StaffPrincipal, type StaffRole } from './roles.js';
 import { StaffSessionService } from './staff-session.service.js';
 
-/** The staff sign-in flow between password and code (the `staff_signin` kind of auth_flows). */
-export interface StaffSignInState {
-  step: 'otp';
-  staffId: string;
-  challengeId: string;
-  messageId: string;
-  returnTo: string;
-}
+/** The staff sign-in flow between password and code (the `staff_signin` kind of auth_flows): the code sub-step, by email only. */
+export type StaffSignInState = { step: 'otp'; staffId: string; returnTo: string } & Pick<SentCode, 'challengeId' | 'messageId'>;
 
 export type StaffSignInOutcome =
   /** Back to Email and Password, with why. */
   | { step: 'credentials'; error: StepError }
   /** A code went (or is going) to the staff member's email. */
-  | { step: 'otp'; handle: FlowHandle; delivery: OutboxStatus; destination: string; error?: StepError }
+  | { step: 'otp'; handle: FlowHandle; delivery: Delivery; destination: string; error?: StepError }
   | { step: 'signed_in'; token: string; sessionId: string; staff: StaffPrincipal; returnTo: string };
 
 /** The one answer for an unknown email, a wrong password, and an account not (or no longer) active. */
@@ -54,8 +47,7 @@ export class StaffSignInService {
     private readonly flows: FlowStore,
     private readonly hasher: PasswordHasher,
     private readonly throttle: ThrottleService,
-    private readonly otp: OtpService,
-    private readonly outbox: OutboxService,
+    private readonly codes: CodeStepService,
     private readonly audit: AuditService,
     private readonly sessions: StaffSessionService,
   ) {}
@@ -119,7 +111,7 @@ export class StaffSignInService {
   async current(handle: FlowHandle): Promise<StaffSignInOutcome> {
     const flow = await this.load(handle);
     const staff = await this.staff(flow.state.staffId);
-    return { step: 'otp', handle, delivery: (await this.outbox.status(flow.state.messageId)).status, destination: maskEmail(staff.email) };
+    return { step: 'otp', handle, delivery: await this.codes.status(flow.state.messageId), destination: maskEmail(staff.email) };
   }
 
   /** "Send a new code": the previous code stops working (cooldown and hourly caps apply). */
@@ -132,7 +124,7 @@ export class StaffSignInService {
   async verifyCode(handle: FlowHandle, rawCode: unknown, meta: RequestMeta): Promise<StaffSignInOutcome> {
     const flow = await this.load(handle);
     const state = flow.state;
-    const result = await this.otp.verify({
+    const result = await this.codes.verify({
       challengeId: state.challengeId,
       purpose: 'login',
       subject: { type: 'staff', id: state.staffId },
@@ -145,9 +137,9 @@ export class StaffSignInService {
       return {
         step: 'otp',
         handle,
-        delivery: (await this.outbox.status(state.messageId)).status,
+        delivery: await this.codes.status(state.messageId),
         destination: maskEmail(staff.email),
-        error: otpFailureMessage(result),
+        error: result.error,
       };
     }
     if (staff.status !== 'active') throw new DomainError('flow_not_found', STAFF_SIGNIN_FAILURE);
@@ -198,40 +190,25 @@ export class StaffSignInService {
     meta: RequestMeta,
   ): Promise<StaffSignInOutcome> {
     const destination = maskEmail(staff.email);
-    let issued;
-    try {
-      issued = await this.otp.issue({
+    const sent = await this.codes.send(
+      {
         purpose: 'login',
         subject: { type: 'staff', id: staff.id },
         flowId: flow.id,
         channel: 'email',
         destination: staff.email,
         context: { actor: { type: 'staff', id: staff.id }, ...auditMeta(meta) },
-      });
-    } catch (error) {
-      if (error instanceof DomainError && (error.code === 'otp_cooldown' || error.code === 'otp_rate_limited')) {
-        const retry = Number(error.details.retryAfterSeconds ?? 30);
-        const stepError: StepError = {
-          code: error.code,
-          message:
-            error.code === 'otp_cooldown'
-              ? `Please wait ${retry} seconds before asking for a new code.`
-              : `Too many codes were sent. Try again in ${Math.ceil(retry / 60)} minutes.`,
-          retryAfterSeconds: retry,
-        };
-        if (!flow.state) {
-          await this.flows.end(flow.id);
-          return { step: 'credentials', error: stepError };
-        }
-        return { step: 'otp', handle, delivery: (await this.outbox.status(flow.state.messageId)).status, destination, error: stepError };
+      },
+      ({ challengeId, messageId }) => this.flows.save(flow, { step: 'otp', staffId: staff.id, challengeId, messageId, returnTo }),
+      { next: 'resend' },
+    );
+    if (!sent.ok) {
+      if (!flow.state) {
+        await this.flows.end(flow.id);
+        return { step: 'credentials', error: sent.error };
       }
-      throw error;
+      return { step: 'otp', handle, delivery: await this.codes.status(flow.state.messageId), destination, error: sent.error };
     }
-    await this.flows.save(flow, { step: 'otp', staffId: staff.id, challengeId: issued.challengeId, messageId: issued.messageId, returnTo });
-    const delivery = await this.outbox.deliverNow(issued.messageId, DELIVERY_WAIT_MS);
-    const outcome: StaffSignInOutcome = { step: 'otp', handle, delivery, destination };
-    if (delivery === 'failed')
-      outcome.error = { code: 'delivery_failed', message: 'We could not send your code by email. Try again with "Send a new code".' };
-    return outcome;
+    return { step: 'otp', handle, delivery: sent.delivery, destination, ...(sent.error ? { error: sent.error } : {}) };
   }
 }
