@@ -1,5 +1,5 @@
 import { FlowStepError, type Channel } from '../../core/src/index.js';
-import { codeSent, codeVerified, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
+import { codeSent, codeVerified, type ChannelChoice, type CodeOffer, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
 
 /**
  * The signed-in account flows as pure state machines: (state, event, now) -> next state.
@@ -17,16 +17,16 @@ export type CodeStep = SentCode;
  * a login code nor a code of another session can satisfy it.
  */
 export type StepUpState =
-  | { step: 'choose_channel'; sessionId: string; userId: string; channels: Channel[]; preferred: Channel; returnTo: string }
-  | ({
-      step: 'otp';
-      sessionId: string;
-      userId: string;
-      channels: Channel[];
-      preferred: Channel;
-      returnTo: string;
-    } & CodeStep)
-  | { step: 'done'; sessionId: string; userId: string; returnTo: string; channel: Channel; verifiedAt: string };
+  | ({ step: 'choose_channel' } & StepUpOf & ChannelChoice)
+  | ({ step: 'otp' } & StepUpOf & ChannelChoice & CodeStep)
+  | ({ step: 'done' } & StepUpOf & { channel: Channel; verifiedAt: string });
+
+/** The session being stepped up, its user, and where to go then. */
+interface StepUpOf {
+  sessionId: string;
+  userId: string;
+  returnTo: string;
+}
 
 export type StepUpEvent = CodeSentEvent | { type: 'code_verified' };
 
@@ -60,9 +60,17 @@ export type ContactKind = 'mobile' | 'email';
  * Started only from a fresh session, and bound to it.
  */
 export type ContactChangeState =
-  | { step: 'sending'; kind: ContactKind; sessionId: string; userId: string; destination: string; channels: Channel[] }
-  | ({ step: 'otp'; kind: ContactKind; sessionId: string; userId: string; destination: string; channels: Channel[] } & CodeStep)
-  | { step: 'done'; kind: ContactKind; sessionId: string; userId: string; destination: string; channel: Channel; verifiedAt: string };
+  | ({ step: 'sending' } & ContactChangeOf & CodeOffer)
+  | ({ step: 'otp' } & ContactChangeOf & CodeOffer & CodeStep)
+  | ({ step: 'done' } & ContactChangeOf & { channel: Channel; verifiedAt: string });
+
+/** Whose contact changes, in which session, to what. */
+interface ContactChangeOf {
+  kind: ContactKind;
+  sessionId: string;
+  userId: string;
+  destination: string;
+}
 
 export type ContactChangeEvent = CodeSentEvent | { type: 'code_verified' };
 

@@ -16,6 +16,9 @@ export interface CodeOffer {
   preferred?: Channel;
 }
 
+/** The offer of a step where the person chooses: the channels, and the one shown first. */
+export type ChannelChoice = Required<CodeOffer>;
+
 /** A code that went out: by which channel, its challenge and outbox message, and when. */
 export interface SentCode {
   channel: Channel;

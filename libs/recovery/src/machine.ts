@@ -1,5 +1,5 @@
 import { Duration, FlowStepError, type Channel } from '../../core/src/index.js';
-import { codeSent, codeVerified, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
+import { codeSent, codeVerified, type ChannelChoice, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
 import type { VerificationRecord } from '../../sessions/src/index.js';
 
 /**
@@ -31,13 +31,11 @@ export interface DecoyCode {
 }
 
 /** The user whose security code was accepted, and the credential version the flow started from. */
-export interface RecoverySubject {
+export type RecoverySubject = {
   userId: string;
   credentialVersion: number;
-  channels: Channel[];
-  preferred: Channel;
   verifications: VerificationRecord[];
-}
+} & ChannelChoice;
 
 export type RecoveryState =
   | { step: 'identify'; goal: RecoveryGoal }

@@ -1,5 +1,5 @@
 import { FlowStepError, type Channel } from '../../core/src/index.js';
-import { codeSent, codeVerified, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
+import { codeSent, codeVerified, type ChannelChoice, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
 import type { VerificationRecord } from '../../sessions/src/index.js';
 
 export { FlowStepError };
@@ -18,25 +18,17 @@ export { FlowStepError };
  */
 export type SignInState =
   | { step: 'credentials'; returnTo: string; requireOtp: boolean }
-  | {
-      step: 'choose_channel';
-      returnTo: string;
-      userId: string;
-      credentialVersion?: number;
-      channels: Channel[];
-      preferred: Channel;
-      verifications: VerificationRecord[];
-    }
-  | ({
-      step: 'otp';
-      returnTo: string;
-      userId: string;
-      credentialVersion?: number;
-      channels: Channel[];
-      preferred: Channel;
-      verifications: VerificationRecord[];
-    } & SentCode)
-  | { step: 'done'; returnTo: string; userId: string; credentialVersion?: number; verifications: VerificationRecord[] };
+  | ({ step: 'choose_channel' } & AfterPassword & ChannelChoice)
+  | ({ step: 'otp' } & AfterPassword & ChannelChoice & SentCode)
+  | ({ step: 'done' } & AfterPassword);
+
+/** Who signs in, against which credentials, where to, and what was verified so far. */
+interface AfterPassword {
+  returnTo: string;
+  userId: string;
+  credentialVersion?: number;
+  verifications: VerificationRecord[];
+}
 
 export type SignInEvent =
   | {
