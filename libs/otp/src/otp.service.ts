@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { SECRETS, type Secrets } from '../../config/src/secrets.js';
-import { Clock, DomainError, isUuidAnyCase, type Duration } from '../../core/src/index.js';
+import { Clock, DomainError, isUuidAnyCase, type Channel, type Duration } from '../../core/src/index.js';
 import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
 import { codeHmac, generateCode, hmacMatches, normalizeCode } from './code.js';
 import { maskDestination } from './mask.js';
@@ -19,7 +19,6 @@ import {
   type IssuedOtp,
   type OtpAuditContext,
   type OtpBinding,
-  type OtpChannel,
   type OtpFailureReason,
   type OtpLimits,
   type OtpMessageVariant,
@@ -36,7 +35,7 @@ import {
 export interface OtpClaim {
   readonly challengeId: string;
   readonly binding: OtpBinding;
-  readonly channel: OtpChannel;
+  readonly channel: Channel;
   readonly attempts: number;
   readonly context: OtpAuditContext | undefined;
 }
@@ -64,7 +63,7 @@ interface ChallengeRow {
   subject_type: string;
   subject_id: string;
   flow_id: string;
-  channel: OtpChannel;
+  channel: Channel;
   attempts: number;
   max_attempts: number;
   expires_at: Date;
@@ -76,7 +75,7 @@ interface IssueRequest {
   purpose: OtpPurpose;
   subject: OtpSubject;
   flowId: string;
-  channel: OtpChannel;
+  channel: Channel;
   /** Where the message goes: the trimmed address, or the compact E.164 number. */
   sendTo: string;
   /** What is stored and counted: lower-cased address or E.164 number. */
@@ -170,7 +169,7 @@ export class OtpService {
     }
     const code = normalizeCode(input.code);
     if (code === null) return this.unattempted(m, input, subject, now, true);
-    const { rows } = await runStatement<{ id: string; code_hmac: Buffer; attempts: number; max_attempts: number; channel: OtpChannel }>(
+    const { rows } = await runStatement<{ id: string; code_hmac: Buffer; attempts: number; max_attempts: number; channel: Channel }>(
       this.dataSource,
       COUNT,
       [input.challengeId, input.purpose, subject.type, subject.id, input.flowId, now],
@@ -234,7 +233,7 @@ export class OtpService {
 
   private verifiedEvent(
     binding: OtpBinding,
-    channel: OtpChannel,
+    channel: Channel,
     challengeId: string,
     attempts: number,
     context: OtpAuditContext | undefined,
@@ -423,7 +422,7 @@ export class OtpService {
     if (code === null) return this.unattempted(m, input, subject, now, true);
 
     // One atomic step: counts the attempt only while the challenge is live and bound as claimed.
-    const counted = await m.query<Array<{ id: string; code_hmac: Buffer; attempts: number; max_attempts: number; channel: OtpChannel }>>(
+    const counted = await m.query<Array<{ id: string; code_hmac: Buffer; attempts: number; max_attempts: number; channel: Channel }>>(
       `WITH counted AS (${COUNT}) SELECT * FROM counted`,
       [input.challengeId, input.purpose, subject.type, subject.id, input.flowId, now],
     );

@@ -3,12 +3,12 @@ import { type ActorType } from '../../audit/src/index.js';
 import { CHANNELS, Duration, type Channel } from '../../core/src/index.js';
 
 export type OtpPurpose = 'login' | 'enrollment' | 'step_up' | 'recovery' | 'verification' | 'transaction';
-/** The one Channel type (libs/core), under the name the OTP engine has always used. */
+/** @deprecated The one Channel type is libs/core's `Channel`; this name stays for the callers not yet moved. */
 export type OtpChannel = Channel;
 export type OtpSubjectType = 'user' | 'legacy_account' | 'staff' | 'contact';
 
 export const OTP_PURPOSES: readonly OtpPurpose[] = ['login', 'enrollment', 'step_up', 'recovery', 'verification', 'transaction'];
-export const OTP_CHANNELS: readonly OtpChannel[] = CHANNELS;
+export const OTP_CHANNELS: readonly Channel[] = CHANNELS;
 export const OTP_SUBJECT_TYPES: readonly OtpSubjectType[] = ['user', 'legacy_account', 'staff', 'contact'];
 
 /** Message wording beyond the purpose: `emergency_contact` explains whose code it is and that Gatehouse never asks for a reply or a click. */
@@ -35,7 +35,7 @@ export interface IssueOtp {
   subject: OtpSubject;
   /** The flow (or other context, e.g. a transaction reference) the code is bound to. */
   flowId: string;
-  channel: OtpChannel;
+  channel: Channel;
   /** An email address, or an E.164 number for `sms` and `voice`. */
   destination: string;
   /** BCP 47 tag for the message; `en` when unset. */
@@ -102,7 +102,7 @@ export const OTP_DEFAULT_MAX_ATTEMPTS = 5;
 export interface CodeMessage {
   challengeId: string;
   purpose: OtpPurpose;
-  channel: OtpChannel;
+  channel: Channel;
   destination: string;
   code: string;
   validityMinutes: number;
