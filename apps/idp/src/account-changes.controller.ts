@@ -1,4 +1,4 @@
-import { Body, Controller, Delete, Get, Headers, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Delete, Get, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import {
   ContactChangeService,
@@ -12,7 +12,7 @@ import {
 import { DomainError } from '../../../libs/core/src/index.js';
 import type { FlowHandle } from '../../../libs/flows/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
-import { SessionService, type Session } from '../../../libs/sessions/src/index.js';
+import type { Session } from '../../../libs/sessions/src/index.js';
 import type { StepError } from '../../../libs/otp/src/index.js';
 import {
   CHANGES,
@@ -24,11 +24,22 @@ import {
   stepUpPage,
   type AccountChange,
 } from './account.views.js';
+import { CurrentFlow, CurrentSession, FlowToken, Input, SessionToken, SignedIn, sendPage } from './auth/index.js';
+import {
+  ChannelBody,
+  ContactCodeForm,
+  EmailChangeBody,
+  FlowCodeBody,
+  MobileChangeBody,
+  PasswordChangeBody,
+  SecurityCodeChangeBody,
+  StepUpForm,
+} from './bodies.js';
 import { ProblemFilter } from './problem.filter.js';
+import { SURFACES, stepErrorJson, stepStatus } from './status.js';
 import { errorPage, formFieldErrors, masked } from './views.js';
 import { WebContext } from './web-context.js';
 
-type Form = Record<string, unknown>;
 type Json = Record<string, unknown>;
 
 /** `<flow id>.<flow token>`, as the pages carry it in their hidden `flow` field. */
@@ -39,11 +50,8 @@ function handleFromForm(value: unknown): FlowHandle {
   return { id: text.slice(0, dot), token: text.slice(dot + 1) };
 }
 
-function pageStatus(error: StepError | undefined, fieldErrors?: Record<string, string>): number {
-  if (error?.code === 'throttled' || error?.code === 'otp_cooldown' || error?.code === 'otp_rate_limited') return 429;
-  if (fieldErrors && Object.keys(fieldErrors).length > 0) return 422;
-  return 200;
-}
+const pageStatus = (error: StepError | undefined, fieldErrors?: Record<string, string>): number =>
+  stepStatus(SURFACES.accountPage, error, fieldErrors);
 
 /** Which change a step-up was asked for, from where it returns to. */
 function changeOf(returnTo: string): AccountChange | null {
@@ -57,10 +65,10 @@ function changeOf(returnTo: string): AccountChange | null {
  * every form post needs the session's CSRF token and a same-origin Origin.
  */
 @Controller('account')
+@SignedIn()
 export class AccountChangesController {
   constructor(
     private readonly web: WebContext,
-    private readonly sessions: SessionService,
     private readonly directory: Directory,
     private readonly stepUp: StepUpService,
     private readonly credentials: CredentialChangeService,
@@ -68,18 +76,24 @@ export class AccountChangesController {
   ) {}
 
   @Get('step-up')
-  async stepUpShow(@Req() req: Request, @Res() res: Response, @Query('return_to') returnTo?: string): Promise<void> {
-    const session = await this.signedIn(req, res, '/account/step-up');
-    if (!session) return;
+  async stepUpShow(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Query('return_to') returnTo?: string,
+  ): Promise<void> {
     const outcome = await this.stepUp.options(session, returnTo);
     if (this.stepUp.isFresh(session)) return res.redirect(303, outcome.state.returnTo);
     await this.renderStepUp(req, res, session, outcome);
   }
 
   @Post('step-up')
-  async stepUpSubmit(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
+  async stepUpSubmit(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(StepUpForm) body: StepUpForm,
+  ): Promise<void> {
     await this.run(res, async () => {
       const meta = this.web.meta(req);
       let outcome: StepUpOutcome;
@@ -104,17 +118,18 @@ export class AccountChangesController {
   }
 
   @Get('password')
-  async passwordShow(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const session = await this.signedIn(req, res, CHANGES.password.path);
-    if (!session) return;
+  async passwordShow(@Req() req: Request, @Res() res: Response, @CurrentSession() session: Session): Promise<void> {
     if (!this.stepUp.isFresh(session)) return this.askStepUp(req, res, session, 'password');
-    this.send(res, 200, passwordPage(this.csrf(req)));
+    sendPage(res, 200, passwordPage(this.web.sessionCsrf(req)));
   }
 
   @Post('password')
-  async passwordSubmit(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
+  async passwordSubmit(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(PasswordChangeBody) body: PasswordChangeBody,
+  ): Promise<void> {
     await this.run(res, async () => {
       const outcome = await this.credentials.changePassword(
         session,
@@ -124,22 +139,27 @@ export class AccountChangesController {
       if (outcome.status === 'changed') return res.redirect(303, '/account?notice=password_changed');
       if (outcome.status === 'step_up_required') return this.askStepUp(req, res, session, 'password', outcome.error);
       const fieldErrors = this.fieldErrors(outcome);
-      this.send(res, pageStatus(outcome.error, fieldErrors), passwordPage(this.csrf(req), { ...this.errorOf(outcome), fieldErrors }));
+      sendPage(
+        res,
+        pageStatus(outcome.error, fieldErrors),
+        passwordPage(this.web.sessionCsrf(req), { ...this.errorOf(outcome), fieldErrors }),
+      );
     });
   }
 
   @Get('security-code')
-  async securityCodeShow(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const session = await this.signedIn(req, res, CHANGES.security_code.path);
-    if (!session) return;
+  async securityCodeShow(@Req() req: Request, @Res() res: Response, @CurrentSession() session: Session): Promise<void> {
     if (!this.stepUp.isFresh(session)) return this.askStepUp(req, res, session, 'security_code');
-    this.send(res, 200, securityCodePage(this.csrf(req), await this.codeLength(session)));
+    sendPage(res, 200, securityCodePage(this.web.sessionCsrf(req), await this.codeLength(session)));
   }
 
   @Post('security-code')
-  async securityCodeSubmit(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
+  async securityCodeSubmit(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(SecurityCodeChangeBody) body: SecurityCodeChangeBody,
+  ): Promise<void> {
     await this.run(res, async () => {
       const outcome = await this.credentials.changeSecurityCode(
         session,
@@ -149,33 +169,34 @@ export class AccountChangesController {
       if (outcome.status === 'changed') return res.redirect(303, '/account?notice=security_code_changed');
       if (outcome.status === 'step_up_required') return this.askStepUp(req, res, session, 'security_code', outcome.error);
       const fieldErrors = this.fieldErrors(outcome);
-      this.send(
+      sendPage(
         res,
         pageStatus(outcome.error, fieldErrors),
-        securityCodePage(this.csrf(req), await this.codeLength(session), { ...this.errorOf(outcome), fieldErrors }),
+        securityCodePage(this.web.sessionCsrf(req), await this.codeLength(session), { ...this.errorOf(outcome), fieldErrors }),
       );
     });
   }
 
   @Get('mobile')
-  async mobileShow(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const session = await this.signedIn(req, res, CHANGES.mobile.path);
-    if (!session) return;
+  async mobileShow(@Req() req: Request, @Res() res: Response, @CurrentSession() session: Session): Promise<void> {
     if (!this.stepUp.isFresh(session)) return this.askStepUp(req, res, session, 'mobile');
-    this.send(res, 200, mobilePage(this.csrf(req), await this.mobileOf(session)));
+    sendPage(res, 200, mobilePage(this.web.sessionCsrf(req), await this.mobileOf(session)));
   }
 
   @Post('mobile')
-  async mobileSubmit(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
+  async mobileSubmit(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(MobileChangeBody) body: MobileChangeBody,
+  ): Promise<void> {
     await this.run(res, async () => {
       const meta = this.web.meta(req);
       if (body.action === 'remove') {
         const removed = await this.contacts.removeMobile(session, meta);
         if (removed.status === 'changed') return res.redirect(303, '/account?notice=mobile_removed');
         if (removed.status === 'step_up_required') return this.askStepUp(req, res, session, 'mobile', removed.error);
-        return this.send(res, 409, mobilePage(this.csrf(req), await this.mobileOf(session), this.errorOf(removed)));
+        return sendPage(res, 409, mobilePage(this.web.sessionCsrf(req), await this.mobileOf(session), this.errorOf(removed)));
       }
       const outcome = await this.contacts.startMobile(session, { mobile: body.mobile, channel: body.channel }, meta);
       await this.afterContact(req, res, session, 'mobile', outcome, { mobile: body.mobile, channel: body.channel });
@@ -183,23 +204,29 @@ export class AccountChangesController {
   }
 
   @Post('mobile/verify')
-  async mobileVerify(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    await this.contactVerify(req, res, body, 'mobile');
+  async mobileVerify(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(ContactCodeForm) body: ContactCodeForm,
+  ): Promise<void> {
+    await this.contactVerify(req, res, session, body, 'mobile');
   }
 
   @Get('email')
-  async emailShow(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const session = await this.signedIn(req, res, CHANGES.email.path);
-    if (!session) return;
+  async emailShow(@Req() req: Request, @Res() res: Response, @CurrentSession() session: Session): Promise<void> {
     if (!this.stepUp.isFresh(session)) return this.askStepUp(req, res, session, 'email');
     const user = await this.directory.user(session.userId);
-    this.send(res, 200, emailPage(this.csrf(req), user?.email ?? ''));
+    sendPage(res, 200, emailPage(this.web.sessionCsrf(req), user?.email ?? ''));
   }
 
   @Post('email')
-  async emailSubmit(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
+  async emailSubmit(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(EmailChangeBody) body: EmailChangeBody,
+  ): Promise<void> {
     await this.run(res, async () => {
       const outcome = await this.contacts.startEmail(session, { email: body.email }, this.web.meta(req));
       await this.afterContact(req, res, session, 'email', outcome, { email: body.email });
@@ -207,13 +234,16 @@ export class AccountChangesController {
   }
 
   @Post('email/verify')
-  async emailVerify(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    await this.contactVerify(req, res, body, 'email');
+  async emailVerify(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(ContactCodeForm) body: ContactCodeForm,
+  ): Promise<void> {
+    await this.contactVerify(req, res, session, body, 'email');
   }
 
-  private async contactVerify(req: Request, res: Response, body: Form, kind: ContactKind): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
+  private async contactVerify(req: Request, res: Response, session: Session, body: ContactCodeForm, kind: ContactKind): Promise<void> {
     await this.run(res, async () => {
       const meta = this.web.meta(req);
       const handle = handleFromForm(body.flow);
@@ -239,22 +269,22 @@ export class AccountChangesController {
     if (outcome.status === 'changed') return res.redirect(303, `/account?notice=${kind}_changed`);
     if (outcome.status === 'step_up_required') return this.askStepUp(req, res, session, kind, outcome.error);
     if (outcome.status === 'pending' && outcome.state?.step === 'otp') {
-      return this.send(res, pageStatus(outcome.error), contactCodePage(outcome, this.csrf(req)));
+      return sendPage(res, pageStatus(outcome.error), contactCodePage(outcome, this.web.sessionCsrf(req)));
     }
     const fieldErrors = formFieldErrors(outcome.fieldErrors);
     const status = pageStatus(outcome.error, fieldErrors);
     if (kind === 'mobile') {
       const channel = values.channel === 'voice' ? 'voice' : 'sms';
       const mobile = typeof values.mobile === 'string' ? values.mobile.slice(0, 64) : '';
-      return this.send(
+      return sendPage(
         res,
         status,
-        mobilePage(this.csrf(req), await this.mobileOf(session), { ...this.errorOf(outcome), fieldErrors }, { mobile, channel }),
+        mobilePage(this.web.sessionCsrf(req), await this.mobileOf(session), { ...this.errorOf(outcome), fieldErrors }, { mobile, channel }),
       );
     }
     const user = await this.directory.user(session.userId);
     const email = typeof values.email === 'string' ? values.email.slice(0, 320) : '';
-    this.send(res, status, emailPage(this.csrf(req), user?.email ?? '', { ...this.errorOf(outcome), fieldErrors }, email));
+    sendPage(res, status, emailPage(this.web.sessionCsrf(req), user?.email ?? '', { ...this.errorOf(outcome), fieldErrors }, email));
   }
 
   private async askStepUp(req: Request, res: Response, session: Session, change: AccountChange, error?: StepError): Promise<void> {
@@ -271,10 +301,10 @@ export class AccountChangesController {
     change: AccountChange | null = changeOf(outcome.state.returnTo),
   ): Promise<void> {
     const user = await this.directory.user(session.userId);
-    this.send(
+    sendPage(
       res,
       pageStatus(outcome.error),
-      stepUpPage(outcome, { email: user?.email ?? '', mobile: user?.mobile ?? null }, change, this.csrf(req)),
+      stepUpPage(outcome, { email: user?.email ?? '', mobile: user?.mobile ?? null }, change, this.web.sessionCsrf(req)),
     );
   }
 
@@ -298,37 +328,6 @@ export class AccountChangesController {
     return outcome.error ? { error: outcome.error } : {};
   }
 
-  private csrf(req: Request): string {
-    return this.web.cookies.csrf(this.web.cookies.get(req, 'session') ?? '');
-  }
-
-  private send(res: Response, status: number, body: string): void {
-    res.setHeader('Cache-Control', 'no-store');
-    res.status(status).type('html').send(body);
-  }
-
-  /** The live session for a page; signed out, the page leads to sign-in and back. */
-  private async signedIn(req: Request, res: Response, path: string): Promise<Session | null> {
-    const session = await this.sessions.resolve(this.web.cookies.get(req, 'session'));
-    if (!session) res.redirect(303, `/signin?return_to=${encodeURIComponent(path)}`);
-    return session;
-  }
-
-  /** A live session, a same-origin post and the session's CSRF token; otherwise answers and returns null. */
-  private async guard(req: Request, res: Response, body: Form): Promise<Session | null> {
-    const token = this.web.cookies.get(req, 'session');
-    const session = await this.sessions.resolve(token);
-    if (!session) {
-      res.redirect(303, '/signin?return_to=%2Faccount');
-      return null;
-    }
-    if (!this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(token, body?.csrf)) {
-      this.send(res, 403, errorPage('Please try again', 'This form has expired or was not sent from this site.', '/account'));
-      return null;
-    }
-    return session;
-  }
-
   /** Runs a step; a flow that is gone or a session that ended becomes a page, not an error. */
   private async run(res: Response, step: () => Promise<void>): Promise<void> {
     try {
@@ -336,31 +335,14 @@ export class AccountChangesController {
     } catch (error) {
       if (error instanceof DomainError && error.code === 'unauthorized') return res.redirect(303, '/signin?return_to=%2Faccount');
       if (error instanceof DomainError && error.code.startsWith('flow_')) {
-        return this.send(res, error.code === 'flow_changed' ? 409 : 410, errorPage('Please start again', error.message, '/account'));
+        return sendPage(res, error.code === 'flow_changed' ? 409 : 410, errorPage('Please start again', error.message, '/account'));
       }
       throw error;
     }
   }
 }
 
-function errorJson(error: StepError | undefined): Json | undefined {
-  if (!error) return undefined;
-  return { code: error.code, message: error.message, retry_after: error.retryAfterSeconds, attempts_left: error.attemptsLeft };
-}
-
-function apiStatus(error: StepError | undefined): number {
-  if (!error) return 200;
-  if (error.code === 'step_up_required') return 403;
-  if (error.code === 'throttled' || error.code === 'otp_cooldown' || error.code === 'otp_rate_limited') return 429;
-  if (error.code === 'delivery_failed') return 502;
-  if (error.code === 'no_mobile') return 409;
-  return 422;
-}
-
-function flowHandle(id: string, token: string | undefined): FlowHandle {
-  if (!token) throw new DomainError('flow_not_found', 'X-Flow-Token header is required.');
-  return { id, token };
-}
+const apiStatus = (error: StepError | undefined): number => stepStatus(SURFACES.accountApi, error);
 
 /**
  * The JSON face of the same changes, for native apps, authenticated by the session token
@@ -370,10 +352,10 @@ function flowHandle(id: string, token: string | undefined): FlowHandle {
  */
 @Controller('api/v1/account')
 @UseFilters(ProblemFilter)
+@SessionToken()
 export class AccountChangesApiController {
   constructor(
     private readonly web: WebContext,
-    private readonly sessions: SessionService,
     private readonly directory: Directory,
     private readonly stepUp: StepUpService,
     private readonly credentials: CredentialChangeService,
@@ -382,8 +364,7 @@ export class AccountChangesApiController {
 
   /** Whether the session is fresh, until when, and the channels a step-up may use. */
   @Get('step-up')
-  async stepUpStatus(@Headers('authorization') authorization: string | undefined): Promise<Json> {
-    const session = await this.requireSession(authorization);
+  async stepUpStatus(@CurrentSession() session: Session): Promise<Json> {
     const options = await this.stepUp.options(session);
     const until = this.stepUp.freshUntil(session);
     return {
@@ -395,47 +376,43 @@ export class AccountChangesApiController {
 
   @Post('step-up')
   async stepUpBegin(
-    @Headers('authorization') authorization: string | undefined,
-    @Body() body: Json,
+    @CurrentSession() session: Session,
+    @Input(ChannelBody) body: ChannelBody,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const session = await this.requireSession(authorization);
-    const outcome = await this.stepUp.begin(session, { channel: body?.channel }, this.web.meta(req));
+    const outcome = await this.stepUp.begin(session, { channel: body.channel }, this.web.meta(req));
     await this.replyStepUp(res, session, outcome, 201);
   }
 
   @Post('step-up/:id/:action')
+  @FlowToken()
   async stepUpStep(
-    @Param('id') id: string,
     @Param('action') action: string,
-    @Headers('authorization') authorization: string | undefined,
-    @Headers('x-flow-token') token: string | undefined,
-    @Body() body: Json,
+    @CurrentSession() session: Session,
+    @CurrentFlow() handle: FlowHandle,
+    @Input(FlowCodeBody) body: FlowCodeBody,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const session = await this.requireSession(authorization);
-    const handle = flowHandle(id, token);
     const meta = this.web.meta(req);
     let outcome: StepUpOutcome;
-    if (action === 'resend') outcome = await this.stepUp.resend(handle, session, body?.channel, meta);
-    else if (action === 'otp') outcome = await this.stepUp.verify(handle, session, body?.code, meta);
+    if (action === 'resend') outcome = await this.stepUp.resend(handle, session, body.channel, meta);
+    else if (action === 'otp') outcome = await this.stepUp.verify(handle, session, body.code, meta);
     else throw new DomainError('invalid_request', `Unknown step-up action "${action.slice(0, 40)}".`);
     await this.replyStepUp(res, session, outcome);
   }
 
   @Post('password')
   async password(
-    @Headers('authorization') authorization: string | undefined,
-    @Body() body: Json,
+    @CurrentSession() session: Session,
+    @Input(PasswordChangeBody) body: PasswordChangeBody,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const session = await this.requireSession(authorization);
     const outcome = await this.credentials.changePassword(
       session,
-      { currentPassword: body?.current_password, newPassword: body?.new_password, confirmPassword: body?.confirm_password },
+      { currentPassword: body.current_password, newPassword: body.new_password, confirmPassword: body.confirm_password },
       this.web.meta(req),
     );
     this.replyChange(res, outcome);
@@ -443,15 +420,14 @@ export class AccountChangesApiController {
 
   @Post('security-code')
   async securityCode(
-    @Headers('authorization') authorization: string | undefined,
-    @Body() body: Json,
+    @CurrentSession() session: Session,
+    @Input(SecurityCodeChangeBody) body: SecurityCodeChangeBody,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const session = await this.requireSession(authorization);
     const outcome = await this.credentials.changeSecurityCode(
       session,
-      { currentPassword: body?.current_password, securityCode: body?.security_code, confirmSecurityCode: body?.confirm_security_code },
+      { currentPassword: body.current_password, securityCode: body.security_code, confirmSecurityCode: body.confirm_security_code },
       this.web.meta(req),
     );
     this.replyChange(res, outcome);
@@ -459,26 +435,20 @@ export class AccountChangesApiController {
 
   @Post('mobile')
   async mobileStart(
-    @Headers('authorization') authorization: string | undefined,
-    @Body() body: Json,
+    @CurrentSession() session: Session,
+    @Input(MobileChangeBody) body: MobileChangeBody,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const session = await this.requireSession(authorization);
     this.replyContact(
       res,
-      await this.contacts.startMobile(session, { mobile: body?.mobile, channel: body?.channel }, this.web.meta(req)),
+      await this.contacts.startMobile(session, { mobile: body.mobile, channel: body.channel }, this.web.meta(req)),
       201,
     );
   }
 
   @Delete('mobile')
-  async mobileRemove(
-    @Headers('authorization') authorization: string | undefined,
-    @Req() req: Request,
-    @Res() res: Response,
-  ): Promise<void> {
-    const session = await this.requireSession(authorization);
+  async mobileRemove(@CurrentSession() session: Session, @Req() req: Request, @Res() res: Response): Promise<void> {
     const outcome = await this.contacts.removeMobile(session, this.web.meta(req));
     if (outcome.status === 'changed') return void res.status(204).end();
     this.replyChange(res, outcome);
@@ -486,42 +456,32 @@ export class AccountChangesApiController {
 
   @Post('email')
   async emailStart(
-    @Headers('authorization') authorization: string | undefined,
-    @Body() body: Json,
+    @CurrentSession() session: Session,
+    @Input(EmailChangeBody) body: EmailChangeBody,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const session = await this.requireSession(authorization);
-    this.replyContact(res, await this.contacts.startEmail(session, { email: body?.email }, this.web.meta(req)), 201);
+    this.replyContact(res, await this.contacts.startEmail(session, { email: body.email }, this.web.meta(req)), 201);
   }
 
   @Post(':kind/:id/:action')
+  @FlowToken()
   async contactStep(
     @Param('kind') kind: string,
-    @Param('id') id: string,
     @Param('action') action: string,
-    @Headers('authorization') authorization: string | undefined,
-    @Headers('x-flow-token') token: string | undefined,
-    @Body() body: Json,
+    @CurrentSession() session: Session,
+    @CurrentFlow() handle: FlowHandle,
+    @Input(FlowCodeBody) body: FlowCodeBody,
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
     if (kind !== 'mobile' && kind !== 'email') throw new DomainError('invalid_request', 'Unknown account resource.');
-    const session = await this.requireSession(authorization);
-    const handle = flowHandle(id, token);
     const meta = this.web.meta(req);
     let outcome: ContactOutcome;
-    if (action === 'resend') outcome = await this.contacts.resend(kind, handle, session, body?.channel, meta);
-    else if (action === 'otp') outcome = await this.contacts.verify(kind, handle, session, body?.code, meta);
+    if (action === 'resend') outcome = await this.contacts.resend(kind, handle, session, body.channel, meta);
+    else if (action === 'otp') outcome = await this.contacts.verify(kind, handle, session, body.code, meta);
     else throw new DomainError('invalid_request', `Unknown ${kind} action "${action.slice(0, 40)}".`);
     this.replyContact(res, outcome);
-  }
-
-  private async requireSession(authorization: string | undefined): Promise<Session> {
-    const token = authorization?.startsWith('Session ') ? authorization.slice(8).trim() : undefined;
-    const session = await this.sessions.resolve(token);
-    if (!session) throw new DomainError('unauthorized', 'A valid session token is required (Authorization: Session <token>).');
-    return session;
   }
 
   private async channelsJson(session: Session, outcome: StepUpOutcome): Promise<Json> {
@@ -548,7 +508,7 @@ export class AccountChangesApiController {
       json.channel = s.channel;
       json.delivery = outcome.delivery;
     }
-    const error = errorJson(outcome.error);
+    const error = stepErrorJson(outcome.error);
     if (error) json.error = error;
     this.send(res, outcome.error ? apiStatus(outcome.error) : s.step === 'otp' && created === 201 ? 201 : 200, json, outcome.error);
   }
@@ -557,7 +517,7 @@ export class AccountChangesApiController {
     const json: Json = { status: outcome.status };
     const fieldErrors = formFieldErrors(outcome.fieldErrors);
     if (fieldErrors) json.field_errors = fieldErrors;
-    const error = errorJson(outcome.error);
+    const error = stepErrorJson(outcome.error);
     if (error) json.error = error;
     this.send(res, apiStatus(outcome.error), json, outcome.error);
   }
@@ -578,7 +538,7 @@ export class AccountChangesApiController {
     }
     const fieldErrors = formFieldErrors(outcome.fieldErrors);
     if (fieldErrors) json.field_errors = fieldErrors;
-    const error = errorJson(outcome.error);
+    const error = stepErrorJson(outcome.error);
     if (error) json.error = error;
     const ok = outcome.status === 'pending' && created === 201 ? 201 : 200;
     this.send(res, outcome.error ? apiStatus(outcome.error) : ok, json, outcome.error);

@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Header, Post, Req, Res } from '@nestjs/common';
+import { Controller, Get, Header, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { createHash } from 'node:crypto';
 import { DataSource } from 'typeorm';
@@ -10,6 +10,8 @@ import { RememberedDeviceService, SessionService, type Session } from '../../../
 import { TransactionCodeService } from '../../../libs/transaction-codes/src/index.js';
 import { STYLESHEET, html } from '../../../libs/web/src/index.js';
 import { CHANGE_NOTICES, accountChangesSection } from './account.views.js';
+import { CurrentSession, Input, Public, SignedIn } from './auth/index.js';
+import { ForgetDeviceForm, LanguageForm, SessionSignOutForm } from './bodies.js';
 import { emergencyContactsSection } from './contacts.views.js';
 import { languageSection } from './language.views.js';
 import { sessionsSection } from './sessions.views.js';
@@ -32,6 +34,7 @@ export class AccountPagesController {
   ) {}
 
   @Get('assets/gatehouse.css')
+  @Public()
   @Header('Content-Type', 'text/css; charset=utf-8')
   @Header('Cache-Control', 'public, max-age=3600')
   stylesheet(): string {
@@ -39,25 +42,22 @@ export class AccountPagesController {
   }
 
   @Get()
+  @Public()
   root(@Res() res: Response): void {
     res.redirect(302, '/account');
   }
 
   /** The signed-in user's account page; signed out, it leads to sign-in and back here. */
   @Get('account')
-  async account(@Req() req: Request, @Res() res: Response): Promise<void> {
-    const session = await this.session(req);
-    if (!session) {
-      if (this.web.cookies.get(req, 'session')) this.web.cookies.clear(res, 'session');
-      return res.redirect(303, '/signin?return_to=%2Faccount');
-    }
+  @SignedIn()
+  async account(@Req() req: Request, @Res() res: Response, @CurrentSession() session: Session): Promise<void> {
     const user = await this.directory.user(session.userId);
     if (!user) return res.redirect(303, '/signin?return_to=%2Faccount');
     const devices = await this.devices.list(user.id);
     const currentDevice = await this.currentDeviceId(req, user.id);
     const transactionCodes = await this.transactionCodes.openCodesOf(user.id, this.web.meta(req));
     const sessions = await this.signedIn.list(user.id, session.id);
-    const csrf = this.web.cookies.csrf(this.web.cookies.get(req, 'session') ?? '');
+    const csrf = this.web.sessionCsrf(req);
     res.setHeader('Cache-Control', 'no-store');
     res.type('html').send(
       accountPage(
@@ -80,15 +80,15 @@ export class AccountPagesController {
   }
 
   @Post('account/devices/forget')
-  async forget(@Req() req: Request, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
+  @SignedIn()
+  async forget(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(ForgetDeviceForm) body: ForgetDeviceForm,
+  ): Promise<void> {
     const target =
-      body.device_id === 'all'
-        ? 'all'
-        : typeof body.device_id === 'string' && /^[0-9a-f-]{36}$/u.test(body.device_id)
-          ? body.device_id
-          : null;
+      body.device_id === 'all' ? 'all' : body.device_id !== undefined && /^[0-9a-f-]{36}$/u.test(body.device_id) ? body.device_id : null;
     if (!target)
       return void res
         .status(400)
@@ -100,9 +100,13 @@ export class AccountPagesController {
 
   /** The language of the user's messages (not of the pages). */
   @Post('account/language')
-  async setLanguage(@Req() req: Request, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
+  @SignedIn()
+  async setLanguage(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(LanguageForm) body: LanguageForm,
+  ): Promise<void> {
     try {
       await this.language.set(session.userId, body.locale, this.web.meta(req));
     } catch (error) {
@@ -121,10 +125,14 @@ export class AccountPagesController {
    * already ended, is answered as not found, and nothing changes.
    */
   @Post('account/sessions/sign-out')
-  async signOutSession(@Req() req: Request, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
-    const target = typeof body.session_id === 'string' ? body.session_id : '';
+  @SignedIn()
+  async signOutSession(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(SessionSignOutForm) body: SessionSignOutForm,
+  ): Promise<void> {
+    const target = body.session_id ?? '';
     const current = target === session.id;
     const ended = await this.signedIn.endOwn(session.userId, target, current ? 'signed_out' : 'ended_by_user', this.web.meta(req));
     if (!ended) {
@@ -142,45 +150,20 @@ export class AccountPagesController {
 
   /** Signs every session of the person out, this one included, and revokes every OIDC grant they hold. */
   @Post('account/sessions/sign-out-everywhere')
-  async signOutEverywhere(@Req() req: Request, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
+  @SignedIn()
+  async signOutEverywhere(@Req() req: Request, @Res() res: Response, @CurrentSession() session: Session): Promise<void> {
     await this.signedIn.endAll(session.userId, this.web.meta(req));
     this.web.cookies.clear(res, 'session');
     res.redirect(303, '/signin?notice=signed_out');
   }
 
   @Post('signout')
-  async signOut(@Req() req: Request, @Res() res: Response, @Body() body: Record<string, unknown>): Promise<void> {
-    const session = await this.guard(req, res, body);
-    // Without a session or a valid CSRF token the guard has answered already: nothing changes.
-    if (!session) return;
+  // Without a session or a valid CSRF token the guard answers: nothing changes.
+  @SignedIn()
+  async signOut(@Req() req: Request, @Res() res: Response, @CurrentSession() session: Session): Promise<void> {
     await this.sessions.end(session.id, 'signed_out', this.web.meta(req));
     this.web.cookies.clear(res, 'session');
     res.redirect(303, '/signin?notice=signed_out');
-  }
-
-  private async session(req: Request): Promise<Session | null> {
-    return await this.sessions.resolve(this.web.cookies.get(req, 'session'));
-  }
-
-  private async guard(req: Request, res: Response, body: Record<string, unknown>): Promise<Session | null> {
-    const token = this.web.cookies.get(req, 'session');
-    const session = await this.sessions.resolve(token);
-    if (!session) {
-      // An ended or expired session's cookie is of no further use.
-      if (token) this.web.cookies.clear(res, 'session');
-      res.redirect(303, '/signin?return_to=%2Faccount');
-      return null;
-    }
-    if (!this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(token, body.csrf)) {
-      res
-        .status(403)
-        .type('html')
-        .send(errorPage('Please try again', 'This form has expired or was not sent from this site.', '/account'));
-      return null;
-    }
-    return session;
   }
 
   private async currentDeviceId(req: Request, userId: string): Promise<string | null> {

@@ -1,6 +1,5 @@
-import { Body, Controller, Delete, Get, Inject, Param, Post, Put, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Delete, Get, Param, Post, Put, Query, Req, Res, UseFilters } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import type Provider from 'oidc-provider';
 import {
   EmergencyContactService,
   type ContactActor,
@@ -9,21 +8,31 @@ import {
   type EmergencyContacts,
 } from '../../../libs/contacts/src/index.js';
 import { DomainError } from '../../../libs/core/src/index.js';
-import { Directory } from '../../../libs/identity/src/index.js';
-import { BearerError, OIDC_PROVIDER, bearerTokenOf, resolveBearer } from '../../../libs/oidc/src/index.js';
-import { SessionService, type RequestMeta, type Session } from '../../../libs/sessions/src/index.js';
+import type { RequestMeta, Session } from '../../../libs/sessions/src/index.js';
 import type { StepError } from '../../../libs/otp/src/index.js';
 import { safeReturnTo } from '../../../libs/signin/src/index.js';
 import { CONTACTS_PATH, CONTACT_NOTICES, contactsPage, type ContactsPageInput } from './contacts.views.js';
-import { ProblemFilter } from './problem.filter.js';
+import { CurrentActor, CurrentSession, Input, SessionOrBearer, SignedIn, sendPage } from './auth/index.js';
+import {
+  EmergencyCodeBody,
+  EmergencyCodeForm,
+  EmergencyContactBody,
+  EmergencyEmailForm,
+  EmergencyPhoneForm,
+  EmergencyResendBody,
+  RemindLaterForm,
+} from './bodies.js';
+import { ProblemFilter, sendProblem } from './problem.filter.js';
+import { SURFACES, stepStatus } from './status.js';
 import { errorPage } from './views.js';
 import { WebContext } from './web-context.js';
 
 /** The scope a relying app needs to read and change a user's emergency contacts with the user's access token. */
 export const CONTACTS_SCOPE = 'gatehouse.contacts';
 
-type Form = Record<string, unknown>;
 type Json = Record<string, unknown>;
+/** The fields of a page's form that the page shows again after an error. */
+type ContactForm = { return_to?: unknown };
 
 const KINDS: readonly EmergencyContactKind[] = ['email', 'phone'];
 const kindOf = (value: unknown): EmergencyContactKind | null => KINDS.find((k) => k === value) ?? null;
@@ -43,24 +52,8 @@ export async function afterContactsCheck(
   return prompt.ask ? `${CONTACTS_PATH}?return_to=${encodeURIComponent(returnTo)}` : returnTo;
 }
 
-/** HTTP status of a refused or half-done change: throttled 429, undelivered 502, conflicts 409, bad input (and wrong codes) 422. */
-function statusOf(error: StepError | undefined): number {
-  if (!error) return 200;
-  switch (error.code) {
-    case 'otp_cooldown':
-    case 'otp_rate_limited':
-      return 429;
-    case 'delivery_failed':
-      return 502;
-    case 'reminder_limit_reached':
-    case 'contact_changed':
-      return 409;
-    case 'session_required':
-      return 403;
-    default:
-      return 422;
-  }
-}
+/** HTTP status of a refused or half-done change: cooldowns 429, undelivered 502, conflicts 409, bad input (and wrong codes) 422. */
+const statusOf = (error: StepError | undefined): number => stepStatus(SURFACES.contacts, error);
 
 /**
  * Hosted pages of the emergency contacts. The same page is the interstitial after sign-in
@@ -68,21 +61,21 @@ function statusOf(error: StepError | undefined): number {
  * policy allows, and goes on to `return_to` once nothing is asked any more.
  */
 @Controller('account/emergency-contacts')
+@SignedIn({ home: CONTACTS_PATH, keepReturnTo: true })
 export class ContactsPagesController {
   constructor(
     private readonly web: WebContext,
-    private readonly sessions: SessionService,
     private readonly contacts: EmergencyContactService,
   ) {}
 
   @Get()
-  async show(@Req() req: Request, @Res() res: Response, @Query('return_to') rawReturnTo?: unknown): Promise<void> {
+  async show(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Query('return_to') rawReturnTo?: unknown,
+  ): Promise<void> {
     const returnTo = rawReturnTo === undefined ? null : safeReturnTo(rawReturnTo);
-    const session = await this.sessions.resolve(this.web.cookies.get(req, 'session'));
-    if (!session) {
-      const here = returnTo ? `${CONTACTS_PATH}?return_to=${encodeURIComponent(returnTo)}` : CONTACTS_PATH;
-      return res.redirect(303, `/signin?return_to=${encodeURIComponent(here)}`);
-    }
     await this.run(res, async () => {
       const prompt = returnTo ? await this.contacts.prompt(session.userId, session.id) : null;
       // Nothing (more) to ask: straight on.
@@ -93,36 +86,61 @@ export class ContactsPagesController {
   }
 
   @Post('email')
-  async email(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    await this.change(req, res, body, 'email', { email: typeof body.email === 'string' ? body.email.slice(0, 320) : '' }, (actor, meta) =>
-      body.action === 'remove' ? this.contacts.remove(actor, 'email', meta) : this.contacts.setEmail(actor, body.email, meta),
+  async email(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(EmergencyEmailForm) body: EmergencyEmailForm,
+  ): Promise<void> {
+    await this.change(
+      req,
+      res,
+      session,
+      body,
+      'email',
+      { email: typeof body.email === 'string' ? body.email.slice(0, 320) : '' },
+      (actor, meta) =>
+        body.action === 'remove' ? this.contacts.remove(actor, 'email', meta) : this.contacts.setEmail(actor, body.email, meta),
     );
   }
 
   @Post('phone')
-  async phone(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+  async phone(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(EmergencyPhoneForm) body: EmergencyPhoneForm,
+  ): Promise<void> {
     const values = {
       phone: typeof body.phone === 'string' ? body.phone.slice(0, 64) : '',
       channel: body.channel === 'voice' ? 'voice' : 'sms',
     } as const;
-    await this.change(req, res, body, 'phone', values, (actor, meta) =>
+    await this.change(req, res, session, body, 'phone', values, (actor, meta) =>
       body.action === 'remove' ? this.contacts.remove(actor, 'phone', meta) : this.contacts.setPhone(actor, body.phone, body.channel, meta),
     );
   }
 
   @Post('verify')
-  async verify(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const kind = kindOf(body.kind);
-    if (!kind) return this.send(res, 400, errorPage('Please try again', 'This form is not valid.', CONTACTS_PATH));
-    await this.change(req, res, body, kind, {}, (actor, meta) =>
+  async verify(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(EmergencyCodeForm) body: EmergencyCodeForm,
+  ): Promise<void> {
+    const kind = body.kind;
+    if (!kind) return sendPage(res, 400, errorPage('Please try again', 'This form is not valid.', CONTACTS_PATH));
+    await this.change(req, res, session, body, kind, {}, (actor, meta) =>
       body.action === 'resend' ? this.contacts.resend(actor, kind, body.channel, meta) : this.contacts.verify(actor, kind, body.code, meta),
     );
   }
 
   @Post('remind-later')
-  async remindLater(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
+  async remindLater(
+    @Req() req: Request,
+    @Res() res: Response,
+    @CurrentSession() session: Session,
+    @Input(RemindLaterForm) body: RemindLaterForm,
+  ): Promise<void> {
     const returnTo = safeReturnTo(body.return_to);
     await this.run(res, async () => {
       const outcome = await this.contacts.remindLater({ userId: session.userId, sessionId: session.id }, this.web.meta(req));
@@ -131,17 +149,16 @@ export class ContactsPagesController {
     });
   }
 
-  /** One form post that changes a contact: the guard (session, CSRF, origin), the change, then `after`. */
+  /** One form post that changes a contact (the guard checked session, CSRF and origin): the change, then `after`. */
   private async change(
     req: Request,
     res: Response,
-    body: Form,
+    session: Session,
+    body: ContactForm,
     kind: EmergencyContactKind,
     values: ContactsPageInput['values'],
     act: (actor: ContactActor, meta: RequestMeta) => Promise<ContactOutcome>,
   ): Promise<void> {
-    const session = await this.guard(req, res, body);
-    if (!session) return;
     await this.run(res, async () => {
       const outcome = await act({ userId: session.userId, sessionId: session.id }, this.web.meta(req));
       await this.after(req, res, session, body, kind, outcome, values);
@@ -153,7 +170,7 @@ export class ContactsPagesController {
     req: Request,
     res: Response,
     session: Session,
-    body: Form,
+    body: ContactForm,
     kind: EmergencyContactKind,
     outcome: ContactOutcome,
     values: ContactsPageInput['values'],
@@ -189,31 +206,7 @@ export class ContactsPagesController {
     const contacts = await this.contacts.view(session.userId);
     const prompt = input.returnTo ? await this.contacts.prompt(session.userId, session.id) : null;
     if (input.error?.retryAfterSeconds && status === 429) res.setHeader('Retry-After', String(input.error.retryAfterSeconds));
-    this.send(res, status, contactsPage({ ...input, contacts, prompt, csrf: this.csrf(req) }));
-  }
-
-  private csrf(req: Request): string {
-    return this.web.cookies.csrf(this.web.cookies.get(req, 'session') ?? '');
-  }
-
-  private send(res: Response, status: number, body: string): void {
-    res.setHeader('Cache-Control', 'no-store');
-    res.status(status).type('html').send(body);
-  }
-
-  /** A live session, a same-origin post and the session's CSRF token; otherwise answers and returns null. */
-  private async guard(req: Request, res: Response, body: Form): Promise<Session | null> {
-    const token = this.web.cookies.get(req, 'session');
-    const session = await this.sessions.resolve(token);
-    if (!session) {
-      res.redirect(303, `/signin?return_to=${encodeURIComponent(CONTACTS_PATH)}`);
-      return null;
-    }
-    if (!this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(token, body?.csrf)) {
-      this.send(res, 403, errorPage('Please try again', 'This form has expired or was not sent from this site.', CONTACTS_PATH));
-      return null;
-    }
-    return session;
+    sendPage(res, status, contactsPage({ ...input, contacts, prompt, csrf: this.web.sessionCsrf(req) }));
   }
 
   private async run(res: Response, step: () => Promise<void>): Promise<void> {
@@ -261,34 +254,6 @@ export function contactsJson(c: EmergencyContacts): Json {
   };
 }
 
-/** An RFC 9457 problem, with extension members. */
-function problem(
-  res: Response,
-  status: number,
-  code: string,
-  detail: string,
-  extra: Json = {},
-  headers: Record<string, string> = {},
-): void {
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  res.setHeader('Cache-Control', 'no-store');
-  res
-    .status(status)
-    .type('application/problem+json')
-    .send(JSON.stringify({ type: `urn:gatehouse:problem:${code}`, title: code.replace(/_/gu, ' '), status, detail, code, ...extra }));
-}
-
-class ApiRefusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: string,
-    readonly detail: string,
-    readonly headers: Record<string, string> = {},
-  ) {
-    super(code);
-  }
-}
-
 /**
  * `/api/v1/account/emergency-contacts`: the same service for native apps and relying apps.
  * Accepted credentials: `Authorization: Session <token>` (a session from the JSON sign-in
@@ -298,118 +263,78 @@ class ApiRefusal extends Error {
  */
 @Controller('api/v1/account/emergency-contacts')
 @UseFilters(ProblemFilter)
+@SessionOrBearer(CONTACTS_SCOPE)
 export class ContactsApiController {
   constructor(
-    @Inject(OIDC_PROVIDER) private readonly provider: Provider,
     private readonly web: WebContext,
-    private readonly sessions: SessionService,
-    private readonly directory: Directory,
     private readonly contacts: EmergencyContactService,
   ) {}
 
   @Get()
-  async get(@Req() req: Request, @Res() res: Response): Promise<void> {
-    await this.handle(req, res, false, async (actor) => {
-      this.json(res, 200, contactsJson(await this.contacts.view(actor.userId)));
-    });
+  async get(@CurrentActor() actor: ContactActor, @Res() res: Response): Promise<void> {
+    this.json(res, 200, contactsJson(await this.contacts.view(actor.userId)));
   }
 
   @Put(':kind')
-  async put(@Param('kind') rawKind: string, @Req() req: Request, @Res() res: Response, @Body() body: Json): Promise<void> {
-    await this.handle(req, res, true, async (actor) => {
-      const kind = this.kind(rawKind);
-      const value = kind === 'email' ? body?.email : body?.phone;
-      const meta = this.web.meta(req);
-      const outcome =
-        value === null
-          ? await this.contacts.remove(actor, kind, meta)
-          : kind === 'email'
-            ? await this.contacts.setEmail(actor, value, meta)
-            : await this.contacts.setPhone(actor, value, body?.channel, meta);
-      await this.reply(res, actor, outcome);
-    });
+  async put(
+    @Param('kind') rawKind: string,
+    @CurrentActor() actor: ContactActor,
+    @Input(EmergencyContactBody) body: EmergencyContactBody,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    const kind = this.kind(rawKind);
+    const value = kind === 'email' ? body.email : body.phone;
+    const meta = this.web.meta(req);
+    const outcome =
+      value === null
+        ? await this.contacts.remove(actor, kind, meta)
+        : kind === 'email'
+          ? await this.contacts.setEmail(actor, value, meta)
+          : await this.contacts.setPhone(actor, value, body.channel, meta);
+    await this.reply(res, actor, outcome);
   }
 
   @Delete(':kind')
-  async remove(@Param('kind') rawKind: string, @Req() req: Request, @Res() res: Response): Promise<void> {
-    await this.handle(req, res, true, async (actor) => {
-      await this.reply(res, actor, await this.contacts.remove(actor, this.kind(rawKind), this.web.meta(req)));
-    });
+  async remove(
+    @Param('kind') rawKind: string,
+    @CurrentActor() actor: ContactActor,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    const kind = this.kind(rawKind);
+    await this.reply(res, actor, await this.contacts.remove(actor, kind, this.web.meta(req)));
   }
 
   @Post('verify')
-  async verify(@Req() req: Request, @Res() res: Response, @Body() body: Json): Promise<void> {
-    await this.handle(req, res, true, async (actor) => {
-      const outcome = await this.contacts.verify(actor, this.kind(body?.contact), body?.code, this.web.meta(req));
-      await this.reply(res, actor, outcome);
-    });
+  async verify(
+    @CurrentActor() actor: ContactActor,
+    @Input(EmergencyCodeBody) body: EmergencyCodeBody,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    await this.reply(res, actor, await this.contacts.verify(actor, body.contact, body.code, this.web.meta(req)));
   }
 
   @Post('resend')
-  async resend(@Req() req: Request, @Res() res: Response, @Body() body: Json): Promise<void> {
-    await this.handle(req, res, true, async (actor) => {
-      const outcome = await this.contacts.resend(actor, this.kind(body?.contact), body?.channel, this.web.meta(req));
-      await this.reply(res, actor, outcome);
-    });
+  async resend(
+    @CurrentActor() actor: ContactActor,
+    @Input(EmergencyResendBody) body: EmergencyResendBody,
+    @Req() req: Request,
+    @Res() res: Response,
+  ): Promise<void> {
+    await this.reply(res, actor, await this.contacts.resend(actor, body.contact, body.channel, this.web.meta(req)));
   }
 
   @Post('remind-later')
-  async remindLater(@Req() req: Request, @Res() res: Response): Promise<void> {
-    await this.handle(req, res, true, async (actor) => {
-      await this.reply(res, actor, await this.contacts.remindLater(actor, this.web.meta(req)));
-    });
+  async remindLater(@CurrentActor() actor: ContactActor, @Req() req: Request, @Res() res: Response): Promise<void> {
+    await this.reply(res, actor, await this.contacts.remindLater(actor, this.web.meta(req)));
   }
 
-  private kind(value: unknown): EmergencyContactKind {
+  private kind(value: string): EmergencyContactKind {
     const kind = kindOf(value);
-    if (!kind) throw new ApiRefusal(400, 'invalid_request', 'The contact must be "email" or "phone".');
+    if (!kind) throw new DomainError('invalid_request', 'The contact must be "email" or "phone".');
     return kind;
-  }
-
-  private async handle(req: Request, res: Response, change: boolean, work: (actor: ContactActor) => Promise<void>): Promise<void> {
-    try {
-      await work(await this.authenticate(req, change));
-    } catch (error) {
-      if (error instanceof ApiRefusal) return problem(res, error.status, error.code, error.detail, {}, error.headers);
-      if (error instanceof BearerError) {
-        const status = error.code === 'insufficient_scope' ? 403 : 401;
-        return problem(res, status, error.code, error.message, {}, { 'WWW-Authenticate': String(error.details.wwwAuthenticate) });
-      }
-      if (error instanceof DomainError && error.code === 'unauthorized') return problem(res, 401, 'unauthorized', error.message);
-      throw error;
-    }
-  }
-
-  /** Who is calling: a session (header or cookie) or a relying app with a user's access token. */
-  private async authenticate(req: Request, change: boolean): Promise<ContactActor> {
-    const authorization = req.get('authorization');
-    if (authorization !== undefined) {
-      if (authorization.startsWith('Session ')) {
-        const session = await this.sessions.resolve(authorization.slice(8).trim());
-        if (!session) throw new ApiRefusal(401, 'unauthorized', 'The session token is not valid (Authorization: Session <token>).');
-        return { userId: session.userId, sessionId: session.id };
-      }
-      const token = bearerTokenOf(authorization);
-      if (!token) throw new BearerError('invalid_token', 'Send a session token or an access token (Authorization: Bearer).');
-      const principal = await resolveBearer(this.provider, token, {
-        accountActive: async (userId) => (await this.directory.user(userId))?.status === 'active',
-      });
-      if (!principal) throw new BearerError('invalid_token', 'The access token is invalid, expired or revoked.');
-      if (principal.kind !== 'user') {
-        throw new BearerError('insufficient_scope', "This API needs a user's access token.", [CONTACTS_SCOPE]);
-      }
-      if (!principal.scopes.includes(CONTACTS_SCOPE)) {
-        throw new BearerError('insufficient_scope', `The access token lacks the scope ${CONTACTS_SCOPE}.`, [CONTACTS_SCOPE]);
-      }
-      return { userId: principal.userId, clientId: principal.clientId };
-    }
-    const cookie = this.web.cookies.get(req, 'session');
-    const session = cookie ? await this.sessions.resolve(cookie) : null;
-    if (!session) throw new BearerError('token_required', 'Sign in, or send a session token or an access token.');
-    if (change && (!this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(cookie, req.get('x-csrf-token')))) {
-      throw new ApiRefusal(403, 'csrf_failed', 'A change with the session cookie needs the X-CSRF-Token header, from this site.');
-    }
-    return { userId: session.userId, sessionId: session.id };
   }
 
   private async reply(res: Response, actor: ContactActor, outcome: ContactOutcome): Promise<void> {
@@ -421,9 +346,8 @@ export class ContactsApiController {
       if (outcome.error.retryAfterSeconds !== undefined) extra.retry_after = outcome.error.retryAfterSeconds;
       // Saved, but the code could not be sent: say both.
       if (outcome.ok) extra.contact_saved = true;
-      const headers: Record<string, string> =
-        status === 429 && outcome.error.retryAfterSeconds ? { 'Retry-After': String(outcome.error.retryAfterSeconds) } : {};
-      return problem(res, status, outcome.error.code, outcome.error.message, extra, headers);
+      if (status === 429 && outcome.error.retryAfterSeconds) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
+      return sendProblem(res, status, outcome.error.code, outcome.error.message, extra);
     }
     const json: Json = { status: outcome.status };
     if (outcome.delivery) json.delivery = outcome.delivery;

@@ -1,12 +1,11 @@
-import { Body, Controller, Delete, Get, Headers, HttpCode, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { Controller, Delete, Get, HttpCode, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { AccountSessionsService } from '../../../libs/account/src/index.js';
 import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { DomainError } from '../../../libs/core/src/index.js';
 import type { FlowHandle } from '../../../libs/flows/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
-import type { StepError } from '../../../libs/otp/src/index.js';
-import { RememberedDeviceService, SessionService } from '../../../libs/sessions/src/index.js';
+import { RememberedDeviceService, type Session } from '../../../libs/sessions/src/index.js';
 import {
   EnrollmentService,
   SignInService,
@@ -15,31 +14,14 @@ import {
   type EnrollmentOutcome,
   type SignInOutcome,
 } from '../../../libs/signin/src/index.js';
+import { CurrentFlow, CurrentSession, FlowToken, Input, Public, SessionToken } from './auth/index.js';
+import { ChannelBody, EnrollmentStepBody, SignInCodeBody, SignInCredentialsBody, SignInStartBody } from './bodies.js';
 import { ProblemFilter } from './problem.filter.js';
+import { SURFACES, stepErrorJson, stepStatus } from './status.js';
 import { formFieldErrors, masked } from './views.js';
 import { WebContext } from './web-context.js';
 
 type Json = Record<string, unknown>;
-
-function handleOf(id: string, token: string | undefined): FlowHandle {
-  if (!token) throw new DomainError('flow_not_found', 'X-Flow-Token header is required.');
-  return { id, token };
-}
-
-function errorJson(error: StepError | undefined): Json | undefined {
-  if (!error) return undefined;
-  return { code: error.code, message: error.message, retry_after: error.retryAfterSeconds, attempts_left: error.attemptsLeft };
-}
-
-function statusOf(error: StepError | undefined): number {
-  if (!error) return 200;
-  if (error.code === 'throttled' || error.code === 'otp_cooldown' || error.code === 'otp_rate_limited') return 429;
-  if (error.code === 'invalid_credentials') return 401;
-  if (error.code === 'invalid_characters') return 400;
-  if (error.code === 'locked') return 423;
-  if (error.code === 'delivery_failed') return 502;
-  return 422;
-}
 
 /**
  * The JSON face of the sign-in and enrollment flows, for native apps: the same service
@@ -48,13 +30,13 @@ function statusOf(error: StepError | undefined): number {
  */
 @Controller('api/v1')
 @UseFilters(ProblemFilter)
+@Public()
 export class FlowApiController {
   constructor(
     private readonly web: WebContext,
     private readonly signin: SignInService,
     private readonly enrollment: EnrollmentService,
     private readonly directory: Directory,
-    private readonly sessions: SessionService,
     private readonly devices: RememberedDeviceService,
     private readonly contacts: EmergencyContactService,
     private readonly signedIn: AccountSessionsService,
@@ -67,93 +49,72 @@ export class FlowApiController {
    * sign-in goes on (a code to enter or a channel to choose).
    */
   @Post('signin')
-  async start(@Body() body: Json, @Req() req: Request, @Res() res: Response): Promise<void> {
-    if (body?.user_id !== undefined || body?.password !== undefined) {
+  async start(@Input(SignInStartBody) body: SignInStartBody, @Req() req: Request, @Res() res: Response): Promise<void> {
+    if (body.user_id !== undefined || body.password !== undefined) {
       const outcome = await this.signin.signIn(
         { userId: body.user_id, password: body.password, returnTo: body.return_to },
-        this.clientOf(req, body),
+        this.clientOf(req, body.device_token),
       );
       // The client learns the new flow's token here, as from a start.
       return this.reply(res, outcome, outcome.handle?.token);
     }
-    const outcome = await this.signin.start({ returnTo: body?.return_to });
+    const outcome = await this.signin.start({ returnTo: body.return_to });
     res.status(201).json({ ...(await this.signInJson(outcome)), flow_token: outcome.handle.token });
   }
 
   @Get('signin/:id')
-  async current(@Param('id') id: string, @Headers('x-flow-token') token: string | undefined, @Res() res: Response): Promise<void> {
-    await this.reply(res, await this.signin.current(handleOf(id, token)));
+  @FlowToken()
+  async current(@CurrentFlow() handle: FlowHandle, @Res() res: Response): Promise<void> {
+    await this.reply(res, await this.signin.current(handle));
   }
 
   @Post('signin/:id/credentials')
+  @FlowToken()
   async credentials(
-    @Param('id') id: string,
-    @Headers('x-flow-token') token: string | undefined,
-    @Body() body: Json,
+    @CurrentFlow() handle: FlowHandle,
+    @Input(SignInCredentialsBody) body: SignInCredentialsBody,
     @Req() req: Request,
     @Res() res: Response,
   ) {
     await this.reply(
       res,
-      await this.signin.submitCredentials(
-        handleOf(id, token),
-        { userId: body?.user_id, password: body?.password },
-        this.clientOf(req, body),
-      ),
+      await this.signin.submitCredentials(handle, { userId: body.user_id, password: body.password }, this.clientOf(req, body.device_token)),
     );
   }
 
   @Post('signin/:id/channel')
-  async channel(
-    @Param('id') id: string,
-    @Headers('x-flow-token') token: string | undefined,
-    @Body() body: Json,
-    @Req() req: Request,
-    @Res() res: Response,
-  ) {
-    await this.reply(res, await this.signin.chooseChannel(handleOf(id, token), body?.channel, this.web.meta(req)));
+  @FlowToken()
+  async channel(@CurrentFlow() handle: FlowHandle, @Input(ChannelBody) body: ChannelBody, @Req() req: Request, @Res() res: Response) {
+    await this.reply(res, await this.signin.chooseChannel(handle, body.channel, this.web.meta(req)));
   }
 
   @Post('signin/:id/resend')
-  async resend(
-    @Param('id') id: string,
-    @Headers('x-flow-token') token: string | undefined,
-    @Body() body: Json,
-    @Req() req: Request,
-    @Res() res: Response,
-  ) {
-    await this.reply(res, await this.signin.resend(handleOf(id, token), body?.channel, this.web.meta(req)));
+  @FlowToken()
+  async resend(@CurrentFlow() handle: FlowHandle, @Input(ChannelBody) body: ChannelBody, @Req() req: Request, @Res() res: Response) {
+    await this.reply(res, await this.signin.resend(handle, body.channel, this.web.meta(req)));
   }
 
   @Post('signin/:id/otp')
-  async otp(
-    @Param('id') id: string,
-    @Headers('x-flow-token') token: string | undefined,
-    @Body() body: Json,
-    @Req() req: Request,
-    @Res() res: Response,
-  ) {
-    await this.reply(
-      res,
-      await this.signin.verifyCode(handleOf(id, token), { code: body?.code, remember: body?.remember === true }, this.web.meta(req)),
-    );
+  @FlowToken()
+  async otp(@CurrentFlow() handle: FlowHandle, @Input(SignInCodeBody) body: SignInCodeBody, @Req() req: Request, @Res() res: Response) {
+    await this.reply(res, await this.signin.verifyCode(handle, { code: body.code, remember: body.remember }, this.web.meta(req)));
   }
 
   @Get('enrollment/:id')
-  async enrollmentCurrent(@Param('id') id: string, @Headers('x-flow-token') token: string | undefined, @Res() res: Response) {
-    await this.replyEnrollment(res, await this.enrollment.current(handleOf(id, token)));
+  @FlowToken()
+  async enrollmentCurrent(@CurrentFlow() handle: FlowHandle, @Res() res: Response) {
+    await this.replyEnrollment(res, await this.enrollment.current(handle));
   }
 
   @Post('enrollment/:id/:action')
+  @FlowToken()
   async enrollmentStep(
-    @Param('id') id: string,
+    @CurrentFlow() handle: FlowHandle,
     @Param('action') action: string,
-    @Headers('x-flow-token') token: string | undefined,
-    @Body() body: Json,
+    @Input(EnrollmentStepBody) body: EnrollmentStepBody,
     @Req() req: Request,
     @Res() res: Response,
   ) {
-    const handle = handleOf(id, token);
     const meta = this.web.meta(req);
     let outcome: EnrollmentOutcome;
     switch (action) {
@@ -161,34 +122,22 @@ export class FlowApiController {
         outcome = await this.enrollment.confirm(handle);
         break;
       case 'report':
-        outcome = await this.enrollment.report(handle, body?.message, meta);
+        outcome = await this.enrollment.report(handle, body.message, meta);
         break;
       case 'credentials':
-        outcome = await this.enrollment.chooseCredentials(
-          handle,
-          {
-            enterpriseId: body?.enterprise_id,
-            password: body?.password,
-            confirmPassword: body?.confirm_password,
-            securityCode: body?.security_code,
-            confirmSecurityCode: body?.confirm_security_code,
-            mobile: body?.mobile,
-            locale: body?.locale,
-          },
-          meta,
-        );
+        outcome = await this.enrollment.chooseCredentials(handle, body.credentials, meta);
         break;
       case 'email-otp':
-        outcome = await this.enrollment.verifyEmail(handle, body?.code, meta);
+        outcome = await this.enrollment.verifyEmail(handle, body.code, meta);
         break;
       case 'mobile-otp':
-        outcome = await this.enrollment.verifyMobile(handle, body?.code, meta);
+        outcome = await this.enrollment.verifyMobile(handle, body.code, meta);
         break;
       case 'skip-mobile':
         outcome = await this.enrollment.skipMobile(handle);
         break;
       case 'resend':
-        outcome = await this.enrollment.resend(handle, body?.channel, meta);
+        outcome = await this.enrollment.resend(handle, body.channel, meta);
         break;
       default:
         throw new DomainError('invalid_request', `Unknown enrollment action "${action.slice(0, 40)}".`);
@@ -198,8 +147,8 @@ export class FlowApiController {
 
   /** Remembered devices of the user whose session token is sent as `Authorization: Session <token>`. */
   @Get('account/devices')
-  async listDevices(@Headers('authorization') authorization: string | undefined) {
-    const session = await this.requireSession(authorization);
+  @SessionToken()
+  async listDevices(@CurrentSession() session: Session) {
     const devices = await this.devices.list(session.userId);
     return {
       devices: devices.map((d) => ({
@@ -214,12 +163,8 @@ export class FlowApiController {
 
   @Delete('account/devices/:id')
   @HttpCode(204)
-  async forgetDevice(
-    @Param('id') id: string,
-    @Headers('authorization') authorization: string | undefined,
-    @Req() req: Request,
-  ): Promise<void> {
-    const session = await this.requireSession(authorization);
+  @SessionToken()
+  async forgetDevice(@Param('id') id: string, @CurrentSession() session: Session, @Req() req: Request): Promise<void> {
     if (id !== 'all' && !/^[0-9a-f-]{36}$/u.test(id)) throw new DomainError('flow_not_found', 'No such device.');
     await this.devices.revoke(
       session.userId,
@@ -237,25 +182,18 @@ export class FlowApiController {
    */
   @Delete('session')
   @HttpCode(204)
-  async signOut(@Headers('authorization') authorization: string | undefined, @Req() req: Request): Promise<void> {
-    const session = await this.requireSession(authorization);
+  @SessionToken()
+  async signOut(@CurrentSession() session: Session, @Req() req: Request): Promise<void> {
     // False only when the session ended meanwhile: then it is signed out all the same.
     await this.signedIn.endOwn(session.userId, session.id, 'signed_out', this.web.meta(req));
   }
 
-  private async requireSession(authorization: string | undefined) {
-    const token = authorization?.startsWith('Session ') ? authorization.slice(8).trim() : undefined;
-    const session = await this.sessions.resolve(token);
-    if (!session) throw new DomainError('unauthorized', 'A valid session token is required (Authorization: Session <token>).');
-    return session;
-  }
-
-  private clientOf(req: Request, body: Json | undefined): ClientContext {
-    return { ...this.web.meta(req), deviceToken: typeof body?.device_token === 'string' ? body.device_token : undefined };
+  private clientOf(req: Request, deviceToken: string | undefined): ClientContext {
+    return { ...this.web.meta(req), deviceToken };
   }
 
   private async reply(res: Response, outcome: SignInOutcome | DirectSignInOutcome, flowToken?: string): Promise<void> {
-    res.status(statusOf(outcome.error));
+    res.status(stepStatus(SURFACES.signInApi, outcome.error));
     if (outcome.error?.retryAfterSeconds) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
     const json = await this.signInJson(outcome);
     if (flowToken) json.flow_token = flowToken;
@@ -287,7 +225,7 @@ export class FlowApiController {
         json.delivery = outcome.delivery;
       }
     }
-    const error = errorJson(outcome.error);
+    const error = stepErrorJson(outcome.error);
     if (error) json.error = error;
     return json;
   }
@@ -320,8 +258,8 @@ export class FlowApiController {
     }
     // Keyed like the request's fields (`enterprise_id`), not like the service's (`enterpriseId`).
     if (outcome.fieldErrors) json.field_errors = formFieldErrors(outcome.fieldErrors);
-    const error = errorJson(outcome.error);
+    const error = stepErrorJson(outcome.error);
     if (error) json.error = error;
-    res.status(outcome.fieldErrors ? 422 : statusOf(outcome.error)).json(json);
+    res.status(stepStatus(SURFACES.signInApi, outcome.error, outcome.fieldErrors)).json(json);
   }
 }

@@ -8,7 +8,7 @@ import {
   type NestModule,
   type OnApplicationBootstrap,
 } from '@nestjs/common';
-import { APP_FILTER } from '@nestjs/core';
+import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import {
   AccountSessionsService,
   ContactChangeService,
@@ -33,6 +33,7 @@ import { ThrottleService } from '../../../libs/throttle/src/index.js';
 import { TransactionCodeService } from '../../../libs/transaction-codes/src/index.js';
 import { AccountChangesApiController, AccountChangesController } from './account-changes.controller.js';
 import { AccountPagesController } from './account.controller.js';
+import { IdpAuthGuard } from './auth/index.js';
 import { ContactsApiController, ContactsPagesController } from './contacts.controller.js';
 import { FlowApiController } from './flow-api.controller.js';
 import { InteractionController } from './interaction.controller.js';
@@ -127,6 +128,8 @@ export class IdpModule implements NestModule {
         OutboxWorkerLifecycle,
         // A database that cannot be reached is 503 with Retry-After on pages and the API, not 500.
         { provide: APP_FILTER, useClass: UnavailableFilter },
+        // Every route declares who may use it (apps/idp/src/auth); checked before its handler.
+        { provide: APP_GUARD, useClass: IdpAuthGuard },
       ],
     };
   }

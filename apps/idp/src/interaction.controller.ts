@@ -1,4 +1,4 @@
-import { Body, Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import Provider, { errors, type InteractionResults } from 'oidc-provider';
@@ -8,6 +8,7 @@ import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { Clock } from '../../../libs/core/src/index.js';
 import { OIDC_PROVIDER, OIDC_SCOPES, USER_API_SCOPES, decide, parseAuthRequest, type FreshLogin } from '../../../libs/oidc/src/index.js';
 import { SessionService, type Session } from '../../../libs/sessions/src/index.js';
+import { InteractionForm, Public } from './auth/index.js';
 import { afterContactsCheck } from './contacts.controller.js';
 import { cancelPage, continuePage } from './oidc-views.js';
 import { errorPage } from './views.js';
@@ -47,6 +48,7 @@ export class InteractionController {
   ) {}
 
   @Get(':uid')
+  @Public()
   async show(@Req() req: Request, @Res() res: Response, @Param('uid') uid: string, @Query('login') login?: string): Promise<void> {
     const interaction = await this.details(req, res, uid);
     if (!interaction) return;
@@ -105,6 +107,7 @@ export class InteractionController {
   }
 
   @Get(':uid/abort')
+  @Public()
   async confirmAbort(@Req() req: Request, @Res() res: Response, @Param('uid') uid: string): Promise<void> {
     const interaction = await this.details(req, res, uid);
     if (!interaction) return;
@@ -114,11 +117,10 @@ export class InteractionController {
       .send(cancelPage(await this.clientName(interaction), `/interaction/${uid}/abort`, this.web.cookies.csrf(`interaction:${uid}`)));
   }
 
+  /** Cancels the sign-in (the guard checked the form's CSRF token, bound to this uid, and its origin). */
   @Post(':uid/abort')
-  async abort(@Req() req: Request, @Res() res: Response, @Param('uid') uid: string, @Body() body: Record<string, unknown>): Promise<void> {
-    if (!this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(`interaction:${uid}`, body.csrf)) {
-      return void res.status(403).type('html').send(errorPage('Please try again', 'This form has expired or was not sent from this site.'));
-    }
+  @InteractionForm()
+  async abort(@Req() req: Request, @Res() res: Response, @Param('uid') uid: string): Promise<void> {
     const interaction = await this.details(req, res, uid);
     if (!interaction) return;
     await this.finish(req, res, interaction, { error: 'access_denied', error_description: 'the end-user cancelled the sign-in' }, true);

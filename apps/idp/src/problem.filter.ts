@@ -2,26 +2,22 @@ import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nest
 import type { Request, Response } from 'express';
 import { DomainError } from '../../../libs/core/src/index.js';
 import { isDatabaseUnavailable } from '../../../libs/database/src/index.js';
-import { BEARER_STATUS } from '../../../libs/oidc/src/index.js';
-import { TRANSACTION_CODE_STATUS } from '../../../libs/transaction-codes/src/index.js';
 import { sendUnavailable } from '../../../libs/web/src/index.js';
+import { ERROR_STATUS } from './status.js';
 import { logUnavailable } from './unavailable.filter.js';
 
-const STATUS: Record<string, number> = {
-  flow_not_found: 404,
-  flow_expired: 410,
-  flow_changed: 409,
-  otp_cooldown: 429,
-  otp_rate_limited: 429,
-  unauthorized: 401,
-  invalid_request: 400,
-  ...BEARER_STATUS,
-  ...TRANSACTION_CODE_STATUS,
-};
+/** An RFC 9457 problem (problem+json, not cached), with its extension members. */
+export function sendProblem(res: Response, status: number, code: string, detail: string, extensions: Record<string, unknown> = {}): void {
+  res.setHeader('Cache-Control', 'no-store');
+  res
+    .status(status)
+    .type('application/problem+json')
+    .send(JSON.stringify({ ...extensions, type: `urn:gatehouse:problem:${code}`, title: code.replace(/_/gu, ' '), status, detail, code }));
+}
 
 /**
- * RFC 9457 problem details for the JSON API: DomainError codes map to HTTP statuses in one place;
- * a database that cannot be reached is 503 with Retry-After.
+ * RFC 9457 problem details for the JSON API: DomainError codes map to HTTP statuses as
+ * ERROR_STATUS says (400 for any other); a database that cannot be reached is 503 with Retry-After.
  */
 @Catch()
 export class ProblemFilter implements ExceptionFilter {
@@ -34,7 +30,7 @@ export class ProblemFilter implements ExceptionFilter {
     let detail = 'Something went wrong. Please try again.';
     let extensions: Record<string, unknown> = {};
     if (error instanceof DomainError) {
-      status = STATUS[error.code] ?? 400;
+      status = ERROR_STATUS[error.code] ?? 400;
       code = error.code;
       detail = error.message;
       // RFC 6750 challenges (BearerError) travel in the details.
@@ -57,11 +53,6 @@ export class ProblemFilter implements ExceptionFilter {
     } else {
       (req as Request & { log?: { error: (o: unknown, m: string) => void } }).log?.error({ err: error }, 'unhandled error');
     }
-    res
-      .status(status)
-      .type('application/problem+json')
-      .send(
-        JSON.stringify({ ...extensions, type: `urn:gatehouse:problem:${code}`, title: code.replace(/_/gu, ' '), status, detail, code }),
-      );
+    sendProblem(res, status, code, detail, extensions);
   }
 }

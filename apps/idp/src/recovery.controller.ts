@@ -1,14 +1,14 @@
-import { Body, Controller, Get, Post, Req, Res } from '@nestjs/common';
+import { Controller, Get, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { DomainError } from '../../../libs/core/src/index.js';
 import type { FlowHandle } from '../../../libs/flows/src/index.js';
 import { RecoveryService, type RecoveryGoal, type RecoveryOutcome, type UnstartedRecovery } from '../../../libs/recovery/src/index.js';
-import { CookieJar } from '../../../libs/web/src/index.js';
+import { CurrentFlow, FlowForm, FlowIfAny, Input, PageAnswer, Public, StartForm } from './auth/index.js';
+import { NewPasswordForm, RecoveryCodeForm, RecoveryIdentifyForm } from './bodies.js';
 import { errorPage } from './views.js';
 import { recoveryPage } from './recovery.views.js';
+import { SURFACES, stepStatus } from './status.js';
 import { WebContext } from './web-context.js';
-
-type Form = Record<string, unknown>;
 
 /** The purpose of a recovery start page's form token (it carries the goal, `g`). */
 const RECOVERY_FORM = 'recover';
@@ -29,17 +29,20 @@ export class RecoveryPagesController {
   ) {}
 
   @Get('enterprise-id')
+  @Public()
   startEnterpriseId(@Req() req: Request, @Res() res: Response): void {
     this.showStart(req, res, 'enterprise_id');
   }
 
   @Get('password')
+  @Public()
   startPassword(@Req() req: Request, @Res() res: Response): void {
     this.showStart(req, res, 'password');
   }
 
   /** The current step of this browser's recovery flow. */
   @Get()
+  @Public()
   async current(@Req() req: Request, @Res() res: Response): Promise<void> {
     const handle = this.web.cookies.flow(req, 'recover');
     if (!handle) return res.redirect(303, '/recover/password');
@@ -47,20 +50,39 @@ export class RecoveryPagesController {
     if (outcome) this.render(res, outcome);
   }
 
-  @Post('enterprise-id')
-  async identifyByEmail(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    await this.identify(req, res, body, 'enterprise_id');
-  }
-
-  @Post('password')
-  async identifyByEnterpriseId(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    await this.identify(req, res, body, 'password');
+  /** The identify step: a start page's form (`/recover/enterprise-id` by email, `/recover/password` by Enterprise ID), or a flow's. */
+  @Post(['enterprise-id', 'password'])
+  @FlowForm('recover', { startForm: RECOVERY_FORM })
+  async identify(
+    @Req() req: Request,
+    @Res() res: Response,
+    @Input(RecoveryIdentifyForm) body: RecoveryIdentifyForm,
+    @FlowIfAny() handle: FlowHandle | undefined,
+    @StartForm() sealed: Record<string, unknown> | undefined,
+  ): Promise<void> {
+    const goal: RecoveryGoal = /\/password\/?$/u.test(req.path) ? 'password' : 'enterprise_id';
+    if (sealed) {
+      // A start page's form (opened by the guard): the flow starts now (well-formed details only).
+      if (sealed.g !== goal) throw PageAnswer.flowFormRefused();
+      const outcome = await this.run(res, () => this.recovery.begin(goal, body.details, this.web.meta(req)));
+      if (!outcome) return;
+      if (!('handle' in outcome)) return this.render(res, outcome, body.csrf);
+      this.web.cookies.setFlow(res, 'recover', outcome.handle);
+      return this.render(res, outcome);
+    }
+    const flow = handle!;
+    const outcome = await this.run(res, () => this.recovery.identify(flow, body.details, this.web.meta(req)));
+    if (outcome) this.render(res, outcome);
   }
 
   @Post('otp')
-  async otp(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const handle = this.guard(req, res, body);
-    if (!handle) return;
+  @FlowForm('recover')
+  async otp(
+    @Req() req: Request,
+    @Res() res: Response,
+    @Input(RecoveryCodeForm) body: RecoveryCodeForm,
+    @CurrentFlow() handle: FlowHandle,
+  ): Promise<void> {
     const meta = this.web.meta(req);
     const outcome = await this.run(res, async () => {
       const current = await this.recovery.current(handle);
@@ -77,17 +99,20 @@ export class RecoveryPagesController {
   }
 
   @Post('continue')
-  async continueToPassword(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const handle = this.guard(req, res, body);
-    if (!handle) return;
+  @FlowForm('recover')
+  async continueToPassword(@Res() res: Response, @CurrentFlow() handle: FlowHandle): Promise<void> {
     const outcome = await this.run(res, () => this.recovery.continueToPassword(handle));
     if (outcome) this.render(res, outcome);
   }
 
   @Post('new-password')
-  async newPassword(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const handle = this.guard(req, res, body);
-    if (!handle) return;
+  @FlowForm('recover')
+  async newPassword(
+    @Req() req: Request,
+    @Res() res: Response,
+    @Input(NewPasswordForm) body: NewPasswordForm,
+    @CurrentFlow() handle: FlowHandle,
+  ): Promise<void> {
     const outcome = await this.run(res, () =>
       this.recovery.setPassword(handle, { password: body.password, confirmPassword: body.confirm_password }, this.web.meta(req)),
     );
@@ -98,53 +123,6 @@ export class RecoveryPagesController {
   private showStart(req: Request, res: Response, goal: RecoveryGoal): void {
     const token = this.web.cookies.sealForm(this.web.cookies.formBinding(req, res, 'recover'), RECOVERY_FORM, { g: goal });
     this.render(res, { goal, step: 'identify' }, token);
-  }
-
-  private async identify(req: Request, res: Response, body: Form, goal: RecoveryGoal): Promise<void> {
-    if (CookieJar.isFormToken(body.csrf)) {
-      // A start page's form: the flow starts now (well-formed details only).
-      const form = this.web.cookies.openForm(this.web.cookies.binding(req, 'recover'), RECOVERY_FORM, body.csrf);
-      if (!form || form.g !== goal || !this.web.sameOrigin(req)) return this.refuse(res);
-      const outcome = await this.run(res, () =>
-        this.recovery.begin(
-          goal,
-          { email: body.email, enterpriseId: body.enterprise_id, securityCode: body.security_code },
-          this.web.meta(req),
-        ),
-      );
-      if (!outcome) return;
-      if (!('handle' in outcome)) return this.render(res, outcome, body.csrf as string);
-      this.web.cookies.setFlow(res, 'recover', outcome.handle);
-      return this.render(res, outcome);
-    }
-    const handle = this.guard(req, res, body);
-    if (!handle) return;
-    const outcome = await this.run(res, () =>
-      this.recovery.identify(
-        handle,
-        { email: body.email, enterpriseId: body.enterprise_id, securityCode: body.security_code },
-        this.web.meta(req),
-      ),
-    );
-    if (outcome) this.render(res, outcome);
-  }
-
-  /** Checks origin and CSRF for a form post; answers and returns undefined when they fail. */
-  private guard(req: Request, res: Response, body: Form): FlowHandle | undefined {
-    const handle = this.web.cookies.flow(req, 'recover');
-    if (!handle || !this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(handle.token, body.csrf)) {
-      this.refuse(res);
-      return undefined;
-    }
-    return handle;
-  }
-
-  private refuse(res: Response): void {
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(403)
-      .type('html')
-      .send(errorPage('Please start again', 'This form has expired or was not sent from this site. Please start again.'));
   }
 
   /** Runs a step; flow errors (expired, unknown, changed, blocked, superseded) become a page that starts again. */
@@ -173,8 +151,7 @@ export class RecoveryPagesController {
   private render(res: Response, outcome: RecoveryOutcome | UnstartedRecovery, formToken?: string): void {
     res.setHeader('Cache-Control', 'no-store');
     if (outcome.step === 'done') this.web.cookies.clear(res, 'recover');
-    const status =
-      outcome.error?.code === 'invalid_characters' ? 400 : outcome.fieldErrors ? 422 : outcome.error?.code === 'throttled' ? 429 : 200;
+    const status = stepStatus(SURFACES.recoveryPage, outcome.error, outcome.fieldErrors);
     if (status === 429 && outcome.error?.retryAfterSeconds) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
     const csrf = formToken ?? ('handle' in outcome ? this.web.cookies.csrf(outcome.handle.token) : '');
     res.status(status).type('html').send(recoveryPage(outcome, csrf));

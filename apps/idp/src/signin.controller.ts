@@ -1,7 +1,8 @@
-import { Body, Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { DomainError } from '../../../libs/core/src/index.js';
+import type { FlowHandle } from '../../../libs/flows/src/index.js';
 import { Directory } from '../../../libs/identity/src/index.js';
 import { SessionService } from '../../../libs/sessions/src/index.js';
 import {
@@ -12,12 +13,19 @@ import {
   type EnrollmentOutcome,
   type SignInOutcome,
 } from '../../../libs/signin/src/index.js';
-import { CookieJar } from '../../../libs/web/src/index.js';
+import { CurrentFlow, FlowForm, FlowIfAny, Input, PageAnswer, Public, StartForm } from './auth/index.js';
+import {
+  EnrollCodeForm,
+  EnrollConfirmForm,
+  EnrollCredentialsForm,
+  EnrollMobileForm,
+  SignInCodeForm,
+  SignInCredentialsForm,
+} from './bodies.js';
 import { afterContactsCheck } from './contacts.controller.js';
+import { SURFACES, stepStatus } from './status.js';
 import { enrollmentPage, errorPage, signInOtpPage, signInPage } from './views.js';
 import { WebContext } from './web-context.js';
-
-type Form = Record<string, unknown>;
 
 /** What a sign-in form's token carries: where to go afterwards (`r`), and whether a code is required even on a remembered device (`o`). */
 interface SignInForm {
@@ -26,8 +34,11 @@ interface SignInForm {
 }
 const SIGNIN_FORM = 'signin';
 
-/** HTTP statuses of the sign-in form's errors (others are answered 200 with the form and its message). */
-const SIGNIN_STATUS: Readonly<Record<string, number>> = { throttled: 429, locked: 423, invalid_credentials: 401, invalid_characters: 400 };
+/** The context sealed in a sign-in form's token (opened by the guard); a token of another shape is refused. */
+function signInFormOf(context: Record<string, unknown>): SignInForm {
+  if (typeof context.r !== 'string' || typeof context.o !== 'boolean') throw PageAnswer.flowFormRefused();
+  return { r: context.r, o: context.o };
+}
 
 /** Hosted sign-in and enrollment pages: plain HTML forms, no script, CSRF on every post. */
 @Controller()
@@ -42,6 +53,7 @@ export class SignInPagesController {
   ) {}
 
   @Get('signin')
+  @Public()
   async show(
     @Req() req: Request,
     @Res() res: Response,
@@ -65,40 +77,40 @@ export class SignInPagesController {
   }
 
   @Post('signin')
-  async credentials(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
+  @FlowForm('signin', { startForm: SIGNIN_FORM })
+  async credentials(
+    @Req() req: Request,
+    @Res() res: Response,
+    @Input(SignInCredentialsForm) body: SignInCredentialsForm,
+    @FlowIfAny() handle: FlowHandle | undefined,
+    @StartForm() sealed: Record<string, unknown> | undefined,
+  ): Promise<void> {
     const ctx = { ...this.web.meta(req), deviceToken: this.web.cookies.get(req, 'device') };
-    if (CookieJar.isFormToken(body.csrf)) {
+    if (sealed) {
       // The form of a page view (no flow yet): the one-request sign-in, which creates a flow only when a code is needed.
-      const form = this.openForm(req, body.csrf);
-      if (!form || !this.web.sameOrigin(req)) return this.refuse(res);
+      const form = signInFormOf(sealed);
       const outcome = await this.signin.signIn(
         { userId: body.user_id, password: body.password, returnTo: form.r, requireOtp: form.o },
         ctx,
       );
       if (outcome.handle) return await this.afterSignIn(req, res, { ...outcome, handle: outcome.handle });
       if (outcome.signedIn || outcome.enrollment) return await this.afterSignIn(req, res, outcome);
-      return this.renderForm(res, outcome, body.csrf as string);
+      return this.renderForm(res, outcome, body.csrf!);
     }
     // A flow at its credentials step (started by an earlier version of this page).
-    const handle = this.guard(req, res, 'signin', body);
-    if (!handle) return;
-    const outcome = await this.run(res, () =>
-      this.signin.submitCredentials(handle, { userId: body.user_id, password: body.password }, ctx),
-    );
+    const flow = handle!;
+    const outcome = await this.run(res, () => this.signin.submitCredentials(flow, { userId: body.user_id, password: body.password }, ctx));
     if (outcome) await this.afterSignIn(req, res, outcome);
   }
 
-  /** The context sealed in a sign-in form's token, if it opens with this browser's cookie. */
-  private openForm(req: Request, token: unknown): SignInForm | undefined {
-    const context = this.web.cookies.openForm(this.web.cookies.binding(req, 'signin'), SIGNIN_FORM, token);
-    if (!context || typeof context.r !== 'string' || typeof context.o !== 'boolean') return undefined;
-    return { r: context.r, o: context.o };
-  }
-
   @Post('signin/otp')
-  async otp(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const handle = this.guard(req, res, 'signin', body);
-    if (!handle) return;
+  @FlowForm('signin')
+  async otp(
+    @Req() req: Request,
+    @Res() res: Response,
+    @Input(SignInCodeForm) body: SignInCodeForm,
+    @CurrentFlow() handle: FlowHandle,
+  ): Promise<void> {
     const meta = { ...this.web.meta(req), deviceToken: this.web.cookies.get(req, 'device') };
     if (body.action === 'restart') {
       // Back to User ID and Password (another account, or a typo): this flow ends, its code can no longer be used.
@@ -121,6 +133,7 @@ export class SignInPagesController {
   }
 
   @Get('enroll')
+  @Public()
   async enrollShow(@Req() req: Request, @Res() res: Response): Promise<void> {
     const handle = this.web.cookies.flow(req, 'enroll');
     if (!handle) return res.redirect(303, '/signin');
@@ -129,9 +142,13 @@ export class SignInPagesController {
   }
 
   @Post('enroll/confirm')
-  async enrollConfirm(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const handle = this.guard(req, res, 'enroll', body);
-    if (!handle) return;
+  @FlowForm('enroll')
+  async enrollConfirm(
+    @Req() req: Request,
+    @Res() res: Response,
+    @Input(EnrollConfirmForm) body: EnrollConfirmForm,
+    @CurrentFlow() handle: FlowHandle,
+  ): Promise<void> {
     const outcome = await this.run(res, () =>
       body.action === 'report' ? this.enrollment.report(handle, body.message, this.web.meta(req)) : this.enrollment.confirm(handle),
     );
@@ -139,30 +156,25 @@ export class SignInPagesController {
   }
 
   @Post('enroll/credentials')
-  async enrollCredentials(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const handle = this.guard(req, res, 'enroll', body);
-    if (!handle) return;
-    const outcome = await this.run(res, () =>
-      this.enrollment.chooseCredentials(
-        handle,
-        {
-          enterpriseId: body.enterprise_id,
-          password: body.password,
-          confirmPassword: body.confirm_password,
-          securityCode: body.security_code,
-          confirmSecurityCode: body.confirm_security_code,
-          mobile: body.mobile,
-        },
-        this.web.meta(req),
-      ),
-    );
+  @FlowForm('enroll')
+  async enrollCredentials(
+    @Req() req: Request,
+    @Res() res: Response,
+    @Input(EnrollCredentialsForm) body: EnrollCredentialsForm,
+    @CurrentFlow() handle: FlowHandle,
+  ): Promise<void> {
+    const outcome = await this.run(res, () => this.enrollment.chooseCredentials(handle, body, this.web.meta(req)));
     if (outcome) await this.afterEnrollment(req, res, outcome);
   }
 
   @Post('enroll/otp')
-  async enrollOtp(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const handle = this.guard(req, res, 'enroll', body);
-    if (!handle) return;
+  @FlowForm('enroll')
+  async enrollOtp(
+    @Req() req: Request,
+    @Res() res: Response,
+    @Input(EnrollCodeForm) body: EnrollCodeForm,
+    @CurrentFlow() handle: FlowHandle,
+  ): Promise<void> {
     const outcome = await this.run(res, () =>
       body.action === 'resend'
         ? this.enrollment.resend(handle, 'email', this.web.meta(req))
@@ -172,32 +184,19 @@ export class SignInPagesController {
   }
 
   @Post('enroll/mobile')
-  async enrollMobile(@Req() req: Request, @Res() res: Response, @Body() body: Form): Promise<void> {
-    const handle = this.guard(req, res, 'enroll', body);
-    if (!handle) return;
+  @FlowForm('enroll')
+  async enrollMobile(
+    @Req() req: Request,
+    @Res() res: Response,
+    @Input(EnrollMobileForm) body: EnrollMobileForm,
+    @CurrentFlow() handle: FlowHandle,
+  ): Promise<void> {
     const outcome = await this.run(res, () => {
       if (body.action === 'skip') return this.enrollment.skipMobile(handle);
       if (body.action === 'resend') return this.enrollment.resend(handle, body.channel, this.web.meta(req));
       return this.enrollment.verifyMobile(handle, body.code, this.web.meta(req));
     });
     if (outcome) await this.afterEnrollment(req, res, outcome);
-  }
-
-  /** Checks origin and CSRF for a form post on a flow; answers and returns undefined when they fail. */
-  private guard(req: Request, res: Response, cookie: 'signin' | 'enroll', body: Form) {
-    const handle = this.web.cookies.flow(req, cookie);
-    if (!handle || !this.web.sameOrigin(req) || !this.web.cookies.checkCsrf(handle.token, body.csrf)) {
-      this.refuse(res);
-      return undefined;
-    }
-    return handle;
-  }
-
-  private refuse(res: Response): void {
-    res
-      .status(403)
-      .type('html')
-      .send(errorPage('Please start again', 'This form has expired or was not sent from this site. Please start again.'));
   }
 
   /** Runs a step; flow errors (expired, unknown, changed) become a page that starts again. */
@@ -256,7 +255,7 @@ export class SignInPagesController {
   }
 
   private status(res: Response, outcome: DirectSignInOutcome): number {
-    const status = SIGNIN_STATUS[outcome.error?.code ?? ''] ?? 200;
+    const status = stepStatus(SURFACES.signInPage, outcome.error);
     if (outcome.error?.retryAfterSeconds && status === 429) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
     res.setHeader('Cache-Control', 'no-store');
     return status;
@@ -293,7 +292,7 @@ export class SignInPagesController {
 
   private renderEnrollment(res: Response, outcome: EnrollmentOutcome): void {
     res.setHeader('Cache-Control', 'no-store');
-    const status = outcome.fieldErrors ? 422 : 200;
+    const status = stepStatus(SURFACES.enrollmentPage, outcome.error, outcome.fieldErrors);
     res
       .status(status)
       .type('html')

@@ -3,6 +3,7 @@ import { BaseExceptionFilter } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { isDatabaseUnavailable } from '../../../libs/database/src/index.js';
 import { sendUnavailable } from '../../../libs/web/src/index.js';
+import { PageAnswer } from './auth/page-answer.js';
 
 /** One warning per failed request (not an error: the request may succeed when tried again); the driver's message only. */
 export function logUnavailable(req: Request, error: unknown): void {
@@ -14,7 +15,8 @@ export function logUnavailable(req: Request, error: unknown): void {
 }
 
 /**
- * The IdP's global filter: while the database cannot be reached, pages answer 503 with a page
+ * The IdP's global filter: a PageAnswer (a page's redirect to sign-in or a refused form, decided
+ * by IdpAuthGuard or a handler) is sent as it is. While the database cannot be reached, pages answer 503 with a page
  * saying so and `/api/` answers problem+json, both with Retry-After. Every other error goes on
  * to Nest's own handling (the JSON API's controllers have the ProblemFilter, which answers
  * the same 503 itself).
@@ -22,6 +24,10 @@ export function logUnavailable(req: Request, error: unknown): void {
 @Catch()
 export class UnavailableFilter extends BaseExceptionFilter {
   override catch(error: unknown, host: ArgumentsHost): void {
+    if (host.getType() === 'http' && error instanceof PageAnswer) {
+      error.send(host.switchToHttp().getResponse<Response>());
+      return;
+    }
     if (host.getType() === 'http' && isDatabaseUnavailable(error)) {
       const req = host.switchToHttp().getRequest<Request>();
       const res = host.switchToHttp().getResponse<Response>();

@@ -20,6 +20,11 @@ export class WebContext {
     return requestMeta(req);
   }
 
+  /** The CSRF token of this browser's session (what its forms carry in `csrf`). */
+  sessionCsrf(req: Request): string {
+    return this.cookies.csrf(this.cookies.get(req, 'session') ?? '');
+  }
+
   /** Same-origin check for form posts (in addition to the CSRF token). */
   sameOrigin(req: Request): boolean {
     const origin = req.get('origin');

@@ -2,3 +2,4 @@ export * from './html.js';
 export * from './cookies.js';
 export * from './forms.js';
 export * from './unavailable.js';
+export * from './routes.js';

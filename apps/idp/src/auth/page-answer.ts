@@ -1,0 +1,39 @@
+import type { Response } from 'express';
+import { errorPage } from '../views.js';
+
+/** Sends a page (HTML, not cached). */
+export function sendPage(res: Response, status: number, body: string): void {
+  res.setHeader('Cache-Control', 'no-store');
+  res.status(status).type('html').send(body);
+}
+
+/**
+ * An answer decided before (or instead of) a page handler: a redirect to sign-in, a refused
+ * form. Thrown by the guard or a handler; the IdP's page filter (UnavailableFilter) sends it.
+ */
+export class PageAnswer extends Error {
+  private constructor(readonly send: (res: Response) => void) {
+    super('page answer');
+  }
+
+  static redirect(location: string): PageAnswer {
+    return new PageAnswer((res) => res.redirect(303, location));
+  }
+
+  static page(status: number, body: string): PageAnswer {
+    return new PageAnswer((res) => sendPage(res, status, body));
+  }
+
+  /** A form post on a page flow without its cookie, CSRF token or origin: nothing happens, start again. */
+  static flowFormRefused(): PageAnswer {
+    return PageAnswer.page(
+      403,
+      errorPage('Please start again', 'This form has expired or was not sent from this site. Please start again.'),
+    );
+  }
+
+  /** A signed-in (or interaction) form post without its CSRF token or origin: nothing happens; `back` links home. */
+  static formRefused(back?: string): PageAnswer {
+    return PageAnswer.page(403, errorPage('Please try again', 'This form has expired or was not sent from this site.', back));
+  }
+}
