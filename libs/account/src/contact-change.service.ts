@@ -228,7 +228,7 @@ export class ContactChangeService {
       { refuseUndeliverable: true },
     );
     if (!sent.ok) return { ...(await this.describe(handle, state)), error: sent.error };
-    return { status: 'pending', handle, state: sent.recorded, delivery: sent.delivery, ...(sent.error ? { error: sent.error } : {}) };
+    return { status: 'pending', handle, state: sent.recorded, ...sent.delivered };
   }
 
   private async applyMobile(

@@ -480,7 +480,7 @@ export class EmergencyContactService {
     );
     // The contact stays saved (unverified); the page says why no code went out.
     if (!sent.ok) return { ok: status === 'saved', status, error: sent.error };
-    return { ok: true, status, delivery: sent.delivery, ...(sent.error ? { error: sent.error } : {}) };
+    return { ok: true, status, ...sent.delivered };
   }
 
   /**

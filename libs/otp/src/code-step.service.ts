@@ -8,9 +8,14 @@ import { OtpMessageQueue, type Delivery, type IssueOtp, type IssuedOtp, type Ver
 /** A code sent, or why not (cooldown, hourly caps, a destination no sender accepts): nothing was stored then. */
 export type CodeIssue = { ok: true; issued: IssuedOtp } | { ok: false; error: StepError };
 
-/** A code sent and handed to its sender (or not yet, or not at all: `error` says so). */
-export type CodeSend<T> =
-  { ok: true; issued: IssuedOtp; recorded: T; delivery: Delivery; error?: StepError } | { ok: false; error: StepError };
+/** What happened to a code's message, for the step's answer: `error` says when it could not be sent. */
+export interface Delivered {
+  delivery: Delivery;
+  error?: StepError;
+}
+
+/** A code sent and handed to its sender (or not yet, or not at all: see `delivered`). */
+export type CodeSend<T> = { ok: true; issued: IssuedOtp; recorded: T; delivered: Delivered } | { ok: false; error: StepError };
 
 export type CodeVerify = { ok: true; challengeId: string } | { ok: false; error: StepError };
 
@@ -65,15 +70,11 @@ export class CodeStepService {
     if (!sent.ok) return sent;
     const recorded = await record(sent.issued);
     const delivered = await this.deliver(sent.issued.messageId, options.nameChannel === false ? null : request.channel, options.next);
-    return { ok: true, issued: sent.issued, recorded, ...delivered };
+    return { ok: true, issued: sent.issued, recorded, delivered };
   }
 
   /** Waits (a bounded time) for the code's message to be handed over, and says so when it could not be. */
-  async deliver(
-    messageId: string,
-    channel: Channel | null,
-    next: 'choose' | 'resend' = 'choose',
-  ): Promise<{ delivery: Delivery; error?: StepError }> {
+  async deliver(messageId: string, channel: Channel | null, next: 'choose' | 'resend' = 'choose'): Promise<Delivered> {
     const delivery = await this.queue.deliverNow(messageId, DELIVERY_WAIT_MS);
     return delivery === 'failed' ? { delivery, error: deliveryFailed(channel, next) } : { delivery };
   }

@@ -443,7 +443,7 @@ export class EnrollmentService {
       { next: 'resend', nameChannel: false },
     );
     if (!sent.ok) return { ...(await this.describe(handle, flow.state)), error: sent.error };
-    return { ...(await this.describe(handle, sent.recorded)), delivery: sent.delivery, ...(sent.error ? { error: sent.error } : {}) };
+    return { ...(await this.describe(handle, sent.recorded)), ...sent.delivered };
   }
 
   private async describe(handle: FlowHandle, state: EnrollmentState): Promise<EnrollmentOutcome> {

@@ -430,7 +430,7 @@ export class SignInService {
       },
     );
     if (!sent.ok) return this.describe(handle, flow.state, sent.error);
-    return { handle, state: sent.recorded, delivery: sent.delivery, ...(sent.error ? { error: sent.error } : {}) };
+    return { handle, state: sent.recorded, ...sent.delivered };
   }
 
   /** A step as it stands; at the code step with what happened to the code's message. */

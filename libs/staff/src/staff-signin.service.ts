@@ -209,6 +209,6 @@ export class StaffSignInService {
       }
       return { step: 'otp', handle, delivery: await this.codes.status(flow.state.messageId), destination, error: sent.error };
     }
-    return { step: 'otp', handle, delivery: sent.delivery, destination, ...(sent.error ? { error: sent.error } : {}) };
+    return { step: 'otp', handle, destination, ...sent.delivered };
   }
 }
