@@ -1,4 +1,10 @@
-import { idpRoutes, type IdpRoute } from '../apps/idp/src/auth/index.js';
+import { ForbiddenException, type ExecutionContext } from '@nestjs/common';
+import { Reflector } from '@nestjs/core';
+import { IdpAuthGuard, idpRoutes, type IdpRoute } from '../apps/idp/src/auth/index.js';
+import { WebContext } from '../apps/idp/src/web-context.js';
+import { Directory } from '../libs/identity/src/index.js';
+import { OIDC_PROVIDER } from '../libs/oidc/src/index.js';
+import { SessionService } from '../libs/sessions/src/index.js';
 import { errorLines, startHarness, type Harness } from './support/journeys.js';
 
 /**
@@ -68,6 +74,23 @@ describe('IdP: every route declares its access', () => {
     it('has no route without a declaration of who may use it', () => {
       const undeclared = routes.filter((r) => r.access === null && !r.infrastructure);
       expect(undeclared.map((r) => `${r.controller}.${r.handler} ${name(r)}`)).toEqual([]);
+    });
+
+    it('closes a route that declares nothing (403) before its handler runs', async () => {
+      const get = <T>(token: unknown) => h.app.app.get<T>(token as string, { strict: false });
+      const guard = new IdpAuthGuard(get(Reflector), get(WebContext), get(SessionService), get(Directory), get(OIDC_PROVIDER));
+      class UndeclaredController {
+        handler(): string {
+          return 'never';
+        }
+      }
+      const context = {
+        getType: () => 'http',
+        getHandler: () => UndeclaredController.prototype.handler,
+        getClass: () => UndeclaredController,
+        switchToHttp: () => ({ getRequest: () => ({ method: 'GET', params: {}, query: {} }), getResponse: () => ({}) }),
+      } as unknown as ExecutionContext;
+      await expect(guard.canActivate(context)).rejects.toBeInstanceOf(ForbiddenException);
     });
 
     it('keeps the public routes to the pages without a session and the cookie-less flows', () => {
