@@ -36,7 +36,7 @@ import {
   StepUpForm,
 } from './bodies.js';
 import { ProblemFilter } from './problem.filter.js';
-import { SURFACES, stepErrorJson, stepStatus } from './status.js';
+import { SURFACES, endedFlowPageStatus, stepErrorJson, stepStatus } from './status.js';
 import { errorPage, formFieldErrors, masked } from './views.js';
 import { WebContext } from './web-context.js';
 
@@ -335,7 +335,7 @@ export class AccountChangesController {
     } catch (error) {
       if (error instanceof DomainError && error.code === 'unauthorized') return res.redirect(303, '/signin?return_to=%2Faccount');
       if (error instanceof DomainError && error.code.startsWith('flow_')) {
-        return sendPage(res, error.code === 'flow_changed' ? 409 : 410, errorPage('Please start again', error.message, '/account'));
+        return sendPage(res, endedFlowPageStatus(error.code), errorPage('Please start again', error.message, '/account'));
       }
       throw error;
     }

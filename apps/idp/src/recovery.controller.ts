@@ -3,11 +3,11 @@ import type { Request, Response } from 'express';
 import { DomainError } from '../../../libs/core/src/index.js';
 import type { FlowHandle } from '../../../libs/flows/src/index.js';
 import { RecoveryService, type RecoveryGoal, type RecoveryOutcome, type UnstartedRecovery } from '../../../libs/recovery/src/index.js';
-import { CurrentFlow, FlowForm, FlowIfAny, Input, PageAnswer, Public, StartForm } from './auth/index.js';
+import { CurrentFlow, FlowForm, FlowIfAny, Input, PageAnswer, Public, StartForm, sendPage } from './auth/index.js';
 import { NewPasswordForm, RecoveryCodeForm, RecoveryIdentifyForm } from './bodies.js';
 import { errorPage } from './views.js';
 import { recoveryPage } from './recovery.views.js';
-import { SURFACES, stepStatus } from './status.js';
+import { SURFACES, endedFlowPageStatus, stepStatus } from './status.js';
 import { WebContext } from './web-context.js';
 
 /** The purpose of a recovery start page's form token (it carries the goal, `g`). */
@@ -136,11 +136,7 @@ export class RecoveryPagesController {
       }
       if (error instanceof DomainError && ENDING.has(error.code)) {
         this.web.cookies.clear(res, 'recover');
-        res.setHeader('Cache-Control', 'no-store');
-        res
-          .status(error.code === 'recovery_blocked' ? 403 : error.code === 'recovery_superseded' ? 409 : 410)
-          .type('html')
-          .send(errorPage('Please start again', error.message));
+        sendPage(res, endedFlowPageStatus(error.code), errorPage('Please start again', error.message));
         return undefined;
       }
       throw error;

@@ -23,7 +23,7 @@ import {
   SignInCredentialsForm,
 } from './bodies.js';
 import { afterContactsCheck } from './contacts.controller.js';
-import { SURFACES, stepStatus } from './status.js';
+import { SURFACES, endedFlowPageStatus, stepStatus } from './status.js';
 import { enrollmentPage, errorPage, signInOtpPage, signInPage } from './views.js';
 import { WebContext } from './web-context.js';
 
@@ -209,7 +209,7 @@ export class SignInPagesController {
           res.redirect(303, '/signin');
           return undefined;
         }
-        res.status(410).type('html').send(errorPage('Please start again', error.message));
+        res.status(endedFlowPageStatus(error.code)).type('html').send(errorPage('Please start again', error.message));
         return undefined;
       }
       throw error;

@@ -79,3 +79,13 @@ export function stepErrorJson(
   if (!error) return undefined;
   return { code: error.code, message: error.message, retry_after: error.retryAfterSeconds, attempts_left: error.attemptsLeft };
 }
+
+/**
+ * The status of a page that ends a flow on a thrown DomainError (the page says why and offers to
+ * start again): as ERROR_STATUS says, except that a flow a page cannot find is gone (410) rather
+ * than not found (404), and any other flow error is 410 too.
+ */
+export function endedFlowPageStatus(code: string): number {
+  if (code === 'flow_not_found') return 410;
+  return ERROR_STATUS[code] ?? 410;
+}
