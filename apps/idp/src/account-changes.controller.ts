@@ -131,11 +131,7 @@ export class AccountChangesController {
     @Input(PasswordChangeBody) body: PasswordChangeBody,
   ): Promise<void> {
     await this.run(res, async () => {
-      const outcome = await this.credentials.changePassword(
-        session,
-        { currentPassword: body.current_password, newPassword: body.new_password, confirmPassword: body.confirm_password },
-        this.web.meta(req),
-      );
+      const outcome = await this.credentials.changePassword(session, body, this.web.meta(req));
       if (outcome.status === 'changed') return res.redirect(303, '/account?notice=password_changed');
       if (outcome.status === 'step_up_required') return this.askStepUp(req, res, session, 'password', outcome.error);
       const fieldErrors = this.fieldErrors(outcome);
@@ -161,11 +157,7 @@ export class AccountChangesController {
     @Input(SecurityCodeChangeBody) body: SecurityCodeChangeBody,
   ): Promise<void> {
     await this.run(res, async () => {
-      const outcome = await this.credentials.changeSecurityCode(
-        session,
-        { currentPassword: body.current_password, securityCode: body.security_code, confirmSecurityCode: body.confirm_security_code },
-        this.web.meta(req),
-      );
+      const outcome = await this.credentials.changeSecurityCode(session, body, this.web.meta(req));
       if (outcome.status === 'changed') return res.redirect(303, '/account?notice=security_code_changed');
       if (outcome.status === 'step_up_required') return this.askStepUp(req, res, session, 'security_code', outcome.error);
       const fieldErrors = this.fieldErrors(outcome);
@@ -410,11 +402,7 @@ export class AccountChangesApiController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const outcome = await this.credentials.changePassword(
-      session,
-      { currentPassword: body.current_password, newPassword: body.new_password, confirmPassword: body.confirm_password },
-      this.web.meta(req),
-    );
+    const outcome = await this.credentials.changePassword(session, body, this.web.meta(req));
     this.replyChange(res, outcome);
   }
 
@@ -425,11 +413,7 @@ export class AccountChangesApiController {
     @Req() req: Request,
     @Res() res: Response,
   ): Promise<void> {
-    const outcome = await this.credentials.changeSecurityCode(
-      session,
-      { currentPassword: body.current_password, securityCode: body.security_code, confirmSecurityCode: body.confirm_security_code },
-      this.web.meta(req),
-    );
+    const outcome = await this.credentials.changeSecurityCode(session, body, this.web.meta(req));
     this.replyChange(res, outcome);
   }
 

@@ -105,9 +105,15 @@ export type StepUpForm = z.output<typeof StepUpForm>;
 /** A page's step on a contact change (`flow` is `<id>.<token>`). */
 export const ContactCodeForm = z.object({ flow: given, channel: given, action: text, code: given });
 export type ContactCodeForm = z.output<typeof ContactCodeForm>;
-export const PasswordChangeBody = z.object({ current_password: given, new_password: given, confirm_password: given });
+/** A password change (page and API), in the service's words. */
+export const PasswordChangeBody = z
+  .object({ current_password: given, new_password: given, confirm_password: given })
+  .transform((b) => ({ currentPassword: b.current_password, newPassword: b.new_password, confirmPassword: b.confirm_password }));
 export type PasswordChangeBody = z.output<typeof PasswordChangeBody>;
-export const SecurityCodeChangeBody = z.object({ current_password: given, security_code: given, confirm_security_code: given });
+/** A security code change (page and API), in the service's words. */
+export const SecurityCodeChangeBody = z
+  .object({ current_password: given, security_code: given, confirm_security_code: given })
+  .transform((b) => ({ currentPassword: b.current_password, securityCode: b.security_code, confirmSecurityCode: b.confirm_security_code }));
 export type SecurityCodeChangeBody = z.output<typeof SecurityCodeChangeBody>;
 export const MobileChangeBody = z.object({ action: text, mobile: given, channel: given });
 export type MobileChangeBody = z.output<typeof MobileChangeBody>;
