@@ -4,7 +4,7 @@ import { AuditService } from '../../../libs/audit/src/index.js';
 import type { AppConfig } from '../../../libs/config/src/index.js';
 import { SystemClock } from '../../../libs/core/src/index.js';
 import { OrganizationPolicyService, type PolicyChange } from '../../../libs/identity/src/index.js';
-import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../../libs/notifications/src/templates.js';
+import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../../libs/notifications/src/index.js';
 
 export interface OrgPolicyCommandDeps {
   io: { out: (line: string) => void; err: (line: string) => void };

@@ -4,7 +4,7 @@ import { AuditService } from '../../../libs/audit/src/index.js';
 import type { AppConfig } from '../../../libs/config/src/index.js';
 import { SystemClock } from '../../../libs/core/src/index.js';
 // Not the lib's index: the grant store needs neither Nest services nor oidc-provider.
-import { VerifierGrants } from '../../../libs/transaction-codes/src/verifier-grants.js';
+import { VerifierGrants } from '../../../libs/transaction-codes/src/index.js';
 
 export interface TransactionCodeCommandDeps {
   io: { out: (line: string) => void; err: (line: string) => void };

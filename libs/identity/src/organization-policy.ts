@@ -1,7 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
 import { DomainError } from '../../core/src/index.js';
-import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../notifications/src/templates.js';
+import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../notifications/src/index.js';
 
 /**
  * An organization's policy as operators see and change it (`npm run cli -- org:policy`).

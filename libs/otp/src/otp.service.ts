@@ -2,7 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
-import { SECRETS, type Secrets } from '../../config/src/secrets.js';
+import { SECRETS, type Secrets } from '../../config/src/index.js';
 import { Clock, DomainError, isUuidAnyCase, type Channel, type Duration } from '../../core/src/index.js';
 import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
 import { codeHmac, generateCode, hmacMatches, normalizeCode } from './code.js';
