@@ -19,7 +19,7 @@ export interface ConsoleRoute {
 
 /**
  * Every route of a running console app with what it declares (`@Public()` or `@Roles`): the
- * checked rule that no route is left undeclared (test/admin-authz.e2e.spec.ts), and the
+ * checked rule that no route is left undeclared (test/e2e/admin/admin-authz.e2e.spec.ts), and the
  * list of state-changing routes that the CSRF test posts to.
  */
 export function consoleRoutes(app: INestApplicationContext): ConsoleRoute[] {

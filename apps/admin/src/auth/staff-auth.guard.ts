@@ -25,7 +25,7 @@
  *
  * - `@Public()`: sign-in and setup pages only. `@Roles('support' | 'supervisor')`: the least
  *   role (a supervisor passes `support` routes). A route with neither is refused (403), and
- *   test/admin-authz.e2e.spec.ts fails the build for it (`consoleRoutes`).
+ *   test/e2e/admin/admin-authz.e2e.spec.ts fails the build for it (`consoleRoutes`).
  * - Signed in: `req.staff` / `@CurrentStaff()` = `{ id, email, name, role }`;
  *   `req.staffSession` = `{ id, token, session }`. `AdminWeb.meta(req)` gives ip, user agent
  *   and request id for audit events; audit with actor `{ type: 'staff', id: staff.id }`.

@@ -4,7 +4,7 @@
  * `IdpAuthGuard` is the IdP's global guard (APP_GUARD in IdpModule): it runs before every route,
  * so a controller needs no `@UseGuards`. It fails closed: a route that declares no access (one
  * of the decorators in ./decorators.ts, or `@RequireBearer` of libs/oidc) answers 403, and
- * test/idp-access.e2e.spec.ts fails the build for it (`idpRoutes`).
+ * test/e2e/idp/idp-access.e2e.spec.ts fails the build for it (`idpRoutes`).
  *
  * - `@Public()`: pages without a session and the cookie-less JSON flows; `@FlowToken()` adds the
  *   flow of `:id` and `X-Flow-Token` (`@CurrentFlow()`), 404 `flow_not_found` without the header.

@@ -18,7 +18,7 @@ export interface IdpRoute {
   infrastructure: boolean;
 }
 
-/** Every route of a running IdP with what it declares: the checked rule that none is left undeclared (test/idp-access.e2e.spec.ts). */
+/** Every route of a running IdP with what it declares: the checked rule that none is left undeclared (test/e2e/idp/idp-access.e2e.spec.ts). */
 export function idpRoutes(app: INestApplicationContext): IdpRoute[] {
   const reflector = app.get(Reflector);
   return appRoutes(app).map((r) => ({
