@@ -1,4 +1,11 @@
-import { AuditQuery, AuditService, auditSearchQuery, type ActorType, type AuditEntry, type AuditSearch } from '../../libs/audit/src/index.js';
+import {
+  AuditQuery,
+  AuditService,
+  auditSearchQuery,
+  type ActorType,
+  type AuditEntry,
+  type AuditSearch,
+} from '../../libs/audit/src/index.js';
 import { DomainError, Duration, FixedClock } from '../../libs/core/src/index.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 

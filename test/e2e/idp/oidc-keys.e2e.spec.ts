@@ -9,7 +9,15 @@ import { Duration } from '../../../libs/core/src/index.js';
 import { SIGNING_KEY_RETENTION, SigningKeyStore, TTL } from '../../../libs/oidc/src/index.js';
 import { runCliAgainst } from '../../support/cli.js';
 import { expectPage } from '../../support/journeys.js';
-import { POST_LOGOUT_URI, authorize, people, registerApp, startOidcHarness, type OidcHarness, type RelyingApp } from '../../support/oidc.js';
+import {
+  POST_LOGOUT_URI,
+  authorize,
+  people,
+  registerApp,
+  startOidcHarness,
+  type OidcHarness,
+  type RelyingApp,
+} from '../../support/oidc.js';
 import { WebClient, seedOrganization } from '../../support/web.js';
 
 /** The operator's key encryption key, shared by the apps (testSecrets) and the CLI (DATA_DIR/secrets.json). */
