@@ -31,7 +31,6 @@ const SQL_HOMES = ['**/*.queries.ts', '**/*queries*.ts', '**/queries/**/*.ts', '
 const SQL_OUTSIDE_QUERIES_MODULES_TODO = [
   'apps/demo-portal/src/payment-details.ts',
   'apps/demo-portal/src/portal-sessions.ts',
-  'apps/idp/src/account.controller.ts',
   'libs/account/src/account-sessions.service.ts',
   'libs/account/src/contact-change.service.ts',
   'libs/account/src/credential-change.service.ts',

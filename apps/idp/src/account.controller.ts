@@ -1,7 +1,5 @@
 import { Controller, Get, Header, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { createHash } from 'node:crypto';
-import { DataSource } from 'typeorm';
 import { AccountSessionsService, MessageLanguageService } from '../../../libs/account/src/index.js';
 import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
 import { DomainError } from '../../../libs/core/src/index.js';
@@ -26,7 +24,6 @@ export class AccountPagesController {
     private readonly sessions: SessionService,
     private readonly devices: RememberedDeviceService,
     private readonly directory: Directory,
-    private readonly dataSource: DataSource,
     private readonly transactionCodes: TransactionCodeService,
     private readonly emergencyContacts: EmergencyContactService,
     private readonly language: MessageLanguageService,
@@ -54,7 +51,7 @@ export class AccountPagesController {
     const user = await this.directory.user(session.userId);
     if (!user) return res.redirect(303, '/signin?return_to=%2Faccount');
     const devices = await this.devices.list(user.id);
-    const currentDevice = await this.currentDeviceId(req, user.id);
+    const currentDevice = await this.devices.currentId(this.web.cookies.get(req, 'device'), user.id);
     const transactionCodes = await this.transactionCodes.openCodesOf(user.id, this.web.meta(req));
     const sessions = await this.signedIn.list(user.id, session.id);
     const csrf = this.web.sessionCsrf(req);
@@ -164,16 +161,6 @@ export class AccountPagesController {
     await this.sessions.end(session.id, 'signed_out', this.web.meta(req));
     this.web.cookies.clear(res, 'session');
     res.redirect(303, '/signin?notice=signed_out');
-  }
-
-  private async currentDeviceId(req: Request, userId: string): Promise<string | null> {
-    const token = this.web.cookies.get(req, 'device');
-    if (!token) return null;
-    const rows = await this.dataSource.query<Array<{ id: string }>>(
-      `SELECT id FROM remembered_devices WHERE token_hash = $1 AND user_id = $2`,
-      [createHash('sha256').update(token).digest(), userId],
-    );
-    return rows[0]?.id ?? null;
   }
 }
 

@@ -5,6 +5,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { Clock, Duration } from '../../core/src/index.js';
 import { runStatement, type BatchPart, type WriteBatch } from '../../database/src/index.js';
+import { rememberedDeviceIdOf } from './devices.queries.js';
 import type { RequestMeta } from './session.service.js';
 
 export const MAX_REMEMBERED_DEVICES = 10;
@@ -289,6 +290,12 @@ export class RememberedDeviceService {
       );
     });
     return { ok: false, reason: 'mismatch' };
+  }
+
+  /** The id of the user's device this cookie names (the account page marks it "this device"), or null. */
+  async currentId(token: string | undefined, userId: string): Promise<string | null> {
+    if (!token) return null;
+    return rememberedDeviceIdOf(this.dataSource, sha256(token), userId);
   }
 
   async list(userId: string): Promise<RememberedDevice[]> {
