@@ -8,7 +8,7 @@
  * .dependency-cruiser-known-violations.json; new ones fail lint.
  */
 const FEATURES = ['signin', 'account', 'recovery', 'contacts', 'support', 'people', 'staff', 'transaction-codes', 'legacy-import'];
-const TRUST = ['identity', 'sessions', 'otp', 'oidc', 'throttle'];
+const TRUST = ['identity', 'sessions', 'otp', 'oidc', 'throttle', 'factors'];
 const INFRA = ['database', 'flows', 'audit', 'notifications', 'web', 'observability', 'config'];
 const lib = (names) => `^libs/(${names.join('|')})/`;
 

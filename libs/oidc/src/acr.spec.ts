@@ -1,5 +1,5 @@
 import { LOA1, LOA2, type VerificationRecord } from '../../sessions/src/index.js';
-import { decide, needsFreshOtp, parseAuthRequest, reportedAcr, requiredLevel } from './acr.js';
+import { acrFallsShort, decide, needsFreshOtp, parseAuthRequest, reportedAcr, requiredLevel } from './acr.js';
 
 const at = '2026-06-01T09:00:00.000Z';
 const NOW = new Date('2026-06-01T09:30:00.000Z');
@@ -100,5 +100,16 @@ describe('decide', () => {
       action: 'login',
       reason: 'no_session',
     });
+  });
+});
+
+describe("acrFallsShort (the provider's acr check)", () => {
+  it('a first-choice loa:2 is a requirement a loa:1 login does not meet; loa:1 asks nothing of the mirrored login', () => {
+    expect(acrFallsShort(request({ acr_values: LOA2 }), LOA1)).toBe(true);
+    expect(acrFallsShort(request({ acr_values: LOA2 }), undefined)).toBe(true);
+    expect(acrFallsShort(request({ acr_values: LOA2 }), LOA2)).toBe(false);
+    expect(acrFallsShort(request({ acr_values: LOA1 }), undefined)).toBe(false);
+    expect(acrFallsShort(request(), LOA1)).toBe(false);
+    expect(acrFallsShort(request({ acr_values: 'urn:other' }), undefined)).toBe(false);
   });
 });

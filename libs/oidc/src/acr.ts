@@ -1,4 +1,13 @@
-import { LOA1, LOA2, acrOf, amrOf, type VerificationRecord } from '../../sessions/src/index.js';
+import {
+  LOA1,
+  acrOf,
+  amrOf,
+  compareLevels,
+  hasFreshSecondFactor,
+  isLevel,
+  type Level,
+  type VerificationRecord,
+} from '../../factors/src/index.js';
 
 /**
  * What an authorization request asks of the end-user's authentication, and whether a
@@ -6,10 +15,7 @@ import { LOA1, LOA2, acrOf, amrOf, type VerificationRecord } from '../../session
  * interaction policy both decide with them.
  */
 
-export type Level = typeof LOA1 | typeof LOA2;
-
-const RANK: Record<Level, number> = { [LOA1]: 1, [LOA2]: 2 };
-const isLevel = (value: unknown): value is Level => value === LOA1 || value === LOA2;
+export type { Level };
 
 export interface AuthRequest {
   /** `prompt=login`: the user must authenticate again, whatever the session. */
@@ -57,14 +63,29 @@ export function requiredLevel(request: AuthRequest): Level | 'unsupported' | nul
   if (request.essentialAcr) {
     const known = request.essentialAcr.filter(isLevel);
     if (known.length === 0) return 'unsupported';
-    return known.reduce((low, v) => (RANK[v] < RANK[low] ? v : low));
+    return known.reduce((low, v) => (compareLevels(v, low) < 0 ? v : low));
   }
   return request.acrValues.find(isLevel) ?? null;
 }
 
 /** Whether a login started for this request must verify an OTP even on a remembered device (CONTRACT: loa:2, max_age, prompt=login). */
 export function needsFreshOtp(request: AuthRequest): boolean {
-  return requiredLevel(request) === LOA2 || request.forceLogin || request.maxAge !== undefined;
+  return demandsMoreThanLoa1(requiredLevel(request)) || request.forceLogin || request.maxAge !== undefined;
+}
+
+/** A level above loa:1: only a second factor the person verifies reaches it (a remembered device does not). */
+function demandsMoreThanLoa1(required: Level | 'unsupported' | null): required is Level {
+  return required !== null && required !== 'unsupported' && compareLevels(required, LOA1) > 0;
+}
+
+/**
+ * Whether a login mirrored by the provider (its `acr`) must be redone for this request:
+ * Gatehouse treats a first-choice level above loa:1 as a requirement (CONTRACT), though
+ * `acr_values` are voluntary in OIDC.
+ */
+export function acrFallsShort(request: AuthRequest, acr: unknown): boolean {
+  const wanted = requiredLevel(request);
+  return demandsMoreThanLoa1(wanted) && !(isLevel(acr) && compareLevels(acr, wanted) >= 0);
 }
 
 /**
@@ -73,8 +94,8 @@ export function needsFreshOtp(request: AuthRequest): boolean {
  */
 export function reportedAcr(level: Level, request: AuthRequest): Level {
   if (!request.essentialAcr || request.essentialAcr.includes(level)) return level;
-  const acceptable = request.essentialAcr.filter((v): v is Level => isLevel(v) && RANK[v] <= RANK[level]);
-  return acceptable.reduce<Level>((best, v) => (RANK[v] > RANK[best] ? v : best), acceptable[0] ?? level);
+  const acceptable = request.essentialAcr.filter((v): v is Level => isLevel(v) && compareLevels(v, level) <= 0);
+  return acceptable.reduce<Level>((best, v) => (compareLevels(v, best) > 0 ? v : best), acceptable[0] ?? level);
 }
 
 export interface SessionView {
@@ -115,8 +136,8 @@ export function decide(request: AuthRequest, session: SessionView | null, now: D
     authTime: session.authTime,
   };
   if (fresh) {
-    const otp = session.verifications.some((v) => v.method === 'otp');
-    if ((fresh.otpRequired && !otp) || (required === LOA2 && level !== LOA2)) {
+    // Asked for a fresh second factor (a code today): one the person verified, not a remembered device.
+    if ((fresh.otpRequired && !hasFreshSecondFactor(session.verifications)) || (required !== null && compareLevels(level, required) < 0)) {
       return {
         action: 'fail',
         error: 'unmet_authentication_requirements',
@@ -129,6 +150,6 @@ export function decide(request: AuthRequest, session: SessionView | null, now: D
   if (request.maxAge !== undefined && now.getTime() - session.authTime.getTime() > request.maxAge * 1000) {
     return { action: 'login', requireOtp, reason: 'max_age' };
   }
-  if (required === LOA2 && level !== LOA2) return { action: 'login', requireOtp, reason: 'acr' };
+  if (required !== null && compareLevels(level, required) < 0) return { action: 'login', requireOtp, reason: 'acr' };
   return finish;
 }

@@ -4,6 +4,7 @@ import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUntilElapsed, type Channel } from '../../core/src/index.js';
 import { WriteBatch } from '../../database/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
+import { hasFreshSecondFactor } from '../../factors/src/index.js';
 import { Directory, PasswordHasher, verifyLegacyHash, type PolicyRecord, type UserRecord } from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import {
@@ -484,7 +485,7 @@ export class SignInService {
 
     // The policy matters only for remembering this device; read it (before the transaction) only then.
     const policy =
-      extras.remember && state.verifications.some((v) => v.method === 'otp') ? await this.directory.policy(user.organizationId) : undefined;
+      extras.remember && hasFreshSecondFactor(state.verifications) ? await this.directory.policy(user.organizationId) : undefined;
     let deviceToken: string | undefined;
     const result = policy
       ? await this.dataSource.transaction(async (manager) => {

@@ -1,7 +1,7 @@
 import { createHmac } from 'node:crypto';
 import type { Configuration } from 'oidc-provider';
 import { userWithOrganizationSql } from '../../../identity/src/index.js';
-import { LOA1, LOA2 } from '../../../sessions/src/index.js';
+import { LEVELS } from '../../../factors/src/index.js';
 import { OIDC_SCOPES, SERVICE_SCOPES, USER_API_SCOPES } from '../clients.js';
 import { adapterFactory } from '../pg-adapter.js';
 import { renderedUnavailable } from '../unavailable.js';
@@ -51,7 +51,7 @@ export function providerConfiguration(o: OidcProviderOptions, parts: Configurati
       iss: null,
     },
     scopes: [...OIDC_SCOPES, ...SERVICE_SCOPES, ...USER_API_SCOPES],
-    acrValues: [LOA1, LOA2],
+    acrValues: [...LEVELS],
     responseTypes: ['code'],
     ...PKCE_CONFIGURATION,
     // Secrets are stored hashed, so nothing may use one as a key: no client_secret_jwt, no HS*, no symmetric encryption.

@@ -1,7 +1,7 @@
 import { interactionPolicy } from 'oidc-provider';
 import type { Clock } from '../../../core/src/index.js';
-import { LOA2, amrOf } from '../../../sessions/src/index.js';
-import { parseAuthRequest, requiredLevel } from '../acr.js';
+import { amrOf } from '../../../factors/src/index.js';
+import { acrFallsShort, parseAuthRequest } from '../acr.js';
 import type { OidcProviderOptions } from './options.js';
 import type { GatehouseSessionOf } from './session-mirror.js';
 
@@ -38,8 +38,9 @@ export function gatehouseInteractionPolicy(
   login.checks.add(
     new Check('gatehouse_acr', 'the requested level of assurance is not met', 'login_required', (ctx) => {
       if (ctx.oidc.result?.login) return Check.NO_NEED_TO_PROMPT;
-      const wanted = requiredLevel(parseAuthRequest(ctx.oidc.params as Record<string, unknown>));
-      return wanted === LOA2 && ctx.oidc.acr !== LOA2 ? Check.REQUEST_PROMPT : Check.NO_NEED_TO_PROMPT;
+      return acrFallsShort(parseAuthRequest(ctx.oidc.params as Record<string, unknown>), ctx.oidc.acr)
+        ? Check.REQUEST_PROMPT
+        : Check.NO_NEED_TO_PROMPT;
     }),
   );
   // max_age measured with Gatehouse's clock (the built-in check keeps oidc-provider's).

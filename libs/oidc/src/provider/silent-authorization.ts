@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { AuditService } from '../../../audit/src/index.js';
-import { acrOf, amrOf } from '../../../sessions/src/index.js';
+import { acrOf, amrOf } from '../../../factors/src/index.js';
 import { grantRequested } from '../grants.js';
 import type { ProviderMiddleware } from './options.js';
 import { OIDC_ROUTES } from './routes.js';

@@ -1,0 +1,17 @@
+import { allowedBy, type Factor } from '../factor.js';
+
+/** An imported legacy password, verified once to start enrollment (then retired). */
+export interface LegacyPasswordRecord {
+  method: 'legacy_password';
+  at: string;
+}
+
+export const legacyPasswordFactor: Factor<LegacyPasswordRecord> = {
+  id: 'legacy_password',
+  role: 'first',
+  challenge: 'form',
+  // Pending imported accounts enroll with it.
+  optional: false,
+  availableFor: (_person, policy) => allowedBy(policy, legacyPasswordFactor),
+  proves: () => ({ amr: ['pwd'], levels: [], fresh: true }),
+};

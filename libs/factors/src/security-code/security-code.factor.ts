@@ -1,0 +1,17 @@
+import { allowedBy, type Factor } from '../factor.js';
+
+/** The security code the person chose at enrollment (argon2id): proves them in recovery, with a code. */
+export interface SecurityCodeRecord {
+  method: 'security_code';
+  at: string;
+}
+
+export const securityCodeFactor: Factor<SecurityCodeRecord> = {
+  id: 'security_code',
+  role: 'recovery',
+  challenge: 'form',
+  // Recovery needs it.
+  optional: false,
+  availableFor: (_person, policy) => allowedBy(policy, securityCodeFactor),
+  proves: () => ({ amr: [], levels: [], fresh: true }),
+};
