@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { Clock } from '../../core/src/index.js';
-import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
+import type { BatchPart, WriteBatch } from '../../database/src/index.js';
+import { addAuditEventsPart, appendAuditEvent, appendAuditEventIn } from './audit.queries.js';
 
 export type ActorType = 'user' | 'staff' | 'operator' | 'client' | 'system' | 'anonymous';
 
@@ -29,11 +30,6 @@ function assertNoSecrets(value: unknown, path = 'details'): void {
   }
 }
 
-const COLUMNS = `occurred_at, event_type, actor_type, actor_id, subject_type, subject_id, organization_id, ip, user_agent, request_id, details`;
-const INSERT = `INSERT INTO audit_events (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`;
-/** Column types, in COLUMNS order, for the INSERT ... SELECT of a batch. */
-const TYPES = ['timestamptz', 'text', 'text', 'text', 'text', 'text', 'uuid', 'inet', 'text', 'text', 'jsonb'];
-
 /** An event whose append depends on a part of the same batch (it is written only if that part wrote a row). */
 export interface BatchedAuditEvent {
   event: AuditEventInput;
@@ -52,8 +48,8 @@ export class AuditService {
   async record(event: AuditEventInput, manager: EntityManager = this.dataSource.manager): Promise<void> {
     const values = this.row(event);
     // Outside a transaction: a prepared statement straight on the pool (the hot sign-in paths record here).
-    if (manager === this.dataSource.manager) await runStatement(this.dataSource, INSERT, values);
-    else await manager.query(INSERT, values);
+    if (manager === this.dataSource.manager) await appendAuditEvent(this.dataSource, values);
+    else await appendAuditEventIn(manager, values);
   }
 
   /**
@@ -64,18 +60,13 @@ export class AuditService {
   appendTo(batch: WriteBatch, events: ReadonlyArray<BatchedAuditEvent | undefined>): BatchPart | undefined {
     const given = events.filter((e): e is BatchedAuditEvent => e !== undefined);
     if (given.length === 0) return undefined;
-    const selects = given.map(({ event, when }, i) => {
-      const values = this.row(event).map((v, c) => batch.param(v, TYPES[c]!));
-      return `SELECT ${i + 1} AS ord, ${values.join(', ')} WHERE ${WriteBatch.ran(when)}`;
-    });
-    return batch.add(
-      'audit',
-      `INSERT INTO audit_events (${COLUMNS})
-       SELECT ${COLUMNS} FROM (${selects.join(' UNION ALL ')}) AS e(ord, ${COLUMNS}) ORDER BY ord RETURNING 1`,
+    return addAuditEventsPart(
+      batch,
+      given.map(({ event, when }) => ({ values: this.row(event), when })),
     );
   }
 
-  /** The column values of an event, in COLUMNS order; refuses details that look like secrets. */
+  /** The column values of an event, in AUDIT_COLUMNS order; refuses details that look like secrets. */
   private row(event: AuditEventInput): unknown[] {
     const details = event.details ?? {};
     assertNoSecrets(details);

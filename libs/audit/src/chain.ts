@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { DataSource } from 'typeorm';
+import { inChainSnapshot, type ChainReader } from './audit.queries.js';
 
 /**
  * The audit log's hash chain. The database computes it on insert (trigger
@@ -160,14 +161,6 @@ export function parseAnchor(text: string): ChainAnchor | null {
   return match ? { seq: match[1]!.replace(/^0+(?=\d)/u, ''), hash: match[2]! } : null;
 }
 
-const ROW_COLUMNS = `
-  id::text AS "id", seq::text AS "seq",
-  to_char(occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS "occurredAt",
-  event_type AS "eventType", actor_type AS "actorType", actor_id AS "actorId",
-  subject_type AS "subjectType", subject_id AS "subjectId", organization_id::text AS "organizationId",
-  ip::text AS "ip", user_agent AS "userAgent", request_id AS "requestId", details::text AS "details",
-  prev_hash AS "prevHash", hash AS "hash"`;
-
 /**
  * Walks the whole chain in seq order, in keyset pages inside one read-only REPEATABLE READ
  * snapshot (so rows appended meanwhile neither break nor join the check), and compares the
@@ -178,25 +171,10 @@ export class AuditChainVerifier {
 
   async verify(options: { pageSize?: number; anchor?: ChainAnchor | null } = {}): Promise<ChainVerification> {
     const pageSize = Math.max(1, Math.min(10_000, options.pageSize ?? 1000));
-    const runner = this.dataSource.createQueryRunner();
-    await runner.connect();
-    try {
-      await runner.query('START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY');
-      try {
-        return await this.walk((sql, params) => runner.query(sql, params) as Promise<unknown[]>, pageSize, options.anchor ?? null);
-      } finally {
-        await runner.query('ROLLBACK');
-      }
-    } finally {
-      await runner.release();
-    }
+    return inChainSnapshot(this.dataSource, (chain) => this.walk(chain, pageSize, options.anchor ?? null));
   }
 
-  private async walk(
-    query: (sql: string, params: unknown[]) => Promise<unknown[]>,
-    pageSize: number,
-    anchor: ChainAnchor | null,
-  ): Promise<ChainVerification> {
+  private async walk(chain: ChainReader, pageSize: number, anchor: ChainAnchor | null): Promise<ChainVerification> {
     let rows = 0;
     let prev: { id: string; seq: bigint; hash: string } | null = null;
     let anchorSeen = false;
@@ -208,15 +186,12 @@ export class AuditChainVerifier {
     });
 
     // Same snapshot as the rows: the head a trigger wrote in the same transaction as the last row.
-    const [head] = (await query(`SELECT seq::text AS seq, hash FROM audit_chain_head`, [])) as ChainAnchor[];
+    const head = await chain.head();
     if (!head) return broken(null, 'the chain head (audit_chain_head) is missing');
     const headSeq = BigInt(head.seq);
 
     for (;;) {
-      const page = (await query(`SELECT ${ROW_COLUMNS} FROM audit_events WHERE seq > $1 ORDER BY audit_events.seq LIMIT $2`, [
-        (prev?.seq ?? 0n).toString(),
-        pageSize,
-      ])) as ChainRow[];
+      const page = await chain.page(prev?.seq ?? 0n, pageSize);
       for (const row of page) {
         const seq = BigInt(row.seq);
         const expected: bigint = (prev?.seq ?? 0n) + 1n;
