@@ -16,6 +16,7 @@ import { OidcInteractionSession1763920000000 } from './1763920000000-OidcInterac
 import { ThrottleReservations1763930000000 } from './1763930000000-ThrottleReservations.js';
 import { DeviceUse1763930200000 } from './1763930200000-DeviceUse.js';
 import { OidcClientPkce1763930100000 } from './1763930100000-OidcClientPkce.js';
+import { AllowedFactors1763940000000 } from './1763940000000-AllowedFactors.js';
 
 /** Every migration, in order. The DataSource lists them explicitly (no globs), so the
  * same list works from TypeScript sources in tests and from dist/ at run time. */
@@ -38,4 +39,5 @@ export const MIGRATIONS = [
   ThrottleReservations1763930000000,
   OidcClientPkce1763930100000,
   DeviceUse1763930200000,
+  AllowedFactors1763940000000,
 ];

@@ -3,6 +3,7 @@ import type { DataSource } from 'typeorm';
 import { AuditService } from '../../../libs/audit/src/index.js';
 import type { AppConfig } from '../../../libs/config/src/index.js';
 import { SystemClock } from '../../../libs/core/src/index.js';
+import { FACTOR_IDS, isFactorId } from '../../../libs/factors/src/index.js';
 import { OrganizationPolicyService, type PolicyChange } from '../../../libs/identity/src/index.js';
 import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../../libs/notifications/src/index.js';
 
@@ -36,6 +37,13 @@ const channels = (value: string): Array<'email' | 'sms' | 'voice'> => {
   return list;
 };
 
+/** A list of factor ids (libs/factors), kept in the registry's order. */
+const factors = (value: string): string[] => {
+  const list = value.split(',').map((f) => f.trim());
+  if (!list.every(isFactorId)) throw new InvalidArgumentError(`expected a list of ${FACTOR_IDS.join(', ')}`);
+  return FACTOR_IDS.filter((id) => list.includes(id));
+};
+
 const lengthRange = (value: string): { min: number; max: number } => {
   const m = /^([6-9])(?:-([6-9]))?$/u.exec(value);
   if (!m) throw new InvalidArgumentError('expected a length from 6 to 9, or a range such as 6-9');
@@ -60,6 +68,7 @@ interface Opts {
   requireEmergencyPhone?: boolean;
   contactReminderLimit?: number;
   defaultLocale?: MessageLocale;
+  factors?: string[];
 }
 
 /**
@@ -80,6 +89,7 @@ export function registerOrgPolicyCommands(program: Command, deps: OrgPolicyComma
     .option('--require-emergency-phone <on|off>', 'users must verify an emergency contact phone', onOff)
     .option('--contact-reminder-limit <0-100>', 'how often "Remind me later" may postpone that', whole(0, 100))
     .option('--default-locale <en|it>', 'the language of messages to people who chose none', messageLocale)
+    .option('--factors <list>', `factors allowed, comma-separated: ${FACTOR_IDS.join(',')}`, factors)
     .action(async (slug: string, opts: Opts) => {
       const change: PolicyChange = {
         ...(opts.otpChannels !== undefined ? { otpChannels: opts.otpChannels } : {}),
@@ -93,6 +103,7 @@ export function registerOrgPolicyCommands(program: Command, deps: OrgPolicyComma
         ...(opts.requireEmergencyPhone !== undefined ? { requireVerifiedEmergencyPhone: opts.requireEmergencyPhone } : {}),
         ...(opts.contactReminderLimit !== undefined ? { contactReminderLimit: opts.contactReminderLimit } : {}),
         ...(opts.defaultLocale !== undefined ? { defaultLocale: opts.defaultLocale } : {}),
+        ...(opts.factors !== undefined ? { allowedFactors: opts.factors } : {}),
       };
       await deps.withDatabase(deps.config(), deps.io, async (ds) => {
         const service = new OrganizationPolicyService(ds, new AuditService(ds, new SystemClock()));

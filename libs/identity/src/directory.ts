@@ -28,6 +28,8 @@ export interface PolicyRecord {
   securityCodeMinLength: number;
   securityCodeMaxLength: number;
   recoveryMaxFailures: number;
+  /** The factors the organization allows (libs/factors ids): sign-in asks the factor registry which of them serve a person. */
+  allowedFactors: string[];
   version: number;
 }
 
@@ -162,6 +164,7 @@ export class Directory {
       securityCodeMinLength: r.security_code_min_length as number,
       securityCodeMaxLength: r.security_code_max_length as number,
       recoveryMaxFailures: r.recovery_max_failures as number,
+      allowedFactors: r.allowed_factors as string[],
       version: r.version as number,
     };
   }

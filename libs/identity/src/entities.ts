@@ -42,6 +42,10 @@ export class OrganizationPolicyEntity {
   @Column({ name: 'recovery_max_failures', type: 'integer' })
   recoveryMaxFailures!: number;
 
+  /** The factors the organization allows (libs/factors ids). */
+  @Column({ name: 'allowed_factors', type: 'text', array: true })
+  allowedFactors!: string[];
+
   /** Moves on with every change, so remembered devices can be re-checked against it. */
   @Column({ type: 'integer' })
   version!: number;

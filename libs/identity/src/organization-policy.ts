@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
 import { DomainError } from '../../core/src/index.js';
+import { allowedFactorsProblem } from '../../factors/src/index.js';
 import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../notifications/src/index.js';
 
 /**
@@ -22,6 +23,8 @@ export interface OrganizationPolicy {
   contactReminderLimit: number;
   /** The language of messages to people who chose none (a message catalogue: en, it). */
   defaultLocale: MessageLocale;
+  /** The factors the organization allows (libs/factors ids, in the registry's order). */
+  allowedFactors: string[];
   version: number;
 }
 
@@ -38,6 +41,7 @@ const COLUMNS: Record<keyof Omit<OrganizationPolicy, 'version'>, string> = {
   requireVerifiedEmergencyPhone: 'require_verified_emergency_phone',
   contactReminderLimit: 'contact_reminder_limit',
   defaultLocale: 'default_locale',
+  allowedFactors: 'allowed_factors',
 };
 
 const CHANNELS = ['email', 'sms', 'voice'] as const;
@@ -65,6 +69,8 @@ export function validatePolicy(p: Omit<OrganizationPolicy, 'version'>): void {
   if (!isMessageLocale(p.defaultLocale)) {
     throw new DomainError('invalid_policy', `the default message language must be one of ${MESSAGE_LOCALES.join(', ')}`);
   }
+  const factors = allowedFactorsProblem(p);
+  if (factors) throw new DomainError('invalid_policy', factors);
 }
 
 type Row = Record<string, unknown>;
@@ -83,6 +89,7 @@ function fromRow(r: Row): OrganizationPolicy {
     requireVerifiedEmergencyPhone: r.require_verified_emergency_phone as boolean,
     contactReminderLimit: r.contact_reminder_limit as number,
     defaultLocale: r.default_locale as MessageLocale,
+    allowedFactors: [...(r.allowed_factors as string[])],
     version: r.version as number,
   };
 }

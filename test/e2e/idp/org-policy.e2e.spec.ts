@@ -48,6 +48,7 @@ describe('org:policy', () => {
       requireVerifiedEmergencyPhone: false,
       contactReminderLimit: 3,
       defaultLocale: 'en',
+      allowedFactors: ['password', 'legacy_password', 'otp', 'remembered_device', 'security_code'],
       version: 1,
     });
 
@@ -105,6 +106,7 @@ describe('org:policy', () => {
     [['--recovery-max-failures', '2'], 'expected a whole number from 3 to 10'],
     [['--remember-devices', 'yes'], 'expected on or off'],
     [['--default-locale', 'fr'], 'expected one of en, it'],
+    [['--factors', 'password,otp,fax'], 'expected a list of password, legacy_password, otp, remembered_device, security_code'],
   ])('refuses %j as bad usage (exit 2), changing nothing', async (args, message) => {
     const before = await cli('org:policy', 'acme');
     const run = await cli('org:policy', 'acme', ...args);
@@ -119,6 +121,42 @@ describe('org:policy', () => {
     expect(JSON.parse(run.out[0]!)).toMatchObject({ defaultLocale: 'it' });
     expect((await events()).at(-1)!.details.changed).toEqual([{ setting: 'default_locale', before: 'en', after: 'it' }]);
     await cli('org:policy', 'acme', '--default-locale', 'en');
+  });
+
+  it('lists the factors the organization allows, audited; one the registry cannot do without, or a contradiction, is refused', async () => {
+    const without = ['--factors', 'password,legacy_password,otp,security_code'];
+    const contradiction = await cli('org:policy', 'acme', ...without);
+    expect(contradiction).toMatchObject({ code: 1, out: [] });
+    expect(contradiction.err.join('\n')).toContain('remembering devices must be off when the remembered_device factor is not allowed');
+    const required = await cli('org:policy', 'acme', '--factors', 'password,legacy_password,security_code');
+    expect(required.err.join('\n')).toContain('these factors cannot be left out yet: otp');
+
+    const run = await cli('org:policy', 'acme', ...without, '--remember-devices', 'off');
+    expect(run).toMatchObject({ code: 0, err: [] });
+    expect(JSON.parse(run.out[0]!)).toMatchObject({
+      allowedFactors: ['password', 'legacy_password', 'otp', 'security_code'],
+      rememberDeviceEnabled: false,
+    });
+    expect((await events()).at(-1)!.details.changed).toEqual([
+      { setting: 'remember_device_enabled', before: true, after: false },
+      {
+        setting: 'allowed_factors',
+        before: ['password', 'legacy_password', 'otp', 'remembered_device', 'security_code'],
+        after: ['password', 'legacy_password', 'otp', 'security_code'],
+      },
+    ]);
+    await cli(
+      'org:policy',
+      'acme',
+      '--factors',
+      'security_code,otp,remembered_device,password,legacy_password',
+      '--remember-devices',
+      'on',
+    );
+    expect(JSON.parse((await cli('org:policy', 'acme')).out[0]!)).toMatchObject({
+      allowedFactors: ['password', 'legacy_password', 'otp', 'remembered_device', 'security_code'],
+      rememberDeviceEnabled: true,
+    });
   });
 
   it('fails with one line for an unknown organization (exit 1)', async () => {
