@@ -2,7 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { Clock, DomainError, Duration, isUuid } from '../../core/src/index.js';
-import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
+import type { BatchPart, WriteBatch } from '../../database/src/index.js';
+import { addEndFlowPart, deleteExpiredFlows, deleteFlow, flowById, insertFlow, saveFlowState } from './flows.queries.js';
 
 export type FlowKind = 'signin' | 'enrollment' | 'recovery' | 'step_up' | 'verification' | 'staff_signin';
 
@@ -25,10 +26,6 @@ export const FLOW_TTL = Duration.ofMinutes(15);
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 const NOT_FOUND = 'This sign-in step is no longer valid. Please start again.';
 
-const CREATE = `INSERT INTO auth_flows (kind, binding_hash, state, created_at, updated_at, expires_at) VALUES ($1, $2, $3, $4, $4, $5) RETURNING id`;
-const LOAD = `SELECT id, kind, binding_hash, state, version, expires_at FROM auth_flows WHERE id = $1`;
-const SAVE = `UPDATE auth_flows SET state = $3, version = version + 1, updated_at = $4 WHERE id = $1 AND version = $2 RETURNING version`;
-
 /**
  * Flow state in PostgreSQL, so any app node can continue a flow. A flow is bound to the
  * browser or client that started it (only the token's SHA-256 is stored), expires after
@@ -46,14 +43,7 @@ export class FlowStore {
     const token = randomBytes(32).toString('base64url');
     const now = this.clock.now();
     const expiresAt = ttl.after(now);
-    const { rows } = await runStatement<{ id: string }>(this.dataSource, CREATE, [
-      kind,
-      sha256(token),
-      JSON.stringify(state),
-      now,
-      expiresAt,
-    ]);
-    const id = rows[0]!.id;
+    const id = await insertFlow(this.dataSource, { kind, bindingHash: sha256(token), state: JSON.stringify(state), now, expiresAt });
     return { handle: { id, token }, flow: { id, kind, state, version: 1, expiresAt } };
   }
 
@@ -62,12 +52,7 @@ export class FlowStore {
     if (!isUuid(handle.id) || typeof handle.token !== 'string' || handle.token.length > 100) {
       throw new DomainError('flow_not_found', NOT_FOUND);
     }
-    const { rows } = await runStatement<{ id: string; kind: FlowKind; binding_hash: Buffer; state: S; version: number; expires_at: Date }>(
-      this.dataSource,
-      LOAD,
-      [handle.id],
-    );
-    const row = rows[0];
+    const row = await flowById<S>(this.dataSource, handle.id);
     const expected = sha256(handle.token);
     if (!row || row.kind !== kind || row.binding_hash.length !== expected.length || !timingSafeEqual(row.binding_hash, expected)) {
       throw new DomainError('flow_not_found', NOT_FOUND);
@@ -80,18 +65,13 @@ export class FlowStore {
 
   /** Saves the next state if nobody else moved the flow since it was loaded. */
   async save<S>(flow: Flow<S>, next: S, manager: EntityManager = this.dataSource.manager): Promise<Flow<S>> {
-    const values = [flow.id, flow.version, JSON.stringify(next), this.clock.now()];
-    // On PostgreSQL, TypeORM answers UPDATE ... RETURNING with [rows, rowCount].
-    const [updated] =
-      manager === this.dataSource.manager
-        ? [(await runStatement<{ version: number }>(this.dataSource, SAVE, values)).rows]
-        : await manager.query<[Array<{ version: number }>, number]>(SAVE, values);
-    if (updated.length === 0) throw FlowStore.changed();
-    return { ...flow, state: next, version: updated[0]!.version };
+    const version = await saveFlowState(this.dataSource, manager, [flow.id, flow.version, JSON.stringify(next), this.clock.now()]);
+    if (version === null) throw FlowStore.changed();
+    return { ...flow, state: next, version };
   }
 
   async end(flowId: string, manager: EntityManager = this.dataSource.manager): Promise<void> {
-    await manager.query(`DELETE FROM auth_flows WHERE id = $1`, [flowId]);
+    await deleteFlow(manager, flowId);
   }
 
   /**
@@ -101,11 +81,7 @@ export class FlowStore {
    * `flow_changed` when it did not.
    */
   endIn(batch: WriteBatch, flow: Flow<unknown>, after: ReadonlyArray<BatchPart | undefined> = []): BatchPart {
-    return batch.add(
-      'flow_end',
-      `DELETE FROM auth_flows WHERE id = ${batch.param(flow.id, 'uuid')} AND version = ${batch.param(flow.version, 'int')}
-         AND ${WriteBatch.ran(...after)} RETURNING id`,
-    );
+    return addEndFlowPart(batch, flow, after);
   }
 
   /** The error for a flow that another request moved on meanwhile. */
@@ -122,10 +98,7 @@ export class FlowStore {
     const now = this.clock.now();
     let total = 0;
     for (;;) {
-      const [, count] = await this.dataSource.query<[unknown[], number]>(
-        `DELETE FROM auth_flows WHERE id IN (SELECT id FROM auth_flows WHERE expires_at <= $1 LIMIT $2)`,
-        [now, batch],
-      );
+      const count = await deleteExpiredFlows(this.dataSource, now, batch);
       total += count;
       if (count < batch) return total;
     }
