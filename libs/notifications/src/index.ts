@@ -10,7 +10,7 @@ export * from './outbox.worker.js';
 export * from './outbox.service.js';
 export * from './outbox.js';
 export * from './templates.js';
-export * from './locale.js';
+export * from './locale.queries.js';
 export * from './notifications.module.js';
 export * from './transaction-code-message.js';
 export * from './outbox-lifecycle.js';

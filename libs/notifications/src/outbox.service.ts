@@ -5,6 +5,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { SECRETS, type Secrets } from '../../config/src/index.js';
 import { Clock, DomainError, isUuid } from '../../core/src/index.js';
 import { validateMessage, type MessageContent, type OutboxMessageStatus, type OutboxStatus, type OutgoingMessage } from './message.js';
+import { insertOutboxMessage, outboxMessageStatus, withdrawPendingMessage } from './outbox.queries.js';
 import { PayloadCipher } from './payload-cipher.js';
 import { DEFAULT_OUTBOX_POLICY, OUTBOX_POLICY, type OutboxPolicy } from './policy.js';
 import { OutboxWorker } from './outbox.worker.js';
@@ -45,21 +46,17 @@ export class OutboxService {
     if (message.subject !== undefined) content.subject = message.subject;
     if (message.html !== undefined) content.html = message.html;
     const payload = this.cipher.encrypt(content, { id, channel: message.channel, recipient: message.to });
-    await manager.query(
-      `INSERT INTO outbox_messages (id, channel, recipient, purpose, locale, payload, otp_challenge_id, max_attempts, next_attempt_at, created_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $9)`,
-      [
-        id,
-        message.channel,
-        message.to,
-        message.purpose,
-        message.locale ?? 'en',
-        payload,
-        options.otpChallengeId ?? null,
-        this.policy.maxAttempts,
-        now,
-      ],
-    );
+    await insertOutboxMessage(manager, [
+      id,
+      message.channel,
+      message.to,
+      message.purpose,
+      message.locale ?? 'en',
+      payload,
+      options.otpChallengeId ?? null,
+      this.policy.maxAttempts,
+      now,
+    ]);
     return id;
   }
 
@@ -75,24 +72,13 @@ export class OutboxService {
    */
   async withdraw(manager: EntityManager, id: string): Promise<boolean> {
     if (!isUuid(id)) return false;
-    const [, count] = await manager.query<[unknown[], number]>(
-      `UPDATE outbox_messages SET status = 'withdrawn', payload = NULL, withdrawn_at = $2, locked_until = NULL
-        WHERE id = $1 AND status = 'pending' AND (locked_until IS NULL OR locked_until <= $2)`,
-      [id, this.clock.now()],
-    );
-    return count === 1;
+    return withdrawPendingMessage(manager, id, this.clock.now());
   }
 
   /** Where a message stands (a withdrawn one: `failed`, `withdrawn`). Throws `outbox_message_not_found` for an unknown id. */
   async status(id: string): Promise<OutboxMessageStatus> {
     if (!isUuid(id)) throw notFound();
-    const rows = await this.dataSource.query<Array<{ status: OutboxStatus; attempts: number; last_error: string | null }>>(
-      `SELECT CASE WHEN status = 'withdrawn' THEN 'failed' ELSE status END AS status, attempts,
-              CASE WHEN status = 'withdrawn' THEN 'withdrawn' ELSE last_error END AS last_error
-         FROM outbox_messages WHERE id = $1`,
-      [id],
-    );
-    const row = rows[0];
+    const row = await outboxMessageStatus(this.dataSource, id);
     if (!row) throw notFound();
     return { status: row.status, attempts: row.attempts, lastError: row.last_error };
   }

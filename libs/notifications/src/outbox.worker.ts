@@ -2,23 +2,18 @@ import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { SECRETS, type Secrets } from '../../config/src/index.js';
 import { Clock } from '../../core/src/index.js';
-import type { Channel, MessageContent } from './message.js';
+import type { MessageContent } from './message.js';
+import {
+  claimDueMessages,
+  failAbandonedMessages,
+  recordMessageFailed,
+  recordMessageRetry,
+  recordMessageSent,
+  type ClaimedRow,
+} from './outbox.queries.js';
 import { PayloadCipher } from './payload-cipher.js';
 import { DEFAULT_OUTBOX_POLICY, OUTBOX_POLICY, backoffAfter, type OutboxPolicy } from './policy.js';
 import { DeliveryError, MailSender, SmsSender, VoiceCaller } from './senders.js';
-
-interface ClaimedRow {
-  id: string;
-  channel: Channel;
-  recipient: string;
-  purpose: string;
-  locale: string;
-  payload: Buffer | null;
-  attempts: number;
-  max_attempts: number;
-  /** Linked to an OTP challenge that is no longer usable. */
-  stale: boolean;
-}
 
 type Outcome = { kind: 'sent' } | { kind: 'retry'; reason: string } | { kind: 'failed'; reason: string };
 
@@ -125,40 +120,13 @@ export class OutboxWorker {
 
   /** Messages whose last allowed attempt was claimed by a node that never reported back. */
   private async failAbandoned(now: Date): Promise<void> {
-    // TypeORM answers an UPDATE with [rows, rowCount].
-    const [rows] = await this.dataSource.query<[Array<{ id: string }>, number]>(
-      `UPDATE outbox_messages
-          SET status = 'failed', payload = NULL, failed_at = $1, locked_until = NULL, last_error = 'worker: lease expired'
-        WHERE status = 'pending' AND attempts >= max_attempts AND (locked_until IS NULL OR locked_until <= $1)
-        RETURNING id`,
-      [now],
-    );
+    const rows = await failAbandonedMessages(this.dataSource, now);
     for (const row of rows) this.logger.warn(`outbox message ${row.id} failed: its last attempt's lease expired`);
   }
 
   private async claim(now: Date, limit: number, id?: string): Promise<ClaimedRow[]> {
     const lease = this.policy.lease.after(now);
-    const [rows] = await this.dataSource.query<[ClaimedRow[], number]>(
-      `UPDATE outbox_messages m
-          SET attempts = m.attempts + 1, locked_until = $2
-         FROM (SELECT id FROM outbox_messages
-                WHERE status = 'pending' AND next_attempt_at <= $1
-                  AND (locked_until IS NULL OR locked_until <= $1)
-                  AND attempts < max_attempts
-                  AND ($4::uuid IS NULL OR id = $4::uuid)
-                ORDER BY next_attempt_at, created_at
-                LIMIT $3
-                FOR UPDATE SKIP LOCKED) due
-        WHERE m.id = due.id
-        RETURNING m.id, m.channel, m.recipient, m.purpose, m.locale, m.payload, m.attempts, m.max_attempts,
-                  (EXISTS (SELECT 1 FROM otp_challenges c WHERE c.id = m.otp_challenge_id
-                            AND (c.consumed_at IS NOT NULL OR c.invalidated_at IS NOT NULL OR c.expires_at <= $1))
-                   OR EXISTS (SELECT 1 FROM transaction_codes t WHERE t.message_id = m.id
-                               AND (t.consumed_at IS NOT NULL OR t.cancelled_at IS NOT NULL OR t.expires_at <= $1
-                                    OR t.attempts >= t.max_attempts))) AS stale`,
-      [now, lease, limit, id ?? null],
-    );
-    return rows;
+    return claimDueMessages(this.dataSource, { now, lease, limit, id: id ?? null });
   }
 
   /** Sends one claimed message and records the outcome. Never throws. */
@@ -210,33 +178,21 @@ export class OutboxWorker {
 
   private async record(row: ClaimedRow, outcome: Outcome): Promise<void> {
     const now = this.clock.now();
-    const fence = `WHERE id = $1 AND attempts = $2 AND status = 'pending'`;
     switch (outcome.kind) {
       case 'sent':
-        await this.dataSource.query(
-          `UPDATE outbox_messages SET status = 'sent', payload = NULL, sent_at = $3, locked_until = NULL ${fence}`,
-          [row.id, row.attempts, now],
-        );
+        await recordMessageSent(this.dataSource, row, now);
         this.logger.log(`outbox message ${row.id} (${row.channel}, ${row.purpose}) sent on attempt ${row.attempts}`);
         return;
       case 'retry': {
         const next = backoffAfter(row.attempts, this.policy).after(now);
-        await this.dataSource.query(`UPDATE outbox_messages SET next_attempt_at = $3, locked_until = NULL, last_error = $4 ${fence}`, [
-          row.id,
-          row.attempts,
-          next,
-          outcome.reason,
-        ]);
+        await recordMessageRetry(this.dataSource, row, next, outcome.reason);
         this.logger.warn(
           `outbox message ${row.id} (${row.channel}, ${row.purpose}) attempt ${row.attempts}/${row.max_attempts} failed: ${outcome.reason}; retry at ${next.toISOString()}`,
         );
         return;
       }
       case 'failed':
-        await this.dataSource.query(
-          `UPDATE outbox_messages SET status = 'failed', payload = NULL, failed_at = $3, locked_until = NULL, last_error = $4 ${fence}`,
-          [row.id, row.attempts, now, outcome.reason],
-        );
+        await recordMessageFailed(this.dataSource, row, now, outcome.reason);
         this.logger.warn(
           `outbox message ${row.id} (${row.channel}, ${row.purpose}) failed after ${row.attempts} attempt(s): ${outcome.reason}`,
         );
