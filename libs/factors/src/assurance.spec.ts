@@ -1,4 +1,4 @@
-import { acrOf, amrOf, hasFreshSecondFactor, lastFreshSecondFactorAt } from './assurance.js';
+import { acrOf, amrOf, completes, hasFreshSecondFactor, lastFreshSecondFactorAt } from './assurance.js';
 import { LOA1, LOA2 } from './levels.js';
 import { FACTORS, FACTOR_IDS, allowedFactorsProblem, availableFactors, factorOf, type VerificationRecord } from './registry.js';
 
@@ -76,5 +76,14 @@ describe('the registry', () => {
     const noDevice = FACTOR_IDS.filter((id) => id !== 'remembered_device');
     expect(allowedFactorsProblem({ ...policy, allowedFactors: noDevice })).toMatch(/remembering devices must be off/u);
     expect(allowedFactorsProblem({ ...policy, allowedFactors: noDevice, rememberDeviceEnabled: false })).toBeNull();
+  });
+});
+
+describe('completes (a second factor verified without a challenge)', () => {
+  it('a remembered device ends a sign-in unless a fresh second factor is asked; a first factor never does', () => {
+    expect(completes(device, false)).toBe(true);
+    expect(completes(device, true)).toBe(false);
+    expect(completes(email, true)).toBe(true);
+    expect(completes(password, false)).toBe(false);
   });
 });

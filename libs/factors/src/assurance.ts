@@ -35,3 +35,11 @@ export function lastFreshSecondFactorAt(records: readonly VerificationRecord[]):
   const times = records.filter(freshSecond).map((r) => new Date(r.at).getTime());
   return times.length ? new Date(Math.max(...times)) : null;
 }
+
+/**
+ * Whether a second factor verified without a challenge (a remembered device) completes an
+ * authentication: always, unless a fresh one is asked and it is not.
+ */
+export function completes(record: VerificationRecord, freshRequired: boolean): boolean {
+  return factorOf(record)?.role === 'second' && (!freshRequired || proofOf(record)?.fresh === true);
+}

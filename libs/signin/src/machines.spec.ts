@@ -1,15 +1,18 @@
 import { acrOf, amrOf, LOA1, LOA2 } from '../../sessions/src/verification.js';
+import { rememberedDeviceRecord } from '../../factors/src/index.js';
 import { safeReturnTo } from './common.js';
 import { FlowStepError, nextEnrollment, nextSignIn, type EnrollmentState, type SignInState } from './machines.js';
 
 const NOW = new Date('2026-04-01T08:00:00Z');
+/** A remembered device the browser presented and the device check accepted. */
+const device = rememberedDeviceRecord('d1', NOW);
 const start: SignInState = { step: 'credentials', returnTo: '/account', requireOtp: false };
 
 describe('sign-in state machine', () => {
   it('skips the OTP with a trusted device and yields loa:1 without otp in amr', () => {
     const done = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'email', trustedDeviceId: 'd1' },
+      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'email', secondFactor: device },
       NOW,
     );
     expect(done.step).toBe('done');
@@ -21,14 +24,14 @@ describe('sign-in state machine', () => {
   it('keeps the credential version the password was verified against, up to done', () => {
     const chose = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', credentialVersion: 7, channels: ['email'], preferred: 'email', trustedDeviceId: null },
+      { type: 'password_verified', userId: 'u1', credentialVersion: 7, channels: ['email'], preferred: 'email', secondFactor: null },
       NOW,
     );
     const sent = nextSignIn(chose, { type: 'code_sent', channel: 'email', challengeId: 'c1', messageId: 'm1' }, NOW);
     expect(nextSignIn(sent, { type: 'code_verified' }, NOW)).toMatchObject({ step: 'done', userId: 'u1', credentialVersion: 7 });
     const trusted = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', credentialVersion: 7, channels: ['email'], preferred: 'email', trustedDeviceId: 'd1' },
+      { type: 'password_verified', userId: 'u1', credentialVersion: 7, channels: ['email'], preferred: 'email', secondFactor: device },
       NOW,
     );
     expect(trusted).toMatchObject({ step: 'done', credentialVersion: 7 });
@@ -43,7 +46,7 @@ describe('sign-in state machine', () => {
         credentialVersion: 3,
         channels: ['email', 'sms'],
         preferred: 'sms',
-        trustedDeviceId: 'd1',
+        secondFactor: device,
       },
       NOW,
     );
@@ -53,7 +56,7 @@ describe('sign-in state machine', () => {
   it('falls back to email when the preferred channel is no longer available', () => {
     const next = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'voice', trustedDeviceId: null },
+      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'voice', secondFactor: null },
       NOW,
     );
     expect(next).toMatchObject({ step: 'choose_channel', preferred: 'email' });
@@ -68,7 +71,7 @@ describe('sign-in state machine', () => {
         credentialVersion: 3,
         channels: ['email', 'sms', 'voice'],
         preferred: 'email',
-        trustedDeviceId: null,
+        secondFactor: null,
       },
       NOW,
     );
@@ -89,7 +92,7 @@ describe('sign-in state machine', () => {
   it('refuses a channel the user does not have and events out of order', () => {
     const chose = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'email', trustedDeviceId: null },
+      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'email', secondFactor: null },
       NOW,
     );
     expect(() => nextSignIn(chose, { type: 'code_sent', channel: 'sms', challengeId: 'c', messageId: 'm' }, NOW)).toThrow(FlowStepError);

@@ -1,6 +1,6 @@
 import { FlowStepError, type Channel } from '../../core/src/index.js';
 import { codeSent, codeVerified, type ChannelChoice, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
-import type { VerificationRecord } from '../../sessions/src/index.js';
+import { completes, type VerificationRecord } from '../../factors/src/index.js';
 
 export { FlowStepError };
 
@@ -37,7 +37,12 @@ export type SignInEvent =
       credentialVersion: number;
       channels: Channel[];
       preferred: Channel;
-      trustedDeviceId: string | null;
+      /**
+       * A second factor already verified without a challenge (a remembered device the browser
+       * presented), if any: it ends the sign-in unless a fresh second factor is asked (the
+       * factor's proof says whether it is one). Otherwise the second-factor step follows.
+       */
+      secondFactor: VerificationRecord | null;
     }
   | CodeSentEvent
   | { type: 'code_verified' };
@@ -48,8 +53,8 @@ export function nextSignIn(state: SignInState, event: SignInEvent, now: Date): S
     case 'password_verified': {
       if (state.step !== 'credentials') throw new FlowStepError(state.step, event.type);
       const verifications: VerificationRecord[] = [{ method: 'password', at }];
-      if (event.trustedDeviceId && !state.requireOtp) {
-        verifications.push({ method: 'remembered_device', deviceId: event.trustedDeviceId, at });
+      if (event.secondFactor && completes(event.secondFactor, state.requireOtp)) {
+        verifications.push(event.secondFactor);
         return { step: 'done', returnTo: state.returnTo, userId: event.userId, credentialVersion: event.credentialVersion, verifications };
       }
       return {

@@ -4,7 +4,7 @@ import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUntilElapsed, type Channel } from '../../core/src/index.js';
 import { WriteBatch } from '../../database/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
-import { hasFreshSecondFactor } from '../../factors/src/index.js';
+import { hasFreshSecondFactor, rememberedDeviceRecord } from '../../factors/src/index.js';
 import { Directory, PasswordHasher, verifyLegacyHash, type PolicyRecord, type UserRecord } from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import {
@@ -275,7 +275,7 @@ export class SignInService {
     const device = state.requireOtp
       ? await this.devices.check(ctx.deviceToken, user, devicePolicy, ctx)
       : await this.devices.decide(inspected, user, ctx);
-    const passwordVerified = (trustedDeviceId: string | null, channels: Channel[]) =>
+    const passwordVerified = (trustedDeviceId: string | null, channels: Channel[], now = this.clock.now()) =>
       nextSignIn(
         state,
         {
@@ -284,9 +284,9 @@ export class SignInService {
           credentialVersion: user.credentialVersion,
           channels,
           preferred: user.preferredOtpChannel ?? 'email',
-          trustedDeviceId,
+          secondFactor: trustedDeviceId ? rememberedDeviceRecord(trustedDeviceId, now) : null,
         },
-        this.clock.now(),
+        now,
       );
     if (device.ok && !state.requireOtp) {
       // The channels matter only when a code is asked for: none here, the machine ends at `done`.

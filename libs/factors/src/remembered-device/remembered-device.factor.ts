@@ -26,3 +26,10 @@ export const rememberedDeviceFactor: Factor<RememberedDeviceRecord> = {
       ? 'remembering devices must be off when the remembered_device factor is not allowed'
       : null,
 };
+
+/** The record of a device the browser presented and the device check accepted. */
+export const rememberedDeviceRecord = (deviceId: string, now: Date): RememberedDeviceRecord => ({
+  method: 'remembered_device',
+  deviceId,
+  at: now.toISOString(),
+});
