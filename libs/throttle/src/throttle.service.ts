@@ -1,7 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { Clock, Duration } from '../../core/src/index.js';
-import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
+import type { BatchPart, WriteBatch } from '../../database/src/index.js';
+import { addSucceededParts, deleteCounter, purgeCounters, readRefusals, reserveCounters, settleCounters } from './throttle.queries.js';
 
 export interface ThrottleRule {
   /** Failures allowed before delays start. */
@@ -37,9 +38,6 @@ export const IP_RULE: ThrottleRule = {
   maxDelay: Duration.ofMinutes(15),
   window: Duration.ofHours(1),
 };
-
-/** A rule's `lockAfter` as stored: none is the largest integer column value. */
-const NO_LOCK = 2_147_483_647;
 
 /** What a form or API answers while a key is blocked: wait this many seconds. */
 export function throttledError(wait: number): { code: 'throttled'; message: string; retryAfterSeconds: number } {
@@ -79,63 +77,6 @@ export function refusalError(refusal: Refusal): { code: 'throttled' | 'locked'; 
   return refusal.locked ? lockedError() : throttledError(refusal.wait);
 }
 
-/** SQL of the delay after `n` failures under the rule columns of `r`, from `now` (null: none). */
-const blockAfter = (n: string, r: string, now: string) =>
-  `CASE WHEN ${n} > ${r}.free_failures THEN ${now} + least(${r}.max_delay_ms::float8,
-     ${r}.base_delay_ms::float8 * power(2, least(30, ${n} - ${r}.free_failures - 1))) * interval '1 millisecond' END`;
-
-/**
- * One statement: each key's attempt is counted (inserted or added), unless the key is
- * blocked or locked right now, judged on the row's latest version under its lock (ON
- * CONFLICT DO UPDATE … WHERE), so parallel attempts see each other's counts and at most the
- * rule's allowance is ever evaluated. Keys are locked in key order (no deadlock between two
- * attempts sharing keys). Answers the keys it counted.
- */
-const RESERVE = (() => {
-  const failures = `CASE WHEN t.window_started_at <= $2::timestamptz - t.window_ms * interval '1 millisecond' THEN 1 ELSE t.failures + 1 END`;
-  return `INSERT INTO throttle_counters AS t
-      (key, failures, consecutive_failures, window_started_at, blocked_until, updated_at,
-       free_failures, base_delay_ms, max_delay_ms, window_ms, lock_after)
-    SELECT i.key, 1, 1, $2::timestamptz, ${blockAfter('1', 'i', '$2::timestamptz')}, $2::timestamptz,
-           i.free_failures, i.base_delay_ms, i.max_delay_ms, i.window_ms, i.lock_after
-      FROM unnest($1::text[], $3::int[], $4::int[], $5::int[], $6::bigint[], $7::int[])
-           AS i(key, free_failures, base_delay_ms, max_delay_ms, window_ms, lock_after)
-     ORDER BY i.key
-    ON CONFLICT (key) DO UPDATE SET
-      free_failures = EXCLUDED.free_failures, base_delay_ms = EXCLUDED.base_delay_ms, max_delay_ms = EXCLUDED.max_delay_ms,
-      window_ms = EXCLUDED.window_ms, lock_after = EXCLUDED.lock_after,
-      failures = ${failures},
-      consecutive_failures = t.consecutive_failures + 1,
-      window_started_at = CASE WHEN t.window_started_at <= $2::timestamptz - t.window_ms * interval '1 millisecond'
-                               THEN $2::timestamptz ELSE t.window_started_at END,
-      blocked_until = ${blockAfter(failures, 'EXCLUDED', '$2::timestamptz')},
-      updated_at = $2::timestamptz
-    WHERE (t.blocked_until IS NULL OR t.blocked_until <= $2::timestamptz) AND t.consecutive_failures < EXCLUDED.lock_after
-    RETURNING t.key`;
-})();
-
-/** Gives one counted attempt back (a success, or an attempt another key refused): a failure fewer, and no delay it no longer earns. */
-const GIVE_BACK = `UPDATE throttle_counters t
-    SET failures = greatest(t.failures - 1, 0), consecutive_failures = greatest(t.consecutive_failures - 1, 0),
-        blocked_until = CASE WHEN t.failures - 1 > t.free_failures THEN t.blocked_until END
-  WHERE t.key = ANY($1::text[])`;
-
-/** The refused path: give back what was counted, and read why the others refused (a fresh snapshot: the blocking rows are committed). */
-const REFUSED = `WITH given_back AS (${GIVE_BACK} RETURNING t.key)
-  SELECT key, blocked_until, consecutive_failures >= lock_after AS locked FROM throttle_counters
-   WHERE key = ANY($2::text[]) AND NOT key = ANY($1::text[])`;
-
-/** A success: the keys to forget are deleted, the others get their counted attempt back. */
-const SUCCEEDED = `WITH forgotten AS (DELETE FROM throttle_counters WHERE key = ANY($1::text[]) RETURNING key),
-  given_back AS (${GIVE_BACK.replace('$1', '$2')} RETURNING t.key)
-  SELECT (SELECT count(*) FROM forgotten) + (SELECT count(*) FROM given_back) AS settled`;
-
-/** Counters with nothing left to remember: no delay running, their window over, and no failures in a row that a rule caps. */
-const PURGE = `DELETE FROM throttle_counters
-  WHERE (blocked_until IS NULL OR blocked_until <= $1::timestamptz)
-    AND updated_at <= $1::timestamptz - window_ms * interval '1 millisecond'
-    AND (lock_after = ${NO_LOCK} OR consecutive_failures = 0 OR updated_at <= $2::timestamptz)`;
-
 /** How long failures in a row toward a lock are remembered without a new one: 90 days. */
 export const CONSECUTIVE_MEMORY = Duration.ofDays(90);
 
@@ -164,23 +105,11 @@ export class ThrottleService {
     const now = this.clock.now();
     const sorted = [...counters].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     const keys = sorted.map(([key]) => key);
-    const { rows } = await runStatement<{ key: string }>(this.dataSource, RESERVE, [
-      keys,
-      now,
-      sorted.map(([, r]) => r.freeFailures),
-      sorted.map(([, r]) => r.baseDelay.milliseconds),
-      sorted.map(([, r]) => r.maxDelay.milliseconds),
-      sorted.map(([, r]) => r.window.milliseconds),
-      sorted.map(([, r]) => r.lockAfter ?? NO_LOCK),
-    ]);
-    if (rows.length === keys.length) return { ok: true, keys };
-    const counted = rows.map((r) => r.key);
-    const refused = await runStatement<{ key: string; blocked_until: Date | null; locked: boolean }>(this.dataSource, REFUSED, [
-      counted,
-      keys,
-    ]);
-    const locked = refused.rows.some((r) => r.locked);
-    const latest = Math.max(0, ...refused.rows.map((r) => (r.blocked_until ? r.blocked_until.getTime() : 0)));
+    const counted = await reserveCounters(this.dataSource, sorted, now);
+    if (counted.length === keys.length) return { ok: true, keys };
+    const refused = await readRefusals(this.dataSource, counted, keys);
+    const locked = refused.some((r) => r.locked);
+    const latest = Math.max(0, ...refused.map((r) => (r.blocked_until ? r.blocked_until.getTime() : 0)));
     return { ok: false, locked, wait: locked ? 0 : Math.max(1, Math.ceil((latest - now.getTime()) / 1000)) };
   }
 
@@ -191,20 +120,13 @@ export class ThrottleService {
    */
   async succeeded(reservation: Reservation, forget: readonly string[]): Promise<void> {
     const { forgotten, givenBack } = this.split(reservation, forget);
-    await runStatement(this.dataSource, SUCCEEDED, [forgotten, givenBack]);
+    await settleCounters(this.dataSource, forgotten, givenBack);
   }
 
   /** `succeeded` as parts of a WriteBatch (the statement that finishes a sign-in), run whatever else the batch does. */
   succeededIn(batch: WriteBatch, reservation: Reservation, forget: readonly string[]): BatchPart[] {
     const { forgotten, givenBack } = this.split(reservation, forget);
-    const parts: BatchPart[] = [];
-    if (forgotten.length > 0)
-      parts.push(
-        batch.add('throttle_forgotten', `DELETE FROM throttle_counters WHERE key = ANY(${batch.param(forgotten, 'text[]')}) RETURNING key`),
-      );
-    if (givenBack.length > 0)
-      parts.push(batch.add('throttle_given_back', `${GIVE_BACK.replace('$1::text[]', batch.param(givenBack, 'text[]'))} RETURNING t.key`));
-    return parts;
+    return addSucceededParts(batch, forgotten, givenBack);
   }
 
   /**
@@ -212,19 +134,18 @@ export class ThrottleService {
    * gets it back.
    */
   async release(reservation: Reservation): Promise<void> {
-    await runStatement(this.dataSource, SUCCEEDED, [[], reservation.keys]);
+    await settleCounters(this.dataSource, [], reservation.keys);
   }
 
   /** Forgets a key's failures and lock (a password reset, a support unlock). */
   async reset(key: string, manager?: EntityManager): Promise<void> {
-    await (manager ?? this.dataSource.manager).query(`DELETE FROM throttle_counters WHERE key = $1`, [key]);
+    await deleteCounter(manager ?? this.dataSource.manager, key);
   }
 
   /** Deletes counters with nothing left to remember (run by the periodic purge). Returns how many. */
   async purge(): Promise<number> {
     const now = this.clock.now();
-    const { rowCount } = await runStatement(this.dataSource, PURGE, [now, CONSECUTIVE_MEMORY.before(now)]);
-    return rowCount;
+    return purgeCounters(this.dataSource, now, CONSECUTIVE_MEMORY.before(now));
   }
 
   private split(reservation: Reservation, forget: readonly string[]): { forgotten: string[]; givenBack: string[] } {
