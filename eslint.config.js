@@ -50,7 +50,6 @@ const SQL_OUTSIDE_QUERIES_MODULES_TODO = [
   'libs/oidc/src/pg-adapter/held-writes.ts',
   'libs/oidc/src/pg-adapter/purge-expired.ts',
   'libs/oidc/src/signing-keys.ts',
-  'libs/otp/src/otp.service.ts',
   'libs/otp/src/testing.ts',
   'libs/people/src/people.service.ts',
   'libs/platform/src/data-source.ts',

@@ -4,7 +4,19 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { SECRETS, type Secrets } from '../../config/src/index.js';
 import { Clock, DomainError, isUuidAnyCase, type Channel, type Duration } from '../../core/src/index.js';
-import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
+import type { BatchPart, WriteBatch } from '../../database/src/index.js';
+import {
+  addUseChallengePart,
+  challengeById,
+  consumeChallenge,
+  countAttempt,
+  countAttemptIn,
+  insertChallenge,
+  lockIssueKeys,
+  recentIssues,
+  supersedeOpenChallenges,
+  type ChallengeRow,
+} from './otp.queries.js';
 import { codeHmac, generateCode, hmacMatches, normalizeCode } from './code.js';
 import { maskDestination } from './mask.js';
 import {
@@ -42,34 +54,13 @@ export interface OtpClaim {
 
 export type OtpCheck = { ok: true; claim: OtpClaim } | Exclude<VerifyOtpResult, { ok: true }>;
 
-/** Counts one attempt while the challenge is live and bound as claimed (prepared: the hot path of every code check). */
-const COUNT = `UPDATE otp_challenges SET attempts = attempts + 1
-  WHERE id = $1 AND purpose = $2 AND subject_type = $3 AND subject_id = $4 AND flow_id = $5
-    AND consumed_at IS NULL AND invalidated_at IS NULL AND expires_at > $6 AND attempts < max_attempts
-  RETURNING id::text AS id, code_hmac, attempts, max_attempts, channel`;
-
 /** Nest token for `Partial<OtpLimits>`; unset means DEFAULT_OTP_LIMITS. */
 export const OTP_LIMITS = Symbol('OTP_LIMITS');
 
 /** Advisory-lock key space of the issue path (the two-int form; it does not overlap single-bigint locks). */
-const OTP_LOCK_SPACE = 0x4f5450; // "OTP"
 
 const E164 = /^\+[1-9]\d{6,14}$/u;
 const EMAIL = /^[^\s@\p{Cc}]+@[^\s@\p{Cc}]+$/u;
-
-interface ChallengeRow {
-  id: string;
-  purpose: string;
-  subject_type: string;
-  subject_id: string;
-  flow_id: string;
-  channel: Channel;
-  attempts: number;
-  max_attempts: number;
-  expires_at: Date;
-  consumed_at: Date | null;
-  invalidated_at: Date | null;
-}
 
 interface IssueRequest {
   purpose: OtpPurpose;
@@ -169,12 +160,7 @@ export class OtpService {
     }
     const code = normalizeCode(input.code);
     if (code === null) return this.unattempted(m, input, subject, now, true);
-    const { rows } = await runStatement<{ id: string; code_hmac: Buffer; attempts: number; max_attempts: number; channel: Channel }>(
-      this.dataSource,
-      COUNT,
-      [input.challengeId, input.purpose, subject.type, subject.id, input.flowId, now],
-    );
-    const live = rows[0];
+    const live = await countAttempt(this.dataSource, [input.challengeId, input.purpose, subject.type, subject.id, input.flowId, now]);
     if (!live) return this.unattempted(m, input, subject, now, false);
     if (!hmacMatches(live.code_hmac, codeHmac(this.secrets.otp, live.id, code))) {
       const attemptsLeft = Math.max(0, live.max_attempts - live.attempts);
@@ -193,15 +179,7 @@ export class OtpService {
   consumeIn(batch: WriteBatch, claim: OtpClaim): { part: BatchPart; event: AuditEventInput } {
     const now = this.clock.now();
     const b = claim.binding;
-    const at = batch.param(now, 'timestamptz');
-    const part = batch.add(
-      'otp_use',
-      `UPDATE otp_challenges SET consumed_at = ${at}
-        WHERE id = ${batch.param(claim.challengeId, 'uuid')} AND purpose = ${batch.param(b.purpose, 'text')}
-          AND subject_type = ${batch.param(b.subject.type, 'text')} AND subject_id = ${batch.param(b.subject.id, 'text')}
-          AND flow_id = ${batch.param(b.flowId, 'text')} AND consumed_at IS NULL AND invalidated_at IS NULL AND expires_at > ${at}
-        RETURNING id`,
-    );
+    const part = addUseChallengePart(batch, claim.challengeId, b, now);
     return { part, event: this.verifiedEvent(b, claim.channel, claim.challengeId, claim.attempts, claim.context) };
   }
 
@@ -300,41 +278,29 @@ export class OtpService {
   private async issueIn(m: EntityManager, r: IssueRequest): Promise<IssuedOtp> {
     // Serialize issues per subject and per destination across nodes, so two concurrent
     // requests cannot both pass the caps. Locks are taken in hash order (no deadlock).
-    const keys = await m.query<Array<{ k: number }>>(`SELECT DISTINCT hashtext(k) AS k FROM unnest($1::text[]) AS k ORDER BY 1`, [
-      [`otp:subject:${r.subject.type}:${r.subject.id}`, `otp:destination:${r.destinationKey}`],
-    ]);
-    for (const { k } of keys) await m.query(`SELECT pg_advisory_xact_lock($1::int, $2::int)`, [OTP_LOCK_SPACE, k]);
+    await lockIssueKeys(m, [`otp:subject:${r.subject.type}:${r.subject.id}`, `otp:destination:${r.destinationKey}`]);
 
     const now = this.clock.now();
     await this.enforceLimits(m, r, now);
 
-    await m.query(
-      `UPDATE otp_challenges SET invalidated_at = $5
-        WHERE purpose = $1 AND subject_type = $2 AND subject_id = $3 AND flow_id = $4
-          AND consumed_at IS NULL AND invalidated_at IS NULL`,
-      [r.purpose, r.subject.type, r.subject.id, r.flowId, now],
-    );
+    await supersedeOpenChallenges(m, [r.purpose, r.subject.type, r.subject.id, r.flowId, now]);
 
     const challengeId = randomUUID();
     const code = generateCode();
     const expiresAt = r.ttl.after(now);
-    await m.query(
-      `INSERT INTO otp_challenges (id, purpose, subject_type, subject_id, flow_id, channel, destination, code_hmac, max_attempts, created_at, expires_at)
-       VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-      [
-        challengeId,
-        r.purpose,
-        r.subject.type,
-        r.subject.id,
-        r.flowId,
-        r.channel,
-        r.destinationKey,
-        codeHmac(this.secrets.otp, challengeId, code),
-        r.maxAttempts,
-        now,
-        expiresAt,
-      ],
-    );
+    await insertChallenge(m, [
+      challengeId,
+      r.purpose,
+      r.subject.type,
+      r.subject.id,
+      r.flowId,
+      r.channel,
+      r.destinationKey,
+      codeHmac(this.secrets.otp, challengeId, code),
+      r.maxAttempts,
+      now,
+      expiresAt,
+    ]);
 
     const messageId = await this.queue.enqueueCode(m, {
       challengeId,
@@ -372,21 +338,7 @@ export class OtpService {
 
   private async enforceLimits(m: EntityManager, r: IssueRequest, now: Date): Promise<void> {
     const since = this.limits.window.before(now);
-    const bySubject = await m.query<Array<{ created_at: Date }>>(
-      `SELECT created_at FROM otp_challenges WHERE subject_type = $1 AND subject_id = $2 AND created_at > $3 ORDER BY created_at`,
-      [r.subject.type, r.subject.id, since],
-    );
-    const byDestination = await m.query<Array<{ created_at: Date }>>(
-      `SELECT created_at FROM otp_challenges WHERE destination = $1 AND created_at > $2 ORDER BY created_at`,
-      [r.destinationKey, since],
-    );
-    const last = await m.query<Array<{ last: Date | null }>>(
-      // A code whose delivery failed for good does not hold the user back: they may ask again at once (the caps still count it).
-      `SELECT max(c.created_at) AS last FROM otp_challenges c
-        WHERE c.purpose = $1 AND c.subject_type = $2 AND c.subject_id = $3 AND c.flow_id = $4
-          AND NOT EXISTS (SELECT 1 FROM outbox_messages o WHERE o.otp_challenge_id = c.id AND o.status = 'failed')`,
-      [r.purpose, r.subject.type, r.subject.id, r.flowId],
-    );
+    const { bySubject, byDestination, last } = await recentIssues(m, r, since);
     const secondsUntil = (at: Date) => Math.max(1, Math.ceil((at.getTime() - now.getTime()) / 1000));
     // With n codes in the window and a cap of c, a slot frees when the (n - c + 1)-th oldest leaves it.
     const capWait = (times: Array<{ created_at: Date }>, cap: number): number =>
@@ -422,11 +374,7 @@ export class OtpService {
     if (code === null) return this.unattempted(m, input, subject, now, true);
 
     // One atomic step: counts the attempt only while the challenge is live and bound as claimed.
-    const counted = await m.query<Array<{ id: string; code_hmac: Buffer; attempts: number; max_attempts: number; channel: Channel }>>(
-      `WITH counted AS (${COUNT}) SELECT * FROM counted`,
-      [input.challengeId, input.purpose, subject.type, subject.id, input.flowId, now],
-    );
-    const live = counted[0];
+    const live = await countAttemptIn(m, [input.challengeId, input.purpose, subject.type, subject.id, input.flowId, now]);
     if (!live) return this.unattempted(m, input, subject, now, false);
 
     if (!hmacMatches(live.code_hmac, codeHmac(this.secrets.otp, live.id, code))) {
@@ -434,12 +382,7 @@ export class OtpService {
       return this.fail(m, input, subject, { reason: 'invalid', attemptsLeft }, { channel: live.channel, attempts: live.attempts });
     }
 
-    const consumed = await m.query<Array<{ id: string }>>(
-      `WITH consumed AS (UPDATE otp_challenges SET consumed_at = $2 WHERE id = $1 AND consumed_at IS NULL RETURNING id::text AS id)
-       SELECT id FROM consumed`,
-      [live.id, now],
-    );
-    if (!consumed[0]) {
+    if (!(await consumeChallenge(m, live.id, now))) {
       return this.fail(m, input, subject, { reason: 'used', attemptsLeft: 0 }, { channel: live.channel, attempts: live.attempts });
     }
     const binding: OtpBinding = { challengeId: live.id, purpose: input.purpose, subject, flowId: input.flowId };
@@ -496,12 +439,7 @@ export class OtpService {
   }
 
   private async load(m: EntityManager, challengeId: string): Promise<ChallengeRow | null> {
-    const rows = await m.query<ChallengeRow[]>(
-      `SELECT id::text AS id, purpose, subject_type, subject_id, flow_id, channel, attempts, max_attempts, expires_at, consumed_at, invalidated_at
-         FROM otp_challenges WHERE id = $1`,
-      [challengeId],
-    );
-    return rows[0] ?? null;
+    return challengeById(m, challengeId);
   }
 
   /** Why a challenge cannot take an attempt, for a clear message; a mismatched binding is `not_found`. */
