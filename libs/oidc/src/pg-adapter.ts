@@ -1,11 +1,19 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { DataSource } from 'typeorm';
 import type { Clock } from '../../core/src/index.js';
-import { runStatement } from '../../database/src/index.js';
 import type { ClientRegistry } from './clients.js';
 import { ClientAdapter } from './pg-adapter/client-adapter.js';
 import { usedAlready } from './pg-adapter/grant-revocation.js';
 import { HOLDABLE, HOLDABLE_CONSUME, type HeldWrites } from './pg-adapter/held-writes.js';
+import {
+  consumeModel,
+  deleteModel,
+  deleteModelsOfGrant,
+  findModel,
+  modelWithAhead,
+  updateModel,
+  upsertModel,
+} from './pg-adapter/oidc-models.queries.js';
 import { ACCOUNT, READ_AHEAD, tokenReadSql, type AccountReadAhead } from './pg-adapter/read-ahead.js';
 import { heldForCurrentRequest } from './pg-adapter/token-writes.js';
 
@@ -29,11 +37,6 @@ export { holdTokenWrites } from './pg-adapter/token-writes.js';
  * link is updated in place but never inserted (see PgOidcAdapter.upsert).
  */
 export type SessionLink = (payload: AdapterPayload) => Promise<string | null>;
-
-interface ModelRow {
-  payload: AdapterPayload;
-  consumed_at: Date | null;
-}
 
 /**
  * oidc-provider's storage for every model but Client: one PostgreSQL table keyed by
@@ -72,23 +75,19 @@ export class PgOidcAdapter implements Adapter {
       // A signed-in provider session that mirrors no live Gatehouse session of its person (that person signed
       // out, or another signed in on the browser) is only ever updated, never inserted: when its row is gone,
       // a logout claimed it (or it expired) while a request held it, and saving must not bring it back.
-      await runStatement(
-        this.dataSource,
-        `UPDATE oidc_models SET payload = $3::jsonb, uid = $4, expires_at = $5 WHERE kind = $1 AND id = $2`,
-        [this.kind, id, JSON.stringify(payload), payload.uid ?? null, expiresAt],
-      );
+      await updateModel(this.dataSource, [this.kind, id, JSON.stringify(payload), payload.uid ?? null, expiresAt]);
       return;
     }
-    await runStatement(
-      this.dataSource,
-      `INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, expires_at, gatehouse_session_id)
-       VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8)
-       ON CONFLICT (kind, id) DO UPDATE
-         SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
-             user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at,
-             gatehouse_session_id = COALESCE(EXCLUDED.gatehouse_session_id, oidc_models.gatehouse_session_id)`,
-      [this.kind, id, JSON.stringify(payload), payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, expiresAt, link],
-    );
+    await upsertModel(this.dataSource, [
+      this.kind,
+      id,
+      JSON.stringify(payload),
+      payload.grantId ?? null,
+      payload.uid ?? null,
+      payload.userCode ?? null,
+      expiresAt,
+      link,
+    ]);
   }
 
   async find(id: string): Promise<AdapterPayload | undefined> {
@@ -115,10 +114,7 @@ export class PgOidcAdapter implements Adapter {
    * but for a change landing in between.
    */
   private async findWithGrantAndSession(id: string, request: HeldWrites): Promise<AdapterPayload | undefined> {
-    const { rows } = await runStatement<
-      ModelRow & { grant_payload: AdapterPayload | null; session_payload: AdapterPayload | null; account: AdapterPayload | null }
-    >(this.dataSource, this.readSql, [this.kind, id, this.clock.now()]);
-    const row = rows[0];
+    const row = await modelWithAhead(this.dataSource, this.readSql, [this.kind, id, this.clock.now()]);
     if (!row) return undefined;
     const { grantId, sessionUid, accountId } = row.payload;
     if (typeof grantId === 'string') request.keepAhead('Grant', grantId, row.grant_payload);
@@ -144,34 +140,24 @@ export class PgOidcAdapter implements Adapter {
       return;
     }
     await writes?.flush();
-    const { rowCount } = await runStatement(
-      this.dataSource,
-      `UPDATE oidc_models SET consumed_at = $3 WHERE kind = $1 AND id = $2 AND consumed_at IS NULL RETURNING id`,
-      [this.kind, id, this.clock.now()],
-    );
-    if (rowCount === 1) return;
+    if (await consumeModel(this.dataSource, [this.kind, id, this.clock.now()])) return;
     await usedAlready(this.dataSource, this.kind, id);
   }
 
   async destroy(id: string): Promise<void> {
     const writes = heldForCurrentRequest();
     await writes?.beforeWrite();
-    await runStatement(this.dataSource, `DELETE FROM oidc_models WHERE kind = $1 AND id = $2`, [this.kind, id]);
+    await deleteModel(this.dataSource, [this.kind, id]);
   }
 
   async revokeByGrantId(grantId: string): Promise<void> {
     const writes = heldForCurrentRequest();
     await writes?.beforeWrite();
-    await this.dataSource.query(`DELETE FROM oidc_models WHERE kind = $1 AND grant_id = $2`, [this.kind, grantId]);
+    await deleteModelsOfGrant(this.dataSource, [this.kind, grantId]);
   }
 
   private async one(where: string, value: string): Promise<AdapterPayload | undefined> {
-    const { rows } = await runStatement<ModelRow>(
-      this.dataSource,
-      `SELECT payload, consumed_at FROM oidc_models WHERE ${where} AND (expires_at IS NULL OR expires_at > $3) LIMIT 1`,
-      [this.kind, value, this.clock.now()],
-    );
-    const row = rows[0];
+    const row = await findModel(this.dataSource, where, [this.kind, value, this.clock.now()]);
     if (!row) return undefined;
     return row.consumed_at ? { ...row.payload, consumed: Math.floor(row.consumed_at.getTime() / 1000) } : row.payload;
   }

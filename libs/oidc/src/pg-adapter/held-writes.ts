@@ -1,7 +1,7 @@
 import type { AdapterPayload } from 'oidc-provider';
 import type { DataSource } from 'typeorm';
-import { runStatement } from '../../../database/src/index.js';
 import { usedAlready } from './grant-revocation.js';
+import { writeHeldModels } from './oidc-models.queries.js';
 
 /** Models whose use (consume) a token request holds until its answer is ready, with the tokens (see HeldWrites). */
 export const HOLDABLE_CONSUME: ReadonlySet<string> = new Set(['AuthorizationCode', 'RefreshToken']);
@@ -143,26 +143,7 @@ export class HeldWrites {
       rows.map((r) => r.payload.userCode ?? null),
       rows.map((r) => r.expiresAt),
     ];
-    const insert = `INSERT INTO oidc_models (kind, id, payload, grant_id, uid, user_code, expires_at)
-       SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[], $4::text[], $5::text[], $6::text[], $7::timestamptz[])`;
-    const upsert = `ON CONFLICT (kind, id) DO UPDATE
-         SET payload = EXCLUDED.payload, grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid,
-             user_code = EXCLUDED.user_code, expires_at = EXCLUDED.expires_at`;
-    if (!consumption) {
-      await runStatement(this.dataSource, `${insert} ${upsert}`, values);
-      return;
-    }
-    const { rows: result } = await runStatement<{ used: boolean }>(
-      this.dataSource,
-      `WITH used AS (
-         UPDATE oidc_models SET consumed_at = $8 WHERE kind = $9 AND id = $10 AND consumed_at IS NULL RETURNING id
-       ), saved AS (
-         ${insert} AS t WHERE EXISTS (SELECT 1 FROM used) ${upsert} RETURNING 1
-       )
-       SELECT EXISTS (SELECT 1 FROM used) AS used, (SELECT count(*) FROM saved) AS saved`,
-      [...values, consumption.at, consumption.kind, consumption.id],
-    );
-    if (result[0]?.used === true) return;
-    await usedAlready(this.dataSource, consumption.kind, consumption.id);
+    if (await writeHeldModels(this.dataSource, values, consumption)) return;
+    await usedAlready(this.dataSource, consumption!.kind, consumption!.id);
   }
 }

@@ -1,4 +1,5 @@
 import type { DataSource } from 'typeorm';
+import { deleteExpiredModels } from './oidc-models.queries.js';
 
 /**
  * Deletes expired rows in batches, each a short lock. Expired artifacts are refused on read
@@ -7,10 +8,7 @@ import type { DataSource } from 'typeorm';
 export async function purgeExpired(dataSource: DataSource, now: Date, batch = 5000): Promise<number> {
   let total = 0;
   for (;;) {
-    const [, count] = await dataSource.query<[unknown[], number]>(
-      `DELETE FROM oidc_models WHERE ctid IN (SELECT ctid FROM oidc_models WHERE expires_at <= $1 LIMIT $2)`,
-      [now, batch],
-    );
+    const count = await deleteExpiredModels(dataSource, now, batch);
     total += count;
     if (count < batch) return total;
   }
