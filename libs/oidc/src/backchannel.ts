@@ -3,6 +3,7 @@ import type Provider from 'oidc-provider';
 import type { DataSource } from 'typeorm';
 import type { AuditService } from '../../audit/src/index.js';
 import { Duration, type Clock } from '../../core/src/index.js';
+import { claimSessionsOf, claimSessionsOfUser, sessionsDueLogout, takeQueuedSessions, type ClaimedSession } from './backchannel.queries.js';
 import { revokeGrant } from './pg-adapter.js';
 
 /**
@@ -14,15 +15,6 @@ import { revokeGrant } from './pg-adapter.js';
  * signing in on the browser (`replaced_by_other_user`).
  */
 export const QUIET_END_REASONS: readonly string[] = ['replaced', 'idle_timeout', 'absolute_timeout'];
-
-interface ClaimedSession {
-  id: string;
-  payload: {
-    accountId?: string;
-    authorizations?: Record<string, { sid?: string; grantId?: string }>;
-  };
-  gatehouse_session_id: string | null;
-}
 
 /** oidc-provider's Client as far as logout goes (its typings leave `backchannelLogout` out). */
 interface LogoutClient {
@@ -66,17 +58,13 @@ export class BackchannelLogout {
 
   /** Logs out the provider sessions that mirror this Gatehouse session (whether or not it has ended). */
   async forSession(gatehouseSessionId: string, reason = 'session_ended'): Promise<LogoutOutcome[]> {
-    const claimed = await this.claim(this.dataSource, `gatehouse_session_id = $1`, [gatehouseSessionId]);
+    const claimed = await claimSessionsOf(this.dataSource, gatehouseSessionId, this.clock.now());
     return await this.logOut(claimed, reason);
   }
 
   /** Logs out every provider session of a user, except those mirroring `exceptSessionId` (the session making a change). */
   async forUser(userId: string, options: { exceptSessionId?: string; reason?: string } = {}): Promise<LogoutOutcome[]> {
-    const claimed = await this.claim(
-      this.dataSource,
-      `payload->>'accountId' = $1 AND ($2::uuid IS NULL OR gatehouse_session_id IS DISTINCT FROM $2::uuid)`,
-      [userId, options.exceptSessionId ?? null],
-    );
+    const claimed = await claimSessionsOfUser(this.dataSource, userId, options.exceptSessionId ?? null, this.clock.now());
     return await this.logOut(claimed, options.reason ?? 'user_logged_out');
   }
 
@@ -89,27 +77,12 @@ export class BackchannelLogout {
     const outcomes: LogoutOutcome[] = [];
     for (;;) {
       const { taken, claimed } = await this.dataSource.transaction(async (manager) => {
-        // A DELETE ... RETURNING answers [rows, count] through TypeORM's pg driver.
-        const [queued] = await manager.query<[Array<{ session_id: string }>, number]>(
-          `DELETE FROM oidc_logout_queue WHERE id IN (SELECT id FROM oidc_logout_queue ORDER BY id FOR UPDATE SKIP LOCKED LIMIT $1)
-           RETURNING session_id`,
-          [batch],
-        );
+        const queued = await takeQueuedSessions(manager, batch);
         if (queued.length === 0) return { taken: 0, claimed: [] as Array<{ session: ClaimedSession; reason: string }> };
-        const due = await manager.query<Array<{ id: string; reason: string }>>(
-          `SELECT s.id, CASE WHEN u.status <> 'active' THEN 'user_disabled'
-                             WHEN s.ended_at IS NOT NULL THEN s.end_reason
-                             ELSE 'credentials_changed' END AS reason
-             FROM sessions s JOIN users u ON u.id = s.user_id
-            WHERE s.id = ANY($1::uuid[])
-              AND ((s.ended_at IS NOT NULL AND COALESCE(s.end_reason, '') <> ALL($2::text[]))
-                   OR u.status <> 'active' OR u.credential_version <> s.credential_version)`,
-          [[...new Set(queued.map((q) => q.session_id))], QUIET_END_REASONS],
-        );
+        const due = await sessionsDueLogout(manager, [...new Set(queued.map((q) => q.session_id))], QUIET_END_REASONS);
         const sessions: Array<{ session: ClaimedSession; reason: string }> = [];
         for (const d of due) {
-          for (const session of await this.claim(manager, `gatehouse_session_id = $1`, [d.id]))
-            sessions.push({ session, reason: d.reason });
+          for (const session of await claimSessionsOf(manager, d.id, this.clock.now())) sessions.push({ session, reason: d.reason });
         }
         return { taken: queued.length, claimed: sessions };
       });
@@ -144,38 +117,6 @@ export class BackchannelLogout {
       requestId: meta.requestId ?? null,
       details,
     });
-  }
-
-  /**
-   * Claims the provider sessions `where` selects, each exactly once across nodes: it is
-   * deleted, or, when an authorization in progress holds it (an unexpired Interaction started
-   * with it: a browser in the middle of the provider's flow, typically switching to the person
-   * who just signed in), kept without its `authorizations`, so that flow can still end it itself
-   * (deleting it under the flow would fail it with "sign-in request expired"); it has nothing
-   * left to log out. Either way the caller logs out what it had.
-   */
-  private async claim(runner: Pick<DataSource, 'query'>, where: string, params: unknown[]): Promise<ClaimedSession[]> {
-    // Expiry by the injected clock, as the adapter reads it (the Interaction's expires_at was set from it).
-    const now = `$${params.length + 1}`;
-    return await runner.query<ClaimedSession[]>(
-      `WITH target AS (
-         SELECT s.id, s.payload, s.gatehouse_session_id,
-                EXISTS (SELECT 1 FROM oidc_models i
-                         WHERE i.kind = 'Interaction' AND i.payload->'session'->>'cookie' = s.id
-                           AND (i.expires_at IS NULL OR i.expires_at > ${now})) AS held
-           FROM oidc_models s
-          WHERE s.kind = 'Session' AND ${where}
-            FOR UPDATE OF s
-       ), deleted AS (
-         DELETE FROM oidc_models m USING target t WHERE m.kind = 'Session' AND m.id = t.id AND NOT t.held RETURNING m.id
-       ), kept AS (
-         UPDATE oidc_models m SET payload = m.payload - 'authorizations' FROM target t
-          WHERE m.kind = 'Session' AND m.id = t.id AND t.held RETURNING m.id
-       )
-       SELECT t.id, t.payload, t.gatehouse_session_id FROM target t
-        WHERE t.id IN (SELECT id FROM deleted UNION ALL SELECT id FROM kept)`,
-      [...params, this.clock.now()],
-    );
   }
 
   private async logOut(sessions: ClaimedSession[], reason: string): Promise<LogoutOutcome[]> {

@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
 import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
 import { DomainError, KeptCopies, hasForbiddenCharacters, type Clock } from '../../core/src/index.js';
-import { runStatement } from '../../database/src/index.js';
+import { clientById, insertClient } from './clients.queries.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
 export type GrantType = (typeof GRANT_TYPES)[number];
@@ -63,19 +63,6 @@ export interface ClientMetadataRecord {
   application_type: 'web';
   /** Gatehouse's own metadata (see ClientInput.pkceRequired), read by the provider's `pkce.required`. */
   gatehouse_pkce_required: boolean;
-}
-
-interface ClientRow {
-  client_id: string;
-  name: string;
-  client_secret_hash: string | null;
-  public: boolean;
-  redirect_uris: string[];
-  post_logout_redirect_uris: string[];
-  backchannel_logout_uri: string | null;
-  grant_types: string[];
-  scopes: string[];
-  pkce_required: boolean;
 }
 
 /**
@@ -202,24 +189,19 @@ export class ClientRegistry {
     const clientId = randomBytes(16).toString('base64url');
     const clientSecret = c.public ? undefined : randomBytes(32).toString('base64url');
     await this.dataSource.transaction(async (manager) => {
-      await manager.query(
-        `INSERT INTO oidc_clients (client_id, name, client_secret_hash, public, redirect_uris, post_logout_redirect_uris, grant_types, scopes, created_at,
-                                   backchannel_logout_uri, pkce_required)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
-        [
-          clientId,
-          c.name,
-          clientSecret ? hashClientSecret(clientSecret) : null,
-          c.public,
-          c.redirectUris,
-          c.postLogoutRedirectUris,
-          c.grants,
-          c.scopes,
-          this.clock.now(),
-          c.backchannelLogoutUri,
-          c.pkceRequired,
-        ],
-      );
+      await insertClient(manager, [
+        clientId,
+        c.name,
+        clientSecret ? hashClientSecret(clientSecret) : null,
+        c.public,
+        c.redirectUris,
+        c.postLogoutRedirectUris,
+        c.grants,
+        c.scopes,
+        this.clock.now(),
+        c.backchannelLogoutUri,
+        c.pkceRequired,
+      ]);
       await this.audit.record(
         {
           type: 'client.created',
@@ -255,15 +237,7 @@ export class ClientRegistry {
   }
 
   private async read(clientId: string): Promise<ClientMetadataRecord | undefined> {
-    // A prepared statement: the provider reads the client on every token request.
-    const { rows } = await runStatement<ClientRow>(
-      this.dataSource,
-      `SELECT client_id, name, client_secret_hash, public, redirect_uris, post_logout_redirect_uris, backchannel_logout_uri, grant_types, scopes,
-              pkce_required
-         FROM oidc_clients WHERE client_id = $1`,
-      [clientId],
-    );
-    const r = rows[0];
+    const r = await clientById(this.dataSource, clientId);
     if (!r) return undefined;
     const grants = r.grant_types;
     const metadata: ClientMetadataRecord = {

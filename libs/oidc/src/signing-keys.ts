@@ -2,12 +2,11 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { DataSource, EntityManager } from 'typeorm';
 import { Duration, type Clock } from '../../core/src/index.js';
+import { deletePendingKeys, insertKey, lockSigningKeys, publishedKeys, retireKey, type KeyRow } from './signing-keys.queries.js';
 
 export const SIGNING_ALG = 'RS256';
 const IV_BYTES = 12;
 const TAG_BYTES = 16;
-/** Any constant: serializes key creation across nodes starting at once. */
-const KEY_LOCK = 727275;
 
 /**
  * How long a retired key stays published: an ID token (1 h) it signed can still be presented
@@ -30,15 +29,6 @@ export interface SigningKey {
   createdAt: Date;
   activatesAt: Date;
   retiredAt: Date | null;
-}
-
-interface KeyRow {
-  kid: string;
-  alg: string;
-  encrypted_jwk: Buffer;
-  created_at: Date;
-  activates_at: Date;
-  retired_at: Date | null;
 }
 
 /** What `keys:rotate` did. */
@@ -105,7 +95,7 @@ export class SigningKeyStore {
   /** Current key first (oidc-provider signs with the first key of an algorithm), then pending and retired keys still published. Creates a key when none signs. */
   async load(publishRetiredFor: Duration): Promise<SigningKey[]> {
     return await this.dataSource.transaction(async (manager) => {
-      await manager.query(`SELECT pg_advisory_xact_lock($1)`, [KEY_LOCK]);
+      await lockSigningKeys(manager);
       let rows = await this.rows(manager, publishRetiredFor, true);
       if (!rows.some((r) => statusOf(r, this.clock.now()) === 'current')) {
         await this.generate(manager, this.clock.now());
@@ -136,23 +126,20 @@ export class SigningKeyStore {
     record?: (rotation: Rotation, manager: EntityManager) => Promise<void>,
   ): Promise<Rotation> {
     return await this.dataSource.transaction(async (manager) => {
-      await manager.query(`SELECT pg_advisory_xact_lock($1)`, [KEY_LOCK]);
+      await lockSigningKeys(manager);
       const now = this.clock.now();
-      const [withdrawn] = await manager.query<[Array<{ kid: string }>, number]>(
-        `DELETE FROM oidc_signing_keys WHERE activates_at > $1 RETURNING kid`,
-        [now],
-      );
+      const withdrawn = await deletePendingKeys(manager, now);
       const current = (await this.rows(manager, publishRetiredFor, false)).find((r) => statusOf(r, now) === 'current');
       const activatesAt = current ? activateIn.after(now) : now;
       const kid = await this.generate(manager, activatesAt);
       if (current) {
-        await manager.query(`UPDATE oidc_signing_keys SET retired_at = $2 WHERE kid = $1`, [current.kid, activatesAt]);
+        await retireKey(manager, current.kid, activatesAt);
       }
       const rotation: Rotation = {
         kid,
         activatesAt,
         previous: current ? { kid: current.kid, publishedUntil: publishRetiredFor.after(activatesAt) } : null,
-        withdrawn: withdrawn.map((w) => w.kid),
+        withdrawn,
       };
       await record?.(rotation, manager);
       return rotation;
@@ -164,24 +151,13 @@ export class SigningKeyStore {
     const { privateKey } = await generateKeyPair(SIGNING_ALG, { extractable: true, modulusLength: 2048 });
     const jwk = await exportJWK(privateKey);
     const kid = await calculateJwkThumbprint(jwk);
-    await manager.query(`INSERT INTO oidc_signing_keys (kid, alg, encrypted_jwk, created_at, activates_at) VALUES ($1, $2, $3, $4, $5)`, [
-      kid,
-      SIGNING_ALG,
-      encryptJwk(this.encryptionKey, kid, SIGNING_ALG, jwk),
-      this.clock.now(),
-      activatesAt,
-    ]);
+    await insertKey(manager, [kid, SIGNING_ALG, encryptJwk(this.encryptionKey, kid, SIGNING_ALG, jwk), this.clock.now(), activatesAt]);
     return kid;
   }
 
   private async rows(manager: EntityManager, publishRetiredFor: Duration, withKeys: boolean): Promise<KeyRow[]> {
     const now = this.clock.now();
-    const rows = await manager.query<KeyRow[]>(
-      `SELECT kid, alg, created_at, activates_at, retired_at${withKeys ? ', encrypted_jwk' : ''}
-         FROM oidc_signing_keys WHERE retired_at IS NULL OR retired_at > $1
-        ORDER BY activates_at DESC, created_at DESC`,
-      [publishRetiredFor.before(now)],
-    );
+    const rows = await publishedKeys(manager, publishRetiredFor.before(now), withKeys);
     // Stable: within a status, the newest first.
     return rows.sort((a, b) => STATUS_ORDER[statusOf(a, now)] - STATUS_ORDER[statusOf(b, now)]);
   }
