@@ -59,8 +59,6 @@ const SQL_OUTSIDE_QUERIES_MODULES_TODO = [
   'libs/support/src/contact-approval.service.ts',
   'libs/support/src/correction-request.service.ts',
   'libs/support/src/profile-correction.service.ts',
-  'libs/transaction-codes/src/transaction-codes.service.ts',
-  'libs/transaction-codes/src/verifier-grants.ts',
 ];
 
 export default tseslint.config(

@@ -12,6 +12,18 @@ import { codeHmac, maskDestination, normalizeCode } from '../../otp/src/index.js
 import { ThrottleService, type ThrottleRule } from '../../throttle/src/index.js';
 import { deriveCode, displayKey } from './derived-code.js';
 import { checkReference, parseIssueRequest } from './request.js';
+import {
+  codeToCancel,
+  insertTransactionCode,
+  lockKeyHashes,
+  markCodeCancelled,
+  openCodeForReference,
+  openCodesForVerifier,
+  openCodesOfUser,
+  openCodesWithOrganization,
+  takeAdvisoryLock,
+  tryTransactionCode,
+} from './transaction-codes.queries.js';
 
 /** Who asked, from where: for the audit entries. */
 export interface TransactionCodeContext {
@@ -64,15 +76,11 @@ export const TRANSACTION_CODE_STATUS: Record<string, number> = {
   verification_throttled: 429,
 };
 
-/** A code is open while it can still be verified: not used, not cancelled, not expired, not locked. */
-const OPEN = `consumed_at IS NULL AND cancelled_at IS NULL AND expires_at > $now AND attempts < max_attempts`;
-const open = (param: string) => OPEN.replace('$now', param);
-
 /** Advisory-lock key space of the issue path (two-int form, like the OTP engine's). */
 const LOCK_SPACE = 0x54584e; // "TXN"
 
 /** A code one verification tried, with its user's organization (for the audit entry). */
-interface TriedRow {
+export interface TriedRow {
   id: string;
   user_id: string;
   organization_id: string | null;
@@ -81,7 +89,7 @@ interface TriedRow {
   max_attempts: number;
 }
 
-interface OpenRow {
+export interface OpenRow {
   id: string;
   issuer_client_id: string;
   reference: string;
@@ -134,19 +142,13 @@ export class TransactionCodeService {
 
     const issued = await this.dataSource.transaction(async (m) => {
       await this.lock(m, [`user:${user.id}`, `reference:${issuer}:${request.reference}`]);
-      const existing = await m.query<Array<{ id: string; expires_at: Date }>>(
-        `SELECT id, expires_at FROM transaction_codes WHERE issuer_client_id = $1 AND reference = $2 AND ${open('$3')}`,
-        [issuer, request.reference, now],
-      );
+      const existing = await openCodeForReference(m, [issuer, request.reference, now]);
       if (existing[0]) {
         throw new DomainError('transaction_code_exists', 'An open code exists for this reference. Cancel it before issuing a new one.', {
           extensions: { id: existing[0].id, expires_at: existing[0].expires_at.toISOString() },
         });
       }
-      const taken = await m.query<Array<{ id: string; code_nonce: Buffer }>>(
-        `SELECT id, code_nonce FROM transaction_codes WHERE user_id = $1 AND ${open('$2')}`,
-        [user.id, now],
-      );
+      const taken = await openCodesOfUser(m, [user.id, now]);
       if (taken.length >= MAX_OPEN_CODES_PER_USER) {
         throw new DomainError('too_many_transaction_codes', 'This user has too many open codes. Cancel some, or wait until they expire.');
       }
@@ -177,26 +179,21 @@ export class TransactionCodeService {
         subject: message.subject!,
         text: message.text,
       });
-      await m.query(
-        `INSERT INTO transaction_codes (id, user_id, issuer_client_id, reference, description, code_nonce, code_hmac, max_attempts,
-                                        valid_until_end_of, time_zone, message_id, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
-        [
-          id,
-          user.id,
-          issuer,
-          request.reference,
-          request.description,
-          nonce,
-          codeHmac(this.secrets.otp, id, code),
-          TRANSACTION_CODE_ATTEMPTS,
-          request.endOfDay?.date ?? null,
-          request.endOfDay?.timeZone ?? null,
-          messageId,
-          now,
-          request.expiresAt,
-        ],
-      );
+      await insertTransactionCode(m, [
+        id,
+        user.id,
+        issuer,
+        request.reference,
+        request.description,
+        nonce,
+        codeHmac(this.secrets.otp, id, code),
+        TRANSACTION_CODE_ATTEMPTS,
+        request.endOfDay?.date ?? null,
+        request.endOfDay?.timeZone ?? null,
+        messageId,
+        now,
+        request.expiresAt,
+      ]);
       await this.audit.record(
         this.event('transaction_code.issued', { type: 'client', id: issuer }, user.id, user.organizationId, ctx, {
           transaction_code_id: id,
@@ -246,36 +243,14 @@ export class TransactionCodeService {
     }
     const now = this.clock.now();
     const code = normalizeCode(b.code);
-    const candidates =
-      code === null
-        ? []
-        : await this.dataSource.query<Array<{ id: string }>>(
-            `SELECT id FROM transaction_codes
-              WHERE reference = $1 AND ${open('$3')}
-                AND (issuer_client_id = $2
-                     OR issuer_client_id IN (SELECT issuer_client_id FROM transaction_code_verifiers WHERE verifier_client_id = $2))
-              ORDER BY created_at`,
-            [reference, verifier, now],
-          );
+    const candidates = code === null ? [] : await openCodesForVerifier(this.dataSource, [reference, verifier, now]);
     const verifierActor = { type: 'client' as const, id: verifier };
     // An unknown reference costs the same statement as a wrong code (no timing difference to read).
     const tries = code === null ? [] : candidates.length ? candidates.map((c) => c.id) : [randomUUID()];
     const misses: TriedRow[] = [];
     for (const id of tries) {
       // With the user's organization, for the audit entry.
-      const rows = await this.dataSource.query<Array<TriedRow & { matched: boolean }>>(
-        `WITH tried AS (
-           UPDATE transaction_codes
-              SET attempts = attempts + 1,
-                  consumed_at = CASE WHEN code_hmac = $3 THEN $2::timestamptz END,
-                  consumed_by_client_id = CASE WHEN code_hmac = $3 THEN $4 END
-            WHERE id = $1 AND ${open('$2')}
-            RETURNING id, user_id, issuer_client_id, attempts, max_attempts, consumed_at IS NOT NULL AS matched)
-         SELECT t.id::text AS id, t.user_id::text AS user_id, u.organization_id::text AS organization_id,
-                t.issuer_client_id, t.attempts, t.max_attempts, t.matched
-           FROM tried t LEFT JOIN users u ON u.id = t.user_id`,
-        [id, now, codeHmac(this.secrets.otp, id, code!), verifier],
-      );
+      const rows = await tryTransactionCode(this.dataSource, [id, now, codeHmac(this.secrets.otp, id, code!), verifier]);
       const row = rows[0];
       if (!row) continue;
       if (row.matched) {
@@ -328,27 +303,12 @@ export class TransactionCodeService {
     if (!isUuid(id)) throw notFound();
     const now = this.clock.now();
     await this.dataSource.transaction(async (m) => {
-      const rows = await m.query<
-        Array<{
-          user_id: string;
-          organization_id: string | null;
-          reference: string;
-          message_id: string | null;
-          consumed_at: Date | null;
-          cancelled_at: Date | null;
-        }>
-      >(
-        `SELECT t.user_id::text AS user_id, u.organization_id::text AS organization_id, t.reference, t.message_id::text AS message_id,
-                t.consumed_at, t.cancelled_at
-           FROM transaction_codes t LEFT JOIN users u ON u.id = t.user_id
-          WHERE t.id = $1 AND t.issuer_client_id = $2 FOR UPDATE OF t`,
-        [id, issuer],
-      );
+      const rows = await codeToCancel(m, [id, issuer]);
       const row = rows[0];
       if (!row) throw notFound();
       if (row.consumed_at) throw new DomainError('transaction_code_used', 'The code was used already; it can no longer be cancelled.');
       if (row.cancelled_at) return;
-      await m.query(`UPDATE transaction_codes SET cancelled_at = $2 WHERE id = $1`, [id, now]);
+      await markCodeCancelled(m, [id, now]);
       const withdrawn = row.message_id ? await this.outbox.withdraw(m, row.message_id) : false;
       await this.audit.record(
         this.event('transaction_code.cancelled', { type: 'client', id: issuer }, row.user_id, row.organization_id, ctx, {
@@ -365,14 +325,7 @@ export class TransactionCodeService {
   /** The user's open codes, newest first, with the codes themselves; showing them is audited. */
   async openCodesOf(userId: string, ctx: TransactionCodeContext): Promise<VisibleTransactionCode[]> {
     const now = this.clock.now();
-    const rows = await this.dataSource.query<Array<OpenRow & { organization_id: string | null }>>(
-      `SELECT id::text AS id, issuer_client_id, reference, description, code_nonce, expires_at,
-              to_char(valid_until_end_of, 'YYYY-MM-DD') AS valid_until_end_of, time_zone,
-              (SELECT u.organization_id::text FROM users u WHERE u.id = $1) AS organization_id
-         FROM transaction_codes WHERE user_id = $1 AND ${open('$2')}
-        ORDER BY created_at DESC`,
-      [userId, now],
-    );
+    const rows = await openCodesWithOrganization(this.dataSource, [userId, now]);
     if (rows.length === 0) return [];
     const names = new Map<string, string>();
     for (const clientId of new Set(rows.map((r) => r.issuer_client_id))) {
@@ -400,8 +353,8 @@ export class TransactionCodeService {
 
   private async lock(m: EntityManager, names: string[]): Promise<void> {
     // In hash order, so two requests never wait on each other crosswise.
-    const keys = await m.query<Array<{ k: number }>>(`SELECT DISTINCT hashtext(k) AS k FROM unnest($1::text[]) AS k ORDER BY 1`, [names]);
-    for (const { k } of keys) await m.query(`SELECT pg_advisory_xact_lock($1::int, $2::int)`, [LOCK_SPACE, k]);
+    const keys = await lockKeyHashes(m, [names]);
+    for (const { k } of keys) await takeAdvisoryLock(m, [LOCK_SPACE, k]);
   }
 
   private event(

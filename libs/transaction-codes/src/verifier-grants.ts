@@ -1,6 +1,7 @@
 import type { DataSource } from 'typeorm';
 import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
 import { DomainError, type Clock } from '../../core/src/index.js';
+import { clientsForVerifierGrant, insertVerifierGrant } from './transaction-codes.queries.js';
 
 /**
  * Client-to-client grants: which service may verify the transaction codes that another
@@ -22,10 +23,7 @@ export class VerifierGrants {
   async allow(verifier: string, issuer: string, actor: AuditEventInput['actor']): Promise<boolean> {
     if (verifier === issuer) throw new DomainError('invalid_grant', 'a service verifies its own codes already; give two different clients');
     return await this.dataSource.transaction(async (m) => {
-      const rows = await m.query<Array<{ client_id: string; scopes: string[]; grant_types: string[] }>>(
-        `SELECT client_id, scopes, grant_types FROM oidc_clients WHERE client_id = ANY($1::text[]) FOR SHARE`,
-        [[verifier, issuer]],
-      );
+      const rows = await clientsForVerifierGrant(m, [[verifier, issuer]]);
       const find = (id: string) => rows.find((r) => r.client_id === id);
       const v = find(verifier);
       const i = find(issuer);
@@ -37,11 +35,7 @@ export class VerifierGrants {
       if (!i.scopes.includes('transaction_codes')) {
         throw new DomainError('invalid_grant', `the issuer is not registered with the scope transaction_codes`);
       }
-      const inserted = await m.query<Array<{ verifier_client_id: string }>>(
-        `INSERT INTO transaction_code_verifiers (verifier_client_id, issuer_client_id, created_at) VALUES ($1, $2, $3)
-         ON CONFLICT DO NOTHING RETURNING verifier_client_id`,
-        [verifier, issuer, this.clock.now()],
-      );
+      const inserted = await insertVerifierGrant(m, [verifier, issuer, this.clock.now()]);
       if (inserted.length === 0) return false;
       await this.audit.record(
         {
