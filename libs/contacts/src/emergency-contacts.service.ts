@@ -17,6 +17,20 @@ import {
   type ContactPrompt,
   type EmergencyContactKind,
 } from './policy.js';
+import {
+  clearContactChannel,
+  contactPolicyOfOrganization,
+  contactPolicyOfUser,
+  contactRowForUpdate,
+  contactRowOf,
+  ensureContactRow,
+  insertContactDeferral,
+  markContactChannelVerified,
+  recordContactChallenge,
+  setContactEmail,
+  setContactPhone,
+  useContactReminder,
+} from './emergency-contacts.queries.js';
 
 /** Who is acting: the signed-in user in a session (pages, session API), or a relying app with the user's access token. */
 export interface ContactActor {
@@ -59,7 +73,7 @@ export interface ContactOutcome {
   delivery?: Delivery;
 }
 
-interface ContactRow {
+export interface ContactRow {
   email: string | null;
   email_key: string | null;
   email_verified_at: Date | null;
@@ -122,7 +136,7 @@ export const POLICY_COPY_MS = 5000;
 const POLICY_COPIES_MAX = 10_000;
 
 /** The policy columns this feature added to `organization_policies`, as its statements select them (null: no policy row). */
-interface PolicyColumns {
+export interface PolicyColumns {
   require_email: boolean | null;
   require_phone: boolean | null;
   reminder_limit: number | null;
@@ -191,20 +205,7 @@ export class EmergencyContactService {
    */
   async prompt(userId: string, sessionId: string | null): Promise<ContactPrompt> {
     // One statement: this runs after every sign-in (pages, the JSON API, the OIDC interaction check).
-    const rows = await this.dataSource.query<
-      Array<PolicyColumns & { email_verified: boolean; phone_verified: boolean; reminders_used: number; deferred: boolean }>
-    >(
-      `SELECT p.require_verified_emergency_email AS require_email, p.require_verified_emergency_phone AS require_phone,
-              p.contact_reminder_limit AS reminder_limit,
-              c.email_verified_at IS NOT NULL AS email_verified, c.phone_verified_at IS NOT NULL AS phone_verified,
-              coalesce(c.reminders_used, 0) AS reminders_used,
-              EXISTS (SELECT 1 FROM emergency_contact_deferrals d WHERE d.session_id = $2 AND d.user_id = u.id) AS deferred
-         FROM users u
-         LEFT JOIN organization_policies p ON p.organization_id = u.organization_id
-         LEFT JOIN emergency_contacts c ON c.user_id = u.id
-        WHERE u.id = $1 AND u.status = 'active'`,
-      [userId, sessionId],
-    );
+    const rows = await contactPolicyOfUser(this.dataSource, [userId, sessionId]);
     const r = rows[0];
     if (!r) return { ask: false, missing: [] };
     return contactPrompt(policyOf(r), {
@@ -239,11 +240,7 @@ export class EmergencyContactService {
     const { display, key } = checked.value;
     const saved = await this.change(user, actor, meta, 'email', async (m, row, now) => {
       if (row.email_key === key) return row.email_verified_at ? 'verified' : 'same';
-      await m.query(
-        `UPDATE emergency_contacts SET email = $2, email_key = $3, email_verified_at = NULL, email_challenge_id = NULL,
-                email_message_id = NULL, email_code_expires_at = NULL, updated_at = $4 WHERE user_id = $1`,
-        [user.id, display, key, now],
-      );
+      await setContactEmail(m, [user.id, display, key, now]);
       return {
         type: row.email ? 'emergency_contact.email_changed' : 'emergency_contact.email_added',
         details: { previous: row.email ? maskDestination('email', row.email) : null, email: maskDestination('email', display) },
@@ -269,12 +266,7 @@ export class EmergencyContactService {
     if (refusal) return fail('sms_not_available', refusal, 'channel');
     const saved = await this.change(user, actor, meta, 'phone', async (m, row, now) => {
       if (row.phone === phone.number) return row.phone_verified_at ? 'verified' : 'same';
-      await m.query(
-        `UPDATE emergency_contacts SET phone = $2, phone_type = $3, phone_verified_at = NULL, phone_verified_by = NULL,
-                phone_challenge_id = NULL, phone_message_id = NULL, phone_code_channel = NULL, phone_code_expires_at = NULL,
-                updated_at = $4 WHERE user_id = $1`,
-        [user.id, phone.number, phone.kind, now],
-      );
+      await setContactPhone(m, [user.id, phone.number, phone.kind, now]);
       return {
         type: row.phone ? 'emergency_contact.phone_changed' : 'emergency_contact.phone_added',
         details: {
@@ -294,15 +286,7 @@ export class EmergencyContactService {
     const result = await this.change(user, actor, meta, kind, async (m, row, now) => {
       const previous = kind === 'email' ? row.email : row.phone;
       if (!previous) return 'same';
-      await m.query(
-        kind === 'email'
-          ? `UPDATE emergency_contacts SET email = NULL, email_key = NULL, email_verified_at = NULL, email_challenge_id = NULL,
-                    email_message_id = NULL, email_code_expires_at = NULL, updated_at = $2 WHERE user_id = $1`
-          : `UPDATE emergency_contacts SET phone = NULL, phone_type = NULL, phone_verified_at = NULL, phone_verified_by = NULL,
-                    phone_challenge_id = NULL, phone_message_id = NULL, phone_code_channel = NULL, phone_code_expires_at = NULL,
-                    updated_at = $2 WHERE user_id = $1`,
-        [user.id, now],
-      );
+      await clearContactChannel(m, kind, [user.id, now]);
       return {
         type: `emergency_contact.${kind}_removed`,
         details: { previous: maskDestination(kind === 'email' ? 'email' : 'sms', previous) },
@@ -349,16 +333,7 @@ export class EmergencyContactService {
         // A wrong code commits too: its attempt must count.
         if (!result.ok) return { ok: false, error: result.error, field: 'code' as const };
         const now = this.clock.now();
-        const [updated] = await m.query<[Array<{ channel: PhoneChannel | null }>, number]>(
-          kind === 'email'
-            ? `UPDATE emergency_contacts SET email_verified_at = $4, email_challenge_id = NULL, email_message_id = NULL,
-                      email_code_expires_at = NULL, updated_at = $4
-                WHERE user_id = $1 AND email_key = $2 AND email_challenge_id = $3 RETURNING NULL::text AS channel`
-            : `UPDATE emergency_contacts SET phone_verified_at = $4, phone_verified_by = phone_code_channel, phone_challenge_id = NULL,
-                      phone_message_id = NULL, phone_code_channel = NULL, phone_code_expires_at = NULL, updated_at = $4
-                WHERE user_id = $1 AND phone = $2 AND phone_challenge_id = $3 RETURNING phone_verified_by AS channel`,
-          [user.id, key, challengeId, now],
-        );
+        const [updated] = await markContactChannelVerified(m, kind, [user.id, key, challengeId, now]);
         if (updated.length === 0) {
           throw new Rollback(fail('contact_changed', 'This contact was changed in the meantime. Send a new code.', 'code'));
         }
@@ -394,17 +369,9 @@ export class EmergencyContactService {
         if (missing.length === 0) return { ok: true, status: 'unchanged' as const };
         const now = this.clock.now();
         // INSERT … RETURNING answers the rows themselves (UPDATE answers [rows, count]).
-        const inserted = await m.query<unknown[]>(
-          `INSERT INTO emergency_contact_deferrals (session_id, user_id, deferred_at) VALUES ($1, $2, $3)
-           ON CONFLICT (session_id) DO NOTHING RETURNING session_id`,
-          [sessionId, user.id, now],
-        );
+        const inserted = await insertContactDeferral(m, [sessionId, user.id, now]);
         if (inserted.length === 0) return { ok: true, status: 'deferred' as const };
-        const [counted] = await m.query<[Array<{ reminders_used: number }>, number]>(
-          `UPDATE emergency_contacts SET reminders_used = reminders_used + 1, updated_at = $3
-            WHERE user_id = $1 AND reminders_used < $2 RETURNING reminders_used`,
-          [user.id, policy.reminderLimit, now],
-        );
+        const [counted] = await useContactReminder(m, [user.id, policy.reminderLimit, now]);
         if (counted.length === 0) {
           throw new Rollback(
             fail(
@@ -467,12 +434,9 @@ export class EmergencyContactService {
         context: this.otpContext(user, meta),
       },
       async ({ challengeId, messageId, expiresAt }) => {
-        await this.dataSource.query(
-          kind === 'email'
-            ? `UPDATE emergency_contacts SET email_challenge_id = $3, email_message_id = $4, email_code_expires_at = $5
-                WHERE user_id = $1 AND email_key = $2 AND email_verified_at IS NULL`
-            : `UPDATE emergency_contacts SET phone_challenge_id = $3, phone_message_id = $4, phone_code_expires_at = $5, phone_code_channel = $6
-                WHERE user_id = $1 AND phone = $2 AND phone_verified_at IS NULL`,
+        await recordContactChallenge(
+          this.dataSource,
+          kind,
           kind === 'email' ? [user.id, key, challengeId, messageId, expiresAt] : [user.id, key, challengeId, messageId, expiresAt, chosen],
         );
       },
@@ -548,27 +512,19 @@ export class EmergencyContactService {
 
   private async lockRow(m: EntityManager, userId: string): Promise<ContactRow> {
     const now = this.clock.now();
-    await m.query(`INSERT INTO emergency_contacts (user_id, created_at, updated_at) VALUES ($1, $2, $2) ON CONFLICT (user_id) DO NOTHING`, [
-      userId,
-      now,
-    ]);
-    const rows = await m.query<ContactRow[]>(`SELECT * FROM emergency_contacts WHERE user_id = $1 FOR UPDATE`, [userId]);
+    await ensureContactRow(m, [userId, now]);
+    const rows = await contactRowForUpdate(m, [userId]);
     return rows[0]!;
   }
 
   private async row(userId: string): Promise<ContactRow> {
-    const rows = await this.dataSource.query<ContactRow[]>(`SELECT * FROM emergency_contacts WHERE user_id = $1`, [userId]);
+    const rows = await contactRowOf(this.dataSource, [userId]);
     return rows[0] ?? EMPTY_ROW;
   }
 
   /** The policy columns this feature added to `organization_policies`. */
   private async policy(organizationId: string): Promise<ContactPolicy> {
-    const rows = await this.dataSource.query<PolicyColumns[]>(
-      `SELECT require_verified_emergency_email AS require_email, require_verified_emergency_phone AS require_phone,
-              contact_reminder_limit AS reminder_limit
-         FROM organization_policies WHERE organization_id = $1`,
-      [organizationId],
-    );
+    const rows = await contactPolicyOfOrganization(this.dataSource, [organizationId]);
     return policyOf(rows[0]);
   }
 
