@@ -5,6 +5,14 @@ import { AuditService } from '../../audit/src/index.js';
 import { Clock, Duration } from '../../core/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
 import { auditMeta, type StaffPrincipal, type StaffRole } from './roles.js';
+import {
+  endStaffSession,
+  endStaffSessionsOf,
+  insertStaffSession,
+  staffOfSession,
+  staffSessionByToken,
+  touchStaffSession,
+} from './staff.queries.js';
 
 export interface StaffSessionPolicy {
   idle: Duration;
@@ -25,7 +33,7 @@ export interface StaffSession {
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
-interface Row {
+export interface StaffSessionRow {
   id: string;
   staff_id: string;
   created_at: Date;
@@ -58,19 +66,15 @@ export class StaffSessionService {
   ): Promise<{ token: string; id: string }> {
     const token = randomBytes(32).toString('base64url');
     const now = this.clock.now();
-    const [row] = await manager.query<Array<{ id: string }>>(
-      `INSERT INTO staff_sessions (token_hash, staff_id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, ip, user_agent)
-       VALUES ($1, $2, $3, $3, $4, $5, $6, $7) RETURNING id`,
-      [
-        sha256(token),
-        staffId,
-        now,
-        this.policy.idle.after(now),
-        this.policy.absolute.after(now),
-        meta.ip ?? null,
-        meta.userAgent?.slice(0, 512) ?? null,
-      ],
-    );
+    const [row] = await insertStaffSession(manager, [
+      sha256(token),
+      staffId,
+      now,
+      this.policy.idle.after(now),
+      this.policy.absolute.after(now),
+      meta.ip ?? null,
+      meta.userAgent?.slice(0, 512) ?? null,
+    ]);
     await this.audit.record(
       {
         type: 'staff_session.started',
@@ -88,12 +92,7 @@ export class StaffSessionService {
   async resolve(token: string | undefined): Promise<StaffSession | null> {
     if (!token || token.length > 100) return null;
     const now = this.clock.now();
-    const rows = await this.dataSource.query<Row[]>(
-      `SELECT s.id, s.staff_id, s.created_at, s.idle_expires_at, s.absolute_expires_at, st.email, st.name, st.role, st.status
-         FROM staff_sessions s JOIN staff st ON st.id = s.staff_id
-        WHERE s.token_hash = $1 AND s.ended_at IS NULL`,
-      [sha256(token)],
-    );
+    const rows = await staffSessionByToken(this.dataSource, [sha256(token)]);
     const row = rows[0];
     if (!row) return null;
     const reason =
@@ -109,11 +108,7 @@ export class StaffSessionService {
       return null;
     }
     const idle = this.policy.idle.after(now);
-    const [updated] = await this.dataSource.query<[Array<{ idle_expires_at: Date }>, number]>(
-      `UPDATE staff_sessions SET last_seen_at = $2, idle_expires_at = LEAST($3, absolute_expires_at)
-        WHERE id = $1 AND ended_at IS NULL RETURNING idle_expires_at`,
-      [row.id, now, idle],
-    );
+    const [updated] = await touchStaffSession(this.dataSource, [row.id, now, idle]);
     if (!updated[0]) return null;
     return {
       id: row.id,
@@ -126,24 +121,18 @@ export class StaffSessionService {
 
   /** Ends one session (sign-out, replaced by a new sign-in). */
   async end(sessionId: string, reason: string, meta: RequestMeta = {}): Promise<void> {
-    const rows = await this.dataSource.query<Array<{ staff_id: string }>>(`SELECT staff_id FROM staff_sessions WHERE id = $1`, [sessionId]);
+    const rows = await staffOfSession(this.dataSource, [sessionId]);
     if (rows[0]) await this.endRow(sessionId, rows[0].staff_id, reason, meta);
   }
 
   /** Ends every live session of a staff member; returns how many. */
   async endAllForStaff(staffId: string, reason: string, manager: EntityManager = this.dataSource.manager): Promise<number> {
-    const [, count] = await manager.query<[unknown[], number]>(
-      `UPDATE staff_sessions SET ended_at = $2, end_reason = $3 WHERE staff_id = $1 AND ended_at IS NULL`,
-      [staffId, this.clock.now(), reason],
-    );
+    const [, count] = await endStaffSessionsOf(manager, [staffId, this.clock.now(), reason]);
     return count;
   }
 
   private async endRow(sessionId: string, staffId: string, reason: string, meta: RequestMeta): Promise<void> {
-    const [ended] = await this.dataSource.query<[unknown[], number]>(
-      `UPDATE staff_sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL RETURNING id`,
-      [sessionId, this.clock.now(), reason],
-    );
+    const [ended] = await endStaffSession(this.dataSource, [sessionId, this.clock.now(), reason]);
     if (ended.length === 0) return;
     await this.audit.record({
       type: 'staff_session.ended',

@@ -10,6 +10,7 @@ import { safeReturnTo } from '../../signin/src/index.js';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '../../throttle/src/index.js';
 import { auditMeta, type StaffPrincipal, type StaffRole } from './roles.js';
 import { StaffSessionService } from './staff-session.service.js';
+import { rehashStaffPassword, staffByEmailKey, staffSignInRowById } from './staff.queries.js';
 
 /** The staff sign-in flow between password and code (the `staff_signin` kind of auth_flows): the code sub-step, by email only. */
 export type StaffSignInState = { step: 'otp'; staffId: string; returnTo: string } & Pick<SentCode, 'challengeId' | 'messageId'>;
@@ -24,7 +25,7 @@ export type StaffSignInOutcome =
 /** The one answer for an unknown email, a wrong password, and an account not (or no longer) active. */
 export const STAFF_SIGNIN_FAILURE = 'The email or password is not correct.';
 
-interface StaffLoginRow {
+export interface StaffLoginRow {
   id: string;
   email: string;
   name: string;
@@ -83,10 +84,7 @@ export class StaffSignInService {
       await this.hasher.verifyDummy(password);
       return fail('missing_or_malformed_input', null);
     }
-    const rows = await this.dataSource.query<StaffLoginRow[]>(
-      `SELECT id, email, name, role, status, password_hash FROM staff WHERE email_key = $1`,
-      [email.value.key],
-    );
+    const rows = await staffByEmailKey(this.dataSource, [email.value.key]);
     const staff = rows[0];
     if (!staff?.password_hash) {
       await this.hasher.verifyDummy(password);
@@ -96,11 +94,7 @@ export class StaffSignInService {
     if (!verified.ok) return fail('wrong_password', staff.id);
     if (staff.status !== 'active') return fail('staff_disabled', staff.id);
     if (verified.rehashed) {
-      await this.dataSource.query(`UPDATE staff SET password_hash = $2 WHERE id = $1 AND password_hash = $3`, [
-        staff.id,
-        verified.rehashed,
-        staff.password_hash,
-      ]);
+      await rehashStaffPassword(this.dataSource, [staff.id, verified.rehashed, staff.password_hash]);
     }
     await this.throttle.succeeded(reserved, [accountKey]);
 
@@ -174,10 +168,7 @@ export class StaffSignInService {
   }
 
   private async staff(id: string): Promise<StaffLoginRow> {
-    const rows = await this.dataSource.query<StaffLoginRow[]>(
-      `SELECT id, email, name, role, status, NULL AS password_hash FROM staff WHERE id = $1`,
-      [id],
-    );
+    const rows = await staffSignInRowById(this.dataSource, [id]);
     if (!rows[0]) throw new DomainError('flow_not_found', 'This sign-in step is no longer valid. Please start again.');
     return rows[0];
   }

@@ -11,6 +11,18 @@ import { assertCanActOn, auditMeta, isStaffRole, type StaffPrincipal, type Staff
 import { generateSetupCode, normalizeSetupCode, setupCodeHmac, setupCodeMatches, setupSelector } from './setup-code.js';
 import { staffSetupMessage } from './setup-message.js';
 import { StaffSessionService } from './staff-session.service.js';
+import {
+  allStaff,
+  completeStaffSetup,
+  countSetupAttempt,
+  giveSetupAttemptBack,
+  insertStaff,
+  setStaffSetup,
+  setStaffStatus,
+  staffById,
+  staffByIdForUpdate,
+  staffHasPassword,
+} from './staff.queries.js';
 
 export type StaffStatus = 'pending' | 'active' | 'disabled';
 
@@ -46,9 +58,7 @@ export const SETUP_CODE_TTL = Duration.ofHours(72);
 /** Wrong codes for one account before its setup code is void (a supervisor sends a new one). */
 export const SETUP_MAX_ATTEMPTS = 5;
 
-const STAFF_COLUMNS = `id, email, name, role, status, email_verified_at, setup_expires_at, created_at, updated_at`;
-
-interface StaffRow {
+export interface StaffRow {
   id: string;
   email: string;
   name: string;
@@ -119,12 +129,7 @@ export class StaffService {
     const role = input.role;
     const now = this.clock.now();
     return await this.dataSource.transaction(async (m) => {
-      const inserted = await m.query<StaffRow[]>(
-        `INSERT INTO staff (email, email_key, name, role, status, created_by, created_at, updated_at)
-         VALUES ($1, $2, $3, $4, 'pending', $5, $6, $6)
-         ON CONFLICT (email_key) DO NOTHING RETURNING ${STAFF_COLUMNS}`,
-        [email.value.display, email.value.key, name.value, role, actorId(by), now],
-      );
+      const inserted = await insertStaff(m, [email.value.display, email.value.key, name.value, role, actorId(by), now]);
       const row = inserted[0];
       if (!row) throw new DomainError('staff_exists', `A staff account with the email ${email.value.display} already exists.`);
       const messageId = await this.issueSetupCode(m, row, now);
@@ -135,7 +140,7 @@ export class StaffService {
         },
         m,
       );
-      const [fresh] = await m.query<StaffRow[]>(`SELECT ${STAFF_COLUMNS} FROM staff WHERE id = $1`, [row.id]);
+      const [fresh] = await staffById(m, [row.id]);
       return { staff: toStaff(fresh!), messageId };
     });
   }
@@ -149,7 +154,7 @@ export class StaffService {
       }
       const messageId = await this.issueSetupCode(m, row, this.clock.now());
       await this.audit.record(this.event('staff.setup_code_reissued', by, row.id, meta), m);
-      const [fresh] = await m.query<StaffRow[]>(`SELECT ${STAFF_COLUMNS} FROM staff WHERE id = $1`, [row.id]);
+      const [fresh] = await staffById(m, [row.id]);
       return { staff: toStaff(fresh!), messageId };
     });
   }
@@ -179,18 +184,13 @@ export class StaffService {
     if (!code) return invalid('malformed', null);
     const now = this.clock.now();
     // Count the attempt first, atomically, while the code is live; then compare.
-    const [counted] = await this.dataSource.query<[Array<StaffRow & { setup_code_hmac: Buffer }>, number]>(
-      `UPDATE staff SET setup_attempts = setup_attempts + 1
-        WHERE setup_selector = $1 AND status = 'pending' AND setup_expires_at > $2 AND setup_attempts < $3
-        RETURNING ${STAFF_COLUMNS}, setup_code_hmac`,
-      [setupSelector(code), now, SETUP_MAX_ATTEMPTS],
-    );
+    const [counted] = await countSetupAttempt(this.dataSource, [setupSelector(code), now, SETUP_MAX_ATTEMPTS]);
     const row = counted[0];
     if (!row) return invalid('unknown_or_expired', null);
     if (!setupCodeMatches(this.secrets.otp, code, row.setup_code_hmac)) return invalid('wrong_code', row.id);
 
     // The code is right: give the attempt back, so a password the policy refuses costs nothing.
-    await this.dataSource.query(`UPDATE staff SET setup_attempts = GREATEST(setup_attempts - 1, 0) WHERE id = $1`, [row.id]);
+    await giveSetupAttemptBack(this.dataSource, [row.id]);
     await this.throttle.succeeded(reserved, []);
     const password = typeof input.password === 'string' ? input.password : '';
     const checked = checkNewPassword(password, { email: row.email, firstName: row.name });
@@ -203,13 +203,7 @@ export class StaffService {
 
     const hash = await this.hasher.hash(password);
     return await this.dataSource.transaction(async (m) => {
-      const [done] = await m.query<[StaffRow[], number]>(
-        `UPDATE staff SET password_hash = $2, status = 'active', email_verified_at = $3, setup_selector = NULL, setup_code_hmac = NULL,
-                          setup_expires_at = NULL, setup_attempts = 0, updated_at = $3
-          WHERE id = $1 AND status = 'pending' AND setup_selector = $4
-          RETURNING ${STAFF_COLUMNS}`,
-        [row.id, hash, now, setupSelector(code)],
-      );
+      const [done] = await completeStaffSetup(m, [row.id, hash, now, setupSelector(code)]);
       const activated = done[0];
       // Two submits of one code at once: the first wins, the second is told the code is spent.
       if (!activated)
@@ -229,13 +223,13 @@ export class StaffService {
   }
 
   async list(): Promise<StaffRecord[]> {
-    const rows = await this.dataSource.query<StaffRow[]>(`SELECT ${STAFF_COLUMNS} FROM staff ORDER BY lower(name), email_key`);
+    const rows = await allStaff(this.dataSource);
     return rows.map(toStaff);
   }
 
   async get(id: string): Promise<StaffRecord | null> {
     if (!isUuidAnyCase(id)) return null;
-    const rows = await this.dataSource.query<StaffRow[]>(`SELECT ${STAFF_COLUMNS} FROM staff WHERE id = $1`, [id]);
+    const rows = await staffById(this.dataSource, [id]);
     return rows[0] ? toStaff(rows[0]) : null;
   }
 
@@ -243,16 +237,10 @@ export class StaffService {
   async setEnabled(id: string, enabled: boolean, by: StaffAdministrator, meta: RequestMeta = {}): Promise<StaffRecord> {
     return await this.dataSource.transaction(async (m) => {
       const row = await this.lockForChange(m, id, by);
-      const [hashed] = await m.query<Array<{ has_password: boolean }>>(
-        `SELECT password_hash IS NOT NULL AS has_password FROM staff WHERE id = $1`,
-        [id],
-      );
+      const [hashed] = await staffHasPassword(m, [id]);
       const next: StaffStatus = !enabled ? 'disabled' : hashed?.has_password ? 'active' : 'pending';
       if (next === row.status) return toStaff(row);
-      const [updated] = await m.query<[StaffRow[], number]>(
-        `UPDATE staff SET status = $2, updated_at = $3 WHERE id = $1 RETURNING ${STAFF_COLUMNS}`,
-        [id, next, this.clock.now()],
-      );
+      const [updated] = await setStaffStatus(m, [id, next, this.clock.now()]);
       const ended = enabled ? 0 : await this.sessions.endAllForStaff(id, 'staff_disabled', m);
       await this.audit.record(
         {
@@ -268,7 +256,7 @@ export class StaffService {
   private async lockForChange(m: EntityManager, id: string, by: StaffAdministrator): Promise<StaffRow> {
     if (by.type === 'staff') assertCanActOn(by.principal, { type: 'staff', id });
     if (!isUuidAnyCase(id)) throw new DomainError('not_found', 'No such staff member.');
-    const rows = await m.query<StaffRow[]>(`SELECT ${STAFF_COLUMNS} FROM staff WHERE id = $1 FOR UPDATE`, [id]);
+    const rows = await staffByIdForUpdate(m, [id]);
     if (!rows[0]) throw new DomainError('not_found', 'No such staff member.');
     return rows[0];
   }
@@ -277,10 +265,7 @@ export class StaffService {
     const code = generateSetupCode();
     const compact = code.replace(/-/gu, '');
     const expiresAt = SETUP_CODE_TTL.after(now);
-    await m.query(
-      `UPDATE staff SET setup_selector = $2, setup_code_hmac = $3, setup_expires_at = $4, setup_attempts = 0, updated_at = $5 WHERE id = $1`,
-      [row.id, setupSelector(compact), setupCodeHmac(this.secrets.otp, compact), expiresAt, now],
-    );
+    await setStaffSetup(m, [row.id, setupSelector(compact), setupCodeHmac(this.secrets.otp, compact), expiresAt, now]);
     const message = staffSetupMessage({ name: row.name, role: row.role, code, expiresAt });
     return await this.outbox.enqueue(m, {
       channel: 'email',
