@@ -51,10 +51,6 @@ const SQL_OUTSIDE_QUERIES_MODULES_TODO = [
   'libs/signin/src/enrollment.service.ts',
   'libs/signin/src/otp-queue.adapter.ts',
   'libs/signin/src/signin.service.ts',
-  'libs/support/src/account-actions.service.ts',
-  'libs/support/src/contact-approval.service.ts',
-  'libs/support/src/correction-request.service.ts',
-  'libs/support/src/profile-correction.service.ts',
 ];
 
 export default tseslint.config(

@@ -8,6 +8,7 @@ import { SecurityCodeGuard } from '../../recovery/src/index.js';
 import { RememberedDeviceService, SessionService, type RememberedDevice, type RequestMeta } from '../../sessions/src/index.js';
 import { SupportNotices } from './notices.js';
 import { assertNotOwnAccount, notFound, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
+import { disableUser, enableUser, openSessionsOfUser, userForActionForUpdate, userRecoveryState } from './support.queries.js';
 
 /** What the console shows about an end user's access (never a hash, code or token). */
 export interface AccessOverview {
@@ -18,7 +19,7 @@ export interface AccessOverview {
   activeSessions: Array<{ id: string; createdAt: Date; lastSeenAt: Date; acr: string; ip: string | null; userAgent: string | null }>;
 }
 
-interface TargetUser {
+export interface TargetUser {
   id: string;
   organization_id: string;
   first_name: string;
@@ -45,18 +46,10 @@ export class AccountActionsService {
 
   async overview(userId: string): Promise<AccessOverview | null> {
     if (!isUuidAnyCase(userId)) return null;
-    const [user] = await this.dataSource.query<
-      Array<{ status: 'active' | 'disabled'; recovery_failed_attempts: number; recovery_locked_at: Date | null }>
-    >(`SELECT status, recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1`, [userId]);
+    const [user] = await userRecoveryState(this.dataSource, [userId]);
     if (!user) return null;
     const now = this.clock.now();
-    const sessions = await this.dataSource.query<
-      Array<{ id: string; created_at: Date; last_seen_at: Date; acr: string; ip: string | null; user_agent: string | null }>
-    >(
-      `SELECT id, created_at, last_seen_at, acr, host(ip) AS ip, user_agent FROM sessions
-        WHERE user_id = $1 AND ended_at IS NULL AND idle_expires_at > $2 AND absolute_expires_at > $2 ORDER BY last_seen_at DESC`,
-      [userId, now],
-    );
+    const sessions = await openSessionsOfUser(this.dataSource, [userId, now]);
     return {
       userId,
       status: user.status,
@@ -187,7 +180,7 @@ export class AccountActionsService {
     const why = requireReason(reason);
     return await this.act(actor, userId, async (m, user, now) => {
       if (user.status === 'disabled') throw new DomainError('already_disabled', 'This user is already disabled.');
-      await m.query(`UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1`, [user.id, now]);
+      await disableUser(m, [user.id, now]);
       const sessionsEnded = await this.sessions.endAllForUser(user.id, 'user_disabled', undefined, m);
       const devicesRevoked = await this.devices.revoke(
         user.id,
@@ -229,7 +222,7 @@ export class AccountActionsService {
     const why = requireReason(reason);
     return await this.act(actor, userId, async (m, user, now) => {
       if (user.status === 'active') throw new DomainError('already_active', 'This user is already active.');
-      await m.query(`UPDATE users SET status = 'active', updated_at = $2 WHERE id = $1`, [user.id, now]);
+      await enableUser(m, [user.id, now]);
       await this.audit.record(
         staffEvent(actor, meta, {
           type: 'support.user_enabled',
@@ -258,10 +251,7 @@ export class AccountActionsService {
   ): Promise<T> {
     if (!isUuidAnyCase(userId)) throw notFound('user');
     const { result, notice } = await this.dataSource.transaction(async (m) => {
-      const [user] = await m.query<TargetUser[]>(
-        `SELECT id, organization_id, first_name, email, status FROM users WHERE id = $1 FOR UPDATE`,
-        [userId],
-      );
+      const [user] = await userForActionForUpdate(m, [userId]);
       if (!user) throw notFound('user');
       assertNotOwnAccount(actor, user.email);
       return await work(m, user, this.clock.now());

@@ -5,9 +5,21 @@ import { Clock, DomainError, isUuidAnyCase } from '../../core/src/index.js';
 import { checkEmail } from '../../identity/src/index.js';
 import { RememberedDeviceService, type RequestMeta } from '../../sessions/src/index.js';
 import { SupportNotices } from './notices.js';
-import { toPendingChange, type PendingChange, type PendingChangeRow } from './pending-change.js';
+import { toPendingChange, type PendingChange } from './pending-change.js';
 import type { ProfileField } from './profile.js';
 import { assertNotOwnAccount, notFound, requireReason, requireSupervisor, staffEvent, type StaffActor } from './staff-actor.js';
+import {
+  approveContactChange,
+  contactChangeById,
+  contactChangeForUpdate,
+  decideContactChange,
+  pendingContactChangeOfUser,
+  pendingContactChanges,
+  resolveCorrectionRequest,
+  setUserEmail,
+  setUserMobile,
+  userContactsForUpdate,
+} from './support.queries.js';
 
 /** A pending change with who it is about, for the approvals page. */
 export interface PendingChangeListing extends PendingChange {
@@ -42,12 +54,7 @@ export class ContactApprovalService {
   async pending(page: { limit?: number; offset?: number } = {}): Promise<{ total: number; items: PendingChangeListing[] }> {
     const limit = Math.min(100, Math.max(1, page.limit ?? 50));
     const offset = Math.max(0, page.offset ?? 0);
-    const rows = await this.dataSource.query<Array<PendingChangeRow & Record<string, unknown>>>(
-      `SELECT c.*, u.enterprise_id, u.first_name, u.last_name, u.status AS user_status, count(*) OVER () AS total
-         FROM support_contact_changes c JOIN users u ON u.id = c.user_id
-        WHERE c.status = 'pending' ORDER BY c.requested_at, c.id LIMIT $1 OFFSET $2`,
-      [limit, offset],
-    );
+    const rows = await pendingContactChanges(this.dataSource, [limit, offset]);
     return {
       total: rows[0] ? Number(rows[0].total) : 0,
       items: rows.map((r) => ({
@@ -64,17 +71,14 @@ export class ContactApprovalService {
 
   async get(id: string): Promise<PendingChange | null> {
     if (!isUuidAnyCase(id)) return null;
-    const rows = await this.dataSource.query<PendingChangeRow[]>(`SELECT * FROM support_contact_changes WHERE id = $1`, [id]);
+    const rows = await contactChangeById(this.dataSource, [id]);
     return rows[0] ? toPendingChange(rows[0]) : null;
   }
 
   /** The change of this user waiting for a decision, if any. */
   async pendingForUser(userId: string): Promise<PendingChange | null> {
     if (!isUuidAnyCase(userId)) return null;
-    const rows = await this.dataSource.query<PendingChangeRow[]>(
-      `SELECT * FROM support_contact_changes WHERE user_id = $1 AND status = 'pending'`,
-      [userId],
-    );
+    const rows = await pendingContactChangeOfUser(this.dataSource, [userId]);
     return rows[0] ? toPendingChange(rows[0]) : null;
   }
 
@@ -91,10 +95,7 @@ export class ContactApprovalService {
       if (change.requestedBy === actor.id) {
         throw new DomainError('four_eyes', 'You asked for this change: another supervisor must approve it.');
       }
-      const [user] = await m.query<Array<{ organization_id: string; first_name: string; email: string; mobile: string | null }>>(
-        `SELECT organization_id, first_name, email, mobile FROM users WHERE id = $1 FOR UPDATE`,
-        [change.userId],
-      );
+      const [user] = await userContactsForUpdate(m, [change.userId]);
       if (!user) throw notFound('user');
       const about = { type: 'user', id: change.userId };
       const { email, mobile } = change.changes;
@@ -109,25 +110,12 @@ export class ContactApprovalService {
       if (email) {
         const checked = checkEmail(email.after ?? '');
         if (!checked.ok) throw new DomainError('stale_change', 'The requested email address is no longer valid. Reject this change.');
-        await m.query(`UPDATE users SET email = $2, email_key = $3, email_verified_at = NULL, updated_at = $4 WHERE id = $1`, [
-          change.userId,
-          checked.value.display,
-          checked.value.key,
-          now,
-        ]);
+        await setUserEmail(m, [change.userId, checked.value.display, checked.value.key, now]);
       }
       if (mobile) {
-        await m.query(
-          `UPDATE users SET mobile = $2, mobile_verified_at = NULL, updated_at = $3,
-                  preferred_otp_channel = CASE WHEN preferred_otp_channel IN ('sms', 'voice') THEN NULL ELSE preferred_otp_channel END
-            WHERE id = $1`,
-          [change.userId, mobile.after, now],
-        );
+        await setUserMobile(m, [change.userId, mobile.after, now]);
       }
-      const [decided] = await m.query<[PendingChangeRow[], number]>(
-        `UPDATE support_contact_changes SET status = 'approved', decided_by = $2, decided_at = $3 WHERE id = $1 RETURNING *`,
-        [change.id, actor.id, now],
-      );
+      const [decided] = await approveContactChange(m, [change.id, actor.id, now]);
       // Remembered devices skip the code; the next sign-in must send one, by the new contacts.
       const revoked = await this.devices.revoke(
         change.userId,
@@ -139,11 +127,7 @@ export class ContactApprovalService {
       );
       let resolvedRequest: string | null = null;
       if (change.correctionRequestId) {
-        const [resolved] = await m.query<[Array<{ id: string }>, number]>(
-          `UPDATE correction_requests SET status = 'resolved', resolved_at = $2, resolved_by = $3, resolution = $4
-            WHERE id = $1 AND status = 'open' RETURNING id`,
-          [change.correctionRequestId, now, actor.id, change.reason],
-        );
+        const [resolved] = await resolveCorrectionRequest(m, [change.correctionRequestId, now, actor.id, change.reason]);
         resolvedRequest = resolved[0]?.id ?? null;
       }
       const fields = (['email', 'mobile'] as const).filter((f) => change.changes[f]) as ProfileField[];
@@ -210,10 +194,7 @@ export class ContactApprovalService {
       if (status === 'cancelled' && change.requestedBy !== actor.id) {
         throw new DomainError('forbidden', 'Only the staff member who asked for this change can cancel it; a supervisor can reject it.');
       }
-      const [decided] = await m.query<[PendingChangeRow[], number]>(
-        `UPDATE support_contact_changes SET status = $2, decided_by = $3, decided_at = $4, decision_reason = $5 WHERE id = $1 RETURNING *`,
-        [change.id, status, actor.id, this.clock.now(), reason],
-      );
+      const [decided] = await decideContactChange(m, [change.id, status, actor.id, this.clock.now(), reason]);
       await this.audit.record(
         staffEvent(actor, meta, {
           type: `support.contact_change_${status}`,
@@ -229,7 +210,7 @@ export class ContactApprovalService {
 
   private async lock(m: EntityManager, changeId: string): Promise<PendingChange> {
     if (!isUuidAnyCase(changeId)) throw notFound('change');
-    const [row] = await m.query<PendingChangeRow[]>(`SELECT * FROM support_contact_changes WHERE id = $1 FOR UPDATE`, [changeId]);
+    const [row] = await contactChangeForUpdate(m, [changeId]);
     if (!row) throw notFound('change');
     const change = toPendingChange(row);
     if (change.status !== 'pending') throw alreadyDecided(change);

@@ -7,6 +7,16 @@ import { SupportNotices } from './notices.js';
 import { ProfileCorrectionService, type CorrectionResult } from './profile-correction.service.js';
 import type { ProfileInput } from './profile.js';
 import { notFound, readReason, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
+import {
+  correctionRequestById,
+  correctionRequestsByStatus,
+  countCorrectionRequests,
+  lockCorrectionRequest,
+  markCorrectionRequestResolved,
+  openCorrectionRequestsOfLegacy,
+  rejectCorrectionRequest,
+  userEmailAndName,
+} from './support.queries.js';
 
 export type CorrectionStatus = 'open' | 'resolved' | 'rejected';
 export const CORRECTION_STATUSES: readonly CorrectionStatus[] = ['open', 'resolved', 'rejected'];
@@ -43,15 +53,6 @@ export interface ResolveOutcome {
   /** `awaiting_approval`: the names are corrected, the email/mobile change waits for a supervisor; the request stays open until then. */
   status: 'resolved' | 'awaiting_approval';
 }
-
-const SELECT = `
-  SELECT r.id, r.status, r.message, r.created_at, r.resolved_at, r.resolved_by, r.resolution, r.organization_id,
-         l.id AS legacy_account_id, l.legacy_user_id, l.status AS account_status, l.first_name, l.last_name, l.email, l.mobile,
-         u.id AS user_id, u.enterprise_id,
-         (SELECT c.id FROM support_contact_changes c WHERE c.correction_request_id = r.id AND c.status = 'pending') AS pending_change_id
-    FROM correction_requests r
-    JOIN legacy_accounts l ON l.id = r.legacy_account_id
-    LEFT JOIN users u ON u.id = l.user_id`;
 
 function toRequest(r: Record<string, unknown>): CorrectionRequest {
   return {
@@ -102,29 +103,21 @@ export class CorrectionRequestService {
     const status = options.status ?? 'open';
     const limit = Math.min(100, Math.max(1, options.limit ?? 50));
     const offset = Math.max(0, options.offset ?? 0);
-    const [count] = await this.dataSource.query<Array<{ n: string }>>(`SELECT count(*) AS n FROM correction_requests WHERE status = $1`, [
-      status,
-    ]);
-    const rows = await this.dataSource.query<Array<Record<string, unknown>>>(
-      `${SELECT} WHERE r.status = $1 ORDER BY r.created_at, r.id LIMIT $2 OFFSET $3`,
-      [status, limit, offset],
-    );
+    const [count] = await countCorrectionRequests(this.dataSource, [status]);
+    const rows = await correctionRequestsByStatus(this.dataSource, [status, limit, offset]);
     return { total: Number(count?.n ?? 0), items: rows.map(toRequest) };
   }
 
   async get(id: string, manager: EntityManager = this.dataSource.manager): Promise<CorrectionRequest | null> {
     if (!isUuidAnyCase(id)) return null;
-    const rows = await manager.query<Array<Record<string, unknown>>>(`${SELECT} WHERE r.id = $1`, [id]);
+    const rows = await correctionRequestById(manager, [id]);
     return rows[0] ? toRequest(rows[0]) : null;
   }
 
   /** Open requests about a legacy account (for the person page). */
   async openForLegacyAccount(legacyAccountId: string): Promise<CorrectionRequest[]> {
     if (!isUuidAnyCase(legacyAccountId)) return [];
-    const rows = await this.dataSource.query<Array<Record<string, unknown>>>(
-      `${SELECT} WHERE r.legacy_account_id = $1 AND r.status = 'open' ORDER BY r.created_at`,
-      [legacyAccountId],
-    );
+    const rows = await openCorrectionRequestsOfLegacy(this.dataSource, [legacyAccountId]);
     return rows.map(toRequest);
   }
 
@@ -153,10 +146,7 @@ export class CorrectionRequestService {
         correction = await this.corrections.correctUserIn(m, actor, request.user.id, input, reason, meta, sent, options);
       }
       if (correction.pending) return { correction, status: 'awaiting_approval' as const };
-      await m.query(
-        `UPDATE correction_requests SET status = 'resolved', resolved_at = $2, resolved_by = $3, resolution = $4 WHERE id = $1`,
-        [request.id, this.clock.now(), actor.id, why],
-      );
+      await markCorrectionRequestResolved(m, [request.id, this.clock.now(), actor.id, why]);
       await this.audit.record(
         staffEvent(actor, meta, {
           type: 'support.correction_resolved',
@@ -179,10 +169,7 @@ export class CorrectionRequestService {
     await this.dataSource.transaction(async (m) => {
       const request = await this.lockOpen(m, id);
       const now = this.clock.now();
-      await m.query(
-        `UPDATE correction_requests SET status = 'rejected', resolved_at = $2, resolved_by = $3, resolution = $4 WHERE id = $1`,
-        [request.id, now, actor.id, why],
-      );
+      await rejectCorrectionRequest(m, [request.id, now, actor.id, why]);
       await this.audit.record(
         staffEvent(actor, meta, {
           type: 'support.correction_rejected',
@@ -212,7 +199,7 @@ export class CorrectionRequestService {
 
   private async lockOpen(m: EntityManager, id: string): Promise<CorrectionRequest> {
     if (!isUuidAnyCase(id)) throw notFound('correction request');
-    const [locked] = await m.query<Array<{ id: string }>>(`SELECT id FROM correction_requests WHERE id = $1 FOR UPDATE`, [id]);
+    const [locked] = await lockCorrectionRequest(m, [id]);
     if (!locked) throw notFound('correction request');
     const request = (await this.get(id, m))!;
     if (request.status !== 'open') {
@@ -229,9 +216,7 @@ export class CorrectionRequestService {
   }
 
   private async userEmail(m: EntityManager, userId: string): Promise<{ email: string; firstName: string } | null> {
-    const [row] = await m.query<Array<{ email: string; first_name: string }>>(`SELECT email, first_name FROM users WHERE id = $1`, [
-      userId,
-    ]);
+    const [row] = await userEmailAndName(m, [userId]);
     return row ? { email: row.email, firstName: row.first_name } : null;
   }
 }

@@ -3,10 +3,18 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError, isUuidAnyCase } from '../../core/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
-import { toPendingChange, type PendingChange, type PendingChangeRow } from './pending-change.js';
+import { toPendingChange, type PendingChange } from './pending-change.js';
 import { changedFields, checkProfile, isEmpty, splitForApproval, type ProfileDiff, type ProfileInput } from './profile.js';
 import { SupportNotices } from './notices.js';
 import { assertNotOwnAccount, invalidInput, notFound, readReason, staffEvent, type StaffActor } from './staff-actor.js';
+import {
+  correctLegacyAccount,
+  insertContactChange,
+  legacyAccountForCorrection,
+  pendingContactChangeIdOfUser,
+  setUserNames,
+  userProfileForUpdate,
+} from './support.queries.js';
 
 export interface CorrectionResult {
   subject: { type: 'legacy_account' | 'user'; id: string };
@@ -27,7 +35,7 @@ export interface CorrectionOptions {
   notice?: 'details_corrected' | 'correction_resolved' | 'none';
 }
 
-interface LegacyRow {
+export interface LegacyRow {
   id: string;
   organization_id: string;
   status: 'pending' | 'enrolled';
@@ -38,7 +46,7 @@ interface LegacyRow {
   mobile: string | null;
 }
 
-interface UserRow {
+export interface UserRow {
   id: string;
   organization_id: string;
   first_name: string;
@@ -132,10 +140,7 @@ export class ProfileCorrectionService {
     options: CorrectionOptions = {},
   ): Promise<CorrectionResult> {
     if (!isUuidAnyCase(legacyAccountId)) throw notFound('pending account');
-    const [row] = await m.query<LegacyRow[]>(
-      `SELECT id, organization_id, status, user_id, first_name, last_name, email, mobile FROM legacy_accounts WHERE id = $1 FOR UPDATE`,
-      [legacyAccountId],
-    );
+    const [row] = await legacyAccountForCorrection(m, [legacyAccountId]);
     if (!row) throw notFound('pending account');
     assertNotOwnAccount(actor, row.email);
     if (row.status !== 'pending') {
@@ -154,10 +159,7 @@ export class ProfileCorrectionService {
     assertNotOwnAccount(actor, values.email);
     const now = this.clock.now();
     if (!isEmpty(diff)) {
-      await m.query(
-        `UPDATE legacy_accounts SET first_name = $2, last_name = $3, email = $4, email_key = $5, mobile = $6, updated_at = $7 WHERE id = $1`,
-        [row.id, values.firstName, values.lastName, values.email, values.emailKey, values.mobile, now],
-      );
+      await correctLegacyAccount(m, [row.id, values.firstName, values.lastName, values.email, values.emailKey, values.mobile, now]);
       await this.audit.record(
         staffEvent(actor, meta, {
           type: 'support.legacy_account_corrected',
@@ -196,10 +198,7 @@ export class ProfileCorrectionService {
     options: CorrectionOptions = {},
   ): Promise<CorrectionResult> {
     if (!isUuidAnyCase(userId)) throw notFound('user');
-    const [row] = await m.query<UserRow[]>(
-      `SELECT id, organization_id, first_name, last_name, email, mobile FROM users WHERE id = $1 FOR UPDATE`,
-      [userId],
-    );
+    const [row] = await userProfileForUpdate(m, [userId]);
     if (!row) throw notFound('user');
     assertNotOwnAccount(actor, row.email);
     const current = { firstName: row.first_name, lastName: row.last_name, email: row.email, mobile: row.mobile };
@@ -218,16 +217,17 @@ export class ProfileCorrectionService {
 
     let pending: PendingChange | null = null;
     if (!isEmpty(contacts)) {
-      const [waiting] = await m.query<Array<{ id: string }>>(
-        `SELECT id FROM support_contact_changes WHERE user_id = $1 AND status = 'pending'`,
-        [row.id],
-      );
+      const [waiting] = await pendingContactChangeIdOfUser(m, [row.id]);
       if (waiting) throw changePending(waiting.id);
-      const [inserted] = await m.query<PendingChangeRow[]>(
-        `INSERT INTO support_contact_changes (user_id, organization_id, changes, reason, correction_request_id, requested_by, requested_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
-        [row.id, row.organization_id, JSON.stringify(contacts), reason, options.correctionRequestId ?? null, actor.id, now],
-      );
+      const [inserted] = await insertContactChange(m, [
+        row.id,
+        row.organization_id,
+        JSON.stringify(contacts),
+        reason,
+        options.correctionRequestId ?? null,
+        actor.id,
+        now,
+      ]);
       pending = toPendingChange(inserted!);
       await this.audit.record(
         staffEvent(actor, meta, {
@@ -246,12 +246,7 @@ export class ProfileCorrectionService {
     }
 
     if (!isEmpty(names)) {
-      await m.query(`UPDATE users SET first_name = $2, last_name = $3, updated_at = $4 WHERE id = $1`, [
-        row.id,
-        values.firstName,
-        values.lastName,
-        now,
-      ]);
+      await setUserNames(m, [row.id, values.firstName, values.lastName, now]);
       await this.audit.record(
         staffEvent(actor, meta, {
           type: 'support.profile_corrected',
