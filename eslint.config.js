@@ -42,7 +42,6 @@ const SQL_OUTSIDE_QUERIES_MODULES_TODO = [
   'libs/legacy-import/src/legacy-importer.ts',
   'libs/observability/src/health.controller.ts',
   'libs/otp/src/testing.ts',
-  'libs/people/src/people.service.ts',
   'libs/platform/src/data-source.ts',
   'libs/recovery/src/recovery.service.ts',
   'libs/recovery/src/security-code.guard.ts',

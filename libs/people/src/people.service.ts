@@ -2,6 +2,15 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError, hasForbiddenCharacters, isUuidAnyCase } from '../../core/src/index.js';
+import {
+  correctionRequestsOfLegacy,
+  countPeopleMatches,
+  enrolledUserOfLegacy,
+  peopleMatchesPage,
+  personSummaryById,
+  rememberedDevicesOfUser,
+  sessionsOfUser,
+} from './people.queries.js';
 
 export type PersonKind = 'user' | 'legacy_account';
 
@@ -102,44 +111,9 @@ export function searchTokens(raw: string): string[] {
   return [...new Set(query.split(/\s+/u))].slice(0, MAX_TOKENS).map((t) => t.slice(0, 100));
 }
 
-/**
- * The people of both kinds, with the columns every summary needs: those matching every
- * word ($1, folded like the stored keys), or the one with id $3. $2 is now.
- */
-function matches(by: 'words' | 'id'): string {
-  const userWhere =
-    by === 'words'
-      ? `NOT EXISTS (SELECT 1 FROM q WHERE strpos(u.search_key || ' ' || coalesce(la.search_key, ''), q.tok) = 0)`
-      : `u.id = $3`;
-  const legacyWhere = by === 'words' ? `NOT EXISTS (SELECT 1 FROM q WHERE strpos(l.search_key, q.tok) = 0)` : `l.id = $3`;
-  return `
-  WITH q AS (SELECT gh_search_fold(t) AS tok FROM unnest($1::text[]) AS t),
-  matches AS (
-    SELECT 'user'::text AS kind, u.id, u.enterprise_id, la.legacy_user_id, la.id AS legacy_account_id, u.first_name, u.last_name,
-           u.status, u.organization_id, u.email, u.email_verified_at, u.mobile, u.mobile_verified_at,
-           u.recovery_locked_at, u.recovery_failed_attempts, u.credential_version, u.created_at
-      FROM users u
-      LEFT JOIN LATERAL (SELECT l.id, l.legacy_user_id, l.search_key FROM legacy_accounts l WHERE l.user_id = u.id ORDER BY l.created_at LIMIT 1) la ON true
-     WHERE ${userWhere}
-    UNION ALL
-    SELECT 'legacy_account', l.id, NULL, l.legacy_user_id, l.id, l.first_name, l.last_name,
-           'pending', l.organization_id, l.email, NULL, l.mobile, NULL,
-           NULL, 0, NULL, l.created_at
-      FROM legacy_accounts l
-     WHERE l.status = 'pending' AND ${legacyWhere}
-  )`;
-}
+export type PersonRow = Record<string, unknown>;
 
-const SUMMARY_COLUMNS = `
-  m.*, o.slug AS org_slug, o.name AS org_name,
-  (SELECT count(*)::int FROM remembered_devices d
-    WHERE m.kind = 'user' AND d.user_id = m.id AND d.revoked_at IS NULL AND d.expires_at > $2
-      AND d.credential_version = m.credential_version) AS devices,
-  (SELECT count(*)::int FROM correction_requests c WHERE c.legacy_account_id = m.legacy_account_id AND c.status = 'open') AS open_corrections`;
-
-type Row = Record<string, unknown>;
-
-function toSummary(r: Row): PersonSummary {
+function toSummary(r: PersonRow): PersonSummary {
   const kind = r.kind as PersonKind;
   return {
     kind,
@@ -205,18 +179,8 @@ export class PeopleDirectory {
     const tokens = searchTokens(text);
     if (tokens.length === 0) return { query: text.trim(), items: [], page: 1, pageSize, total: 0 };
     const now = this.clock.now();
-    const [counted] = await this.dataSource.query<Array<{ total: number }>>(
-      `${matches('words')} SELECT count(*)::int AS total FROM matches`,
-      [tokens],
-    );
-    const rows = await this.dataSource.query<Row[]>(
-      `${matches('words')}
-       SELECT ${SUMMARY_COLUMNS}
-         FROM matches m JOIN organizations o ON o.id = m.organization_id
-        ORDER BY gh_search_fold(m.last_name), gh_search_fold(m.first_name), m.kind, m.id
-        LIMIT $3 OFFSET $4`,
-      [tokens, now, pageSize, (current - 1) * pageSize],
-    );
+    const [counted] = await countPeopleMatches(this.dataSource, [tokens]);
+    const rows = await peopleMatchesPage(this.dataSource, [tokens, now, pageSize, (current - 1) * pageSize]);
     return { query: text.trim(), items: rows.map(toSummary), page: current, pageSize, total: counted?.total ?? 0 };
   }
 
@@ -224,13 +188,7 @@ export class PeopleDirectory {
   async person(kind: unknown, id: unknown): Promise<PersonDetails | null> {
     if ((kind !== 'user' && kind !== 'legacy_account') || typeof id !== 'string' || !isUuidAnyCase(id)) return null;
     const now = this.clock.now();
-    const rows = await this.dataSource.query<Row[]>(
-      `${matches('id')}
-       SELECT ${SUMMARY_COLUMNS}
-         FROM matches m JOIN organizations o ON o.id = m.organization_id
-        WHERE m.kind = $4`,
-      [[], now, id, kind],
-    );
+    const rows = await personSummaryById(this.dataSource, [[], now, id, kind]);
     const r = rows[0];
     if (!r) return null;
     const summary = toSummary(r);
@@ -257,19 +215,12 @@ export class PeopleDirectory {
   /** Where an enrolled legacy account lives on as a user (the person page redirects there). */
   async userOfLegacyAccount(id: string): Promise<string | null> {
     if (!isUuidAnyCase(id)) return null;
-    const rows = await this.dataSource.query<Array<{ user_id: string | null }>>(
-      `SELECT user_id FROM legacy_accounts WHERE id = $1 AND status = 'enrolled'`,
-      [id],
-    );
+    const rows = await enrolledUserOfLegacy(this.dataSource, [id]);
     return rows[0]?.user_id ?? null;
   }
 
   private async devices(userId: string, credentialVersion: number, now: Date): Promise<DeviceView[]> {
-    const rows = await this.dataSource.query<Row[]>(
-      `SELECT id, name, credential_version, created_at, last_used_at, expires_at, revoked_at, revoked_reason
-         FROM remembered_devices WHERE user_id = $1 ORDER BY (revoked_at IS NULL) DESC, last_used_at DESC LIMIT 50`,
-      [userId],
-    );
+    const rows = await rememberedDevicesOfUser(this.dataSource, [userId]);
     return rows.map((d) => ({
       id: d.id as string,
       name: d.name as string,
@@ -289,12 +240,7 @@ export class PeopleDirectory {
   }
 
   private async sessions(userId: string, now: Date): Promise<SessionView[]> {
-    const rows = await this.dataSource.query<Row[]>(
-      `SELECT id, created_at, last_seen_at, idle_expires_at, absolute_expires_at, acr, host(ip) AS ip, user_agent
-         FROM sessions WHERE user_id = $1 AND ended_at IS NULL AND idle_expires_at > $2 AND absolute_expires_at > $2
-        ORDER BY last_seen_at DESC LIMIT 50`,
-      [userId, now],
-    );
+    const rows = await sessionsOfUser(this.dataSource, [userId, now]);
     return rows.map((s) => ({
       id: s.id as string,
       createdAt: s.created_at as Date,
@@ -308,11 +254,7 @@ export class PeopleDirectory {
   }
 
   private async correctionRequests(legacyAccountId: string): Promise<CorrectionRequestView[]> {
-    const rows = await this.dataSource.query<Row[]>(
-      `SELECT id, status, message, created_at, resolved_at, resolved_by, resolution
-         FROM correction_requests WHERE legacy_account_id = $1 ORDER BY created_at DESC LIMIT 50`,
-      [legacyAccountId],
-    );
+    const rows = await correctionRequestsOfLegacy(this.dataSource, [legacyAccountId]);
     return rows.map((c) => ({
       id: c.id as string,
       status: c.status as CorrectionRequestView['status'],
