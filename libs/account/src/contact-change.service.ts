@@ -3,7 +3,17 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
 import { Clock, type Channel } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
-import { Directory, checkEmail, checkMobile, type UserRecord } from '../../identity/src/index.js';
+import {
+  Directory,
+  checkEmail,
+  checkMobile,
+  type UserRecord,
+  activeUserContactsForUpdate,
+  clearUserMobile,
+  setVerifiedUserEmail,
+  setVerifiedUserMobile,
+  userMobileForUpdate,
+} from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import { CodeStepService, INVALID_CHANNEL, maskDestination, pickChannel, type Delivery, type StepError } from '../../otp/src/index.js';
 import type { RequestMeta, Session } from '../../sessions/src/index.js';
@@ -121,10 +131,7 @@ export class ContactChangeService {
       );
       // A wrong code commits too: its attempt must count.
       if (!result.ok) return result;
-      const [previous] = await manager.query<Array<{ email: string; mobile: string | null }>>(
-        `SELECT email, mobile FROM users WHERE id = $1 AND status = 'active' FOR UPDATE`,
-        [user.id],
-      );
+      const [previous] = await activeUserContactsForUpdate(manager, [user.id]);
       if (!previous) throw sessionEnded();
       if (kind === 'mobile') await this.applyMobile(manager, user, previous, state.destination, state.channel, session, now, meta);
       else await this.applyEmail(manager, user, previous, state.destination, session, now, meta);
@@ -149,17 +156,10 @@ export class ContactChangeService {
     if (!user.mobile) return { status: 'rejected', error: { code: 'no_mobile', message: 'There is no mobile number on your account.' } };
     const now = this.clock.now();
     await this.dataSource.transaction(async (manager: EntityManager) => {
-      const [locked] = await manager.query<Array<{ mobile: string | null }>>(`SELECT mobile FROM users WHERE id = $1 FOR UPDATE`, [
-        user.id,
-      ]);
+      const [locked] = await userMobileForUpdate(manager, [user.id]);
       const previous = locked?.mobile;
       if (!previous) return;
-      await manager.query(
-        `UPDATE users SET mobile = NULL, mobile_verified_at = NULL, updated_at = $2,
-                preferred_otp_channel = CASE WHEN preferred_otp_channel IN ('sms', 'voice') THEN NULL ELSE preferred_otp_channel END
-          WHERE id = $1`,
-        [user.id, now],
-      );
+      await clearUserMobile(manager, [user.id, now]);
       await this.audit.record(
         {
           type: 'contact.mobile_removed',
@@ -241,7 +241,7 @@ export class ContactChangeService {
     now: Date,
     meta: RequestMeta,
   ): Promise<void> {
-    await manager.query(`UPDATE users SET mobile = $2, mobile_verified_at = $3, updated_at = $3 WHERE id = $1`, [user.id, mobile, now]);
+    await setVerifiedUserMobile(manager, [user.id, mobile, now]);
     // The number on file but never verified (skipped at enrollment) is only being verified now.
     const type =
       previous.mobile === mobile ? 'contact.mobile_verified' : previous.mobile ? 'contact.mobile_changed' : 'contact.mobile_added';
@@ -275,12 +275,7 @@ export class ContactChangeService {
   ): Promise<void> {
     const checked = checkEmail(email);
     if (!checked.ok) throw flowNotFound();
-    await manager.query(`UPDATE users SET email = $2, email_key = $3, email_verified_at = $4, updated_at = $4 WHERE id = $1`, [
-      user.id,
-      checked.value.display,
-      checked.value.key,
-      now,
-    ]);
+    await setVerifiedUserEmail(manager, [user.id, checked.value.display, checked.value.key, now]);
     const before = checkEmail(previous.email);
     const verifiedOnly = before.ok && before.value.key === checked.value.key;
     await this.audit.record(

@@ -2,7 +2,16 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
 import { Clock, foldKey } from '../../core/src/index.js';
-import { Directory, PasswordHasher, checkNewPassword, checkSecurityCode, type UserRecord } from '../../identity/src/index.js';
+import {
+  Directory,
+  PasswordHasher,
+  checkNewPassword,
+  checkSecurityCode,
+  type UserRecord,
+  setUserCredential,
+  userCredentialHashes,
+  userCredentialStateForUpdate,
+} from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage, type NoticeKind } from '../../notifications/src/index.js';
 import { RememberedDeviceService, SessionService, type RequestMeta, type Session } from '../../sessions/src/index.js';
 import type { StepError } from '../../otp/src/index.js';
@@ -144,10 +153,7 @@ export class CredentialChangeService {
   }
 
   private async hashesOf(userId: string): Promise<{ passwordHash: string; securityCodeHash: string }> {
-    const rows = await this.dataSource.query<Array<{ password_hash: string; security_code_hash: string }>>(
-      `SELECT password_hash, security_code_hash FROM users WHERE id = $1`,
-      [userId],
-    );
+    const rows = await userCredentialHashes(this.dataSource, [userId]);
     if (!rows[0]) throw sessionEnded();
     return { passwordHash: rows[0].password_hash, securityCodeHash: rows[0].security_code_hash };
   }
@@ -160,16 +166,10 @@ export class CredentialChangeService {
   private async apply(session: Session, user: UserRecord, what: Credential, hash: string, meta: RequestMeta): Promise<void> {
     const now = this.clock.now();
     await this.dataSource.transaction(async (manager: EntityManager) => {
-      const locked = await manager.query<Array<{ credential_version: number; status: string }>>(
-        `SELECT credential_version, status FROM users WHERE id = $1 FOR UPDATE`,
-        [user.id],
-      );
+      const locked = await userCredentialStateForUpdate(manager, [user.id]);
       if (!locked[0] || locked[0].status !== 'active' || locked[0].credential_version !== session.credentialVersion) throw sessionEnded();
       const column = what === 'password' ? 'password_hash' : 'security_code_hash';
-      const [updated] = await manager.query<[Array<{ credential_version: number }>, number]>(
-        `UPDATE users SET ${column} = $2, credential_version = credential_version + 1, updated_at = $3 WHERE id = $1 RETURNING credential_version`,
-        [user.id, hash, now],
-      );
+      const [updated] = await setUserCredential(manager, column, [user.id, hash, now]);
       const version = updated[0]!.credential_version;
       if (!(await this.sessions.adoptCredentialVersion(session.id, version, manager))) throw sessionEnded();
       const ended = await this.sessions.endAllForUser(user.id, `${what}_changed`, session.id, manager);

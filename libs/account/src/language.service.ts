@@ -5,6 +5,7 @@ import { Clock, DomainError } from '../../core/src/index.js';
 import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../notifications/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
 import { auditMeta } from './common.js';
+import { setUserLocale, userLocaleForUpdate, userLocaleWithDefault } from '../../identity/src/index.js';
 
 export interface MessageLanguage {
   /** The user's own choice, or null (then the organization's default applies). */
@@ -23,10 +24,7 @@ export class MessageLanguageService {
   ) {}
 
   async current(userId: string): Promise<MessageLanguage> {
-    const [row] = await this.dataSource.query<Array<{ locale: string | null; default_locale: string | null }>>(
-      `SELECT u.locale, p.default_locale FROM users u LEFT JOIN organization_policies p ON p.organization_id = u.organization_id WHERE u.id = $1`,
-      [userId],
-    );
+    const [row] = await userLocaleWithDefault(this.dataSource, [userId]);
     return {
       locale: isMessageLocale(row?.locale) ? row.locale : null,
       organizationDefault: isMessageLocale(row?.default_locale) ? row.default_locale : 'en',
@@ -39,12 +37,9 @@ export class MessageLanguageService {
       throw new DomainError('invalid_locale', `Choose one of the languages offered (${MESSAGE_LOCALES.join(', ')}).`);
     }
     await this.dataSource.transaction(async (m) => {
-      const [row] = await m.query<Array<{ organization_id: string; previous: string | null }>>(
-        `SELECT organization_id, locale AS previous FROM users WHERE id = $1 FOR UPDATE`,
-        [userId],
-      );
+      const [row] = await userLocaleForUpdate(m, [userId]);
       if (!row) throw new DomainError('not_found', 'This account no longer exists.');
-      await m.query(`UPDATE users SET locale = $2, updated_at = $3 WHERE id = $1`, [userId, input, this.clock.now()]);
+      await setUserLocale(m, [userId, input, this.clock.now()]);
       await this.audit.record(
         {
           type: 'account.language_changed',

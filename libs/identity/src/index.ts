@@ -8,4 +8,5 @@ export * from './enterprise-id.js';
 export * from './credential-policy.js';
 export * from './password-strength.js';
 export * from './directory.js';
+export * from './users.queries.js';
 export * from './organization-policy.js';

@@ -4,7 +4,17 @@ import { DataSource } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, type Channel } from '../../core/src/index.js';
 import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
-import { Directory, PasswordHasher, checkEmail, checkNewPassword, type UserRecord } from '../../identity/src/index.js';
+import {
+  Directory,
+  PasswordHasher,
+  checkEmail,
+  checkNewPassword,
+  type UserRecord,
+  setUserPassword,
+  userForRecovery,
+  userPasswordState,
+  userRecoveryLock,
+} from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import {
   CodeStepService,
@@ -145,16 +155,6 @@ function readDetails(
 /** The error of malformed details: control characters are a 400 of their own (`invalid_characters`). */
 function detailsError(read: { invalidCharacters?: true }): StepError {
   return read.invalidCharacters ? { code: 'invalid_characters', message: INVALID_CHARACTERS } : INVALID_DETAILS;
-}
-
-interface CandidateRow {
-  id: string;
-  organization_id: string;
-  status: 'active' | 'disabled';
-  security_code_hash: string;
-  recovery_locked_at: Date | null;
-  email: string;
-  first_name: string;
 }
 
 /**
@@ -434,10 +434,7 @@ export class RecoveryService {
     const flow = await this.flows.load<RecoveryState>('recovery', handle);
     if (flow.state.step !== 'new_password') return this.describe(handle, flow.state);
     const state = flow.state;
-    const rows = await this.dataSource.query<Array<{ password_hash: string; credential_version: number }>>(
-      `SELECT password_hash, credential_version FROM users WHERE id = $1`,
-      [state.userId],
-    );
+    const rows = await userPasswordState(this.dataSource, [state.userId]);
     const user = await this.eligibleUser(state.userId);
     if (!user || !rows[0]) return this.blocked(flow);
     if (rows[0].credential_version !== state.credentialVersion) throw await this.superseded(flow);
@@ -466,12 +463,7 @@ export class RecoveryService {
       noticeId = await this.dataSource.transaction(async (m) => {
         // Completes only from the version this flow started with: a reset (or any credential
         // change) that won meanwhile makes this one fail, also when both run at once.
-        const [changed] = await m.query<[Array<{ credential_version: number }>, number]>(
-          `UPDATE users SET password_hash = $2, credential_version = credential_version + 1, updated_at = $4
-            WHERE id = $1 AND credential_version = $3 AND status = 'active' AND recovery_locked_at IS NULL
-            RETURNING credential_version`,
-          [user.id, hash, state.credentialVersion, now],
-        );
+        const [changed] = await setUserPassword(m, [user.id, hash, state.credentialVersion, now]);
         if (changed.length === 0) throw new DomainError('recovery_superseded', 'stale');
         const ended = await this.sessions.endAllForUser(user.id, 'password_reset', undefined, m);
         // A new password ends a sign-in lock (failures in a row on the Enterprise ID).
@@ -537,11 +529,7 @@ export class RecoveryService {
 
   private async candidates(column: 'email_key' | 'enterprise_id_key', key: string): Promise<GuardCandidate[]> {
     if (key === '' || key.length > 400) return [];
-    const rows = await this.dataSource.query<CandidateRow[]>(
-      `SELECT id, organization_id, status, security_code_hash, recovery_locked_at, email, first_name
-         FROM users WHERE ${column === 'email_key' ? 'email_key' : 'enterprise_id_key'} = $1 ORDER BY created_at, id LIMIT $2`,
-      [key, MAX_EMAIL_CANDIDATES],
-    );
+    const rows = await userForRecovery(this.dataSource, column, [key, MAX_EMAIL_CANDIDATES]);
     return rows.map((r) => ({
       id: r.id,
       organizationId: r.organization_id,
@@ -587,10 +575,7 @@ export class RecoveryService {
 
   /** The user, if still active and not locked out of recovery. */
   private async eligibleUser(userId: string): Promise<UserRecord | null> {
-    const rows = await this.dataSource.query<Array<{ recovery_locked_at: Date | null }>>(
-      `SELECT recovery_locked_at FROM users WHERE id = $1`,
-      [userId],
-    );
+    const rows = await userRecoveryLock(this.dataSource, [userId]);
     const user = await this.directory.user(userId);
     if (!user || !rows[0] || rows[0].recovery_locked_at !== null || user.status !== 'active') return null;
     return user;

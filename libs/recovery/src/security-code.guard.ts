@@ -2,7 +2,15 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters, isUuidAnyCase } from '../../core/src/index.js';
-import { Directory, PasswordHasher } from '../../identity/src/index.js';
+import {
+  Directory,
+  PasswordHasher,
+  clearRecoveryLock,
+  countRecoveryFailure,
+  settleSecurityCodeSuccess,
+  userRecoveryAttempts,
+  userRecoveryAttemptsForUpdate,
+} from '../../identity/src/index.js';
 import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
 import type { RequestMeta } from '../../sessions/src/index.js';
 
@@ -68,12 +76,7 @@ export class SecurityCodeGuard {
       const user = candidates[matched]!;
       const rehashed = results[matched]!.rehashed ?? null;
       // Resets only while still unlocked: a lock that parallel wrong guesses set just now wins.
-      const [reset] = await this.dataSource.query<[Array<{ id: string }>, number]>(
-        `UPDATE users SET recovery_failed_attempts = 0,
-                security_code_hash = CASE WHEN $2::text IS NOT NULL AND security_code_hash = $3 THEN $2 ELSE security_code_hash END
-          WHERE id = $1 AND status = 'active' AND recovery_locked_at IS NULL RETURNING id`,
-        [user.id, rehashed, user.securityCodeHash],
-      );
+      const [reset] = await settleSecurityCodeSuccess(this.dataSource, [user.id, rehashed, user.securityCodeHash]);
       if (reset.length > 0) return { verdict: 'accepted', userId: user.id };
       return { verdict: 'refused', reason: 'blocked', newlyLocked: [] };
     }
@@ -89,10 +92,7 @@ export class SecurityCodeGuard {
   /** Where a user stands (for support). */
   async status(userId: string): Promise<RecoveryLockStatus | null> {
     if (!isUuidAnyCase(userId)) return null;
-    const rows = await this.dataSource.query<Array<{ recovery_failed_attempts: number; recovery_locked_at: Date | null }>>(
-      `SELECT recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1`,
-      [userId],
-    );
+    const rows = await userRecoveryAttempts(this.dataSource, [userId]);
     const row = rows[0];
     return row ? { failedAttempts: row.recovery_failed_attempts, lockedAt: row.recovery_locked_at } : null;
   }
@@ -116,16 +116,10 @@ export class SecurityCodeGuard {
     }
     if (!isUuidAnyCase(userId)) throw new DomainError('user_not_found', 'No such user.');
     const run = async (m: EntityManager) => {
-      const rows = await m.query<Array<{ organization_id: string; recovery_failed_attempts: number; recovery_locked_at: Date | null }>>(
-        `SELECT organization_id, recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1 FOR UPDATE`,
-        [userId],
-      );
+      const rows = await userRecoveryAttemptsForUpdate(m, [userId]);
       const row = rows[0];
       if (!row) throw new DomainError('user_not_found', 'No such user.');
-      await m.query(`UPDATE users SET recovery_failed_attempts = 0, recovery_locked_at = NULL, updated_at = $2 WHERE id = $1`, [
-        userId,
-        this.clock.now(),
-      ]);
+      await clearRecoveryLock(m, [userId, this.clock.now()]);
       const result = { wasLocked: row.recovery_locked_at !== null, failedAttempts: row.recovery_failed_attempts };
       await this.audit.record(
         {
@@ -154,13 +148,7 @@ export class SecurityCodeGuard {
     await this.dataSource.transaction(async (m) => {
       // One statement: a row that is already locked is not counted, and exactly one failure
       // (the one reaching the limit) moves it from unlocked to locked.
-      const [rows] = await m.query<[Array<{ attempts: number; locked_at: Date | null }>, number]>(
-        `UPDATE users SET recovery_failed_attempts = recovery_failed_attempts + 1,
-                recovery_locked_at = CASE WHEN recovery_failed_attempts + 1 >= $2 THEN $3::timestamptz ELSE NULL END
-          WHERE id = $1 AND status = 'active' AND recovery_locked_at IS NULL
-          RETURNING recovery_failed_attempts AS attempts, recovery_locked_at AS locked_at`,
-        [user.id, max, now],
-      );
+      const [rows] = await countRecoveryFailure(m, [user.id, max, now]);
       const row = rows[0];
       if (!row) return;
       const base = {

@@ -1,0 +1,149 @@
+import type { EntityManager } from 'typeorm';
+
+/**
+ * Statements on users (the users aggregate), as the account, recovery and support libraries
+ * need them. Directory's own statements (directory.ts, legacy-account.store.ts, organizations)
+ * join this module in a later pass.
+ */
+
+/** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
+type Queryable = Pick<EntityManager, 'query'>;
+
+/** A user that account recovery may find by email or enterprise id. */
+export interface RecoveryCandidateRow {
+  id: string;
+  organization_id: string;
+  status: 'active' | 'disabled';
+  security_code_hash: string;
+  recovery_locked_at: Date | null;
+  email: string;
+  first_name: string;
+}
+
+export function activeUserContactsForUpdate(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ email: string; mobile: string | null }>>(
+    `SELECT email, mobile FROM users WHERE id = $1 AND status = 'active' FOR UPDATE`,
+    values,
+  );
+}
+
+export function userMobileForUpdate(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ mobile: string | null }>>(`SELECT mobile FROM users WHERE id = $1 FOR UPDATE`, values);
+}
+
+export function clearUserMobile(db: Queryable, values: unknown[]) {
+  return db.query(
+    `UPDATE users SET mobile = NULL, mobile_verified_at = NULL, updated_at = $2,
+                preferred_otp_channel = CASE WHEN preferred_otp_channel IN ('sms', 'voice') THEN NULL ELSE preferred_otp_channel END
+          WHERE id = $1`,
+    values,
+  );
+}
+
+export function setVerifiedUserMobile(db: Queryable, values: unknown[]) {
+  return db.query(`UPDATE users SET mobile = $2, mobile_verified_at = $3, updated_at = $3 WHERE id = $1`, values);
+}
+
+export function setVerifiedUserEmail(db: Queryable, values: unknown[]) {
+  return db.query(`UPDATE users SET email = $2, email_key = $3, email_verified_at = $4, updated_at = $4 WHERE id = $1`, values);
+}
+export function userCredentialHashes(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ password_hash: string; security_code_hash: string }>>(
+    `SELECT password_hash, security_code_hash FROM users WHERE id = $1`,
+    values,
+  );
+}
+
+export function userCredentialStateForUpdate(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ credential_version: number; status: string }>>(
+    `SELECT credential_version, status FROM users WHERE id = $1 FOR UPDATE`,
+    values,
+  );
+}
+
+export function setUserCredential(db: Queryable, column: 'password_hash' | 'security_code_hash', values: unknown[]) {
+  return db.query<[Array<{ credential_version: number }>, number]>(
+    `UPDATE users SET ${column} = $2, credential_version = credential_version + 1, updated_at = $3 WHERE id = $1 RETURNING credential_version`,
+    values,
+  );
+}
+export function userLocaleWithDefault(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ locale: string | null; default_locale: string | null }>>(
+    `SELECT u.locale, p.default_locale FROM users u LEFT JOIN organization_policies p ON p.organization_id = u.organization_id WHERE u.id = $1`,
+    values,
+  );
+}
+
+export function userLocaleForUpdate(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ organization_id: string; previous: string | null }>>(
+    `SELECT organization_id, locale AS previous FROM users WHERE id = $1 FOR UPDATE`,
+    values,
+  );
+}
+
+export function setUserLocale(db: Queryable, values: unknown[]) {
+  return db.query(`UPDATE users SET locale = $2, updated_at = $3 WHERE id = $1`, values);
+}
+export function userPasswordState(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ password_hash: string; credential_version: number }>>(
+    `SELECT password_hash, credential_version FROM users WHERE id = $1`,
+    values,
+  );
+}
+
+export function setUserPassword(db: Queryable, values: unknown[]) {
+  return db.query<[Array<{ credential_version: number }>, number]>(
+    `UPDATE users SET password_hash = $2, credential_version = credential_version + 1, updated_at = $4
+            WHERE id = $1 AND credential_version = $3 AND status = 'active' AND recovery_locked_at IS NULL
+            RETURNING credential_version`,
+    values,
+  );
+}
+
+export function userForRecovery(db: Queryable, column: 'email_key' | 'enterprise_id_key', values: unknown[]) {
+  return db.query<RecoveryCandidateRow[]>(
+    `SELECT id, organization_id, status, security_code_hash, recovery_locked_at, email, first_name
+         FROM users WHERE ${column === 'email_key' ? 'email_key' : 'enterprise_id_key'} = $1 ORDER BY created_at, id LIMIT $2`,
+    values,
+  );
+}
+
+export function userRecoveryLock(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ recovery_locked_at: Date | null }>>(`SELECT recovery_locked_at FROM users WHERE id = $1`, values);
+}
+export function settleSecurityCodeSuccess(db: Queryable, values: unknown[]) {
+  return db.query<[Array<{ id: string }>, number]>(
+    `UPDATE users SET recovery_failed_attempts = 0,
+                security_code_hash = CASE WHEN $2::text IS NOT NULL AND security_code_hash = $3 THEN $2 ELSE security_code_hash END
+          WHERE id = $1 AND status = 'active' AND recovery_locked_at IS NULL RETURNING id`,
+    values,
+  );
+}
+
+export function userRecoveryAttempts(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ recovery_failed_attempts: number; recovery_locked_at: Date | null }>>(
+    `SELECT recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1`,
+    values,
+  );
+}
+
+export function userRecoveryAttemptsForUpdate(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ organization_id: string; recovery_failed_attempts: number; recovery_locked_at: Date | null }>>(
+    `SELECT organization_id, recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1 FOR UPDATE`,
+    values,
+  );
+}
+
+export function clearRecoveryLock(db: Queryable, values: unknown[]) {
+  return db.query(`UPDATE users SET recovery_failed_attempts = 0, recovery_locked_at = NULL, updated_at = $2 WHERE id = $1`, values);
+}
+
+export function countRecoveryFailure(db: Queryable, values: unknown[]) {
+  return db.query<[Array<{ attempts: number; locked_at: Date | null }>, number]>(
+    `UPDATE users SET recovery_failed_attempts = recovery_failed_attempts + 1,
+                recovery_locked_at = CASE WHEN recovery_failed_attempts + 1 >= $2 THEN $3::timestamptz ELSE NULL END
+          WHERE id = $1 AND status = 'active' AND recovery_locked_at IS NULL
+          RETURNING recovery_failed_attempts AS attempts, recovery_locked_at AS locked_at`,
+    values,
+  );
+}
