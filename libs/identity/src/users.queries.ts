@@ -9,6 +9,35 @@ import type { EntityManager } from 'typeorm';
 /** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
 type Queryable = Pick<EntityManager, 'query'>;
 
+/** Rows the support console's actions read. */
+export interface ActionTargetUserRow {
+  id: string;
+  organization_id: string;
+  first_name: string;
+  email: string;
+  status: 'active' | 'disabled';
+}
+
+export interface LegacyCorrectionRow {
+  id: string;
+  organization_id: string;
+  status: 'pending' | 'enrolled';
+  user_id: string | null;
+  first_name: string;
+  last_name: string;
+  email: string;
+  mobile: string | null;
+}
+
+export interface UserProfileRow {
+  id: string;
+  organization_id: string;
+  first_name: string;
+  last_name: string;
+  email: string;
+  mobile: string | null;
+}
+
 /** A user that account recovery may find by email or enterprise id. */
 export interface RecoveryCandidateRow {
   id: string;
@@ -146,4 +175,75 @@ export function countRecoveryFailure(db: Queryable, values: unknown[]) {
           RETURNING recovery_failed_attempts AS attempts, recovery_locked_at AS locked_at`,
     values,
   );
+}
+
+export function userRecoveryState(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ status: 'active' | 'disabled'; recovery_failed_attempts: number; recovery_locked_at: Date | null }>>(
+    `SELECT status, recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1`,
+    values,
+  );
+}
+
+export function disableUser(db: Queryable, values: unknown[]) {
+  return db.query(`UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1`, values);
+}
+
+export function enableUser(db: Queryable, values: unknown[]) {
+  return db.query(`UPDATE users SET status = 'active', updated_at = $2 WHERE id = $1`, values);
+}
+
+export function userForActionForUpdate(db: Queryable, values: unknown[]) {
+  return db.query<ActionTargetUserRow[]>(
+    `SELECT id, organization_id, first_name, email, status FROM users WHERE id = $1 FOR UPDATE`,
+    values,
+  );
+}
+
+export function userContactsForUpdate(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ organization_id: string; first_name: string; email: string; mobile: string | null }>>(
+    `SELECT organization_id, first_name, email, mobile FROM users WHERE id = $1 FOR UPDATE`,
+    values,
+  );
+}
+
+export function setUserEmail(db: Queryable, values: unknown[]) {
+  return db.query(`UPDATE users SET email = $2, email_key = $3, email_verified_at = NULL, updated_at = $4 WHERE id = $1`, values);
+}
+
+export function setUserMobile(db: Queryable, values: unknown[]) {
+  return db.query(
+    `UPDATE users SET mobile = $2, mobile_verified_at = NULL, updated_at = $3,
+                  preferred_otp_channel = CASE WHEN preferred_otp_channel IN ('sms', 'voice') THEN NULL ELSE preferred_otp_channel END
+            WHERE id = $1`,
+    values,
+  );
+}
+
+export function userEmailAndName(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ email: string; first_name: string }>>(`SELECT email, first_name FROM users WHERE id = $1`, values);
+}
+
+export function legacyAccountForCorrection(db: Queryable, values: unknown[]) {
+  return db.query<LegacyCorrectionRow[]>(
+    `SELECT id, organization_id, status, user_id, first_name, last_name, email, mobile FROM legacy_accounts WHERE id = $1 FOR UPDATE`,
+    values,
+  );
+}
+
+export function correctLegacyAccount(db: Queryable, values: unknown[]) {
+  return db.query(
+    `UPDATE legacy_accounts SET first_name = $2, last_name = $3, email = $4, email_key = $5, mobile = $6, updated_at = $7 WHERE id = $1`,
+    values,
+  );
+}
+
+export function userProfileForUpdate(db: Queryable, values: unknown[]) {
+  return db.query<UserProfileRow[]>(
+    `SELECT id, organization_id, first_name, last_name, email, mobile FROM users WHERE id = $1 FOR UPDATE`,
+    values,
+  );
+}
+
+export function setUserNames(db: Queryable, values: unknown[]) {
+  return db.query(`UPDATE users SET first_name = $2, last_name = $3, updated_at = $4 WHERE id = $1`, values);
 }

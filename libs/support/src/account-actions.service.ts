@@ -8,7 +8,8 @@ import { SecurityCodeGuard } from '../../recovery/src/index.js';
 import { RememberedDeviceService, SessionService, type RememberedDevice, type RequestMeta } from '../../sessions/src/index.js';
 import { SupportNotices } from './notices.js';
 import { assertNotOwnAccount, notFound, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
-import { disableUser, enableUser, openSessionsOfUser, userForActionForUpdate, userRecoveryState } from './support.queries.js';
+import { openSessionsOfUser } from './support.queries.js';
+import { disableUser, enableUser, userForActionForUpdate, userRecoveryState, type ActionTargetUserRow } from '../../identity/src/index.js';
 
 /** What the console shows about an end user's access (never a hash, code or token). */
 export interface AccessOverview {
@@ -17,14 +18,6 @@ export interface AccessOverview {
   recovery: { failedAttempts: number; lockedAt: Date | null };
   devices: RememberedDevice[];
   activeSessions: Array<{ id: string; createdAt: Date; lastSeenAt: Date; acr: string; ip: string | null; userAgent: string | null }>;
-}
-
-export interface TargetUser {
-  id: string;
-  organization_id: string;
-  first_name: string;
-  email: string;
-  status: 'active' | 'disabled';
 }
 
 /**
@@ -247,7 +240,7 @@ export class AccountActionsService {
   private async act<T>(
     actor: StaffActor,
     userId: string,
-    work: (m: EntityManager, user: TargetUser, now: Date) => Promise<{ result: T; notice: string[] }>,
+    work: (m: EntityManager, user: ActionTargetUserRow, now: Date) => Promise<{ result: T; notice: string[] }>,
   ): Promise<T> {
     if (!isUuidAnyCase(userId)) throw notFound('user');
     const { result, notice } = await this.dataSource.transaction(async (m) => {

@@ -2,7 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '../../audit/src/index.js';
 import { Clock, DomainError, isUuidAnyCase } from '../../core/src/index.js';
-import { checkEmail } from '../../identity/src/index.js';
+import { checkEmail, setUserEmail, setUserMobile, userContactsForUpdate } from '../../identity/src/index.js';
 import { RememberedDeviceService, type RequestMeta } from '../../sessions/src/index.js';
 import { SupportNotices } from './notices.js';
 import { toPendingChange, type PendingChange } from './pending-change.js';
@@ -16,9 +16,6 @@ import {
   pendingContactChangeOfUser,
   pendingContactChanges,
   resolveCorrectionRequest,
-  setUserEmail,
-  setUserMobile,
-  userContactsForUpdate,
 } from './support.queries.js';
 
 /** A pending change with who it is about, for the approvals page. */

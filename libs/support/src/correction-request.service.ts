@@ -15,8 +15,8 @@ import {
   markCorrectionRequestResolved,
   openCorrectionRequestsOfLegacy,
   rejectCorrectionRequest,
-  userEmailAndName,
 } from './support.queries.js';
+import { userEmailAndName } from '../../identity/src/index.js';
 
 export type CorrectionStatus = 'open' | 'resolved' | 'rejected';
 export const CORRECTION_STATUSES: readonly CorrectionStatus[] = ['open', 'resolved', 'rejected'];

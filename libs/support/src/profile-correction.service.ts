@@ -7,14 +7,8 @@ import { toPendingChange, type PendingChange } from './pending-change.js';
 import { changedFields, checkProfile, isEmpty, splitForApproval, type ProfileDiff, type ProfileInput } from './profile.js';
 import { SupportNotices } from './notices.js';
 import { assertNotOwnAccount, invalidInput, notFound, readReason, staffEvent, type StaffActor } from './staff-actor.js';
-import {
-  correctLegacyAccount,
-  insertContactChange,
-  legacyAccountForCorrection,
-  pendingContactChangeIdOfUser,
-  setUserNames,
-  userProfileForUpdate,
-} from './support.queries.js';
+import { insertContactChange, pendingContactChangeIdOfUser } from './support.queries.js';
+import { correctLegacyAccount, legacyAccountForCorrection, setUserNames, userProfileForUpdate } from '../../identity/src/index.js';
 
 export interface CorrectionResult {
   subject: { type: 'legacy_account' | 'user'; id: string };
@@ -33,26 +27,6 @@ export interface CorrectionOptions {
   allowNoChange?: boolean;
   /** Which notice the (new) email on file gets; a changed email's previous address always hears of it too. */
   notice?: 'details_corrected' | 'correction_resolved' | 'none';
-}
-
-export interface LegacyRow {
-  id: string;
-  organization_id: string;
-  status: 'pending' | 'enrolled';
-  user_id: string | null;
-  first_name: string;
-  last_name: string;
-  email: string;
-  mobile: string | null;
-}
-
-export interface UserRow {
-  id: string;
-  organization_id: string;
-  first_name: string;
-  last_name: string;
-  email: string;
-  mobile: string | null;
 }
 
 function noChanges(): DomainError {

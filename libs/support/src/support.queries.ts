@@ -1,7 +1,5 @@
 import type { EntityManager } from 'typeorm';
 import type { PendingChangeRow } from './pending-change.js';
-import type { TargetUser } from './account-actions.service.js';
-import type { LegacyRow, UserRow } from './profile-correction.service.js';
 
 /**
  * The support console's statements: correction requests and contact changes awaiting approval
@@ -22,13 +20,6 @@ const SELECT = `
     JOIN legacy_accounts l ON l.id = r.legacy_account_id
     LEFT JOIN users u ON u.id = l.user_id`;
 
-export function userRecoveryState(db: Queryable, values: unknown[]) {
-  return db.query<Array<{ status: 'active' | 'disabled'; recovery_failed_attempts: number; recovery_locked_at: Date | null }>>(
-    `SELECT status, recovery_failed_attempts, recovery_locked_at FROM users WHERE id = $1`,
-    values,
-  );
-}
-
 export function openSessionsOfUser(db: Queryable, values: unknown[]) {
   return db.query<Array<{ id: string; created_at: Date; last_seen_at: Date; acr: string; ip: string | null; user_agent: string | null }>>(
     `SELECT id, created_at, last_seen_at, acr, host(ip) AS ip, user_agent FROM sessions
@@ -37,17 +28,6 @@ export function openSessionsOfUser(db: Queryable, values: unknown[]) {
   );
 }
 
-export function disableUser(db: Queryable, values: unknown[]) {
-  return db.query(`UPDATE users SET status = 'disabled', updated_at = $2 WHERE id = $1`, values);
-}
-
-export function enableUser(db: Queryable, values: unknown[]) {
-  return db.query(`UPDATE users SET status = 'active', updated_at = $2 WHERE id = $1`, values);
-}
-
-export function userForActionForUpdate(db: Queryable, values: unknown[]) {
-  return db.query<TargetUser[]>(`SELECT id, organization_id, first_name, email, status FROM users WHERE id = $1 FOR UPDATE`, values);
-}
 export function pendingContactChanges(db: Queryable, values: unknown[]) {
   return db.query<Array<PendingChangeRow & Record<string, unknown>>>(
     `SELECT c.*, u.enterprise_id, u.first_name, u.last_name, u.status AS user_status, count(*) OVER () AS total
@@ -63,26 +43,6 @@ export function contactChangeById(db: Queryable, values: unknown[]) {
 
 export function pendingContactChangeOfUser(db: Queryable, values: unknown[]) {
   return db.query<PendingChangeRow[]>(`SELECT * FROM support_contact_changes WHERE user_id = $1 AND status = 'pending'`, values);
-}
-
-export function userContactsForUpdate(db: Queryable, values: unknown[]) {
-  return db.query<Array<{ organization_id: string; first_name: string; email: string; mobile: string | null }>>(
-    `SELECT organization_id, first_name, email, mobile FROM users WHERE id = $1 FOR UPDATE`,
-    values,
-  );
-}
-
-export function setUserEmail(db: Queryable, values: unknown[]) {
-  return db.query(`UPDATE users SET email = $2, email_key = $3, email_verified_at = NULL, updated_at = $4 WHERE id = $1`, values);
-}
-
-export function setUserMobile(db: Queryable, values: unknown[]) {
-  return db.query(
-    `UPDATE users SET mobile = $2, mobile_verified_at = NULL, updated_at = $3,
-                  preferred_otp_channel = CASE WHEN preferred_otp_channel IN ('sms', 'voice') THEN NULL ELSE preferred_otp_channel END
-            WHERE id = $1`,
-    values,
-  );
 }
 
 export function approveContactChange(db: Queryable, values: unknown[]) {
@@ -147,30 +107,6 @@ export function lockCorrectionRequest(db: Queryable, values: unknown[]) {
   return db.query<Array<{ id: string }>>(`SELECT id FROM correction_requests WHERE id = $1 FOR UPDATE`, values);
 }
 
-export function userEmailAndName(db: Queryable, values: unknown[]) {
-  return db.query<Array<{ email: string; first_name: string }>>(`SELECT email, first_name FROM users WHERE id = $1`, values);
-}
-export function legacyAccountForCorrection(db: Queryable, values: unknown[]) {
-  return db.query<LegacyRow[]>(
-    `SELECT id, organization_id, status, user_id, first_name, last_name, email, mobile FROM legacy_accounts WHERE id = $1 FOR UPDATE`,
-    values,
-  );
-}
-
-export function correctLegacyAccount(db: Queryable, values: unknown[]) {
-  return db.query(
-    `UPDATE legacy_accounts SET first_name = $2, last_name = $3, email = $4, email_key = $5, mobile = $6, updated_at = $7 WHERE id = $1`,
-    values,
-  );
-}
-
-export function userProfileForUpdate(db: Queryable, values: unknown[]) {
-  return db.query<UserRow[]>(
-    `SELECT id, organization_id, first_name, last_name, email, mobile FROM users WHERE id = $1 FOR UPDATE`,
-    values,
-  );
-}
-
 export function pendingContactChangeIdOfUser(db: Queryable, values: unknown[]) {
   return db.query<Array<{ id: string }>>(`SELECT id FROM support_contact_changes WHERE user_id = $1 AND status = 'pending'`, values);
 }
@@ -181,8 +117,4 @@ export function insertContactChange(db: Queryable, values: unknown[]) {
          VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING *`,
     values,
   );
-}
-
-export function setUserNames(db: Queryable, values: unknown[]) {
-  return db.query(`UPDATE users SET first_name = $2, last_name = $3, updated_at = $4 WHERE id = $1`, values);
 }
