@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../../libs/audit/src/index.js';
 import { Clock } from '../../../libs/core/src/index.js';
 import type { PaymentDetailsInput } from './iban.js';
+import { paymentDetailsForUpdate, paymentDetailsOf, upsertPaymentDetails } from './portal.queries.js';
 
 export interface PaymentDetails extends PaymentDetailsInput {
   updatedAt: Date;
@@ -24,10 +25,7 @@ export class PaymentDetailsStore {
   ) {}
 
   async find(sub: string): Promise<PaymentDetails | null> {
-    const rows = await this.dataSource.query<Array<{ iban: string; account_holder: string; updated_at: Date }>>(
-      `SELECT iban, account_holder, updated_at FROM demo_portal_payment_details WHERE sub = $1`,
-      [sub],
-    );
+    const rows = await paymentDetailsOf(this.dataSource, [sub]);
     const r = rows[0];
     return r ? { iban: r.iban, accountHolder: r.account_holder, updatedAt: r.updated_at } : null;
   }
@@ -35,15 +33,8 @@ export class PaymentDetailsStore {
   /** Saves the details and audits the change (masked) in one transaction. */
   async save(sub: string, details: PaymentDetailsInput, meta: RequestMeta & { acr: unknown; authTime: Date }): Promise<void> {
     await this.dataSource.transaction(async (manager) => {
-      const before = await manager.query<Array<{ iban: string }>>(
-        `SELECT iban FROM demo_portal_payment_details WHERE sub = $1 FOR UPDATE`,
-        [sub],
-      );
-      await manager.query(
-        `INSERT INTO demo_portal_payment_details (sub, iban, account_holder, updated_at) VALUES ($1, $2, $3, $4)
-         ON CONFLICT (sub) DO UPDATE SET iban = EXCLUDED.iban, account_holder = EXCLUDED.account_holder, updated_at = EXCLUDED.updated_at`,
-        [sub, details.iban, details.accountHolder, this.clock.now()],
-      );
+      const before = await paymentDetailsForUpdate(manager, [sub]);
+      await upsertPaymentDetails(manager, [sub, details.iban, details.accountHolder, this.clock.now()]);
       await this.audit.record(
         {
           type: 'demo_portal.payment_details_changed',

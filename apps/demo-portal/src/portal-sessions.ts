@@ -4,6 +4,17 @@ import { DataSource } from 'typeorm';
 import { Clock, Duration } from '../../../libs/core/src/index.js';
 import type { PaymentDetailsForm } from './iban.js';
 import type { IdClaims } from './step-up.js';
+import {
+  deleteExpiredPortalSessions,
+  deletePortalSession,
+  insertPortalSession,
+  insertSignedInPortalSession,
+  portalSessionByToken,
+  setPortalSessionPending,
+  takePortalSessionDraft,
+  takePortalSessionPending,
+  updatePortalSessionProfile,
+} from './portal.queries.js';
 
 /** What the portal shows about the person, from Gatehouse's userinfo. */
 export interface Profile {
@@ -48,7 +59,7 @@ export interface Identity {
   idToken: string;
 }
 
-interface Row {
+export interface PortalSessionRow {
   sub: string | null;
   profile: Profile | null;
   id_claims: IdClaims | null;
@@ -80,10 +91,7 @@ export class PortalSessions {
 
   async resolve(token: string | undefined): Promise<PortalSession | null> {
     if (!token || !/^[A-Za-z0-9_-]{43}$/u.test(token)) return null;
-    const rows = await this.dataSource.query<Row[]>(
-      `SELECT sub, profile, id_claims, id_token, pending, draft, expires_at FROM demo_portal_sessions WHERE token_hash = $1 AND expires_at > $2`,
-      [hash(token), this.clock.now()],
-    );
+    const rows = await portalSessionByToken(this.dataSource, [hash(token), this.clock.now()]);
     const r = rows[0];
     if (!r) return null;
     return {
@@ -101,28 +109,20 @@ export class PortalSessions {
   /** A new anonymous session (expired ones are purged on the way). */
   async start(): Promise<string> {
     const now = this.clock.now();
-    await this.dataSource.query(`DELETE FROM demo_portal_sessions WHERE expires_at <= $1`, [now]);
+    await deleteExpiredPortalSessions(this.dataSource, [now]);
     const token = randomBytes(32).toString('base64url');
-    await this.dataSource.query(`INSERT INTO demo_portal_sessions (token_hash, created_at, expires_at) VALUES ($1, $2, $3)`, [
-      hash(token),
-      now,
-      ANONYMOUS_LIFETIME.after(now),
-    ]);
+    await insertPortalSession(this.dataSource, [hash(token), now, ANONYMOUS_LIFETIME.after(now)]);
     return token;
   }
 
   async setPending(token: string, pending: PendingAuthorization): Promise<void> {
-    await this.dataSource.query(`UPDATE demo_portal_sessions SET pending = $2 WHERE token_hash = $1`, [hash(token), pending]);
+    await setPortalSessionPending(this.dataSource, [hash(token), pending]);
   }
 
   /** Takes the pending authorization out of the session (single use: a replayed callback finds none). */
   async takePending(token: string): Promise<PendingAuthorization | null> {
     // TypeORM answers UPDATE … RETURNING on PostgreSQL with [rows, rowCount].
-    const [rows] = await this.dataSource.query<[Array<{ pending: PendingAuthorization | null }>, number]>(
-      `WITH old AS (SELECT pending AS was FROM demo_portal_sessions WHERE token_hash = $1 AND expires_at > $2 FOR UPDATE)
-       UPDATE demo_portal_sessions SET pending = NULL FROM old WHERE token_hash = $1 AND old.was IS NOT NULL RETURNING old.was AS pending`,
-      [hash(token), this.clock.now()],
-    );
+    const [rows] = await takePortalSessionPending(this.dataSource, [hash(token), this.clock.now()]);
     const pending = rows[0]?.pending ?? null;
     if (!pending || this.clock.now().getTime() - pending.startedAt > PENDING_LIFETIME.milliseconds) return null;
     return pending;
@@ -133,12 +133,16 @@ export class PortalSessions {
     const now = this.clock.now();
     const token = randomBytes(32).toString('base64url');
     await this.dataSource.transaction(async (manager) => {
-      await manager.query(`DELETE FROM demo_portal_sessions WHERE token_hash = $1`, [hash(oldToken)]);
-      await manager.query(
-        `INSERT INTO demo_portal_sessions (token_hash, sub, profile, id_claims, id_token, created_at, expires_at)
-         VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-        [hash(token), identity.claims.sub, identity.profile, identity.claims, identity.idToken, now, SIGNED_IN_LIFETIME.after(now)],
-      );
+      await deletePortalSession(manager, [hash(oldToken)]);
+      await insertSignedInPortalSession(manager, [
+        hash(token),
+        identity.claims.sub,
+        identity.profile,
+        identity.claims,
+        identity.idToken,
+        now,
+        SIGNED_IN_LIFETIME.after(now),
+      ]);
     });
     return token;
   }
@@ -148,23 +152,23 @@ export class PortalSessions {
    * only; the caller checked), with the form draft kept across it, if any.
    */
   async stepUp(token: string, identity: Identity, draft: PendingAuthorization['draft'] | undefined): Promise<void> {
-    await this.dataSource.query(
-      `UPDATE demo_portal_sessions SET profile = $2, id_claims = $3, id_token = $4, draft = $6 WHERE token_hash = $1 AND sub = $5`,
-      [hash(token), identity.profile, identity.claims, identity.idToken, identity.claims.sub, draft ?? null],
-    );
+    await updatePortalSessionProfile(this.dataSource, [
+      hash(token),
+      identity.profile,
+      identity.claims,
+      identity.idToken,
+      identity.claims.sub,
+      draft ?? null,
+    ]);
   }
 
   /** The kept form draft, once. */
   async takeDraft(token: string): Promise<PendingAuthorization['draft'] | null> {
-    const [rows] = await this.dataSource.query<[Array<{ draft: PendingAuthorization['draft'] | null }>, number]>(
-      `WITH old AS (SELECT draft AS was FROM demo_portal_sessions WHERE token_hash = $1 FOR UPDATE)
-       UPDATE demo_portal_sessions SET draft = NULL FROM old WHERE token_hash = $1 AND old.was IS NOT NULL RETURNING old.was AS draft`,
-      [hash(token)],
-    );
+    const [rows] = await takePortalSessionDraft(this.dataSource, [hash(token)]);
     return rows[0]?.draft ?? null;
   }
 
   async end(token: string): Promise<void> {
-    await this.dataSource.query(`DELETE FROM demo_portal_sessions WHERE token_hash = $1`, [hash(token)]);
+    await deletePortalSession(this.dataSource, [hash(token)]);
   }
 }
