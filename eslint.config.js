@@ -36,7 +36,6 @@ const SQL_OUTSIDE_QUERIES_MODULES_TODO = [
   'libs/identity/src/organization.service.ts',
   'libs/legacy-import/src/legacy-importer.ts',
   'libs/observability/src/health.controller.ts',
-  'libs/otp/src/testing.ts',
   'libs/platform/src/data-source.ts',
   'libs/sessions/src/device.service.ts',
   'libs/sessions/src/session.service.ts',

@@ -123,3 +123,12 @@ export async function challengeById(m: EntityManager, challengeId: string): Prom
   );
   return rows[0] ?? null;
 }
+
+/** The test double's (RecordingOtpQueue) row for a code message: already `sent`, without payload. */
+export function insertSentCodeMessage(db: EntityManager, values: unknown[]) {
+  return db.query<Array<{ id: string }>>(
+    `INSERT INTO outbox_messages (channel, recipient, purpose, locale, payload, otp_challenge_id, status, next_attempt_at, created_at, sent_at)
+       VALUES ($1, $2, $3, $4, NULL, $5, 'sent', $6, $6, $6) RETURNING id::text AS id`,
+    values,
+  );
+}

@@ -1,6 +1,7 @@
 import type { EntityManager } from 'typeorm';
 import type { Clock } from '../../core/src/index.js';
 import { OtpMessageQueue, type CodeMessage, type Delivery } from './types.js';
+import { insertSentCodeMessage } from './otp.queries.js';
 
 export type EnqueuedCode = CodeMessage & { messageId: string };
 
@@ -45,11 +46,14 @@ export class RecordingOtpQueue extends OtpMessageQueue {
       throw new Error('outbox unavailable');
     }
     const now = this.clock.now();
-    const rows = await manager.query<Array<{ id: string }>>(
-      `INSERT INTO outbox_messages (channel, recipient, purpose, locale, payload, otp_challenge_id, status, next_attempt_at, created_at, sent_at)
-       VALUES ($1, $2, $3, $4, NULL, $5, 'sent', $6, $6, $6) RETURNING id::text AS id`,
-      [input.channel, input.destination, `otp.${input.purpose}`, input.locale, input.challengeId, now],
-    );
+    const rows = await insertSentCodeMessage(manager, [
+      input.channel,
+      input.destination,
+      `otp.${input.purpose}`,
+      input.locale,
+      input.challengeId,
+      now,
+    ]);
     const messageId = rows[0]!.id;
     this.sent.push({ ...input, messageId });
     return messageId;
