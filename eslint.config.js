@@ -34,7 +34,6 @@ const SQL_OUTSIDE_QUERIES_MODULES_TODO = [
   'libs/identity/src/legacy-account.store.ts',
   'libs/identity/src/organization-policy.ts',
   'libs/identity/src/organization.service.ts',
-  'libs/legacy-import/src/legacy-importer.ts',
   'libs/observability/src/health.controller.ts',
   'libs/platform/src/data-source.ts',
   'libs/sessions/src/device.service.ts',

@@ -247,3 +247,8 @@ export function userProfileForUpdate(db: Queryable, values: unknown[]) {
 export function setUserNames(db: Queryable, values: unknown[]) {
   return db.query(`UPDATE users SET first_name = $2, last_name = $3, updated_at = $4 WHERE id = $1`, values);
 }
+
+/** One legacy import per organization at a time (until the transaction ends): a concurrent run then sees the first one's rows as unchanged. */
+export async function lockLegacyImportOf(manager: EntityManager, organizationId: string): Promise<void> {
+  await manager.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`legacy_import:${organizationId}`]);
+}

@@ -9,7 +9,7 @@ import { pipeline } from 'node:stream/promises';
 import { DataSource } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { DomainError } from '../../core/src/index.js';
-import { LegacyAccountStore, OrganizationService, type LegacyAccountInput } from '../../identity/src/index.js';
+import { LegacyAccountStore, OrganizationService, lockLegacyImportOf, type LegacyAccountInput } from '../../identity/src/index.js';
 import { readHeader, readRow, type HeaderMap } from './rows.js';
 import { ImportFileError, StrictUtf8Decoder } from './utf8-decoder.js';
 
@@ -137,7 +137,7 @@ export class LegacyImporter {
       await this.dataSource.transaction(async (manager) => {
         // One import per organization at a time: a concurrent run of the same file then sees
         // the first one's rows as unchanged instead of racing it.
-        await manager.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`legacy_import:${organization.id}`]);
+        await lockLegacyImportOf(manager, organization.id);
         let batch: Array<{ account: LegacyAccountInput; fields: string[]; line: number }> = [];
         const flush = async () => {
           const outcomes = await this.store.upsertBatch(
