@@ -34,8 +34,6 @@ const SQL_OUTSIDE_QUERIES_MODULES_TODO = [
   'libs/identity/src/legacy-account.store.ts',
   'libs/identity/src/organization-policy.ts',
   'libs/identity/src/organization.service.ts',
-  'libs/observability/src/health.controller.ts',
-  'libs/platform/src/data-source.ts',
   'libs/sessions/src/device.service.ts',
   'libs/sessions/src/session.service.ts',
   'libs/signin/src/enrollment.service.ts',

@@ -1,3 +1,4 @@
 export * from './embedded.js';
+export * from './server.queries.js';
 export * from './statements.js';
 export * from './unavailable.js';

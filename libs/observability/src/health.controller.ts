@@ -1,5 +1,6 @@
 import { Controller, Get, HttpCode, ServiceUnavailableException } from '@nestjs/common';
 import { DataSource } from 'typeorm';
+import { pingDatabase } from '../../database/src/index.js';
 
 @Controller()
 export class HealthController {
@@ -17,7 +18,7 @@ export class HealthController {
   async ready(): Promise<{ status: 'ready' }> {
     try {
       await Promise.race([
-        this.dataSource.query('SELECT 1'),
+        pingDatabase(this.dataSource),
         new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000).unref()),
       ]);
       return { status: 'ready' };

@@ -1,6 +1,7 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../../migrations/index.js';
 import { AuditEventEntity } from '../../audit/src/index.js';
+import { lockMigrations, unlockMigrations } from '../../database/src/index.js';
 import { IDENTITY_ENTITIES } from '../../identity/src/index.js';
 
 /** Every entity of the application. Feature libs own their entities; this is where they meet. */
@@ -38,11 +39,11 @@ export async function migrate(dataSource: DataSource): Promise<string[]> {
   const runner = dataSource.createQueryRunner();
   await runner.connect();
   try {
-    await runner.query('SELECT pg_advisory_lock(727274)');
+    await lockMigrations(runner);
     const applied = await dataSource.runMigrations({ transaction: 'each' });
     return applied.map((m) => m.name);
   } finally {
-    await runner.query('SELECT pg_advisory_unlock(727274)').catch(() => undefined);
+    await unlockMigrations(runner).catch(() => undefined);
     await runner.release();
   }
 }
