@@ -31,9 +31,7 @@ const SQL_HOMES = ['**/*.queries.ts', '**/*queries*.ts', '**/queries/**/*.ts', '
 const SQL_OUTSIDE_QUERIES_MODULES_TODO = [
   'libs/account/src/account-sessions.service.ts',
   'libs/identity/src/directory.ts',
-  'libs/identity/src/legacy-account.store.ts',
   'libs/identity/src/organization-policy.ts',
-  'libs/identity/src/organization.service.ts',
   'libs/sessions/src/device.service.ts',
   'libs/sessions/src/session.service.ts',
   'libs/signin/src/enrollment.service.ts',

@@ -1,6 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
 import type { LegacyHashFormat } from './entities.js';
+import { enterpriseIdKeysTaken, insertLegacyAccounts, legacyAccountsByKey, updateLegacyAccounts } from './users.queries.js';
 
 export interface LegacyAccountInput {
   legacyUserId: string;
@@ -21,18 +22,6 @@ export type UpsertOutcome =
   | { kind: 'enrolled' }
   | { kind: 'rejected'; reason: string };
 
-interface ExistingRow {
-  legacy_user_id_key: string;
-  organization_id: string;
-  status: 'pending' | 'enrolled';
-  legacy_user_id: string;
-  first_name: string;
-  last_name: string;
-  email: string;
-  mobile: string | null;
-  password_hash: string | null;
-}
-
 /**
  * Writes imported legacy accounts in batches. Pending accounts take the file's data;
  * enrolled accounts are never touched; an ID owned by another organization, or taken as
@@ -43,22 +32,9 @@ export class LegacyAccountStore {
   async upsertBatch(manager: EntityManager, organizationId: string, rows: LegacyAccountInput[]): Promise<UpsertOutcome[]> {
     if (rows.length === 0) return [];
     const keys = rows.map((r) => r.legacyUserIdKey);
-    const existing = await manager.query<ExistingRow[]>(
-      `SELECT legacy_user_id_key, organization_id, status, legacy_user_id, first_name, last_name, email, mobile, password_hash
-         FROM legacy_accounts WHERE legacy_user_id_key = ANY($1::text[]) FOR UPDATE`,
-      [keys],
-    );
+    const existing = await legacyAccountsByKey(manager, [keys]);
     const byKey = new Map(existing.map((e) => [e.legacy_user_id_key, e]));
-    const takenEnterpriseIds = new Set(
-      (
-        await manager.query<Array<{ key: string }>>(
-          `SELECT u.enterprise_id_key AS key FROM users u
-            WHERE u.enterprise_id_key = ANY($1::text[])
-              AND NOT EXISTS (SELECT 1 FROM legacy_accounts l WHERE l.user_id = u.id AND l.legacy_user_id_key = u.enterprise_id_key)`,
-          [keys],
-        )
-      ).map((r) => r.key),
-    );
+    const takenEnterpriseIds = new Set((await enterpriseIdKeysTaken(manager, [keys])).map((r) => r.key));
 
     const outcomes: UpsertOutcome[] = [];
     const inserts: LegacyAccountInput[] = [];
@@ -96,14 +72,7 @@ export class LegacyAccountStore {
     }
 
     if (inserts.length > 0) {
-      const inserted = await manager.query<Array<{ key: string }>>(
-        `INSERT INTO legacy_accounts
-           (organization_id, legacy_user_id, legacy_user_id_key, first_name, last_name, email, email_key, mobile, password_hash, hash_format)
-         SELECT $1::uuid, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-         ON CONFLICT (legacy_user_id_key) DO NOTHING
-         RETURNING legacy_user_id_key AS key`,
-        [organizationId, ...columns(inserts)],
-      );
+      const inserted = await insertLegacyAccounts(manager, [organizationId, ...columns(inserts)]);
       if (inserted.length !== inserts.length) {
         // Another import created some of these IDs since we looked: report them, never overwrite.
         const done = new Set(inserted.map((r) => r.key));
@@ -115,15 +84,7 @@ export class LegacyAccountStore {
       }
     }
     if (updates.length > 0) {
-      await manager.query(
-        `UPDATE legacy_accounts l SET
-            legacy_user_id = u.legacy_user_id, first_name = u.first_name, last_name = u.last_name, email = u.email,
-            email_key = u.email_key, mobile = u.mobile, password_hash = u.password_hash, hash_format = u.hash_format, updated_at = now()
-           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
-                AS u(legacy_user_id, legacy_user_id_key, first_name, last_name, email, email_key, mobile, password_hash, hash_format)
-          WHERE l.legacy_user_id_key = u.legacy_user_id_key AND l.organization_id = $1::uuid AND l.status = 'pending'`,
-        [organizationId, ...columns(updates)],
-      );
+      await updateLegacyAccounts(manager, [organizationId, ...columns(updates)]);
     }
     return outcomes;
   }

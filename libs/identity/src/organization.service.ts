@@ -3,6 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '../../core/src/index.js';
 import { OrganizationEntity, OrganizationPolicyEntity } from './entities.js';
+import { insertOrganization } from './users.queries.js';
 
 const SLUG = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/u;
 
@@ -26,10 +27,7 @@ export class OrganizationService {
     if (name === '' || codePointLength(name) > 200) throw new DomainError('invalid_name', 'name must be 1–200 characters');
 
     return await this.dataSource.transaction(async (manager) => {
-      const inserted = await manager.query<Array<{ id: string; created_at: Date }>>(
-        `INSERT INTO organizations (slug, name) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING RETURNING id, created_at`,
-        [slug, name],
-      );
+      const inserted = await insertOrganization(manager, [slug, name]);
       const row = inserted[0];
       if (!row) throw new DomainError('organization_exists', `organization "${slug}" already exists`);
       await manager.insert(OrganizationPolicyEntity, { organizationId: row.id });

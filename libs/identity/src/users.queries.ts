@@ -1,9 +1,9 @@
 import type { EntityManager } from 'typeorm';
 
 /**
- * Statements on users (the users aggregate), as the account, recovery and support libraries
- * need them. Directory's own statements (directory.ts, legacy-account.store.ts, organizations)
- * join this module in a later pass.
+ * Statements on users, legacy accounts and organizations (the users aggregate), as the account,
+ * recovery, support and legacy-import libraries need them. Directory's own statements
+ * (directory.ts) and the organization policy's join this module in a later pass.
  */
 
 /** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
@@ -251,4 +251,62 @@ export function setUserNames(db: Queryable, values: unknown[]) {
 /** One legacy import per organization at a time (until the transaction ends): a concurrent run then sees the first one's rows as unchanged. */
 export async function lockLegacyImportOf(manager: EntityManager, organizationId: string): Promise<void> {
   await manager.query(`SELECT pg_advisory_xact_lock(hashtext($1))`, [`legacy_import:${organizationId}`]);
+}
+/** A legacy account as the import compares it with the file. */
+export interface ExistingLegacyAccountRow {
+  legacy_user_id_key: string;
+  organization_id: string;
+  status: 'pending' | 'enrolled';
+  legacy_user_id: string;
+  first_name: string;
+  last_name: string;
+  email: string;
+  mobile: string | null;
+  password_hash: string | null;
+}
+
+export function legacyAccountsByKey(db: Queryable, values: unknown[]) {
+  return db.query<ExistingLegacyAccountRow[]>(
+    `SELECT legacy_user_id_key, organization_id, status, legacy_user_id, first_name, last_name, email, mobile, password_hash
+         FROM legacy_accounts WHERE legacy_user_id_key = ANY($1::text[]) FOR UPDATE`,
+    values,
+  );
+}
+
+export function enterpriseIdKeysTaken(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ key: string }>>(
+    `SELECT u.enterprise_id_key AS key FROM users u
+            WHERE u.enterprise_id_key = ANY($1::text[])
+              AND NOT EXISTS (SELECT 1 FROM legacy_accounts l WHERE l.user_id = u.id AND l.legacy_user_id_key = u.enterprise_id_key)`,
+    values,
+  );
+}
+
+export function insertLegacyAccounts(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ key: string }>>(
+    `INSERT INTO legacy_accounts
+           (organization_id, legacy_user_id, legacy_user_id_key, first_name, last_name, email, email_key, mobile, password_hash, hash_format)
+         SELECT $1::uuid, * FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+         ON CONFLICT (legacy_user_id_key) DO NOTHING
+         RETURNING legacy_user_id_key AS key`,
+    values,
+  );
+}
+
+export function updateLegacyAccounts(db: Queryable, values: unknown[]) {
+  return db.query(
+    `UPDATE legacy_accounts l SET
+            legacy_user_id = u.legacy_user_id, first_name = u.first_name, last_name = u.last_name, email = u.email,
+            email_key = u.email_key, mobile = u.mobile, password_hash = u.password_hash, hash_format = u.hash_format, updated_at = now()
+           FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
+                AS u(legacy_user_id, legacy_user_id_key, first_name, last_name, email, email_key, mobile, password_hash, hash_format)
+          WHERE l.legacy_user_id_key = u.legacy_user_id_key AND l.organization_id = $1::uuid AND l.status = 'pending'`,
+    values,
+  );
+}
+export function insertOrganization(db: Queryable, values: unknown[]) {
+  return db.query<Array<{ id: string; created_at: Date }>>(
+    `INSERT INTO organizations (slug, name) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING RETURNING id, created_at`,
+    values,
+  );
 }
