@@ -4,7 +4,7 @@ import { AuditService } from '../../audit/src/index.js';
 import { Clock, isUuid } from '../../core/src/index.js';
 // Not the lib's index: nothing here needs oidc-provider itself.
 import { revokeAccountGrants, revokeSessionGrants } from '../../oidc/src/account-grants.js';
-import { SessionService, deviceName, type RequestMeta } from '../../sessions/src/index.js';
+import { SessionService, deviceName, endSessionOfUser, openSessionsWithApps, type RequestMeta } from '../../sessions/src/index.js';
 import { auditMeta } from './common.js';
 
 /** One place a person is signed in, as their account page shows it (never a token or its hash). */
@@ -43,23 +43,7 @@ export class AccountSessionsService {
 
   /** The person's live sessions, the most recently seen first. */
   async list(userId: string, currentSessionId: string | null): Promise<SignedInSession[]> {
-    const rows = await this.dataSource.query<
-      Array<{ id: string; created_at: Date; last_seen_at: Date; ip: string | null; user_agent: string | null; apps: string[] }>
-    >(
-      `SELECT s.id, s.created_at, s.last_seen_at, host(s.ip) AS ip, s.user_agent,
-              ARRAY(SELECT DISTINCT COALESCE(c.name, a.client_id)
-                      FROM oidc_models m
-                      CROSS JOIN LATERAL jsonb_object_keys(
-                        CASE WHEN jsonb_typeof(m.payload->'authorizations') = 'object' THEN m.payload->'authorizations' ELSE '{}'::jsonb END
-                      ) AS a(client_id)
-                      LEFT JOIN oidc_clients c ON c.client_id = a.client_id
-                     WHERE m.kind = 'Session' AND m.gatehouse_session_id = s.id AND (m.expires_at IS NULL OR m.expires_at > $2)
-                     ORDER BY 1) AS apps
-         FROM sessions s JOIN users u ON u.id = s.user_id AND u.credential_version = s.credential_version
-        WHERE s.user_id = $1 AND s.ended_at IS NULL AND s.idle_expires_at > $2 AND s.absolute_expires_at > $2
-        ORDER BY s.last_seen_at DESC, s.id`,
-      [userId, this.clock.now()],
-    );
+    const rows = await openSessionsWithApps(this.dataSource, [userId, this.clock.now()]);
     return rows.map((r) => ({
       id: r.id,
       current: r.id === currentSessionId,
@@ -80,10 +64,7 @@ export class AccountSessionsService {
     if (!isUuid(sessionId)) return false;
     return await this.dataSource.transaction(async (m) => {
       const now = this.clock.now();
-      const [ended] = await m.query<[Array<{ id: string }>, number]>(
-        `UPDATE sessions SET ended_at = $3, end_reason = $4 WHERE id = $1 AND user_id = $2 AND ended_at IS NULL RETURNING id`,
-        [sessionId, userId, now, reason],
-      );
+      const [ended] = await endSessionOfUser(m, [sessionId, userId, now, reason]);
       if (ended.length === 0) return false;
       const revoked = await revokeSessionGrants(m, sessionId, userId, now);
       await this.audit.record(

@@ -5,7 +5,7 @@ import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
 import { Clock, Duration } from '../../core/src/index.js';
 import { runStatement, type BatchPart, type WriteBatch } from '../../database/src/index.js';
-import { rememberedDeviceIdOf } from './devices.queries.js';
+import { rememberedDeviceIdOf } from './sessions.queries.js';
 import type { RequestMeta } from './session.service.js';
 
 export const MAX_REMEMBERED_DEVICES = 10;
