@@ -1,10 +1,9 @@
-import type { EntityManager } from 'typeorm';
 import type { PendingAuthorization, PortalSessionRow } from './portal-sessions.js';
+import type { Queryable } from '../../../libs/database/src/index.js';
 
 /** The demo portal's statements: its own sessions and the payment details it keeps. */
 
 /** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
-type Queryable = Pick<EntityManager, 'query'>;
 
 export function paymentDetailsOf(db: Queryable, values: unknown[]) {
   return db.query<Array<{ iban: string; account_holder: string; updated_at: Date }>>(

@@ -1,12 +1,11 @@
-import type { EntityManager } from 'typeorm';
 import type { ContactRow, PolicyColumns } from './emergency-contacts.service.js';
 import type { PhoneChannel } from './phone.js';
 import type { EmergencyContactKind } from './policy.js';
+import type { Queryable } from '../../database/src/index.js';
 
 /** The statements on emergency contacts, their deferrals, and the organization policy they follow (the emergency contacts aggregate). */
 
 /** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
-type Queryable = Pick<EntityManager, 'query'>;
 
 export function contactPolicyOfUser(db: Queryable, values: unknown[]) {
   return db.query<Array<PolicyColumns & { email_verified: boolean; phone_verified: boolean; reminders_used: number; deferred: boolean }>>(

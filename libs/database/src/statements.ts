@@ -49,6 +49,9 @@ export async function runStatement<R = Record<string, unknown>>(
   }
 }
 
+/** What a queries module runs its statements on: the DataSource's manager or a transaction's EntityManager. */
+export type Queryable = Pick<EntityManager, 'query'>;
+
 const LABEL = /^[a-z_]{1,40}$/u;
 
 /** One part of a WriteBatch, named so that later parts can depend on it. */

@@ -1,4 +1,5 @@
 import type { EntityManager } from 'typeorm';
+import type { Queryable } from '../../database/src/index.js';
 
 /**
  * Statements on users, legacy accounts and organizations (the users aggregate), as the account,
@@ -7,7 +8,6 @@ import type { EntityManager } from 'typeorm';
  */
 
 /** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
-type Queryable = Pick<EntityManager, 'query'>;
 
 /** Rows the support console's actions read. */
 export interface ActionTargetUserRow {

@@ -1,5 +1,5 @@
-import type { EntityManager } from 'typeorm';
 import type { PersonRow } from './people.service.js';
+import type { Queryable } from '../../database/src/index.js';
 
 /**
  * The support console's reads of people (users and legacy accounts, with their devices, sessions
@@ -7,7 +7,6 @@ import type { PersonRow } from './people.service.js';
  */
 
 /** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
-type Queryable = Pick<EntityManager, 'query'>;
 
 /**
  * The people of both kinds, with the columns every summary needs: those matching every

@@ -1,4 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
+import type { Queryable } from '../../database/src/index.js';
 
 /**
  * Statements on sessions and remembered devices (the sessions aggregate), so far those the
@@ -7,7 +8,6 @@ import type { DataSource, EntityManager } from 'typeorm';
  */
 
 /** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
-type Queryable = Pick<EntityManager, 'query'>;
 
 export function openSessionsWithApps(db: Queryable, values: unknown[]) {
   return db.query<

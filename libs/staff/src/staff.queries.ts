@@ -1,12 +1,11 @@
-import type { EntityManager } from 'typeorm';
 import type { StaffRow } from './staff.service.js';
 import type { StaffSessionRow } from './staff-session.service.js';
 import type { StaffLoginRow } from './staff-signin.service.js';
+import type { Queryable } from '../../database/src/index.js';
 
 /** The statements on staff and their console sessions (the staff aggregate). */
 
 /** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
-type Queryable = Pick<EntityManager, 'query'>;
 
 const STAFF_COLUMNS = `id, email, name, role, status, email_verified_at, setup_expires_at, created_at, updated_at`;
 

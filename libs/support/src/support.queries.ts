@@ -1,5 +1,5 @@
-import type { EntityManager } from 'typeorm';
 import type { PendingChangeRow } from './pending-change.js';
+import type { Queryable } from '../../database/src/index.js';
 
 /**
  * The support console's statements: correction requests and contact changes awaiting approval
@@ -8,7 +8,6 @@ import type { PendingChangeRow } from './pending-change.js';
  */
 
 /** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
-type Queryable = Pick<EntityManager, 'query'>;
 
 /** A correction request with its legacy account and, once enrolled, its user. */
 const SELECT = `

@@ -1,10 +1,9 @@
-import type { EntityManager } from 'typeorm';
 import type { OpenRow, TriedRow } from './transaction-codes.service.js';
+import type { Queryable } from '../../database/src/index.js';
 
 /** The statements on transaction codes and the verifiers allowed to check them (the transaction codes aggregate). */
 
 /** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
-type Queryable = Pick<EntityManager, 'query'>;
 
 /** A code is open while it can still be verified: not used, not cancelled, not expired, not locked. */
 const OPEN = `consumed_at IS NULL AND cancelled_at IS NULL AND expires_at > $now AND attempts < max_attempts`;
