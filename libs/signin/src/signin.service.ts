@@ -260,11 +260,7 @@ export class SignInService {
       ]);
     }
     // The throttle is settled in the finishing statement when a device signs in at once, else on its own.
-    let settled = false;
-    const settle = async () => {
-      if (!settled) await succeeded();
-      settled = true;
-    };
+    let settledInBatch = false;
 
     // The organization's policy, read once and only when needed: the device was read with its
     // policy, so the usual device sign-in never reads it here.
@@ -296,14 +292,14 @@ export class SignInService {
           deviceId: device.device.id,
           throttle: { reservation: reserved, forget: [accountKey] },
         });
-        settled = true;
+        settledInBatch = true;
         if (finished) return finished;
         // The device no longer applied when the batch ran (revoked, expired or outdated meanwhile):
         // say why (audited), and ask for a code as for any refused device.
         await this.devices.check(ctx.deviceToken, user, devicePolicy, ctx);
       }
     }
-    await settle();
+    if (!settledInBatch) await succeeded();
     const channels = availableChannels(user, await policyOf());
     const next = passwordVerified(null, channels);
     // A code is needed: the flow goes on (the one-request sign-in creates it now, at this step).
