@@ -2,13 +2,11 @@
  * Layer rules, checked by `npm run lint` (`npm run lint:deps`). Dependencies flow one way:
  * apps (with libs/platform, their shared composition: the DataSource and the Nest module that
  * wires every library) -> feature libraries (flows) -> trust and identity -> infrastructure ->
- * core. No cycles,
- * no import past another library's index.ts, libraries never import apps.
- * See docs/architecture.md. Known violations being removed (issue 14) are listed in
- * .dependency-cruiser-known-violations.json; new ones fail lint.
+ * core. No cycles, another library only by its alias ('#libs/core') and so only through its
+ * index.ts, libraries never import apps. See docs/architecture.md. No violation is tolerated.
  */
 const FEATURES = ['signin', 'account', 'recovery', 'contacts', 'support', 'people', 'staff', 'transaction-codes', 'legacy-import'];
-const TRUST = ['identity', 'sessions', 'otp', 'oidc', 'throttle', 'factors'];
+const TRUST = ['identity', 'sessions', 'otp', 'oidc', 'oidc-store', 'throttle', 'factors'];
 const INFRA = ['database', 'flows', 'audit', 'notifications', 'web', 'observability', 'config'];
 const lib = (names) => `^libs/(${names.join('|')})/`;
 
@@ -34,6 +32,20 @@ module.exports = {
       comment: 'Another library is used through its index.ts only (its public surface).',
       from: { path: '^(apps|libs)/([^/]+)/' },
       to: { path: '^libs/([^/]+)/src/(?!index\\.ts$).+', pathNot: '^libs/$2/' },
+    },
+    {
+      name: 'other-libraries-by-alias',
+      severity: 'error',
+      comment: 'Another library is imported by its alias (\'#libs/core\', package.json "imports"), never by a relative path.',
+      from: { path: '^(apps|libs)/([^/]+)/' },
+      to: { path: '^libs/', pathNot: '^libs/$2/', dependencyTypesNot: ['aliased-subpath-import'] },
+    },
+    {
+      name: 'no-unresolvable',
+      severity: 'error',
+      comment: 'An import that does not resolve would escape every rule above.',
+      from: {},
+      to: { couldNotResolve: true },
     },
     {
       name: 'platform-is-for-apps',
@@ -66,6 +78,7 @@ module.exports = {
     exclude: { path: '^(node_modules|dist|test|bench|migrations)/|\\.spec\\.ts$' },
     tsPreCompilationDeps: true,
     tsConfig: { fileName: 'tsconfig.json' },
-    enhancedResolveOptions: { extensions: ['.ts', '.js'] },
+    // 'types' first: '#libs/x' (package.json "imports") resolves to the library's index.ts, not to dist.
+    enhancedResolveOptions: { extensions: ['.ts', '.js'], exportsFields: ['exports'], conditionNames: ['types', 'import', 'default'] },
   },
 };

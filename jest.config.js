@@ -16,6 +16,8 @@ export default {
   transform: { '^.+\\.ts$': ['@swc/jest', swc] },
   moduleNameMapper: {
     '^(\\.{1,2}/.*)\\.js$': '$1',
+    // Import aliases (package.json "imports"): a library by its index, e.g. '#libs/core'.
+    '^#libs/([a-z0-9-]+)$': '<rootDir>/libs/$1/src/index.ts',
     // Its ESM build imports JSON without an import attribute, which Jest warns about on every load.
     '^libphonenumber-js/max$': '<rootDir>/node_modules/libphonenumber-js/max/index.cjs',
   },

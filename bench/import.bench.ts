@@ -31,7 +31,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { DataSource } from 'typeorm';
 import { runCli } from '../apps/cli/src/cli.js';
-import { createDataSource, migrate } from '../libs/platform/src/index.js';
+import { createDataSource, migrate } from '#libs/platform';
 import { REPO, freshDatabase, onCleanUp, positiveInt, printHeader, runBenchmark, workDirectory } from './support/harness.js';
 
 const here = path.dirname(fileURLToPath(import.meta.url)); // dist/bench

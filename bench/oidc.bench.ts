@@ -46,12 +46,13 @@ import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import Provider, { interactionPolicy, type Adapter, type Configuration } from 'oidc-provider';
-import { AuditService } from '../libs/audit/src/index.js';
-import { loadConfig } from '../libs/config/src/index.js';
-import { SystemClock } from '../libs/core/src/index.js';
-import { PasswordHasher } from '../libs/identity/src/index.js';
-import { ClientRegistry, DISCOVERY_PATH, OIDC_PREFIX, OIDC_SCOPES, TTL } from '../libs/oidc/src/index.js';
-import { LOA1, LOA2 } from '../libs/sessions/src/index.js';
+import { AuditService } from '#libs/audit';
+import { loadConfig } from '#libs/config';
+import { SystemClock } from '#libs/core';
+import { PasswordHasher } from '#libs/identity';
+import { DISCOVERY_PATH, OIDC_PREFIX, TTL } from '#libs/oidc';
+import { ClientRegistry, OIDC_SCOPES } from '#libs/oidc-store';
+import { LOA1, LOA2 } from '#libs/sessions';
 import {
   Browser,
   codeFrom,

@@ -37,8 +37,8 @@ import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { DataSource } from 'typeorm';
-import { loadConfig } from '../libs/config/src/index.js';
-import { OWASP_ARGON2, PasswordHasher } from '../libs/identity/src/index.js';
+import { loadConfig } from '#libs/config';
+import { OWASP_ARGON2, PasswordHasher } from '#libs/identity';
 import {
   MailCatcher,
   eachLimited,

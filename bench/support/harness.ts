@@ -15,10 +15,10 @@ import pg from 'pg';
 import PostalMime from 'postal-mime';
 import { SMTPServer, type SMTPServerDataStream } from 'smtp-server';
 import type { DataSource } from 'typeorm';
-import { foldKey } from '../../libs/core/src/index.js';
-import { startDatabase, type RunningDatabase } from '../../libs/database/src/index.js';
-import { skeletonOf, type PasswordHasher } from '../../libs/identity/src/index.js';
-import { createDataSource, migrate } from '../../libs/platform/src/index.js';
+import { foldKey } from '#libs/core';
+import { startDatabase, type RunningDatabase } from '#libs/database';
+import { skeletonOf, type PasswordHasher } from '#libs/identity';
+import { createDataSource, migrate } from '#libs/platform';
 
 /** The repository (this file runs from dist/bench/support). */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');

@@ -6,7 +6,7 @@ import type { INestApplication } from '@nestjs/common';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createIdpApp } from '../../apps/idp/src/app.js';
-import { testSecrets, type AppConfig } from '../../libs/config/src/index.js';
+import { testSecrets, type AppConfig } from '#libs/config';
 import { countingLogStream, onCleanUp } from './harness.js';
 import { StatementProfile } from './measure.js';
 

@@ -1,5 +1,5 @@
 import type { Browser, Page } from 'playwright-core';
-import { LOA1, LOA2 } from '../../libs/sessions/src/index.js';
+import { LOA1, LOA2 } from '#libs/sessions';
 import { launchChromium, screenshots } from '../support/browser.js';
 import { startDemoPortal, type RunningPortal } from '../support/demo-portal.js';
 import { codeMails, nextEmailCode } from '../support/journeys.js';

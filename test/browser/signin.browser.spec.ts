@@ -1,7 +1,7 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { testSecrets } from '../../libs/config/src/index.js';
+import { testSecrets } from '#libs/config';
 import { startApp, testConfig, type RunningApp } from '../support/apps.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { TestMailServer, extractCode } from '../support/mail.js';

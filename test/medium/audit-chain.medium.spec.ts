@@ -4,9 +4,9 @@ import path from 'node:path';
 import pg from 'pg';
 import { DataSource } from 'typeorm';
 import { MIGRATIONS } from '../../migrations/index.js';
-import { AuditChainVerifier, AuditService, GENESIS_HASH, canonicalJson, eventHash, type ChainRow } from '../../libs/audit/src/index.js';
-import { Duration, FixedClock } from '../../libs/core/src/index.js';
-import { dataSourceOptions, migrate } from '../../libs/platform/src/index.js';
+import { AuditChainVerifier, AuditService, GENESIS_HASH, canonicalJson, eventHash, type ChainRow } from '#libs/audit';
+import { Duration, FixedClock } from '#libs/core';
+import { dataSourceOptions, migrate } from '#libs/platform';
 import { runCliAgainst } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 

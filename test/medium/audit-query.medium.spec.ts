@@ -1,12 +1,5 @@
-import {
-  AuditQuery,
-  AuditService,
-  auditSearchQuery,
-  type ActorType,
-  type AuditEntry,
-  type AuditSearch,
-} from '../../libs/audit/src/index.js';
-import { DomainError, Duration, FixedClock } from '../../libs/core/src/index.js';
+import { AuditQuery, AuditService, auditSearchQuery, type ActorType, type AuditEntry, type AuditSearch } from '#libs/audit';
+import { DomainError, Duration, FixedClock } from '#libs/core';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 /**

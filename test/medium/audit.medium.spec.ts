@@ -1,5 +1,5 @@
-import { AuditService } from '../../libs/audit/src/index.js';
-import { FixedClock } from '../../libs/core/src/index.js';
+import { AuditService } from '#libs/audit';
+import { FixedClock } from '#libs/core';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 describe('audit log', () => {

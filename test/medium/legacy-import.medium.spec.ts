@@ -8,10 +8,10 @@ import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promise
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../../apps/cli/src/cli.js';
-import { AuditService } from '../../libs/audit/src/index.js';
-import { SystemClock } from '../../libs/core/src/index.js';
-import { LegacyAccountStore, OrganizationService, verifyLegacyHash } from '../../libs/identity/src/index.js';
-import { LegacyImporter } from '../../libs/legacy-import/src/index.js';
+import { AuditService } from '#libs/audit';
+import { SystemClock } from '#libs/core';
+import { LegacyAccountStore, OrganizationService, verifyLegacyHash } from '#libs/identity';
+import { LegacyImporter } from '#libs/legacy-import';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 
 /**

@@ -6,8 +6,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import PostalMime from 'postal-mime';
 import { DataSource } from 'typeorm';
-import { APP_CONFIG, SECRETS, loadConfig, testSecrets, type AppConfig } from '../../libs/config/src/index.js';
-import { Clock, DomainError, Duration, FixedClock } from '../../libs/core/src/index.js';
+import { APP_CONFIG, SECRETS, loadConfig, testSecrets, type AppConfig } from '#libs/config';
+import { Clock, DomainError, Duration, FixedClock } from '#libs/core';
 import {
   FileMailSender,
   MailSender,
@@ -20,8 +20,8 @@ import {
   otpMessage,
   type OutboxParts,
   type OutgoingMessage,
-} from '../../libs/notifications/src/index.js';
-import { createDataSource } from '../../libs/platform/src/index.js';
+} from '#libs/notifications';
+import { createDataSource } from '#libs/platform';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 import { TestMailServer } from '../support/mail.js';
 import { TestWebhookReceiver } from '../support/webhook.js';

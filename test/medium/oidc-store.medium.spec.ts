@@ -3,10 +3,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { errors } from 'oidc-provider';
-import { AuditService } from '../../libs/audit/src/index.js';
-import { Duration, FixedClock } from '../../libs/core/src/index.js';
-import { testSecrets } from '../../libs/config/src/index.js';
-import { ClientAdapter, ClientRegistry, OidcPurger, PgOidcAdapter, SigningKeyStore, purgeExpired } from '../../libs/oidc/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Duration, FixedClock } from '#libs/core';
+import { testSecrets } from '#libs/config';
+import { ClientAdapter, OidcPurger, PgOidcAdapter, purgeExpired } from '#libs/oidc';
+import { ClientRegistry, SigningKeyStore } from '#libs/oidc-store';
 import { runCliAgainst } from '../support/cli.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 

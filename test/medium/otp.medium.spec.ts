@@ -2,9 +2,9 @@ import { Global, Module } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import { createHmac, randomUUID } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { AuditService } from '../../libs/audit/src/index.js';
+import { AuditService } from '#libs/audit';
 import { SECRETS, testSecrets } from '../../libs/config/src/secrets.js';
-import { Clock, DomainError, Duration, FixedClock } from '../../libs/core/src/index.js';
+import { Clock, DomainError, Duration, FixedClock } from '#libs/core';
 import {
   OtpMessageQueue,
   OtpModule,
@@ -14,7 +14,7 @@ import {
   type OtpPurpose,
   type OtpSubject,
   type VerifyOtpResult,
-} from '../../libs/otp/src/index.js';
+} from '#libs/otp';
 import { RecordingOtpQueue } from '../../libs/otp/src/testing.js';
 import { createTestDatabase, type TestDatabase } from '../support/database.js';
 

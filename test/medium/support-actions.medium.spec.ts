@@ -1,5 +1,5 @@
-import { DomainError, Duration } from '../../libs/core/src/index.js';
-import { containsLink } from '../../libs/notifications/src/index.js';
+import { DomainError, Duration } from '#libs/core';
+import { containsLink } from '#libs/notifications';
 import { SUPERVISOR, SUPPORT, auditEvents, startSupportServices, type SupportServices } from '../support/support-services.js';
 import { seedOrganization, seedUser } from '../support/web.js';
 

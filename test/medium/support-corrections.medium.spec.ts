@@ -1,8 +1,8 @@
-import { DomainError, Duration } from '../../libs/core/src/index.js';
-import { Directory } from '../../libs/identity/src/index.js';
-import { containsLink } from '../../libs/notifications/src/index.js';
-import { availableChannels } from '../../libs/signin/src/index.js';
-import type { StaffActor } from '../../libs/support/src/index.js';
+import { DomainError, Duration } from '#libs/core';
+import { Directory } from '#libs/identity';
+import { containsLink } from '#libs/notifications';
+import { availableChannels } from '#libs/signin';
+import type { StaffActor } from '#libs/support';
 import { SUPERVISOR, SUPERVISOR_2, SUPPORT, auditEvents, startSupportServices, type SupportServices } from '../support/support-services.js';
 import { seedLegacyAccount, seedOrganization, seedUser } from '../support/web.js';
 

@@ -7,9 +7,9 @@ import path from 'node:path';
 import { Writable } from 'node:stream';
 import { createAdminApp } from '../../apps/admin/src/app.js';
 import { createIdpApp } from '../../apps/idp/src/app.js';
-import { loadConfig, testSecrets, type AppConfig, type Secrets } from '../../libs/config/src/index.js';
-import type { Clock } from '../../libs/core/src/index.js';
-import type { OutboxPolicy } from '../../libs/notifications/src/index.js';
+import { loadConfig, testSecrets, type AppConfig, type Secrets } from '#libs/config';
+import type { Clock } from '#libs/core';
+import type { OutboxPolicy } from '#libs/notifications';
 import type { OidcTimers } from '../../apps/idp/src/oidc.providers.js';
 
 /** Captures the JSON log lines an app writes, for assertions. */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import type { DataSource } from 'typeorm';
-import { createDataSource } from '../../libs/platform/src/index.js';
+import { createDataSource } from '#libs/platform';
 
 export interface TestDatabase {
   url: string;

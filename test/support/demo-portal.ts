@@ -3,7 +3,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { createDemoPortalApp } from '../../apps/demo-portal/src/app.js';
-import { testSecrets } from '../../libs/config/src/index.js';
+import { testSecrets } from '#libs/config';
 import { LogCapture, testConfig } from './apps.js';
 import { browse, freePort, landedOnCallback, landedOnPage, signIn, type Landing, type OidcHarness, type Person } from './oidc.js';
 import { WebClient, type WebResponse } from './web.js';

@@ -2,8 +2,8 @@ import './resolve-ts.cjs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import pg from 'pg';
-import { startDatabase, type RunningDatabase } from '../../libs/database/src/index.js';
-import { createDataSource, migrate } from '../../libs/platform/src/index.js';
+import { startDatabase, type RunningDatabase } from '#libs/database';
+import { createDataSource, migrate } from '#libs/platform';
 
 declare global {
   var __GATEHOUSE_TEST_DB__: RunningDatabase | undefined;

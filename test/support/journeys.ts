@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
-import { FixedClock } from '../../libs/core/src/index.js';
-import type { OutboxPolicy } from '../../libs/notifications/src/index.js';
+import { FixedClock } from '#libs/core';
+import type { OutboxPolicy } from '#libs/notifications';
 import { startApp, testConfig, type RunningApp } from './apps.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { TestMailServer, extractCode, type ReceivedMail } from './mail.js';

@@ -1,10 +1,10 @@
 import { createServer } from 'node:net';
 import * as client from 'openid-client';
 import type { OidcTimers } from '../../apps/idp/src/oidc.providers.js';
-import { AuditService } from '../../libs/audit/src/index.js';
-import type { Secrets } from '../../libs/config/src/index.js';
-import { FixedClock } from '../../libs/core/src/index.js';
-import { ClientRegistry, type ClientInput } from '../../libs/oidc/src/index.js';
+import { AuditService } from '#libs/audit';
+import type { Secrets } from '#libs/config';
+import { FixedClock } from '#libs/core';
+import { ClientRegistry, type ClientInput } from '#libs/oidc-store';
 import { startApp, testConfig, type RunningApp } from './apps.js';
 import { createTestDatabase, type TestDatabase } from './database.js';
 import { codeMails, expectPage, nextEmailCode } from './journeys.js';

@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { GENERIC_CODE_SENT } from '../../libs/recovery/src/index.js';
+import { GENERIC_CODE_SENT } from '#libs/recovery';
 import { api, codeMails, expectPage, type ApiResponse } from './journeys.js';
 import type { TestMailServer, ReceivedMail } from './mail.js';
 import { text, type WebClient, type WebResponse } from './web.js';

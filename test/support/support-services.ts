@@ -1,12 +1,12 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Test } from '@nestjs/testing';
 import type { DataSource } from 'typeorm';
-import { testSecrets } from '../../libs/config/src/index.js';
-import { FixedClock } from '../../libs/core/src/index.js';
-import { NotificationsModule } from '../../libs/notifications/src/index.js';
-import { PlatformModule } from '../../libs/platform/src/index.js';
-import { SecurityCodeGuard } from '../../libs/recovery/src/index.js';
-import { RememberedDeviceService, SessionService } from '../../libs/sessions/src/index.js';
+import { testSecrets } from '#libs/config';
+import { FixedClock } from '#libs/core';
+import { NotificationsModule } from '#libs/notifications';
+import { PlatformModule } from '#libs/platform';
+import { SecurityCodeGuard } from '#libs/recovery';
+import { RememberedDeviceService, SessionService } from '#libs/sessions';
 import {
   AccountActionsService,
   ContactApprovalService,
@@ -14,7 +14,7 @@ import {
   ProfileCorrectionService,
   SupportModule,
   type StaffActor,
-} from '../../libs/support/src/index.js';
+} from '#libs/support';
 import { apiCsrf, seedStaff, signInStaff, type SeededStaff } from './admin.js';
 import { LogCapture, startApp, testConfig, type RunningApp } from './apps.js';
 import { createTestDatabase, type TestDatabase } from './database.js';

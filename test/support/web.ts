@@ -1,8 +1,8 @@
 import argon2 from 'argon2';
 import bcrypt from 'bcryptjs';
 import type { DataSource } from 'typeorm';
-import { foldKey } from '../../libs/core/src/index.js';
-import { skeletonOf } from '../../libs/identity/src/index.js';
+import { foldKey } from '#libs/core';
+import { skeletonOf } from '#libs/identity';
 
 export interface WebResponse {
   status: number;

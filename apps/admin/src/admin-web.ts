@@ -1,9 +1,9 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { randomBytes } from 'node:crypto';
-import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '../../../libs/config/src/index.js';
-import type { RequestMeta } from '../../../libs/sessions/src/index.js';
-import { CookieJar, requestMeta } from '../../../libs/web/src/index.js';
+import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '#libs/config';
+import type { RequestMeta } from '#libs/sessions';
+import { CookieJar, requestMeta } from '#libs/web';
 
 /**
  * The console's web plumbing: its cookies (`__Host-gh_admin_*` over https, `gh_admin_*` over

@@ -1,19 +1,13 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { FlowStore } from '../../../libs/flows/src/index.js';
-import { PeopleDirectory } from '../../../libs/people/src/index.js';
-import { NotificationsModule, OutboxWorkerLifecycle } from '../../../libs/notifications/src/index.js';
-import { OtpMessageQueue, OtpModule } from '../../../libs/otp/src/index.js';
-import { PlatformModule, type AppOptions } from '../../../libs/platform/src/index.js';
-import { OutboxOtpQueue } from '../../../libs/signin/src/index.js';
-import {
-  STAFF_SESSION_POLICY,
-  StaffService,
-  StaffSessionService,
-  StaffSignInService,
-  type StaffSessionPolicy,
-} from '../../../libs/staff/src/index.js';
-import { ThrottleService } from '../../../libs/throttle/src/index.js';
+import { FlowStore } from '#libs/flows';
+import { PeopleDirectory } from '#libs/people';
+import { NotificationsModule, OutboxWorkerLifecycle } from '#libs/notifications';
+import { OtpMessageQueue, OtpModule } from '#libs/otp';
+import { PlatformModule, type AppOptions } from '#libs/platform';
+import { OutboxOtpQueue } from '#libs/signin';
+import { STAFF_SESSION_POLICY, StaffService, StaffSessionService, StaffSignInService, type StaffSessionPolicy } from '#libs/staff';
+import { ThrottleService } from '#libs/throttle';
 import { AdminWeb } from './admin-web.js';
 import { AuditApiController, AuditPagesController } from './audit/audit.controller.js';
 import { StaffAuthGuard } from './auth/index.js';
@@ -22,7 +16,7 @@ import { PeopleApiController, PeoplePagesController } from './people/people.cont
 import { PersonSections } from './people/sections.js';
 import { SessionApiController, SessionController } from './session.controller.js';
 import { StaffApiController, StaffPagesController } from './staff/staff.controller.js';
-import { SupportModule } from '../../../libs/support/src/index.js';
+import { SupportModule } from '#libs/support';
 import { SUPPORT_CONTROLLERS, SUPPORT_PROVIDERS } from './support-console.js';
 
 export interface AdminOptions extends AppOptions {

@@ -1,5 +1,5 @@
 import type { INestApplication } from '@nestjs/common';
-import { createHttpApp } from '../../../libs/platform/src/index.js';
+import { createHttpApp } from '#libs/platform';
 import { AdminModule, type AdminOptions } from './admin.module.js';
 
 export async function createAdminApp(options: AdminOptions): Promise<INestApplication> {

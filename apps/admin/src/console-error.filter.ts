@@ -1,8 +1,8 @@
 import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DomainError } from '../../../libs/core/src/index.js';
-import { isDatabaseUnavailable } from '../../../libs/database/src/index.js';
-import { UNAVAILABLE_DETAIL, sendUnavailable } from '../../../libs/web/src/index.js';
+import { DomainError } from '#libs/core';
+import { isDatabaseUnavailable } from '#libs/database';
+import { UNAVAILABLE_DETAIL, sendUnavailable } from '#libs/web';
 import { isApiPath } from './auth/staff-auth.guard.js';
 import { errorPage } from './views/layout.js';
 

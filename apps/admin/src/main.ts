@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { serve } from '../../../libs/platform/src/index.js';
+import { serve } from '#libs/platform';
 import { ADMIN } from './served.js';
 
 await serve([ADMIN]);

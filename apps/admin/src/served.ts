@@ -1,4 +1,4 @@
-import type { ServedApp } from '../../../libs/platform/src/index.js';
+import type { ServedApp } from '#libs/platform';
 import { createAdminApp } from './app.js';
 
 export const ADMIN: ServedApp = {

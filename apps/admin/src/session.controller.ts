@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Header, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DomainError } from '../../../libs/core/src/index.js';
-import { StaffService, StaffSessionService, StaffSignInService, type StaffSignInOutcome } from '../../../libs/staff/src/index.js';
+import { DomainError } from '#libs/core';
+import { StaffService, StaffSessionService, StaffSignInService, type StaffSignInOutcome } from '#libs/staff';
 import { AdminWeb } from './admin-web.js';
 import { Public, Roles, type StaffRequest } from './auth/index.js';
 import { CONSOLE_STYLESHEET } from './views/layout.js';

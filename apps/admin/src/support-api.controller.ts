@@ -7,7 +7,7 @@ import {
   type CorrectionRequest,
   type CorrectionResult,
   type PendingChange,
-} from '../../../libs/support/src/index.js';
+} from '#libs/support';
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
 import { SupportErrorFilter, SupportTargets, actorOf, profileInput, text } from './support-common.js';

@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from '../../../libs/core/src/index.js';
-import { ContactApprovalService } from '../../../libs/support/src/index.js';
+import { DomainError } from '#libs/core';
+import { ContactApprovalService } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
 import { SupportErrorFilter, SupportTargets, actorOf, statusOf } from './support-common.js';

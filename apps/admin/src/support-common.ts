@@ -1,7 +1,7 @@
 import { ArgumentsHost, Catch, Injectable, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DomainError } from '../../../libs/core/src/index.js';
-import { Directory } from '../../../libs/identity/src/index.js';
+import { DomainError } from '#libs/core';
+import { Directory } from '#libs/identity';
 import {
   ContactApprovalService,
   CorrectionRequestService,
@@ -9,7 +9,7 @@ import {
   type PendingChange,
   type ProfileValues,
   type StaffActor,
-} from '../../../libs/support/src/index.js';
+} from '#libs/support';
 import { assertCanActOn, type StaffPrincipal } from './auth/index.js';
 import { isApiPath } from './auth/staff-auth.guard.js';
 import { CONSOLE_ERROR_STATUS, ConsoleErrorFilter } from './console-error.filter.js';

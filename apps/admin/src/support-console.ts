@@ -1,4 +1,4 @@
-import { Directory } from '../../../libs/identity/src/index.js';
+import { Directory } from '#libs/identity';
 import { SupportApiController } from './support-api.controller.js';
 import { SupportActionsController } from './support-actions.controller.js';
 import { SupportApprovalsController } from './support-approvals.controller.js';

@@ -1,14 +1,8 @@
 import { Body, Controller, Get, Param, Req, Res, UseFilters } from '@nestjs/common';
 import { Post } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from '../../../libs/core/src/index.js';
-import {
-  ContactApprovalService,
-  ProfileCorrectionService,
-  checkProfile,
-  splitForApproval,
-  type ProfileInput,
-} from '../../../libs/support/src/index.js';
+import { DomainError } from '#libs/core';
+import { ContactApprovalService, ProfileCorrectionService, checkProfile, splitForApproval, type ProfileInput } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
 import { PersonSections } from './people/sections.js';

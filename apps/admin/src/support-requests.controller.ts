@@ -1,13 +1,8 @@
 import { Body, Controller, Get, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from '../../../libs/core/src/index.js';
-import { Directory } from '../../../libs/identity/src/index.js';
-import {
-  CORRECTION_STATUSES,
-  CorrectionRequestService,
-  type CorrectionRequest,
-  type CorrectionStatus,
-} from '../../../libs/support/src/index.js';
+import { DomainError } from '#libs/core';
+import { Directory } from '#libs/identity';
+import { CORRECTION_STATUSES, CorrectionRequestService, type CorrectionRequest, type CorrectionStatus } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
 import { SupportErrorFilter, SupportTargets, actorOf, formValues, profileInput, statusOf, valuesOf } from './support-common.js';

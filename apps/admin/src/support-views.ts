@@ -1,4 +1,4 @@
-import type { PersonDetails } from '../../../libs/people/src/index.js';
+import type { PersonDetails } from '#libs/people';
 import {
   PROFILE_FIELDS,
   REASON_MAX,
@@ -8,8 +8,8 @@ import {
   type PendingChangeListing,
   type ProfileDiff,
   type ProfileField,
-} from '../../../libs/support/src/index.js';
-import { alertBox, csrfField, field, html, type SafeHtml } from '../../../libs/web/src/index.js';
+} from '#libs/support';
+import { alertBox, csrfField, field, html, type SafeHtml } from '#libs/web';
 import { when } from './views/layout.js';
 
 /** Pages and person-page sections of the support actions (libs/support). No hash, code or token ever reaches them. */

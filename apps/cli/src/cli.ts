@@ -1,15 +1,14 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import type { DataSource } from 'typeorm';
-import { AuditChainVerifier, AuditService, parseAnchor, type ChainAnchor } from '../../../libs/audit/src/index.js';
-import { ConfigError, loadConfig, resolveSecrets, type AppConfig } from '../../../libs/config/src/index.js';
-import { DomainError, Duration, SystemClock } from '../../../libs/core/src/index.js';
-import { startDatabase, type RunningDatabase } from '../../../libs/database/src/index.js';
-import { LegacyAccountStore, OrganizationService } from '../../../libs/identity/src/index.js';
-import { ImportFileError, LegacyImporter } from '../../../libs/legacy-import/src/index.js';
-// Not the lib's index: the CLI needs no oidc-provider (which warns on Node 20 when loaded).
-import { ClientRegistry } from '../../../libs/oidc/src/clients.js';
-import { KEY_ACTIVATION_DELAY, SIGNING_KEY_RETENTION, SigningKeyStore } from '../../../libs/oidc/src/signing-keys.js';
-import { createDataSource, migrate } from '../../../libs/platform/src/index.js';
+import { AuditChainVerifier, AuditService, parseAnchor, type ChainAnchor } from '#libs/audit';
+import { ConfigError, loadConfig, resolveSecrets, type AppConfig } from '#libs/config';
+import { DomainError, Duration, SystemClock } from '#libs/core';
+import { startDatabase, type RunningDatabase } from '#libs/database';
+import { LegacyAccountStore, OrganizationService } from '#libs/identity';
+import { ImportFileError, LegacyImporter } from '#libs/legacy-import';
+// libs/oidc-store, not libs/oidc: the CLI needs no oidc-provider (which warns on Node 20 when loaded).
+import { ClientRegistry, KEY_ACTIVATION_DELAY, SIGNING_KEY_RETENTION, SigningKeyStore } from '#libs/oidc-store';
+import { createDataSource, migrate } from '#libs/platform';
 import { registerOrgPolicyCommands } from './org-policy-commands.js';
 import { registerStaffCommands } from './staff-commands.js';
 import { registerTransactionCodeCommands } from './transaction-code-commands.js';

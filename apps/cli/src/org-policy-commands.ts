@@ -1,11 +1,11 @@
 import { InvalidArgumentError, type Command } from 'commander';
 import type { DataSource } from 'typeorm';
-import { AuditService } from '../../../libs/audit/src/index.js';
-import type { AppConfig } from '../../../libs/config/src/index.js';
-import { SystemClock } from '../../../libs/core/src/index.js';
-import { FACTOR_IDS, isFactorId } from '../../../libs/factors/src/index.js';
-import { OrganizationPolicyService, type PolicyChange } from '../../../libs/identity/src/index.js';
-import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../../libs/notifications/src/index.js';
+import { AuditService } from '#libs/audit';
+import type { AppConfig } from '#libs/config';
+import { SystemClock } from '#libs/core';
+import { FACTOR_IDS, isFactorId } from '#libs/factors';
+import { OrganizationPolicyService, type PolicyChange } from '#libs/identity';
+import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '#libs/notifications';
 
 export interface OrgPolicyCommandDeps {
   io: { out: (line: string) => void; err: (line: string) => void };

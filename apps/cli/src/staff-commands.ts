@@ -1,12 +1,12 @@
 import { type Command, Option } from 'commander';
 import type { DataSource } from 'typeorm';
-import { AuditService } from '../../../libs/audit/src/index.js';
-import { resolveSecrets, type AppConfig } from '../../../libs/config/src/index.js';
-import { DomainError, SystemClock } from '../../../libs/core/src/index.js';
-import { PasswordHasher } from '../../../libs/identity/src/index.js';
-import { DEFAULT_OUTBOX_POLICY, OutboxService, OutboxWorker, createSenders } from '../../../libs/notifications/src/index.js';
-import { STAFF_ROLES, StaffService, StaffSessionService, type StaffRole } from '../../../libs/staff/src/index.js';
-import { ThrottleService } from '../../../libs/throttle/src/index.js';
+import { AuditService } from '#libs/audit';
+import { resolveSecrets, type AppConfig } from '#libs/config';
+import { DomainError, SystemClock } from '#libs/core';
+import { PasswordHasher } from '#libs/identity';
+import { DEFAULT_OUTBOX_POLICY, OutboxService, OutboxWorker, createSenders } from '#libs/notifications';
+import { STAFF_ROLES, StaffService, StaffSessionService, type StaffRole } from '#libs/staff';
+import { ThrottleService } from '#libs/throttle';
 
 export interface StaffCommandDeps {
   io: { out: (line: string) => void; err: (line: string) => void };

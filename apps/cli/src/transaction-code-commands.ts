@@ -1,10 +1,9 @@
 import type { Command } from 'commander';
 import type { DataSource } from 'typeorm';
-import { AuditService } from '../../../libs/audit/src/index.js';
-import type { AppConfig } from '../../../libs/config/src/index.js';
-import { SystemClock } from '../../../libs/core/src/index.js';
-// Not the lib's index: the grant store needs neither Nest services nor oidc-provider.
-import { VerifierGrants } from '../../../libs/transaction-codes/src/index.js';
+import { AuditService } from '#libs/audit';
+import type { AppConfig } from '#libs/config';
+import { SystemClock } from '#libs/core';
+import { VerifierGrants } from '#libs/transaction-codes';
 
 export interface TransactionCodeCommandDeps {
   io: { out: (line: string) => void; err: (line: string) => void };

@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
 import type { NextFunction, Request, Response } from 'express';
-import { createHttpApp } from '../../../libs/platform/src/index.js';
+import { createHttpApp } from '#libs/platform';
 import { DemoPortalModule, type DemoPortalOptions } from './demo-portal.module.js';
 import { defaultPortalSettings } from './settings.js';
 

@@ -1,9 +1,9 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '../../../libs/audit/src/index.js';
-import { APP_CONFIG, type AppConfig } from '../../../libs/config/src/index.js';
-import { Clock } from '../../../libs/core/src/index.js';
-import { PlatformModule, type AppOptions } from '../../../libs/platform/src/index.js';
+import { AuditService } from '#libs/audit';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { Clock } from '#libs/core';
+import { PlatformModule, type AppOptions } from '#libs/platform';
 import { GatehouseClient } from './gatehouse-client.js';
 import { PaymentDetailsStore } from './payment-details.js';
 import { PortalController } from './portal.controller.js';

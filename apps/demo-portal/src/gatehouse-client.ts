@@ -1,6 +1,6 @@
 import { Inject, Injectable } from '@nestjs/common';
 import * as oidc from 'openid-client';
-import { Clock } from '../../../libs/core/src/index.js';
+import { Clock } from '#libs/core';
 import type { Identity, PendingAuthorization } from './portal-sessions.js';
 import {
   LOA2,

@@ -1,4 +1,4 @@
-import { cleanText, codePointLength, hasForbiddenCharacters } from '../../../libs/core/src/index.js';
+import { cleanText, codePointLength, hasForbiddenCharacters } from '#libs/core';
 
 /** IBAN lengths of the SEPA countries (ISO 13616 registry); other countries get the generic 15–34 check. */
 const LENGTHS: Record<string, number> = {

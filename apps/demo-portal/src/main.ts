@@ -1,5 +1,5 @@
 import 'reflect-metadata';
-import { serve } from '../../../libs/platform/src/index.js';
+import { serve } from '#libs/platform';
 import { DEMO_PORTAL } from './served.js';
 
 await serve([DEMO_PORTAL]);

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService, type AuditEventInput } from '../../../libs/audit/src/index.js';
-import { Clock } from '../../../libs/core/src/index.js';
+import { AuditService, type AuditEventInput } from '#libs/audit';
+import { Clock } from '#libs/core';
 import type { PaymentDetailsInput } from './iban.js';
 import { paymentDetailsForUpdate, paymentDetailsOf, upsertPaymentDetails } from './portal.queries.js';
 

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { DataSource } from 'typeorm';
-import { Clock, Duration } from '../../../libs/core/src/index.js';
+import { Clock, Duration } from '#libs/core';
 import type { PaymentDetailsForm } from './iban.js';
 import type { IdClaims } from './step-up.js';
 import {

@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { createHmac } from 'node:crypto';
-import { SECRETS, type Secrets } from '../../../libs/config/src/index.js';
-import { CookieJar } from '../../../libs/web/src/index.js';
+import { SECRETS, type Secrets } from '#libs/config';
+import { CookieJar } from '#libs/web';
 import type { RequestMeta } from './payment-details.js';
 import { PORTAL_SETTINGS, type PortalSettings } from './settings.js';
 

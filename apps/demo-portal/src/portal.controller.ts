@@ -1,7 +1,7 @@
 import { Body, Controller, Get, Header, Inject, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AuditService } from '../../../libs/audit/src/index.js';
-import { Clock } from '../../../libs/core/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock } from '#libs/core';
 import { AuthorizationDenied, CallbackRejected, GatehouseClient, GatehouseUnavailable } from './gatehouse-client.js';
 import { validatePaymentDetails } from './iban.js';
 import { PaymentDetailsStore } from './payment-details.js';

@@ -1,5 +1,5 @@
 import type { PendingAuthorization, PortalSessionRow } from './portal-sessions.js';
-import type { Queryable } from '../../../libs/database/src/index.js';
+import type { Queryable } from '#libs/database';
 
 /** The demo portal's statements: its own sessions and the payment details it keeps. */
 

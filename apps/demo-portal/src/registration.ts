@@ -1,10 +1,10 @@
 import { chmod, mkdir, readFile, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { DataSource } from 'typeorm';
-import type { AuditService } from '../../../libs/audit/src/index.js';
-import type { Clock } from '../../../libs/core/src/index.js';
+import type { AuditService } from '#libs/audit';
+import type { Clock } from '#libs/core';
 // Not the lib's index: registering a client needs no oidc-provider (which warns on Node 20 when loaded).
-import { ClientRegistry, clientSecretMatches } from '../../../libs/oidc/src/clients.js';
+import { ClientRegistry, clientSecretMatches } from '#libs/oidc-store';
 import { redirectUris, type PortalClient, type PortalSettings } from './settings.js';
 
 export const CLIENT_NAME = 'Reconciliation portal (demo)';

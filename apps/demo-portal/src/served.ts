@@ -1,4 +1,4 @@
-import type { ServedApp } from '../../../libs/platform/src/index.js';
+import type { ServedApp } from '#libs/platform';
 import { createDemoPortalApp } from './app.js';
 
 export const DEMO_PORTAL: ServedApp = {

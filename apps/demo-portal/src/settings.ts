@@ -1,4 +1,4 @@
-import type { AppConfig } from '../../../libs/config/src/index.js';
+import type { AppConfig } from '#libs/config';
 
 /** Where the portal lives and which Gatehouse it trusts. */
 export interface PortalSettings {

@@ -1,4 +1,4 @@
-import { STYLESHEET, html, type SafeHtml } from '../../../libs/web/src/index.js';
+import { STYLESHEET, html, type SafeHtml } from '#libs/web';
 import { formatIban, type PaymentDetailsErrors, type PaymentDetailsForm } from './iban.js';
 import type { PaymentDetails } from './payment-details.js';
 import type { Profile } from './portal-sessions.js';

@@ -2,9 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, loadConfig, type AppConfig } from '../../../libs/config/src/index.js';
-import { startDatabase } from '../../../libs/database/src/index.js';
-import { createDataSource, migrate } from '../../../libs/platform/src/index.js';
+import { ConfigError, loadConfig, type AppConfig } from '#libs/config';
+import { startDatabase } from '#libs/database';
+import { createDataSource, migrate } from '#libs/platform';
 
 /**
  * `npm start`: everything on one machine. This supervisor starts the database (embedded

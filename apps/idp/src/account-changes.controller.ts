@@ -8,12 +8,12 @@ import {
   type ContactKind,
   type ContactOutcome,
   type StepUpOutcome,
-} from '../../../libs/account/src/index.js';
-import { DomainError } from '../../../libs/core/src/index.js';
-import type { FlowHandle } from '../../../libs/flows/src/index.js';
-import { Directory } from '../../../libs/identity/src/index.js';
-import type { Session } from '../../../libs/sessions/src/index.js';
-import type { StepError } from '../../../libs/otp/src/index.js';
+} from '#libs/account';
+import { DomainError } from '#libs/core';
+import type { FlowHandle } from '#libs/flows';
+import { Directory } from '#libs/identity';
+import type { Session } from '#libs/sessions';
+import type { StepError } from '#libs/otp';
 import {
   CHANGES,
   contactCodePage,

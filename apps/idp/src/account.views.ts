@@ -1,7 +1,7 @@
-import type { ContactOutcome, StepUpOutcome } from '../../../libs/account/src/index.js';
-import type { OtpChannel } from '../../../libs/identity/src/index.js';
-import type { StepError } from '../../../libs/otp/src/index.js';
-import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
+import type { ContactOutcome, StepUpOutcome } from '#libs/account';
+import type { OtpChannel } from '#libs/identity';
+import type { StepError } from '#libs/otp';
+import { html, page, type SafeHtml } from '#libs/web';
 import { interactionCancelLink } from './oidc-views.js';
 import { masked, otpPage } from './views.js';
 

@@ -1,6 +1,6 @@
 import type { INestApplication } from '@nestjs/common';
-import { isProviderPath } from '../../../libs/oidc/src/index.js';
-import { createHttpApp } from '../../../libs/platform/src/index.js';
+import { isProviderPath } from '#libs/oidc';
+import { createHttpApp } from '#libs/platform';
 import { mountDirectLane } from './direct-lane.js';
 import { IdpModule, type IdpOptions } from './idp.module.js';
 

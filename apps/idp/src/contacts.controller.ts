@@ -6,11 +6,11 @@ import {
   type ContactOutcome,
   type EmergencyContactKind,
   type EmergencyContacts,
-} from '../../../libs/contacts/src/index.js';
-import { DomainError } from '../../../libs/core/src/index.js';
-import type { RequestMeta, Session } from '../../../libs/sessions/src/index.js';
-import type { StepError } from '../../../libs/otp/src/index.js';
-import { safeReturnTo } from '../../../libs/signin/src/index.js';
+} from '#libs/contacts';
+import { DomainError } from '#libs/core';
+import type { RequestMeta, Session } from '#libs/sessions';
+import type { StepError } from '#libs/otp';
+import { safeReturnTo } from '#libs/signin';
 import { CONTACTS_PATH, CONTACT_NOTICES, contactsPage, type ContactsPageInput } from './contacts.views.js';
 import { CurrentActor, CurrentSession, Input, SessionOrBearer, SignedIn, sendPage } from './auth/index.js';
 import {

@@ -1,6 +1,6 @@
-import type { ContactPrompt, EmergencyContactKind, EmergencyContacts, PhoneChannel, PhoneKind } from '../../../libs/contacts/src/index.js';
-import type { StepError } from '../../../libs/otp/src/index.js';
-import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
+import type { ContactPrompt, EmergencyContactKind, EmergencyContacts, PhoneChannel, PhoneKind } from '#libs/contacts';
+import type { StepError } from '#libs/otp';
+import { html, page, type SafeHtml } from '#libs/web';
 import { masked } from './views.js';
 
 /**

@@ -4,12 +4,12 @@ import { Socket } from 'node:net';
 import type Provider from 'oidc-provider';
 import { pinoHttp } from 'pino-http';
 import proxyaddr from 'proxy-addr';
-import type { AppConfig } from '../../../libs/config/src/index.js';
-import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../../libs/database/src/index.js';
-import { DISCOVERY_PATH, OIDC_ROUTES, OidcProviderHost, setForwarded } from '../../../libs/oidc/src/index.js';
-import { httpLoggerOptions } from '../../../libs/observability/src/index.js';
-import { TRUST_PROXY, securityHeaders, type AppOptions } from '../../../libs/platform/src/index.js';
-import { UNAVAILABLE_DETAIL } from '../../../libs/web/src/index.js';
+import type { AppConfig } from '#libs/config';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '#libs/database';
+import { DISCOVERY_PATH, OIDC_ROUTES, OidcProviderHost, setForwarded } from '#libs/oidc';
+import { httpLoggerOptions } from '#libs/observability';
+import { TRUST_PROXY, securityHeaders, type AppOptions } from '#libs/platform';
+import { UNAVAILABLE_DETAIL } from '#libs/web';
 
 /**
  * The provider endpoints that programs call, not browsers: discovery, JWKS, token,

@@ -1,11 +1,11 @@
 import { Controller, Delete, Get, HttpCode, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { AccountSessionsService } from '../../../libs/account/src/index.js';
-import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
-import { DomainError } from '../../../libs/core/src/index.js';
-import type { FlowHandle } from '../../../libs/flows/src/index.js';
-import { Directory } from '../../../libs/identity/src/index.js';
-import { RememberedDeviceService, type Session } from '../../../libs/sessions/src/index.js';
+import { AccountSessionsService } from '#libs/account';
+import { EmergencyContactService } from '#libs/contacts';
+import { DomainError } from '#libs/core';
+import type { FlowHandle } from '#libs/flows';
+import { Directory } from '#libs/identity';
+import { RememberedDeviceService, type Session } from '#libs/sessions';
 import {
   EnrollmentService,
   SignInService,
@@ -13,7 +13,7 @@ import {
   type DirectSignInOutcome,
   type EnrollmentOutcome,
   type SignInOutcome,
-} from '../../../libs/signin/src/index.js';
+} from '#libs/signin';
 import { CurrentFlow, CurrentSession, FlowToken, Input, Public, SessionToken } from './auth/index.js';
 import { ChannelBody, EnrollmentStepBody, SignInCodeBody, SignInCredentialsBody, SignInStartBody } from './bodies.js';
 import { ProblemFilter } from './problem.filter.js';

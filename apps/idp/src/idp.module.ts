@@ -17,20 +17,20 @@ import {
   STEP_UP_WINDOW,
   StepUpService,
   stepUpWindow,
-} from '../../../libs/account/src/index.js';
-import { APP_CONFIG, type AppConfig } from '../../../libs/config/src/index.js';
-import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
-import { Duration } from '../../../libs/core/src/index.js';
-import { FlowStore } from '../../../libs/flows/src/index.js';
-import { Directory } from '../../../libs/identity/src/index.js';
-import { BearerGuard, OidcProviderHost, providerMiddleware } from '../../../libs/oidc/src/index.js';
-import { NotificationsModule, OutboxWorker, type OutboxPolicy } from '../../../libs/notifications/src/index.js';
-import { OtpMessageQueue, OtpModule } from '../../../libs/otp/src/index.js';
-import { PlatformModule, type AppOptions } from '../../../libs/platform/src/index.js';
-import { RememberedDeviceService, SESSION_POLICY, SessionService } from '../../../libs/sessions/src/index.js';
-import { EnrollmentService, OutboxOtpQueue, SignInService } from '../../../libs/signin/src/index.js';
-import { ThrottleService } from '../../../libs/throttle/src/index.js';
-import { TransactionCodeService } from '../../../libs/transaction-codes/src/index.js';
+} from '#libs/account';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { EmergencyContactService } from '#libs/contacts';
+import { Duration } from '#libs/core';
+import { FlowStore } from '#libs/flows';
+import { Directory } from '#libs/identity';
+import { BearerGuard, OidcProviderHost, providerMiddleware } from '#libs/oidc';
+import { NotificationsModule, OutboxWorker, type OutboxPolicy } from '#libs/notifications';
+import { OtpMessageQueue, OtpModule } from '#libs/otp';
+import { PlatformModule, type AppOptions } from '#libs/platform';
+import { RememberedDeviceService, SESSION_POLICY, SessionService } from '#libs/sessions';
+import { EnrollmentService, OutboxOtpQueue, SignInService } from '#libs/signin';
+import { ThrottleService } from '#libs/throttle';
+import { TransactionCodeService } from '#libs/transaction-codes';
 import { AccountChangesApiController, AccountChangesController } from './account-changes.controller.js';
 import { AccountPagesController } from './account.controller.js';
 import { IdpAuthGuard } from './auth/index.js';

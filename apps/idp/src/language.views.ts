@@ -1,6 +1,6 @@
-import type { MessageLanguage } from '../../../libs/account/src/index.js';
-import { MESSAGE_LOCALES, type MessageLocale } from '../../../libs/notifications/src/index.js';
-import { html, type SafeHtml } from '../../../libs/web/src/index.js';
+import type { MessageLanguage } from '#libs/account';
+import { MESSAGE_LOCALES, type MessageLocale } from '#libs/notifications';
+import { html, type SafeHtml } from '#libs/web';
 
 /** Each language named in itself. */
 const NAMES: Record<MessageLocale, string> = { en: 'English', it: 'Italiano' };

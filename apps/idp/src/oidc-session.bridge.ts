@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { SessionBridge } from '../../../libs/oidc/src/index.js';
-import { SessionService, type Session } from '../../../libs/sessions/src/index.js';
+import { SessionBridge } from '#libs/oidc';
+import { SessionService, type Session } from '#libs/sessions';
 import { WebContext } from './web-context.js';
 
 /**

@@ -1,5 +1,5 @@
-import { LOGOUT_CONFIRMED, type OidcPages } from '../../../libs/oidc/src/index.js';
-import { html, page, raw } from '../../../libs/web/src/index.js';
+import { LOGOUT_CONFIRMED, type OidcPages } from '#libs/oidc';
+import { html, page, raw } from '#libs/web';
 
 /** Errors the provider shows instead of redirecting (e.g. an unregistered redirect_uri): never echo a redirect. */
 const ERROR_TEXT: Record<string, string> = {

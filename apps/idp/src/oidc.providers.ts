@@ -3,26 +3,24 @@ import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import { DataSource } from 'typeorm';
-import { AuditService } from '../../../libs/audit/src/index.js';
-import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '../../../libs/config/src/index.js';
-import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
-import { Clock, Duration } from '../../../libs/core/src/index.js';
-import { FlowStore } from '../../../libs/flows/src/index.js';
-import { ThrottleService } from '../../../libs/throttle/src/index.js';
-import { Directory } from '../../../libs/identity/src/index.js';
+import { AuditService } from '#libs/audit';
+import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '#libs/config';
+import { EmergencyContactService } from '#libs/contacts';
+import { Clock, Duration } from '#libs/core';
+import { FlowStore } from '#libs/flows';
+import { ThrottleService } from '#libs/throttle';
+import { Directory } from '#libs/identity';
 import {
   BackchannelLogout,
-  ClientRegistry,
   OIDC_PROVIDER,
   OidcProviderHost,
   OidcPurger,
   PeriodicTask,
-  SIGNING_KEY_RETENTION,
   SessionBridge,
-  SigningKeyStore,
   createOidcProvider,
-} from '../../../libs/oidc/src/index.js';
-import { SESSION_POLICY, type SessionPolicy } from '../../../libs/sessions/src/index.js';
+} from '#libs/oidc';
+import { ClientRegistry, SIGNING_KEY_RETENTION, SigningKeyStore } from '#libs/oidc-store';
+import { SESSION_POLICY, type SessionPolicy } from '#libs/sessions';
 import { GatehouseSessionBridge } from './oidc-session.bridge.js';
 import { oidcPages } from './oidc-views.js';
 

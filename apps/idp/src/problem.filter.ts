@@ -1,8 +1,8 @@
 import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DomainError } from '../../../libs/core/src/index.js';
-import { isDatabaseUnavailable } from '../../../libs/database/src/index.js';
-import { sendUnavailable } from '../../../libs/web/src/index.js';
+import { DomainError } from '#libs/core';
+import { isDatabaseUnavailable } from '#libs/database';
+import { sendUnavailable } from '#libs/web';
 import { ERROR_STATUS } from './status.js';
 import { logUnavailable } from './unavailable.filter.js';
 

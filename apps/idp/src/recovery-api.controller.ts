@@ -1,8 +1,8 @@
 import { Controller, Get, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DomainError } from '../../../libs/core/src/index.js';
-import type { FlowHandle } from '../../../libs/flows/src/index.js';
-import { GENERIC_CODE_SENT, RecoveryService, type RecoveryOutcome } from '../../../libs/recovery/src/index.js';
+import { DomainError } from '#libs/core';
+import type { FlowHandle } from '#libs/flows';
+import { GENERIC_CODE_SENT, RecoveryService, type RecoveryOutcome } from '#libs/recovery';
 import { CurrentFlow, FlowToken, Input, Public } from './auth/index.js';
 import { RecoveryStartBody, RecoveryStepBody } from './bodies.js';
 import { ProblemFilter } from './problem.filter.js';

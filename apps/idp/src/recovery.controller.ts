@@ -1,8 +1,8 @@
 import { Controller, Get, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DomainError } from '../../../libs/core/src/index.js';
-import type { FlowHandle } from '../../../libs/flows/src/index.js';
-import { RecoveryService, type RecoveryGoal, type RecoveryOutcome, type UnstartedRecovery } from '../../../libs/recovery/src/index.js';
+import { DomainError } from '#libs/core';
+import type { FlowHandle } from '#libs/flows';
+import { RecoveryService, type RecoveryGoal, type RecoveryOutcome, type UnstartedRecovery } from '#libs/recovery';
 import { CurrentFlow, FlowForm, FlowIfAny, Input, PageAnswer, Public, StartForm, sendPage } from './auth/index.js';
 import { NewPasswordForm, RecoveryCodeForm, RecoveryIdentifyForm } from './bodies.js';
 import { errorPage } from './views.js';

@@ -1,7 +1,7 @@
-import type { OtpChannel } from '../../../libs/identity/src/index.js';
-import { GENERIC_CODE_SENT, type RecoveryGoal, type RecoveryOutcome } from '../../../libs/recovery/src/index.js';
-import type { StepError } from '../../../libs/otp/src/index.js';
-import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
+import type { OtpChannel } from '#libs/identity';
+import { GENERIC_CODE_SENT, type RecoveryGoal, type RecoveryOutcome } from '#libs/recovery';
+import type { StepError } from '#libs/otp';
+import { html, page, type SafeHtml } from '#libs/web';
 import { otpPage } from './views.js';
 
 /** Hosted recovery pages. Labels are the contract's: Email, Enterprise ID, Security code, New password, Confirm new password. */

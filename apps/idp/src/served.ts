@@ -1,4 +1,4 @@
-import type { ServedApp } from '../../../libs/platform/src/index.js';
+import type { ServedApp } from '#libs/platform';
 import { createIdpApp } from './app.js';
 
 export const IDP: ServedApp = {

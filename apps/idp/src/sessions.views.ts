@@ -1,5 +1,5 @@
-import type { SignedInSession } from '../../../libs/account/src/index.js';
-import { html, type SafeHtml } from '../../../libs/web/src/index.js';
+import type { SignedInSession } from '#libs/account';
+import { html, type SafeHtml } from '#libs/web';
 
 const date = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
 

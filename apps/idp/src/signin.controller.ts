@@ -1,10 +1,10 @@
 import { Controller, Get, Post, Query, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { EmergencyContactService } from '../../../libs/contacts/src/index.js';
-import { DomainError } from '../../../libs/core/src/index.js';
-import type { FlowHandle } from '../../../libs/flows/src/index.js';
-import { Directory } from '../../../libs/identity/src/index.js';
-import { SessionService } from '../../../libs/sessions/src/index.js';
+import { EmergencyContactService } from '#libs/contacts';
+import { DomainError } from '#libs/core';
+import type { FlowHandle } from '#libs/flows';
+import { Directory } from '#libs/identity';
+import { SessionService } from '#libs/sessions';
 import {
   EnrollmentService,
   SignInService,
@@ -12,7 +12,7 @@ import {
   type DirectSignInOutcome,
   type EnrollmentOutcome,
   type SignInOutcome,
-} from '../../../libs/signin/src/index.js';
+} from '#libs/signin';
 import { CurrentFlow, FlowForm, FlowIfAny, Input, PageAnswer, Public, StartForm } from './auth/index.js';
 import {
   EnrollCodeForm,

@@ -1,5 +1,5 @@
-import { BEARER_STATUS } from '../../../libs/oidc/src/index.js';
-import { TRANSACTION_CODE_STATUS } from '../../../libs/transaction-codes/src/index.js';
+import { BEARER_STATUS } from '#libs/oidc';
+import { TRANSACTION_CODE_STATUS } from '#libs/transaction-codes';
 
 /**
  * The HTTP status of every domain error code the IdP answers, in one place: the DomainErrors its

@@ -1,7 +1,7 @@
 import { Body, Controller, Delete, Header, HttpCode, Param, Post, Req, UseFilters } from '@nestjs/common';
 import type { Request } from 'express';
-import { Bearer, RequireBearer, type BearerPrincipal } from '../../../libs/oidc/src/index.js';
-import { TransactionCodeService } from '../../../libs/transaction-codes/src/index.js';
+import { Bearer, RequireBearer, type BearerPrincipal } from '#libs/oidc';
+import { TransactionCodeService } from '#libs/transaction-codes';
 import { ProblemFilter } from './problem.filter.js';
 import { WebContext } from './web-context.js';
 

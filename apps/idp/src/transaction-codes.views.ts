@@ -1,5 +1,5 @@
-import type { VisibleTransactionCode } from '../../../libs/transaction-codes/src/index.js';
-import { html, type SafeHtml } from '../../../libs/web/src/index.js';
+import type { VisibleTransactionCode } from '#libs/transaction-codes';
+import { html, type SafeHtml } from '#libs/web';
 
 /**
  * The account page's "Transaction codes" section: the user's open codes (a service asked

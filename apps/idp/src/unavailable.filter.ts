@@ -1,8 +1,8 @@
 import { ArgumentsHost, Catch } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { Request, Response } from 'express';
-import { isDatabaseUnavailable } from '../../../libs/database/src/index.js';
-import { sendUnavailable } from '../../../libs/web/src/index.js';
+import { isDatabaseUnavailable } from '#libs/database';
+import { sendUnavailable } from '#libs/web';
 import { PageAnswer } from './auth/page-answer.js';
 
 /** One warning per failed request (not an error: the request may succeed when tried again); the driver's message only. */

@@ -1,8 +1,8 @@
-import { maskEmail, maskPhone, type StepError } from '../../../libs/otp/src/index.js';
-import type { OtpChannel } from '../../../libs/identity/src/index.js';
-import type { RememberedDevice } from '../../../libs/sessions/src/index.js';
-import type { EnrollmentOutcome, SignInOutcome } from '../../../libs/signin/src/index.js';
-import { html, page, type SafeHtml } from '../../../libs/web/src/index.js';
+import { maskEmail, maskPhone, type StepError } from '#libs/otp';
+import type { OtpChannel } from '#libs/identity';
+import type { RememberedDevice } from '#libs/sessions';
+import type { EnrollmentOutcome, SignInOutcome } from '#libs/signin';
+import { html, page, type SafeHtml } from '#libs/web';
 import { interactionCancelLink } from './oidc-views.js';
 
 const CHANNEL_LABEL: Record<OtpChannel, string> = { email: 'Email', sms: 'Text message', voice: 'Voice call' };

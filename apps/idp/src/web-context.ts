@@ -1,8 +1,8 @@
 import { Inject, Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '../../../libs/config/src/index.js';
-import type { RequestMeta } from '../../../libs/sessions/src/index.js';
-import { CookieJar, requestMeta } from '../../../libs/web/src/index.js';
+import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '#libs/config';
+import type { RequestMeta } from '#libs/sessions';
+import { CookieJar, requestMeta } from '#libs/web';
 
 /** Per-app web helpers: cookie jar and request metadata for audit entries. */
 @Injectable()

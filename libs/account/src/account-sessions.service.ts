@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, isUuid } from '../../core/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, isUuid } from '#libs/core';
 // Not the lib's index: nothing here needs oidc-provider itself.
-import { revokeAccountGrants, revokeSessionGrants } from '../../oidc/src/account-grants.js';
-import { SessionService, deviceName, endSessionOfUser, openSessionsWithApps, type RequestMeta } from '../../sessions/src/index.js';
+import { revokeAccountGrants, revokeSessionGrants } from '#libs/oidc-store';
+import { SessionService, deviceName, endSessionOfUser, openSessionsWithApps, type RequestMeta } from '#libs/sessions';
 import { auditMeta } from './common.js';
 
 /** One place a person is signed in, as their account page shows it (never a token or its hash). */

@@ -1,6 +1,6 @@
-import { DomainError } from '../../core/src/index.js';
-import type { StepError } from '../../otp/src/index.js';
-import type { RequestMeta, Session } from '../../sessions/src/index.js';
+import { DomainError } from '#libs/core';
+import type { StepError } from '#libs/otp';
+import type { RequestMeta, Session } from '#libs/sessions';
 
 export const STEP_UP_REQUIRED: StepError = {
   code: 'step_up_required',

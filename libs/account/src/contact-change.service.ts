@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, type Channel } from '../../core/src/index.js';
-import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, type Channel } from '#libs/core';
+import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
 import {
   Directory,
   checkEmail,
@@ -13,10 +13,10 @@ import {
   setVerifiedUserEmail,
   setVerifiedUserMobile,
   userMobileForUpdate,
-} from '../../identity/src/index.js';
-import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
-import { CodeStepService, INVALID_CHANNEL, maskDestination, pickChannel, type Delivery, type StepError } from '../../otp/src/index.js';
-import type { RequestMeta, Session } from '../../sessions/src/index.js';
+} from '#libs/identity';
+import { OutboxService, messageLocaleFor, noticeMessage } from '#libs/notifications';
+import { CodeStepService, INVALID_CHANNEL, maskDestination, pickChannel, type Delivery, type StepError } from '#libs/otp';
+import type { RequestMeta, Session } from '#libs/sessions';
 import { STEP_UP_REQUIRED, assertSameSession, auditMeta, flowNotFound, requestContext, sessionEnded, str } from './common.js';
 import type { ChangeOutcome } from './credential-change.service.js';
 import { contactChannels, nextContactChange, type ContactChangeState, type ContactKind } from './machines.js';

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, foldKey } from '../../core/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, foldKey } from '#libs/core';
 import {
   Directory,
   PasswordHasher,
@@ -11,11 +11,11 @@ import {
   setUserCredential,
   userCredentialHashes,
   userCredentialStateForUpdate,
-} from '../../identity/src/index.js';
-import { OutboxService, messageLocaleFor, noticeMessage, type NoticeKind } from '../../notifications/src/index.js';
-import { RememberedDeviceService, SessionService, type RequestMeta, type Session } from '../../sessions/src/index.js';
-import type { StepError } from '../../otp/src/index.js';
-import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '../../throttle/src/index.js';
+} from '#libs/identity';
+import { OutboxService, messageLocaleFor, noticeMessage, type NoticeKind } from '#libs/notifications';
+import { RememberedDeviceService, SessionService, type RequestMeta, type Session } from '#libs/sessions';
+import type { StepError } from '#libs/otp';
+import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '#libs/throttle';
 import { STEP_UP_REQUIRED, auditMeta, sessionEnded, str } from './common.js';
 import { StepUpService } from './step-up.service.js';
 

@@ -1,11 +1,11 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError } from '../../core/src/index.js';
-import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../notifications/src/index.js';
-import type { RequestMeta } from '../../sessions/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, DomainError } from '#libs/core';
+import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '#libs/notifications';
+import type { RequestMeta } from '#libs/sessions';
 import { auditMeta } from './common.js';
-import { setUserLocale, userLocaleForUpdate, userLocaleWithDefault } from '../../identity/src/index.js';
+import { setUserLocale, userLocaleForUpdate, userLocaleWithDefault } from '#libs/identity';
 
 export interface MessageLanguage {
   /** The user's own choice, or null (then the organization's default applies). */

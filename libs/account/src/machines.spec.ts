@@ -1,7 +1,7 @@
-import { loadConfig } from '../../config/src/index.js';
-import { Duration } from '../../core/src/index.js';
-import { FlowStepError } from '../../core/src/index.js';
-import type { VerificationRecord } from '../../sessions/src/index.js';
+import { loadConfig } from '#libs/config';
+import { Duration } from '#libs/core';
+import { FlowStepError } from '#libs/core';
+import type { VerificationRecord } from '#libs/sessions';
 import { contactChannels, nextContactChange, nextStepUp, type ContactChangeState, type StepUpState } from './machines.js';
 import { DEFAULT_STEP_UP_WINDOW, freshUntil, isFresh, stepUpWindow } from './step-up.service.js';
 

@@ -1,5 +1,5 @@
-import { FlowStepError, type Channel } from '../../core/src/index.js';
-import { codeSent, codeVerified, type ChannelChoice, type CodeOffer, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
+import { FlowStepError, type Channel } from '#libs/core';
+import { codeSent, codeVerified, type ChannelChoice, type CodeOffer, type CodeSentEvent, type SentCode } from '#libs/otp';
 
 /**
  * The signed-in account flows as pure state machines: (state, event, now) -> next state.

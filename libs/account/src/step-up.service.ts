@@ -1,19 +1,11 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import type { AppConfig } from '../../config/src/index.js';
-import { Clock, Duration, type Channel } from '../../core/src/index.js';
-import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
-import { Directory, type UserRecord } from '../../identity/src/index.js';
-import {
-  CodeStepService,
-  INVALID_CHANNEL,
-  availableChannels,
-  destinationOf,
-  pickChannel,
-  type Delivery,
-  type StepError,
-} from '../../otp/src/index.js';
-import { SessionService, lastOtpAt, type RequestMeta, type Session, type VerificationRecord } from '../../sessions/src/index.js';
-import { safeReturnTo } from '../../signin/src/index.js';
+import type { AppConfig } from '#libs/config';
+import { Clock, Duration, type Channel } from '#libs/core';
+import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
+import { Directory, type UserRecord } from '#libs/identity';
+import { CodeStepService, INVALID_CHANNEL, availableChannels, destinationOf, pickChannel, type Delivery, type StepError } from '#libs/otp';
+import { SessionService, lastOtpAt, type RequestMeta, type Session, type VerificationRecord } from '#libs/sessions';
+import { safeReturnTo } from '#libs/signin';
 import { assertSameSession, auditMeta, requestContext, sessionEnded } from './common.js';
 import { nextStepUp, type StepUpState } from './machines.js';
 

@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { DomainError } from '../../core/src/index.js';
+import { DomainError } from '#libs/core';
 import type { AuditSearch } from './audit-query.js';
 
 /** The audit viewer's search: filters to one keyset-paged statement (the audit aggregate's read side). */

@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
+import { WriteBatch, runStatement, type BatchPart } from '#libs/database';
 import type { ChainAnchor, ChainRow } from './chain.js';
 
 /** The statements on the audit log (the audit aggregate): appending events, and reading the hash chain to verify it. */

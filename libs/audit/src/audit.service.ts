@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { Clock } from '../../core/src/index.js';
-import type { BatchPart, WriteBatch } from '../../database/src/index.js';
+import { Clock } from '#libs/core';
+import type { BatchPart, WriteBatch } from '#libs/database';
 import { addAuditEventsPart, appendAuditEvent, appendAuditEventIn } from './audit.queries.js';
 
 export type ActorType = 'user' | 'staff' | 'operator' | 'client' | 'system' | 'anonymous';

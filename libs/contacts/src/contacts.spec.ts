@@ -1,4 +1,4 @@
-import { containsLink, otpMessage } from '../../notifications/src/index.js';
+import { containsLink, otpMessage } from '#libs/notifications';
 import { LANDLINE_MESSAGE, channelRefusal, checkEmergencyPhone, phoneChannels } from './phone.js';
 import { contactPrompt, missingContacts, type ContactPolicy } from './policy.js';
 

@@ -1,7 +1,7 @@
 import type { ContactRow, PolicyColumns } from './emergency-contacts.service.js';
 import type { PhoneChannel } from './phone.js';
 import type { EmergencyContactKind } from './policy.js';
-import type { Queryable } from '../../database/src/index.js';
+import type { Queryable } from '#libs/database';
 
 /** The statements on emergency contacts, their deferrals, and the organization policy they follow (the emergency contacts aggregate). */
 

@@ -1,12 +1,12 @@
 import { Injectable } from '@nestjs/common';
 import { createHash } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { sessionEnded } from '../../account/src/index.js';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, KeptCopies, type Channel } from '../../core/src/index.js';
-import { Directory, checkEmail, type UserRecord } from '../../identity/src/index.js';
-import { CodeStepService, maskDestination, type CodeVerify, type Delivery, type StepError } from '../../otp/src/index.js';
-import type { RequestMeta } from '../../sessions/src/index.js';
+import { sessionEnded } from '#libs/account';
+import { AuditService } from '#libs/audit';
+import { Clock, DomainError, KeptCopies, type Channel } from '#libs/core';
+import { Directory, checkEmail, type UserRecord } from '#libs/identity';
+import { CodeStepService, maskDestination, type CodeVerify, type Delivery, type StepError } from '#libs/otp';
+import type { RequestMeta } from '#libs/sessions';
 import { checkEmergencyPhone, channelRefusal, phoneChannels, type PhoneChannel, type PhoneKind } from './phone.js';
 import {
   DEFAULT_CONTACT_POLICY,

@@ -1,6 +1,6 @@
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import { hasForbiddenCharacters } from '../../core/src/index.js';
-import type { Checked } from '../../identity/src/index.js';
+import { hasForbiddenCharacters } from '#libs/core';
+import type { Checked } from '#libs/identity';
 
 /**
  * What an emergency phone number is, as libphonenumber-js (full metadata) types it, reduced

@@ -1,6 +1,6 @@
 import { QueryFailedError } from 'typeorm';
 import { createTestDatabase, type TestDatabase } from '../../../test/support/database.js';
-import { createDataSource } from '../../platform/src/index.js';
+import { createDataSource } from '#libs/platform';
 import { WriteBatch, runStatement } from './statements.js';
 
 /** WriteBatch and prepared statements against real PostgreSQL. */

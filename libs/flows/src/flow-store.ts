@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { Clock, DomainError, Duration, isUuid } from '../../core/src/index.js';
-import type { BatchPart, WriteBatch } from '../../database/src/index.js';
+import { Clock, DomainError, Duration, isUuid } from '#libs/core';
+import type { BatchPart, WriteBatch } from '#libs/database';
 import { addEndFlowPart, deleteExpiredFlows, deleteFlow, flowById, insertFlow, saveFlowState } from './flows.queries.js';
 
 export type FlowKind = 'signin' | 'enrollment' | 'recovery' | 'step_up' | 'verification' | 'staff_signin';

@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { WriteBatch, runStatement, type BatchPart } from '../../database/src/index.js';
+import { WriteBatch, runStatement, type BatchPart } from '#libs/database';
 import type { FlowKind } from './flow-store.js';
 
 /**

@@ -1,5 +1,5 @@
 import { dictionary } from '@zxcvbn-ts/language-common';
-import { codePointLength, hasForbiddenCharacters } from '../../core/src/index.js';
+import { codePointLength, hasForbiddenCharacters } from '#libs/core';
 import type { Checked } from './normalize.js';
 import { passwordStrength, type PasswordContext } from './password-strength.js';
 

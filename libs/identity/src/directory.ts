@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { UUID_PATTERN, foldKey } from '../../core/src/index.js';
-import { runStatement } from '../../database/src/index.js';
+import { UUID_PATTERN, foldKey } from '#libs/core';
+import { runStatement } from '#libs/database';
 import type { OtpChannel } from './entities.js';
 import type { PasswordContext } from './password-strength.js';
 

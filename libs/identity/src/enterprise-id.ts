@@ -1,4 +1,4 @@
-import { codePointLength, foldKey, hasForbiddenCharacters } from '../../core/src/index.js';
+import { codePointLength, foldKey, hasForbiddenCharacters } from '#libs/core';
 import type { Checked } from './normalize.js';
 
 export interface EnterpriseId {

@@ -1,5 +1,5 @@
 import { Column, Entity, PrimaryColumn, PrimaryGeneratedColumn } from 'typeorm';
-import type { Channel } from '../../core/src/index.js';
+import type { Channel } from '#libs/core';
 
 /** The one Channel type (libs/core), under the name the directory's columns use. */
 export type OtpChannel = Channel;

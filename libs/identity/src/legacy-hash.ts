@@ -2,7 +2,7 @@ import argon2 from 'argon2';
 import bcrypt from 'bcryptjs';
 import { pbkdf2, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
-import { hasForbiddenCharacters } from '../../core/src/index.js';
+import { hasForbiddenCharacters } from '#libs/core';
 import type { LegacyHashFormat } from './entities.js';
 import { LIMITS, type Checked } from './normalize.js';
 

@@ -1,6 +1,6 @@
 import { domainToASCII } from 'node:url';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
-import { cleanText, codePointLength, foldKey, hasForbiddenCharacters } from '../../core/src/index.js';
+import { cleanText, codePointLength, foldKey, hasForbiddenCharacters } from '#libs/core';
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; reason: string };
 

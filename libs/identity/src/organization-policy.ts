@@ -1,8 +1,8 @@
 import type { DataSource } from 'typeorm';
-import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
-import { DomainError } from '../../core/src/index.js';
-import { allowedFactorsProblem } from '../../factors/src/index.js';
-import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '../../notifications/src/index.js';
+import type { AuditEventInput, AuditService } from '#libs/audit';
+import { DomainError } from '#libs/core';
+import { allowedFactorsProblem } from '#libs/factors';
+import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '#libs/notifications';
 
 /**
  * An organization's policy as operators see and change it (`npm run cli -- org:policy`).

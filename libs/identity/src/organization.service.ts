@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
-import { DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '../../core/src/index.js';
+import { AuditService, type AuditEventInput } from '#libs/audit';
+import { DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '#libs/core';
 import { OrganizationEntity, OrganizationPolicyEntity } from './entities.js';
 import { insertOrganization } from './users.queries.js';
 

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { Queryable } from '../../database/src/index.js';
+import type { Queryable } from '#libs/database';
 
 /**
  * Statements on users, legacy accounts and organizations (the users aggregate), as the account,

@@ -7,9 +7,9 @@ import { rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { DataSource } from 'typeorm';
-import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
-import { DomainError } from '../../core/src/index.js';
-import { LegacyAccountStore, OrganizationService, lockLegacyImportOf, type LegacyAccountInput } from '../../identity/src/index.js';
+import { AuditService, type AuditEventInput } from '#libs/audit';
+import { DomainError } from '#libs/core';
+import { LegacyAccountStore, OrganizationService, lockLegacyImportOf, type LegacyAccountInput } from '#libs/identity';
 import { readHeader, readRow, type HeaderMap } from './rows.js';
 import { ImportFileError, StrictUtf8Decoder } from './utf8-decoder.js';
 

@@ -1,11 +1,4 @@
-import {
-  checkEmail,
-  checkLegacyHash,
-  checkLegacyUserId,
-  checkMobile,
-  checkName,
-  type LegacyAccountInput,
-} from '../../identity/src/index.js';
+import { checkEmail, checkLegacyHash, checkLegacyUserId, checkMobile, checkName, type LegacyAccountInput } from '#libs/identity';
 import { ImportFileError } from './utf8-decoder.js';
 
 export const REQUIRED_COLUMNS = ['legacy_user_id', 'password_hash', 'first_name', 'last_name', 'email'] as const;

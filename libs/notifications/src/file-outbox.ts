@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import nodemailer from 'nodemailer';
-import { type Clock } from '../../core/src/index.js';
+import { type Clock } from '#libs/core';
 import { DeliveryError, MailSender, SmsSender, VoiceCaller, errorCode, type MailDelivery, type PhoneDelivery } from './senders.js';
 import { mailOptions } from './mail-options.js';
 import { webhookBody } from './webhook.js';

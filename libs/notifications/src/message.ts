@@ -1,4 +1,4 @@
-import { DomainError } from '../../core/src/index.js';
+import { DomainError } from '#libs/core';
 
 export type Channel = 'email' | 'sms' | 'voice';
 export const CHANNELS: readonly Channel[] = ['email', 'sms', 'voice'];

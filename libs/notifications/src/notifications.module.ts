@@ -1,6 +1,6 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '../../config/src/index.js';
-import { Clock } from '../../core/src/index.js';
+import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { Clock } from '#libs/core';
 import { OutboxService } from './outbox.service.js';
 import { OutboxWorker } from './outbox.worker.js';
 import { DEFAULT_OUTBOX_POLICY, OUTBOX_POLICY, outboxPolicy, type OutboxPolicy } from './policy.js';

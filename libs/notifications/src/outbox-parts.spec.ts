@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { Duration } from '../../core/src/index.js';
+import { Duration } from '#libs/core';
 import { PayloadCipher } from './payload-cipher.js';
 import { DEFAULT_OUTBOX_POLICY, backoffAfter, outboxPolicy } from './policy.js';
 import { smtpFailure } from './smtp.js';

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
-import type { Secrets } from '../../config/src/index.js';
-import type { Clock } from '../../core/src/index.js';
+import type { Secrets } from '#libs/config';
+import type { Clock } from '#libs/core';
 import { OutboxService } from './outbox.service.js';
 import { OutboxWorker } from './outbox.worker.js';
 import { outboxPolicy, type OutboxPolicy } from './policy.js';

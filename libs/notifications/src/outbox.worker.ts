@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { SECRETS, type Secrets } from '../../config/src/index.js';
-import { Clock } from '../../core/src/index.js';
+import { SECRETS, type Secrets } from '#libs/config';
+import { Clock } from '#libs/core';
 import type { MessageContent } from './message.js';
 import {
   claimDueMessages,

@@ -1,4 +1,4 @@
-import { Duration } from '../../core/src/index.js';
+import { Duration } from '#libs/core';
 
 /** How hard and how often the outbox tries. Injected (OUTBOX_POLICY) so tests can make it fast. */
 export interface OutboxPolicy {

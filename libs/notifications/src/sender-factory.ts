@@ -1,5 +1,5 @@
-import type { AppConfig } from '../../config/src/index.js';
-import type { Clock } from '../../core/src/index.js';
+import type { AppConfig } from '#libs/config';
+import type { Clock } from '#libs/core';
 import { FileMailSender, FileSmsSender, FileVoiceCaller } from './file-outbox.js';
 import type { OutboxPolicy } from './policy.js';
 import type { MailSender, SmsSender, VoiceCaller } from './senders.js';

@@ -1,5 +1,5 @@
 import nodemailer, { type NodemailerError } from 'nodemailer';
-import { type Duration } from '../../core/src/index.js';
+import { type Duration } from '#libs/core';
 import { mailOptions } from './mail-options.js';
 import { DeliveryError, MailSender, errorCode, type MailDelivery } from './senders.js';
 

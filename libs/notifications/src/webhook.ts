@@ -1,4 +1,4 @@
-import { type Duration } from '../../core/src/index.js';
+import { type Duration } from '#libs/core';
 import { DeliveryError, SmsSender, VoiceCaller, errorCode, type PhoneDelivery } from './senders.js';
 
 /** The contract's JSON body, keys in the contract's order: `{"channel","to","text","locale"}`. */

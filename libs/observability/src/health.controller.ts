@@ -1,6 +1,6 @@
 import { Controller, Get, HttpCode, ServiceUnavailableException } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { pingDatabase } from '../../database/src/index.js';
+import { pingDatabase } from '#libs/database';
 
 @Controller()
 export class HealthController {

@@ -1,4 +1,4 @@
-import { LOA1, LOA2, type VerificationRecord } from '../../sessions/src/index.js';
+import { LOA1, LOA2, type VerificationRecord } from '#libs/sessions';
 import { acrFallsShort, decide, needsFreshOtp, parseAuthRequest, reportedAcr, requiredLevel } from './acr.js';
 
 const at = '2026-06-01T09:00:00.000Z';

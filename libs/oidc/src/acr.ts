@@ -1,13 +1,4 @@
-import {
-  LOA1,
-  acrOf,
-  amrOf,
-  compareLevels,
-  hasFreshSecondFactor,
-  isLevel,
-  type Level,
-  type VerificationRecord,
-} from '../../factors/src/index.js';
+import { LOA1, acrOf, amrOf, compareLevels, hasFreshSecondFactor, isLevel, type Level, type VerificationRecord } from '#libs/factors';
 
 /**
  * What an authorization request asks of the end-user's authentication, and whether a

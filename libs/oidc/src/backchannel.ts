@@ -1,8 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Provider from 'oidc-provider';
 import type { DataSource } from 'typeorm';
-import type { AuditService } from '../../audit/src/index.js';
-import { Duration, type Clock } from '../../core/src/index.js';
+import type { AuditService } from '#libs/audit';
+import { Duration, type Clock } from '#libs/core';
 import { claimSessionsOf, claimSessionsOfUser, sessionsDueLogout, takeQueuedSessions, type ClaimedSession } from './backchannel.queries.js';
 import { revokeGrant } from './pg-adapter.js';
 

@@ -11,8 +11,8 @@ import {
 import { Reflector } from '@nestjs/core';
 import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
-import { DomainError, isUuid } from '../../core/src/index.js';
-import { Directory } from '../../identity/src/index.js';
+import { DomainError, isUuid } from '#libs/core';
+import { Directory } from '#libs/identity';
 import { OIDC_PROVIDER } from './provider.js';
 
 /**

@@ -1,5 +1,5 @@
 import type Provider from 'oidc-provider';
-import { OIDC_SCOPES } from './clients.js';
+import { OIDC_SCOPES } from '#libs/oidc-store';
 
 type Grant = InstanceType<Provider['Grant']>;
 

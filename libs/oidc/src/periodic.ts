@@ -1,4 +1,4 @@
-import type { Duration } from '../../core/src/index.js';
+import type { Duration } from '#libs/core';
 
 /**
  * Runs `task` every `interval` on this node (the first run one interval after `start()`).

@@ -1,19 +1,11 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
 import type { DataSource } from 'typeorm';
-import type { Clock } from '../../core/src/index.js';
-import type { ClientRegistry } from './clients.js';
+import type { Clock } from '#libs/core';
+import type { ClientRegistry } from '#libs/oidc-store';
 import { ClientAdapter } from './pg-adapter/client-adapter.js';
 import { usedAlready } from './pg-adapter/grant-revocation.js';
 import { HOLDABLE, HOLDABLE_CONSUME, type HeldWrites } from './pg-adapter/held-writes.js';
-import {
-  consumeModel,
-  deleteModel,
-  deleteModelsOfGrant,
-  findModel,
-  modelWithAhead,
-  updateModel,
-  upsertModel,
-} from './pg-adapter/oidc-models.queries.js';
+import { consumeModel, deleteModel, deleteModelsOfGrant, findModel, modelWithAhead, updateModel, upsertModel } from '#libs/oidc-store';
 import { ACCOUNT, READ_AHEAD, tokenReadSql, type AccountReadAhead } from './pg-adapter/read-ahead.js';
 import { heldForCurrentRequest } from './pg-adapter/token-writes.js';
 

@@ -1,6 +1,6 @@
 import type Provider from 'oidc-provider';
-import type { Duration } from '../../core/src/index.js';
-import type { SigningKey, SigningKeyStore } from './signing-keys.js';
+import type { Duration } from '#libs/core';
+import type { SigningKey, SigningKeyStore } from '#libs/oidc-store';
 
 /**
  * The provider instance that serves HTTP and signs, rebuilt when the signing-key set changes.

@@ -1,5 +1,5 @@
 import Provider from 'oidc-provider';
-import { clientSecretMatches } from './clients.js';
+import { clientSecretMatches } from '#libs/oidc-store';
 import { holdTokenWrites } from './pg-adapter.js';
 import { browserPostAsGet } from './provider/browser-post.js';
 import { providerConfiguration } from './provider/configuration.js';

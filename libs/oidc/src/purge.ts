@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { Duration, type Clock } from '../../core/src/index.js';
+import { Duration, type Clock } from '#libs/core';
 import { PeriodicTask } from './periodic.js';
 import { purgeExpired } from './pg-adapter.js';
 

@@ -1,7 +1,7 @@
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
-import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '../../database/src/index.js';
-import { UNAVAILABLE_DETAIL, unavailablePage } from '../../web/src/index.js';
+import { DATABASE_RETRY_AFTER_SECONDS, isDatabaseUnavailable } from '#libs/database';
+import { UNAVAILABLE_DETAIL, unavailablePage } from '#libs/web';
 
 type Ctx = Pick<KoaContextWithOIDC, 'status' | 'body' | 'type' | 'set' | 'accepts'>;
 

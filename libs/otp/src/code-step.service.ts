@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { DomainError, type Channel } from '../../core/src/index.js';
+import { DomainError, type Channel } from '#libs/core';
 import { OtpService, type OtpCheck } from './otp.service.js';
 import { DELIVERY_WAIT_MS, deliveryFailed, issueRefusal, otpFailureMessage, undeliverable, type StepError } from './step-error.js';
 import { OtpMessageQueue, type Delivery, type IssueOtp, type IssuedOtp, type VerifyOtp } from './types.js';

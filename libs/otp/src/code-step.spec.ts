@@ -1,4 +1,4 @@
-import { FlowStepError } from '../../core/src/index.js';
+import { FlowStepError } from '#libs/core';
 import { codeSent, codeStepOf, codeVerified, nextCodeStep, pickChannel, type CodeStepState } from './code-step.js';
 import { deliveryFailed, issueRefusal, otpFailureMessage, undeliverable } from './step-error.js';
 

@@ -1,4 +1,4 @@
-import { FlowStepError, type Channel } from '../../core/src/index.js';
+import { FlowStepError, type Channel } from '#libs/core';
 
 /**
  * The "send a code, verify a code" sub-step of every flow (sign-in, enrollment, step-up,

@@ -1,6 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Channel } from '../../core/src/index.js';
-import { runStatement, type BatchPart, type WriteBatch } from '../../database/src/index.js';
+import type { Channel } from '#libs/core';
+import { runStatement, type BatchPart, type WriteBatch } from '#libs/database';
 import type { OtpBinding, OtpSubject } from './types.js';
 
 /** The statements on otp_challenges (the one-time code aggregate). */

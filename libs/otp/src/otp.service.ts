@@ -1,10 +1,10 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
-import { SECRETS, type Secrets } from '../../config/src/index.js';
-import { Clock, DomainError, isUuidAnyCase, type Channel, type Duration } from '../../core/src/index.js';
-import type { BatchPart, WriteBatch } from '../../database/src/index.js';
+import { AuditService, type AuditEventInput } from '#libs/audit';
+import { SECRETS, type Secrets } from '#libs/config';
+import { Clock, DomainError, isUuidAnyCase, type Channel, type Duration } from '#libs/core';
+import type { BatchPart, WriteBatch } from '#libs/database';
 import {
   addUseChallengePart,
   challengeById,

@@ -1,4 +1,4 @@
-import type { Channel } from '../../core/src/index.js';
+import type { Channel } from '#libs/core';
 import type { VerifyOtpResult } from './types.js';
 
 /**

@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { Clock } from '../../core/src/index.js';
+import type { Clock } from '#libs/core';
 import { OtpMessageQueue, type CodeMessage, type Delivery } from './types.js';
 import { insertSentCodeMessage } from './otp.queries.js';
 

@@ -1,6 +1,6 @@
 import { type EntityManager } from 'typeorm';
-import { type ActorType } from '../../audit/src/index.js';
-import { CHANNELS, Duration, type Channel } from '../../core/src/index.js';
+import { type ActorType } from '#libs/audit';
+import { CHANNELS, Duration, type Channel } from '#libs/core';
 
 export type OtpPurpose = 'login' | 'enrollment' | 'step_up' | 'recovery' | 'verification' | 'transaction';
 /** @deprecated The one Channel type is libs/core's `Channel`; this name stays for the callers not yet moved. */

@@ -1,5 +1,5 @@
 import type { PersonRow } from './people.service.js';
-import type { Queryable } from '../../database/src/index.js';
+import type { Queryable } from '#libs/database';
 
 /**
  * The support console's reads of people (users and legacy accounts, with their devices, sessions

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, hasForbiddenCharacters, isUuidAnyCase } from '../../core/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, DomainError, hasForbiddenCharacters, isUuidAnyCase } from '#libs/core';
 import {
   correctionRequestsOfLegacy,
   countPeopleMatches,

@@ -1,8 +1,8 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../../migrations/index.js';
-import { AuditEventEntity } from '../../audit/src/index.js';
-import { lockMigrations, unlockMigrations } from '../../database/src/index.js';
-import { IDENTITY_ENTITIES } from '../../identity/src/index.js';
+import { AuditEventEntity } from '#libs/audit';
+import { lockMigrations, unlockMigrations } from '#libs/database';
+import { IDENTITY_ENTITIES } from '#libs/identity';
 
 /** Every entity of the application. Feature libs own their entities; this is where they meet. */
 export const ENTITIES = [...IDENTITY_ENTITIES, AuditEventEntity];

@@ -6,11 +6,11 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import helmet from 'helmet';
 import { Logger, LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
-import { AuditQuery, AuditService } from '../../audit/src/index.js';
-import { APP_CONFIG, SECRETS, resolveSecrets, type AppConfig, type Secrets } from '../../config/src/index.js';
-import { Clock, SystemClock } from '../../core/src/index.js';
-import { PasswordHasher } from '../../identity/src/index.js';
-import { HealthController, httpLoggerOptions } from '../../observability/src/index.js';
+import { AuditQuery, AuditService } from '#libs/audit';
+import { APP_CONFIG, SECRETS, resolveSecrets, type AppConfig, type Secrets } from '#libs/config';
+import { Clock, SystemClock } from '#libs/core';
+import { PasswordHasher } from '#libs/identity';
+import { HealthController, httpLoggerOptions } from '#libs/observability';
 import { dataSourceOptions } from './data-source.js';
 
 export interface AppOptions {

@@ -1,7 +1,7 @@
 import type { INestApplication } from '@nestjs/common';
 import { mkdir } from 'node:fs/promises';
-import { ConfigError, loadConfig, type AppConfig } from '../../config/src/index.js';
-import { startDatabase } from '../../database/src/index.js';
+import { ConfigError, loadConfig, type AppConfig } from '#libs/config';
+import { startDatabase } from '#libs/database';
 import { createDataSource, migrate } from './data-source.js';
 import type { AppOptions } from './platform.module.js';
 

@@ -1,4 +1,4 @@
-import { Duration } from '../../core/src/index.js';
+import { Duration } from '#libs/core';
 import {
   RecoveryStepError,
   decoyResend,

@@ -1,6 +1,6 @@
-import { Duration, FlowStepError, type Channel } from '../../core/src/index.js';
-import { codeSent, codeVerified, type ChannelChoice, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
-import type { VerificationRecord } from '../../sessions/src/index.js';
+import { Duration, FlowStepError, type Channel } from '#libs/core';
+import { codeSent, codeVerified, type ChannelChoice, type CodeSentEvent, type SentCode } from '#libs/otp';
+import type { VerificationRecord } from '#libs/sessions';
 
 /**
  * Self-service recovery as a pure state machine: (state, event, now) -> next state. The

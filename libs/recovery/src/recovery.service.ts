@@ -1,9 +1,9 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, type Channel } from '../../core/src/index.js';
-import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, type Channel } from '#libs/core';
+import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
 import {
   Directory,
   PasswordHasher,
@@ -14,8 +14,8 @@ import {
   userForRecovery,
   userPasswordState,
   userRecoveryLock,
-} from '../../identity/src/index.js';
-import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
+} from '#libs/identity';
+import { OutboxService, messageLocaleFor, noticeMessage } from '#libs/notifications';
 import {
   CodeStepService,
   DEFAULT_OTP_LIMITS,
@@ -32,9 +32,9 @@ import {
   type CodeIssue,
   type Delivery,
   type StepError,
-} from '../../otp/src/index.js';
-import { RememberedDeviceService, SessionService, type RequestMeta } from '../../sessions/src/index.js';
-import { ThrottleService, refusalError, type ThrottleRule } from '../../throttle/src/index.js';
+} from '#libs/otp';
+import { RememberedDeviceService, SessionService, type RequestMeta } from '#libs/sessions';
+import { ThrottleService, refusalError, type ThrottleRule } from '#libs/throttle';
 import {
   decoyResend,
   decoyVerify,

@@ -1,5 +1,5 @@
-import { DomainError } from '../../core/src/index.js';
-import { containsLink } from '../../notifications/src/index.js';
+import { DomainError } from '#libs/core';
+import { containsLink } from '#libs/notifications';
 import { startHarness, type Harness } from '../../../test/support/journeys.js';
 import { seedOrganization, seedUser } from '../../../test/support/web.js';
 import { SecurityCodeGuard, type GuardCandidate } from './security-code.guard.js';

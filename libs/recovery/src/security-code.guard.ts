@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
-import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters, isUuidAnyCase } from '../../core/src/index.js';
+import { AuditService, type AuditEventInput } from '#libs/audit';
+import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters, isUuidAnyCase } from '#libs/core';
 import {
   Directory,
   PasswordHasher,
@@ -10,9 +10,9 @@ import {
   settleSecurityCodeSuccess,
   userRecoveryAttempts,
   userRecoveryAttemptsForUpdate,
-} from '../../identity/src/index.js';
-import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
-import type { RequestMeta } from '../../sessions/src/index.js';
+} from '#libs/identity';
+import { OutboxService, messageLocaleFor, noticeMessage } from '#libs/notifications';
+import type { RequestMeta } from '#libs/sessions';
 
 /** A user that the submitted recovery details name, with what the guard needs to decide. */
 export interface GuardCandidate {

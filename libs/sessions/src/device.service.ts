@@ -2,9 +2,9 @@ import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { UAParser } from 'ua-parser-js';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
-import { Clock, Duration } from '../../core/src/index.js';
-import { runStatement, type BatchPart, type WriteBatch } from '../../database/src/index.js';
+import { AuditService, type AuditEventInput } from '#libs/audit';
+import { Clock, Duration } from '#libs/core';
+import { runStatement, type BatchPart, type WriteBatch } from '#libs/database';
 import { rememberedDeviceIdOf } from './sessions.queries.js';
 import type { RequestMeta } from './session.service.js';
 

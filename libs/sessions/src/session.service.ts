@@ -1,9 +1,9 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
-import { Clock, Duration } from '../../core/src/index.js';
-import { WriteBatch, type BatchPart } from '../../database/src/index.js';
+import { AuditService, type AuditEventInput } from '#libs/audit';
+import { Clock, Duration } from '#libs/core';
+import { WriteBatch, type BatchPart } from '#libs/database';
 import { acrOf, type VerificationRecord } from './verification.js';
 
 export interface SessionPolicy {

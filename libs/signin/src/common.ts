@@ -1,4 +1,4 @@
-import { hasForbiddenCharacters } from '../../core/src/index.js';
+import { hasForbiddenCharacters } from '#libs/core';
 
 /** A safe place to go after sign-in: a path on this server, never another origin. */
 export function safeReturnTo(value: unknown, fallback = '/account'): string {
@@ -9,7 +9,7 @@ export function safeReturnTo(value: unknown, fallback = '/account'): string {
 }
 
 /** The channel choice of the code step (libs/otp), for those who looked for it here. */
-export { availableChannels, destinationOf } from '../../otp/src/index.js';
+export { availableChannels, destinationOf } from '#libs/otp';
 
 /** The one answer for every failed sign-in: unknown user, wrong password, disabled or locked account. */
 export const GENERIC_FAILURE = 'The User ID or password is not correct.';

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters, type Channel } from '../../core/src/index.js';
-import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters, type Channel } from '#libs/core';
+import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
 import {
   Directory,
   PasswordHasher,
@@ -12,10 +12,10 @@ import {
   checkSecurityCode,
   verifyLegacyHash,
   type LegacyRecord,
-} from '../../identity/src/index.js';
-import { MESSAGE_LOCALES, OutboxService, messageLocaleFor, negotiateLocale, noticeMessage } from '../../notifications/src/index.js';
-import { CodeStepService, type Delivery, type IssueOtp, type StepError } from '../../otp/src/index.js';
-import { SessionService, type RequestMeta, type VerificationRecord } from '../../sessions/src/index.js';
+} from '#libs/identity';
+import { MESSAGE_LOCALES, OutboxService, messageLocaleFor, negotiateLocale, noticeMessage } from '#libs/notifications';
+import { CodeStepService, type Delivery, type IssueOtp, type StepError } from '#libs/otp';
+import { SessionService, type RequestMeta, type VerificationRecord } from '#libs/sessions';
 import { nextEnrollment, type ChosenCredentials, type EnrollmentState } from './machines.js';
 
 export const CORRECTION_MAX = 1000;

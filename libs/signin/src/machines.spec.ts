@@ -1,5 +1,5 @@
-import { acrOf, amrOf, LOA1, LOA2 } from '../../sessions/src/verification.js';
-import { rememberedDeviceRecord } from '../../factors/src/index.js';
+import { acrOf, amrOf, LOA1, LOA2 } from '#libs/sessions';
+import { rememberedDeviceRecord } from '#libs/factors';
 import { safeReturnTo } from './common.js';
 import { FlowStepError, nextEnrollment, nextSignIn, type EnrollmentState, type SignInState } from './machines.js';
 

@@ -1,6 +1,6 @@
-import { FlowStepError, type Channel } from '../../core/src/index.js';
-import { codeSent, codeVerified, type ChannelChoice, type CodeSentEvent, type SentCode } from '../../otp/src/index.js';
-import { completes, type VerificationRecord } from '../../factors/src/index.js';
+import { FlowStepError, type Channel } from '#libs/core';
+import { codeSent, codeVerified, type ChannelChoice, type CodeSentEvent, type SentCode } from '#libs/otp';
+import { completes, type VerificationRecord } from '#libs/factors';
 
 export { FlowStepError };
 

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import { OutboxService, messageLocaleFor, otpMessage, resolveLocale } from '../../notifications/src/index.js';
-import { OtpMessageQueue, type CodeMessage, type Delivery } from '../../otp/src/index.js';
+import { OutboxService, messageLocaleFor, otpMessage, resolveLocale } from '#libs/notifications';
+import { OtpMessageQueue, type CodeMessage, type Delivery } from '#libs/otp';
 
 /** Delivers one-time codes through the transactional outbox, with link-free templates. */
 @Injectable()

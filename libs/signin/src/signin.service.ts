@@ -1,12 +1,12 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUntilElapsed, type Channel } from '../../core/src/index.js';
-import { WriteBatch } from '../../database/src/index.js';
-import { FlowStore, type Flow, type FlowHandle } from '../../flows/src/index.js';
-import { hasFreshSecondFactor, rememberedDeviceRecord } from '../../factors/src/index.js';
-import { Directory, PasswordHasher, verifyLegacyHash, type PolicyRecord, type UserRecord } from '../../identity/src/index.js';
-import { OutboxService, messageLocaleFor, noticeMessage } from '../../notifications/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUntilElapsed, type Channel } from '#libs/core';
+import { WriteBatch } from '#libs/database';
+import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
+import { hasFreshSecondFactor, rememberedDeviceRecord } from '#libs/factors';
+import { Directory, PasswordHasher, verifyLegacyHash, type PolicyRecord, type UserRecord } from '#libs/identity';
+import { OutboxService, messageLocaleFor, noticeMessage } from '#libs/notifications';
 import {
   CodeStepService,
   INVALID_CHANNEL,
@@ -18,15 +18,9 @@ import {
   type Delivery,
   type OtpClaim,
   type StepError,
-} from '../../otp/src/index.js';
-import {
-  RememberedDeviceService,
-  SessionService,
-  type DeviceInspection,
-  type DevicePolicy,
-  type RequestMeta,
-} from '../../sessions/src/index.js';
-import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError, type Reservation } from '../../throttle/src/index.js';
+} from '#libs/otp';
+import { RememberedDeviceService, SessionService, type DeviceInspection, type DevicePolicy, type RequestMeta } from '#libs/sessions';
+import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError, type Reservation } from '#libs/throttle';
 import { GENERIC_FAILURE, safeReturnTo } from './common.js';
 import { EnrollmentService } from './enrollment.service.js';
 import { nextSignIn, type SignInState } from './machines.js';

@@ -1,4 +1,4 @@
-import { DomainError } from '../../core/src/index.js';
+import { DomainError } from '#libs/core';
 import { assertCanActOn, hasRole, type StaffPrincipal } from './roles.js';
 
 const support: StaffPrincipal = { id: 'a1', email: 'Sue.Port@Example.com', name: 'Sue Port', role: 'support' };

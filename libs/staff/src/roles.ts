@@ -1,4 +1,4 @@
-import { DomainError, foldKey } from '../../core/src/index.js';
+import { DomainError, foldKey } from '#libs/core';
 
 export type StaffRole = 'support' | 'supervisor';
 export const STAFF_ROLES: readonly StaffRole[] = ['support', 'supervisor'];

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { containsLink } from '../../notifications/src/index.js';
+import { containsLink } from '#libs/notifications';
 import { generateSetupCode, normalizeSetupCode, setupCodeHmac, setupCodeMatches, setupSelector } from './setup-code.js';
 import { staffSetupMessage } from './setup-message.js';
 

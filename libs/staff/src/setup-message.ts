@@ -1,4 +1,4 @@
-import { containsLink, plainText } from '../../notifications/src/index.js';
+import { containsLink, plainText } from '#libs/notifications';
 import type { StaffRole } from './roles.js';
 
 export interface StaffSetupMessageInput {

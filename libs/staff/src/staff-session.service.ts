@@ -1,9 +1,9 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, Duration } from '../../core/src/index.js';
-import type { RequestMeta } from '../../sessions/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, Duration } from '#libs/core';
+import type { RequestMeta } from '#libs/sessions';
 import { auditMeta, type StaffPrincipal, type StaffRole } from './roles.js';
 import {
   endStaffSession,

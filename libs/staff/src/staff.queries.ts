@@ -1,7 +1,7 @@
 import type { StaffRow } from './staff.service.js';
 import type { StaffSessionRow } from './staff-session.service.js';
 import type { StaffLoginRow } from './staff-signin.service.js';
-import type { Queryable } from '../../database/src/index.js';
+import type { Queryable } from '#libs/database';
 
 /** The statements on staff and their console sessions (the staff aggregate). */
 

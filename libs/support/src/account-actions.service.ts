@@ -1,15 +1,15 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, isUuidAnyCase } from '../../core/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, DomainError, isUuidAnyCase } from '#libs/core';
 // Not the lib's index: nothing here needs oidc-provider itself.
-import { revokeAccountGrants } from '../../oidc/src/account-grants.js';
-import { SecurityCodeGuard } from '../../recovery/src/index.js';
-import { RememberedDeviceService, SessionService, type RememberedDevice, type RequestMeta } from '../../sessions/src/index.js';
+import { revokeAccountGrants } from '#libs/oidc-store';
+import { SecurityCodeGuard } from '#libs/recovery';
+import { RememberedDeviceService, SessionService, type RememberedDevice, type RequestMeta } from '#libs/sessions';
 import { SupportNotices } from './notices.js';
 import { assertNotOwnAccount, notFound, requireReason, staffEvent, type StaffActor } from './staff-actor.js';
 import { openSessionsOfUser } from './support.queries.js';
-import { disableUser, enableUser, userForActionForUpdate, userRecoveryState, type ActionTargetUserRow } from '../../identity/src/index.js';
+import { disableUser, enableUser, userForActionForUpdate, userRecoveryState, type ActionTargetUserRow } from '#libs/identity';
 
 /** What the console shows about an end user's access (never a hash, code or token). */
 export interface AccessOverview {

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, isUuidAnyCase } from '../../core/src/index.js';
-import { checkEmail, setUserEmail, setUserMobile, userContactsForUpdate } from '../../identity/src/index.js';
-import { RememberedDeviceService, type RequestMeta } from '../../sessions/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, DomainError, isUuidAnyCase } from '#libs/core';
+import { checkEmail, setUserEmail, setUserMobile, userContactsForUpdate } from '#libs/identity';
+import { RememberedDeviceService, type RequestMeta } from '#libs/sessions';
 import { SupportNotices } from './notices.js';
 import { toPendingChange, type PendingChange } from './pending-change.js';
 import type { ProfileField } from './profile.js';

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, isUuidAnyCase } from '../../core/src/index.js';
-import type { RequestMeta } from '../../sessions/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, DomainError, isUuidAnyCase } from '#libs/core';
+import type { RequestMeta } from '#libs/sessions';
 import { SupportNotices } from './notices.js';
 import { ProfileCorrectionService, type CorrectionResult } from './profile-correction.service.js';
 import type { ProfileInput } from './profile.js';
@@ -16,7 +16,7 @@ import {
   openCorrectionRequestsOfLegacy,
   rejectCorrectionRequest,
 } from './support.queries.js';
-import { userEmailAndName } from '../../identity/src/index.js';
+import { userEmailAndName } from '#libs/identity';
 
 export type CorrectionStatus = 'open' | 'resolved' | 'rejected';
 export const CORRECTION_STATUSES: readonly CorrectionStatus[] = ['open', 'resolved', 'rejected'];

@@ -8,7 +8,7 @@ import {
   type MessageSubject,
   type NoticeKind,
   type NoticeParams,
-} from '../../notifications/src/index.js';
+} from '#libs/notifications';
 
 /**
  * Link-free notices about support actions, written to the outbox in the action's own

@@ -1,14 +1,14 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '../../audit/src/index.js';
-import { Clock, DomainError, isUuidAnyCase } from '../../core/src/index.js';
-import type { RequestMeta } from '../../sessions/src/index.js';
+import { AuditService } from '#libs/audit';
+import { Clock, DomainError, isUuidAnyCase } from '#libs/core';
+import type { RequestMeta } from '#libs/sessions';
 import { toPendingChange, type PendingChange } from './pending-change.js';
 import { changedFields, checkProfile, isEmpty, splitForApproval, type ProfileDiff, type ProfileInput } from './profile.js';
 import { SupportNotices } from './notices.js';
 import { assertNotOwnAccount, invalidInput, notFound, readReason, staffEvent, type StaffActor } from './staff-actor.js';
 import { insertContactChange, pendingContactChangeIdOfUser } from './support.queries.js';
-import { correctLegacyAccount, legacyAccountForCorrection, setUserNames, userProfileForUpdate } from '../../identity/src/index.js';
+import { correctLegacyAccount, legacyAccountForCorrection, setUserNames, userProfileForUpdate } from '#libs/identity';
 
 export interface CorrectionResult {
   subject: { type: 'legacy_account' | 'user'; id: string };

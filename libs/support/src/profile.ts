@@ -1,5 +1,5 @@
-import { checkEmail, checkMobile, checkName } from '../../identity/src/index.js';
-import type { NoticeField } from '../../notifications/src/index.js';
+import { checkEmail, checkMobile, checkName } from '#libs/identity';
+import type { NoticeField } from '#libs/notifications';
 import type { FieldErrors } from './staff-actor.js';
 
 /** The data support can correct: of a pending legacy account (prefilled) or of an enrolled user (profile). */

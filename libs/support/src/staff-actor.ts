@@ -1,6 +1,6 @@
-import { DomainError, cleanText, codePointLength, foldKey, hasForbiddenCharacters } from '../../core/src/index.js';
-import type { AuditEventInput } from '../../audit/src/index.js';
-import type { RequestMeta } from '../../sessions/src/index.js';
+import { DomainError, cleanText, codePointLength, foldKey, hasForbiddenCharacters } from '#libs/core';
+import type { AuditEventInput } from '#libs/audit';
+import type { RequestMeta } from '#libs/sessions';
 
 export type StaffRole = 'support' | 'supervisor';
 

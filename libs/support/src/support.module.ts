@@ -1,7 +1,7 @@
 import { Module, type DynamicModule, type ModuleMetadata } from '@nestjs/common';
-import { Directory } from '../../identity/src/index.js';
-import { SecurityCodeGuard } from '../../recovery/src/index.js';
-import { RememberedDeviceService, SessionService } from '../../sessions/src/index.js';
+import { Directory } from '#libs/identity';
+import { SecurityCodeGuard } from '#libs/recovery';
+import { RememberedDeviceService, SessionService } from '#libs/sessions';
 import { AccountActionsService } from './account-actions.service.js';
 import { ContactApprovalService } from './contact-approval.service.js';
 import { CorrectionRequestService } from './correction-request.service.js';

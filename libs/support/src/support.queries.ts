@@ -1,5 +1,5 @@
 import type { PendingChangeRow } from './pending-change.js';
-import type { Queryable } from '../../database/src/index.js';
+import type { Queryable } from '#libs/database';
 
 /**
  * The support console's statements: correction requests and contact changes awaiting approval

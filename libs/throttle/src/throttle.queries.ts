@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { runStatement, type BatchPart, type WriteBatch } from '../../database/src/index.js';
+import { runStatement, type BatchPart, type WriteBatch } from '#libs/database';
 import type { ThrottleCounter } from './throttle.service.js';
 
 /**

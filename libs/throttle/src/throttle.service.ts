@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { Clock, Duration } from '../../core/src/index.js';
-import type { BatchPart, WriteBatch } from '../../database/src/index.js';
+import { Clock, Duration } from '#libs/core';
+import type { BatchPart, WriteBatch } from '#libs/database';
 import { addSucceededParts, deleteCounter, purgeCounters, readRefusals, reserveCounters, settleCounters } from './throttle.queries.js';
 
 export interface ThrottleRule {

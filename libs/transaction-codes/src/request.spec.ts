@@ -1,5 +1,5 @@
-import { DomainError } from '../../core/src/index.js';
-import { transactionCodeMessage, transactionCodeValidity } from '../../notifications/src/index.js';
+import { DomainError } from '#libs/core';
+import { transactionCodeMessage, transactionCodeValidity } from '#libs/notifications';
 import { deriveCode, displayKey } from './derived-code.js';
 import { parseIssueRequest } from './request.js';
 

@@ -1,4 +1,4 @@
-import { DomainError, cleanText, codePointLength, hasForbiddenCharacters, isUuid } from '../../core/src/index.js';
+import { DomainError, cleanText, codePointLength, hasForbiddenCharacters, isUuid } from '#libs/core';
 import { daysBetween, endOfLocalDay, formatLocalDate, isTimeZone, localDateAt, parseLocalDate } from './local-day.js';
 
 /** Bounds of a transaction code's validity. */

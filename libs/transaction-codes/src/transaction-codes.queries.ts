@@ -1,5 +1,5 @@
 import type { OpenRow, TriedRow } from './transaction-codes.service.js';
-import type { Queryable } from '../../database/src/index.js';
+import type { Queryable } from '#libs/database';
 
 /** The statements on transaction codes and the verifiers allowed to check them (the transaction codes aggregate). */
 

@@ -1,15 +1,15 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService, type AuditEventInput } from '../../audit/src/index.js';
-import { SECRETS, type Secrets } from '../../config/src/index.js';
-import { Clock, DomainError, Duration, isUuid } from '../../core/src/index.js';
-import { Directory } from '../../identity/src/index.js';
-import { OutboxService, messageLocaleFor, transactionCodeValidity, transactionCodeMessage } from '../../notifications/src/index.js';
+import { AuditService, type AuditEventInput } from '#libs/audit';
+import { SECRETS, type Secrets } from '#libs/config';
+import { Clock, DomainError, Duration, isUuid } from '#libs/core';
+import { Directory } from '#libs/identity';
+import { OutboxService, messageLocaleFor, transactionCodeValidity, transactionCodeMessage } from '#libs/notifications';
 // Not the lib's index: nothing here needs oidc-provider itself.
-import { ClientRegistry } from '../../oidc/src/clients.js';
-import { codeHmac, maskDestination, normalizeCode } from '../../otp/src/index.js';
-import { ThrottleService, type ThrottleRule } from '../../throttle/src/index.js';
+import { ClientRegistry } from '#libs/oidc-store';
+import { codeHmac, maskDestination, normalizeCode } from '#libs/otp';
+import { ThrottleService, type ThrottleRule } from '#libs/throttle';
 import { deriveCode, displayKey } from './derived-code.js';
 import { checkReference, parseIssueRequest } from './request.js';
 import {

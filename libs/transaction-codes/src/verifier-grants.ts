@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
-import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
-import { DomainError, type Clock } from '../../core/src/index.js';
+import type { AuditEventInput, AuditService } from '#libs/audit';
+import { DomainError, type Clock } from '#libs/core';
 import { clientsForVerifierGrant, insertVerifierGrant } from './transaction-codes.queries.js';
 
 /**

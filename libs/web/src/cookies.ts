@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Request, Response } from 'express';
-import type { FlowHandle } from '../../flows/src/index.js';
+import type { FlowHandle } from '#libs/flows';
 
 /** Cookies that carry a flow handle (`<flow id>.<binding token>`). */
 export type FlowCookieName = 'signin' | 'enroll' | 'recover' | 'admin_signin';

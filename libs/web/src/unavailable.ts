@@ -1,5 +1,5 @@
 import type { Response } from 'express';
-import { DATABASE_RETRY_AFTER_SECONDS } from '../../database/src/index.js';
+import { DATABASE_RETRY_AFTER_SECONDS } from '#libs/database';
 import { html, page } from './html.js';
 
 /** What a person or program is told while the database cannot be reached. */

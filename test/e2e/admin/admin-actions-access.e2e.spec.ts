@@ -1,6 +1,6 @@
-import { Duration } from '../../../libs/core/src/index.js';
+import { Duration } from '#libs/core';
 import { userRow } from '../../support/account-changes.js';
-import { GENERIC_FAILURE } from '../../../libs/signin/src/index.js';
+import { GENERIC_FAILURE } from '#libs/signin';
 import { expectNoSecrets } from '../../support/admin.js';
 import { expectPage, signInByEmail, submitPassword } from '../../support/journeys.js';
 import { GENERIC_TEXT, forgotPassword, recoveryCodeMails } from '../../support/recovery.js';

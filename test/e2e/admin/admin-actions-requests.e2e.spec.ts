@@ -1,5 +1,5 @@
-import { Duration } from '../../../libs/core/src/index.js';
-import { containsLink } from '../../../libs/notifications/src/index.js';
+import { Duration } from '#libs/core';
+import { containsLink } from '#libs/notifications';
 import { expectNoSecrets } from '../../support/admin.js';
 import { fieldError } from '../../support/account-changes.js';
 import { enroll, expectPage, submitPassword } from '../../support/journeys.js';

@@ -1,7 +1,7 @@
 import { consoleRoutes } from '../../../apps/admin/src/auth/index.js';
 import { SUPPORT_CONTROLLERS } from '../../../apps/admin/src/support-console.js';
-import { Duration } from '../../../libs/core/src/index.js';
-import { containsLink } from '../../../libs/notifications/src/index.js';
+import { Duration } from '#libs/core';
+import { containsLink } from '#libs/notifications';
 import { expectNoSecrets } from '../../support/admin.js';
 import { fieldError, userRow } from '../../support/account-changes.js';
 import { codeMails, expectPage, signInByEmail } from '../../support/journeys.js';

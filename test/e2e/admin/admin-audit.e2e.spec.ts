@@ -1,5 +1,5 @@
-import { AuditService } from '../../../libs/audit/src/index.js';
-import { FixedClock } from '../../../libs/core/src/index.js';
+import { AuditService } from '#libs/audit';
+import { FixedClock } from '#libs/core';
 import { expectNoSecrets, seedStaff, staffClient, startConsole, type ConsoleHarness, type SeededStaff } from '../../support/admin.js';
 import { seedOrganization, seedUser, text, type WebClient } from '../../support/web.js';
 

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { searchTokens } from '../../../libs/people/src/index.js';
+import { searchTokens } from '#libs/people';
 import { expectNoSecrets, seedStaff, staffClient, startConsole, type ConsoleHarness } from '../../support/admin.js';
 import { seedLegacyAccount, seedOrganization, seedUser, text, type WebClient } from '../../support/web.js';
 

@@ -1,4 +1,4 @@
-import { Duration } from '../../../libs/core/src/index.js';
+import { Duration } from '#libs/core';
 import { fieldValue, userRow } from '../../support/account-changes.js';
 import { codeMails, expectPage, nextEmailCode, signInByEmail, startHarness, submitPassword, type Harness } from '../../support/journeys.js';
 import { SUPERVISOR, SUPPORT, auditEvents, supportServicesOn, type SupportServices } from '../../support/support-services.js';

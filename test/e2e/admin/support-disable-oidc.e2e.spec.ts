@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
-import { Duration } from '../../../libs/core/src/index.js';
-import { BackchannelLogout } from '../../../libs/oidc/src/index.js';
+import { Duration } from '#libs/core';
+import { BackchannelLogout } from '#libs/oidc';
 import {
   authorizationRequest,
   authorize,

@@ -1,5 +1,5 @@
-import { DomainError, Duration } from '../../../libs/core/src/index.js';
-import { containsLink } from '../../../libs/notifications/src/index.js';
+import { DomainError, Duration } from '#libs/core';
+import { containsLink } from '#libs/notifications';
 import { expectPage, startHarness, submitPassword, type Harness } from '../../support/journeys.js';
 import { SUPERVISOR, SUPPORT, auditEvents, supportServicesOn, type SupportServices } from '../../support/support-services.js';
 import { WebClient, seedLegacyAccount, seedOrganization, seedUser } from '../../support/web.js';

@@ -1,6 +1,6 @@
 import argon2 from 'argon2';
-import { Duration } from '../../../libs/core/src/index.js';
-import { containsLink } from '../../../libs/notifications/src/index.js';
+import { Duration } from '#libs/core';
+import { containsLink } from '#libs/notifications';
 import {
   completeStepUp,
   fieldError,

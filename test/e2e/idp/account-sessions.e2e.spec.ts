@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
-import { Duration } from '../../../libs/core/src/index.js';
-import { BackchannelLogout } from '../../../libs/oidc/src/index.js';
+import { Duration } from '#libs/core';
+import { BackchannelLogout } from '#libs/oidc';
 import { postRaw, postWithoutCsrf } from '../../support/account-changes.js';
 import { api, errorLines, expectPage, sha256 } from '../../support/journeys.js';
 import { authorize, people, registerApp, startOidcHarness, type OidcHarness, type RelyingApp } from '../../support/oidc.js';

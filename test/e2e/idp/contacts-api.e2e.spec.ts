@@ -15,8 +15,8 @@ import {
 } from '../../support/oidc.js';
 import { WebClient, seedOrganization, seedUser, text } from '../../support/web.js';
 import { codeOccurrences } from '../../support/codes.js';
-import { POLICY_COPY_MS } from '../../../libs/contacts/src/index.js';
-import { Duration } from '../../../libs/core/src/index.js';
+import { POLICY_COPY_MS } from '#libs/contacts';
+import { Duration } from '#libs/core';
 
 /**
  * The emergency contacts JSON API (`/api/v1/account/emergency-contacts`) with a relying

@@ -1,4 +1,4 @@
-import { containsLink } from '../../../libs/notifications/src/index.js';
+import { containsLink } from '#libs/notifications';
 import { fieldError } from '../../support/account-changes.js';
 import { codeMails, errorLines, expectPage, nextEmailCode, signInByEmail, startHarness, type Harness } from '../../support/journeys.js';
 import { WebClient, seedOrganization, seedUser, text } from '../../support/web.js';

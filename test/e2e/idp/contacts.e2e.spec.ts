@@ -1,5 +1,5 @@
-import { Duration } from '../../../libs/core/src/index.js';
-import { containsLink } from '../../../libs/notifications/src/index.js';
+import { Duration } from '#libs/core';
+import { containsLink } from '#libs/notifications';
 import { fieldError } from '../../support/account-changes.js';
 import { codeMails, errorLines, expectPage, nextEmailCode, signInByEmail, startHarness, type Harness } from '../../support/journeys.js';
 import { WebClient, seedOrganization, seedUser, text, type WebResponse } from '../../support/web.js';

@@ -1,5 +1,5 @@
 import net from 'node:net';
-import { testSecrets } from '../../../libs/config/src/index.js';
+import { testSecrets } from '#libs/config';
 import { seedStaff, signInStaff } from '../../support/admin.js';
 import { startApp, testConfig, type RunningApp } from '../../support/apps.js';
 import { createTestDatabase, type TestDatabase } from '../../support/database.js';

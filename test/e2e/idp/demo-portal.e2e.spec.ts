@@ -1,7 +1,7 @@
 import { stat, readFile } from 'node:fs/promises';
 import path from 'node:path';
-import { Duration } from '../../../libs/core/src/index.js';
-import { LOA1, LOA2 } from '../../../libs/sessions/src/index.js';
+import { Duration } from '#libs/core';
+import { LOA1, LOA2 } from '#libs/sessions';
 import {
   backAtPortal,
   newBrowser,

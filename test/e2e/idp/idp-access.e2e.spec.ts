@@ -2,9 +2,9 @@ import { ForbiddenException, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import { IdpAuthGuard, idpRoutes, type IdpRoute } from '../../../apps/idp/src/auth/index.js';
 import { WebContext } from '../../../apps/idp/src/web-context.js';
-import { Directory } from '../../../libs/identity/src/index.js';
-import { OIDC_PROVIDER } from '../../../libs/oidc/src/index.js';
-import { SessionService } from '../../../libs/sessions/src/index.js';
+import { Directory } from '#libs/identity';
+import { OIDC_PROVIDER } from '#libs/oidc';
+import { SessionService } from '#libs/sessions';
 import { errorLines, startHarness, type Harness } from '../../support/journeys.js';
 
 /**

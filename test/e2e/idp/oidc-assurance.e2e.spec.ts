@@ -1,6 +1,6 @@
 import * as client from 'openid-client';
-import { Duration } from '../../../libs/core/src/index.js';
-import { LOA1, LOA2 } from '../../../libs/sessions/src/index.js';
+import { Duration } from '#libs/core';
+import { LOA1, LOA2 } from '#libs/sessions';
 import { expectPage } from '../../support/journeys.js';
 import {
   authorizationRequest,

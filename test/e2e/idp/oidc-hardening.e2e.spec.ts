@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as client from 'openid-client';
-import { BROWSER_POST_LIMIT } from '../../../libs/oidc/src/index.js';
+import { BROWSER_POST_LIMIT } from '#libs/oidc';
 import { runCliAgainst } from '../../support/cli.js';
 import { expectPage } from '../../support/journeys.js';
 import {

@@ -4,9 +4,10 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import * as client from 'openid-client';
-import { testSecrets } from '../../../libs/config/src/index.js';
-import { Duration } from '../../../libs/core/src/index.js';
-import { SIGNING_KEY_RETENTION, SigningKeyStore, TTL } from '../../../libs/oidc/src/index.js';
+import { testSecrets } from '#libs/config';
+import { Duration } from '#libs/core';
+import { TTL } from '#libs/oidc';
+import { SIGNING_KEY_RETENTION, SigningKeyStore } from '#libs/oidc-store';
 import { runCliAgainst } from '../../support/cli.js';
 import { expectPage } from '../../support/journeys.js';
 import {

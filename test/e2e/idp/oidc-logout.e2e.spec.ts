@@ -1,10 +1,10 @@
 import { createRemoteJWKSet, decodeJwt, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { BackchannelLogout } from '../../../libs/oidc/src/index.js';
-import { AuditService } from '../../../libs/audit/src/index.js';
-import { Duration } from '../../../libs/core/src/index.js';
-import { SessionService } from '../../../libs/sessions/src/index.js';
+import { BackchannelLogout } from '#libs/oidc';
+import { AuditService } from '#libs/audit';
+import { Duration } from '#libs/core';
+import { SessionService } from '#libs/sessions';
 import { sessionOf } from '../../support/account-changes.js';
 import { expectPage } from '../../support/journeys.js';
 import {

@@ -2,10 +2,10 @@ import { createRemoteJWKSet, decodeProtectedHeader, jwtVerify } from 'jose';
 import type { IncomingMessage, Server } from 'node:http';
 import * as client from 'openid-client';
 import type { RunningApp } from '../../support/apps.js';
-import { Duration } from '../../../libs/core/src/index.js';
-import { testSecrets } from '../../../libs/config/src/index.js';
-import { LOA2 } from '../../../libs/sessions/src/index.js';
-import { SIGNING_KEY_RETENTION, SigningKeyStore } from '../../../libs/oidc/src/index.js';
+import { Duration } from '#libs/core';
+import { testSecrets } from '#libs/config';
+import { LOA2 } from '#libs/sessions';
+import { SIGNING_KEY_RETENTION, SigningKeyStore } from '#libs/oidc-store';
 import { codeMails, expectPage, nextEmailCode } from '../../support/journeys.js';
 import {
   authorizationRequest,

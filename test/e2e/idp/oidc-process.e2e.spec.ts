@@ -5,8 +5,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { jwtVerify, createRemoteJWKSet } from 'jose';
 import * as client from 'openid-client';
-import { testSecrets } from '../../../libs/config/src/index.js';
-import { LOA2 } from '../../../libs/sessions/src/index.js';
+import { testSecrets } from '#libs/config';
+import { LOA2 } from '#libs/sessions';
 import { codeMails, expectPage, nextEmailCode } from '../../support/journeys.js';
 import {
   authorizationRequest,

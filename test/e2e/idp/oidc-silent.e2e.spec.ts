@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Duration } from '../../../libs/core/src/index.js';
-import { LOA1, LOA2 } from '../../../libs/sessions/src/index.js';
+import { Duration } from '#libs/core';
+import { LOA1, LOA2 } from '#libs/sessions';
 import { sessionOf } from '../../support/account-changes.js';
 import {
   authorizationRequest,

@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { Duration } from '../../../libs/core/src/index.js';
+import { Duration } from '#libs/core';
 import { expectPage } from '../../support/journeys.js';
 import {
   POST_LOGOUT_URI,

@@ -1,8 +1,8 @@
-import { BackchannelLogout } from '../../../libs/oidc/src/index.js';
+import { BackchannelLogout } from '#libs/oidc';
 import { createRemoteJWKSet, jwtVerify, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
-import { Duration } from '../../../libs/core/src/index.js';
-import { LOA1, LOA2 } from '../../../libs/sessions/src/index.js';
+import { Duration } from '#libs/core';
+import { LOA1, LOA2 } from '#libs/sessions';
 import { expectPage } from '../../support/journeys.js';
 import {
   authorizationRequest,

@@ -1,4 +1,4 @@
-import { Duration } from '../../../libs/core/src/index.js';
+import { Duration } from '#libs/core';
 import { startHarness, withoutCsrf, type Harness } from '../../support/journeys.js';
 import {
   GENERIC_TEXT,

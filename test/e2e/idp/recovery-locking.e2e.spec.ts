@@ -1,6 +1,6 @@
-import { Duration } from '../../../libs/core/src/index.js';
-import { containsLink } from '../../../libs/notifications/src/index.js';
-import { SecurityCodeGuard } from '../../../libs/recovery/src/index.js';
+import { Duration } from '#libs/core';
+import { containsLink } from '#libs/notifications';
+import { SecurityCodeGuard } from '#libs/recovery';
 import { expectPage, startHarness, withoutCsrf, type Harness } from '../../support/journeys.js';
 import {
   GENERIC_TEXT,

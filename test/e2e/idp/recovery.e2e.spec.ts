@@ -1,7 +1,7 @@
 import argon2 from 'argon2';
-import { Duration } from '../../../libs/core/src/index.js';
-import { containsLink } from '../../../libs/notifications/src/index.js';
-import { OtpService } from '../../../libs/otp/src/index.js';
+import { Duration } from '#libs/core';
+import { containsLink } from '#libs/notifications';
+import { OtpService } from '#libs/otp';
 import {
   api,
   codeMails,

@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Duration } from '../../../libs/core/src/index.js';
+import { Duration } from '#libs/core';
 import {
   api,
   apiStart,

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { Duration } from '../../../libs/core/src/index.js';
-import { containsLink } from '../../../libs/notifications/src/index.js';
-import { RememberedDeviceService } from '../../../libs/sessions/src/index.js';
+import { Duration } from '#libs/core';
+import { containsLink } from '#libs/notifications';
+import { RememberedDeviceService } from '#libs/sessions';
 import {
   api,
   codeMails,

@@ -1,5 +1,5 @@
-import { Duration, FixedClock } from '../../../libs/core/src/index.js';
-import { ACCOUNT_RULE, IP_RULE, ThrottleService } from '../../../libs/throttle/src/index.js';
+import { Duration, FixedClock } from '#libs/core';
+import { ACCOUNT_RULE, IP_RULE, ThrottleService } from '#libs/throttle';
 import { api, errorLines, expectPage, startHarness, type Harness } from '../../support/journeys.js';
 import { WebClient, seedLegacyAccount, seedOrganization, seedUser, text } from '../../support/web.js';
 

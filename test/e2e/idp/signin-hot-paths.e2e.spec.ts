@@ -1,7 +1,7 @@
-import { AuditChainVerifier } from '../../../libs/audit/src/index.js';
-import { Duration } from '../../../libs/core/src/index.js';
-import { WriteBatch } from '../../../libs/database/src/index.js';
-import { RememberedDeviceService, SessionService } from '../../../libs/sessions/src/index.js';
+import { AuditChainVerifier } from '#libs/audit';
+import { Duration } from '#libs/core';
+import { WriteBatch } from '#libs/database';
+import { RememberedDeviceService, SessionService } from '#libs/sessions';
 import { StatementProfile } from '../../../bench/support/measure.js';
 import {
   api,

@@ -1,4 +1,4 @@
-import { Duration } from '../../../libs/core/src/index.js';
+import { Duration } from '#libs/core';
 import { startApp, type RunningApp } from '../../support/apps.js';
 import {
   apiStart,

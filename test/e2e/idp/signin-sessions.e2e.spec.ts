@@ -3,7 +3,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { runCli } from '../../../apps/cli/src/cli.js';
-import { Duration } from '../../../libs/core/src/index.js';
+import { Duration } from '#libs/core';
 import {
   api,
   apiStart,

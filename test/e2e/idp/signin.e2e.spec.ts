@@ -1,5 +1,5 @@
-import { Duration } from '../../../libs/core/src/index.js';
-import { containsLink } from '../../../libs/notifications/src/index.js';
+import { Duration } from '#libs/core';
+import { containsLink } from '#libs/notifications';
 import {
   api,
   codeMails,

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type Provider from 'oidc-provider';
 import * as client from 'openid-client';
-import { OIDC_PROVIDER, resolveBearer } from '../../../libs/oidc/src/index.js';
+import { OIDC_PROVIDER, resolveBearer } from '#libs/oidc';
 import { runCliAgainst } from '../../support/cli.js';
 import { authorize, registerApp, signIn, startOidcHarness, type OidcHarness } from '../../support/oidc.js';
 import { registerService, seedPerson, serviceToken, txApi, type Service } from '../../support/transaction-codes.js';

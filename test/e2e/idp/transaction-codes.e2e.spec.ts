@@ -1,8 +1,8 @@
 import * as client from 'openid-client';
-import { Duration } from '../../../libs/core/src/index.js';
-import { VerifierGrants } from '../../../libs/transaction-codes/src/index.js';
-import { AuditService } from '../../../libs/audit/src/index.js';
-import { OutboxService, OutboxWorker } from '../../../libs/notifications/src/index.js';
+import { Duration } from '#libs/core';
+import { VerifierGrants } from '#libs/transaction-codes';
+import { AuditService } from '#libs/audit';
+import { OutboxService, OutboxWorker } from '#libs/notifications';
 import { authorize, registerApp, signIn, startOidcHarness, type OidcHarness } from '../../support/oidc.js';
 import {
   mentionsCode,

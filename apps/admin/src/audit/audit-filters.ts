@@ -1,5 +1,5 @@
-import type { AuditSearch } from '../../../../libs/audit/src/index.js';
-import { DomainError } from '../../../../libs/core/src/index.js';
+import type { AuditSearch } from '#libs/audit';
+import { DomainError } from '#libs/core';
 
 /** The viewer's filters as typed in its form (and as query parameters of the page and the API). */
 export interface AuditFilterInput {

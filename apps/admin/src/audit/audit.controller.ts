@@ -1,7 +1,7 @@
 import { Controller, Get, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { AuditQuery, type AuditEntry, type AuditPage } from '../../../../libs/audit/src/index.js';
-import { DomainError } from '../../../../libs/core/src/index.js';
+import { AuditQuery, type AuditEntry, type AuditPage } from '#libs/audit';
+import { DomainError } from '#libs/core';
 import { AdminWeb } from '../admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from '../auth/index.js';
 import { consolePage } from '../views/layout.js';

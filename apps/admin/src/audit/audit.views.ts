@@ -1,5 +1,5 @@
-import type { AuditEntry, AuditPage } from '../../../../libs/audit/src/index.js';
-import { alertBox, field, html, type SafeHtml } from '../../../../libs/web/src/index.js';
+import type { AuditEntry, AuditPage } from '#libs/audit';
+import { alertBox, field, html, type SafeHtml } from '#libs/web';
 import { when } from '../views/layout.js';
 import { filterQuery, type AuditFilterInput } from './audit-filters.js';
 

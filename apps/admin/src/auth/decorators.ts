@@ -1,7 +1,7 @@
 import { SetMetadata, createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
-import type { StaffPrincipal, StaffRole } from '../../../../libs/staff/src/index.js';
-import type { StaffSession } from '../../../../libs/staff/src/index.js';
+import type { StaffPrincipal, StaffRole } from '#libs/staff';
+import type { StaffSession } from '#libs/staff';
 
 export const PUBLIC_ROUTE = 'gatehouse:admin:public';
 export const REQUIRED_ROLE = 'gatehouse:admin:role';

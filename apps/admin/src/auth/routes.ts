@@ -1,7 +1,7 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import type { StaffRole } from '../../../../libs/staff/src/index.js';
-import { appRoutes } from '../../../../libs/web/src/index.js';
+import type { StaffRole } from '#libs/staff';
+import { appRoutes } from '#libs/web';
 import { PUBLIC_ROUTE, REQUIRED_ROLE } from './decorators.js';
 import { PUBLIC_CONTROLLERS } from './staff-auth.guard.js';
 

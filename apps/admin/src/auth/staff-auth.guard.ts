@@ -42,9 +42,9 @@
 import { Injectable, type CanActivate, type ExecutionContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { Response } from 'express';
-import { DomainError } from '../../../../libs/core/src/index.js';
-import { HealthController } from '../../../../libs/observability/src/index.js';
-import { StaffSessionService, hasRole, type StaffRole } from '../../../../libs/staff/src/index.js';
+import { DomainError } from '#libs/core';
+import { HealthController } from '#libs/observability';
+import { StaffSessionService, hasRole, type StaffRole } from '#libs/staff';
 import { AdminWeb } from '../admin-web.js';
 import { PUBLIC_ROUTE, REQUIRED_ROLE, type StaffRequest } from './decorators.js';
 

@@ -1,10 +1,10 @@
 import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from '../../../../libs/core/src/index.js';
-import { PeopleDirectory, type PersonDetails, type PersonSummary, type SearchPage } from '../../../../libs/people/src/index.js';
+import { DomainError } from '#libs/core';
+import { PeopleDirectory, type PersonDetails, type PersonSummary, type SearchPage } from '#libs/people';
 import { AdminWeb } from '../admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from '../auth/index.js';
-import type { SafeHtml } from '../../../../libs/web/src/index.js';
+import type { SafeHtml } from '#libs/web';
 import { consolePage } from '../views/layout.js';
 import { identifierOf, personBody, searchBody } from './person.views.js';
 import { PersonSections } from './sections.js';

@@ -1,5 +1,5 @@
-import type { PersonDetails, PersonSummary, SearchPage } from '../../../../libs/people/src/index.js';
-import { alertBox, html, type SafeHtml } from '../../../../libs/web/src/index.js';
+import type { PersonDetails, PersonSummary, SearchPage } from '#libs/people';
+import { alertBox, html, type SafeHtml } from '#libs/web';
 import { when, yesNoBadge } from '../views/layout.js';
 import type { PersonSection } from './sections.js';
 

@@ -1,8 +1,8 @@
 import { Injectable } from '@nestjs/common';
 import type { Request } from 'express';
-import type { PersonDetails } from '../../../../libs/people/src/index.js';
-import type { StaffPrincipal } from '../../../../libs/staff/src/index.js';
-import type { SafeHtml } from '../../../../libs/web/src/index.js';
+import type { PersonDetails } from '#libs/people';
+import type { StaffPrincipal } from '#libs/staff';
+import type { SafeHtml } from '#libs/web';
 import { READ_ONLY_SECTIONS } from './person.views.js';
 
 /** What a section of the person page gets to render. */

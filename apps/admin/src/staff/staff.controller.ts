@@ -1,8 +1,8 @@
 import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from '../../../../libs/core/src/index.js';
-import { OutboxService } from '../../../../libs/notifications/src/index.js';
-import { StaffService, type StaffRecord } from '../../../../libs/staff/src/index.js';
+import { DomainError } from '#libs/core';
+import { OutboxService } from '#libs/notifications';
+import { StaffService, type StaffRecord } from '#libs/staff';
 import { AdminWeb } from '../admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from '../auth/index.js';
 import { consolePage } from '../views/layout.js';

@@ -1,5 +1,5 @@
-import type { StaffPrincipal, StaffRecord } from '../../../../libs/staff/src/index.js';
-import { alertBox, csrfField, field, html, selectField, type SafeHtml } from '../../../../libs/web/src/index.js';
+import type { StaffPrincipal, StaffRecord } from '#libs/staff';
+import { alertBox, csrfField, field, html, selectField, type SafeHtml } from '#libs/web';
 import { when } from '../views/layout.js';
 
 const STATUS: Record<StaffRecord['status'], string> = { pending: 'Setup pending', active: 'Active', disabled: 'Disabled' };

@@ -1,5 +1,5 @@
-import type { StaffPrincipal } from '../../../../libs/staff/src/index.js';
-import { STYLESHEET, csrfField, html, noticeBox, page, raw, type SafeHtml } from '../../../../libs/web/src/index.js';
+import type { StaffPrincipal } from '#libs/staff';
+import { STYLESHEET, csrfField, html, noticeBox, page, raw, type SafeHtml } from '#libs/web';
 
 /** The IdP's stylesheet plus what the console's tables and navigation need. */
 export const CONSOLE_STYLESHEET = `${STYLESHEET}

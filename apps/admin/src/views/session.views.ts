@@ -1,5 +1,5 @@
-import type { OutboxStatus } from '../../../../libs/notifications/src/index.js';
-import { alertBox, csrfField, field, html, noticeBox } from '../../../../libs/web/src/index.js';
+import type { OutboxStatus } from '#libs/notifications';
+import { alertBox, csrfField, field, html, noticeBox } from '#libs/web';
 import { publicPage } from './layout.js';
 
 export function signInPage(o: {

@@ -1,6 +1,6 @@
 import { Body, type PipeTransform } from '@nestjs/common';
 import { z } from 'zod';
-import { DomainError } from '../../../../libs/core/src/index.js';
+import { DomainError } from '#libs/core';
 
 /** A field the controller reads as text: a string, else undefined (as a missing field). */
 export const text = z

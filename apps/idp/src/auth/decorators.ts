@@ -1,8 +1,8 @@
 import { SetMetadata, createParamDecorator, type ExecutionContext } from '@nestjs/common';
 import type { Request } from 'express';
-import type { ContactActor } from '../../../../libs/contacts/src/index.js';
-import type { FlowHandle } from '../../../../libs/flows/src/index.js';
-import type { Session } from '../../../../libs/sessions/src/index.js';
+import type { ContactActor } from '#libs/contacts';
+import type { FlowHandle } from '#libs/flows';
+import type { Session } from '#libs/sessions';
 
 export const ACCESS = 'gatehouse:idp:access';
 export const FLOW_TOKEN = 'gatehouse:idp:flow-token';

@@ -1,6 +1,6 @@
 import type { INestApplicationContext } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
-import { appRoutes } from '../../../../libs/web/src/index.js';
+import { appRoutes } from '#libs/web';
 import { ACCESS, FLOW_TOKEN, type Access } from './decorators.js';
 import { PUBLIC_CONTROLLERS, usesBearerGuard } from './idp-auth.guard.js';
 

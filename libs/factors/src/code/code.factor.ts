@@ -1,5 +1,5 @@
-import type { Channel } from '../../../core/src/index.js';
-import { availableChannels } from '../../../otp/src/index.js';
+import type { Channel } from '#libs/core';
+import { availableChannels } from '#libs/otp';
 import { allowedBy, type Factor } from '../factor.js';
 import { LOA1, LOA2 } from '../levels.js';
 

@@ -1,5 +1,5 @@
 import type { Adapter, AdapterPayload } from 'oidc-provider';
-import type { ClientRegistry } from '../clients.js';
+import type { ClientRegistry } from '#libs/oidc-store';
 
 /** Clients are not stored by the provider: they come from `oidc_clients` (see ClientRegistry), read-only. */
 export class ClientAdapter implements Adapter {

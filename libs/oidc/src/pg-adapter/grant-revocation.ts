@@ -1,8 +1,8 @@
 import { errors } from 'oidc-provider';
 import type { DataSource } from 'typeorm';
-import { deleteGrantWithArtifacts, grantIdOfModel } from './oidc-models.queries.js';
+import { deleteGrantWithArtifacts, grantIdOfModel } from '#libs/oidc-store';
 
-export { ISSUED_UNDER_GRANT } from './oidc-models.queries.js';
+export { ISSUED_UNDER_GRANT } from '#libs/oidc-store';
 /** Every artifact issued under a grant, and the grant itself. */
 export async function revokeGrant(dataSource: DataSource, grantId: string): Promise<void> {
   await deleteGrantWithArtifacts(dataSource, grantId);

@@ -1,7 +1,7 @@
 import type { AdapterPayload } from 'oidc-provider';
 import type { DataSource } from 'typeorm';
 import { usedAlready } from './grant-revocation.js';
-import { writeHeldModels } from './oidc-models.queries.js';
+import { writeHeldModels } from '#libs/oidc-store';
 
 /** Models whose use (consume) a token request holds until its answer is ready, with the tokens (see HeldWrites). */
 export const HOLDABLE_CONSUME: ReadonlySet<string> = new Set(['AuthorizationCode', 'RefreshToken']);

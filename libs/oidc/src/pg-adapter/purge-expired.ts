@@ -1,5 +1,5 @@
 import type { DataSource } from 'typeorm';
-import { deleteExpiredModels } from './oidc-models.queries.js';
+import { deleteExpiredModels } from '#libs/oidc-store';
 
 /**
  * Deletes expired rows in batches, each a short lock. Expired artifacts are refused on read

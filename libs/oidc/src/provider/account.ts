@@ -1,6 +1,6 @@
 import type { Account, Configuration } from 'oidc-provider';
-import { isUuid } from '../../../core/src/index.js';
-import { userWithOrganizationFromJson, type Directory } from '../../../identity/src/index.js';
+import { isUuid } from '#libs/core';
+import { userWithOrganizationFromJson, type Directory } from '#libs/identity';
 import { accountReadAhead } from '../pg-adapter.js';
 
 function uuidOrNull(value: string): string | null {

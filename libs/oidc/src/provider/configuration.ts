@@ -1,8 +1,8 @@
 import { createHmac } from 'node:crypto';
 import type { Configuration } from 'oidc-provider';
-import { userWithOrganizationSql } from '../../../identity/src/index.js';
-import { LEVELS } from '../../../factors/src/index.js';
-import { OIDC_SCOPES, SERVICE_SCOPES, USER_API_SCOPES } from '../clients.js';
+import { userWithOrganizationSql } from '#libs/identity';
+import { LEVELS } from '#libs/factors';
+import { OIDC_SCOPES, SERVICE_SCOPES, USER_API_SCOPES } from '#libs/oidc-store';
 import { adapterFactory } from '../pg-adapter.js';
 import { renderedUnavailable } from '../unavailable.js';
 import { accountFinder } from './account.js';

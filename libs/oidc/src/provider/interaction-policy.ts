@@ -1,6 +1,6 @@
 import { interactionPolicy } from 'oidc-provider';
-import type { Clock } from '../../../core/src/index.js';
-import { amrOf } from '../../../factors/src/index.js';
+import type { Clock } from '#libs/core';
+import { amrOf } from '#libs/factors';
 import { acrFallsShort, parseAuthRequest } from '../acr.js';
 import type { OidcProviderOptions } from './options.js';
 import type { GatehouseSessionOf } from './session-mirror.js';

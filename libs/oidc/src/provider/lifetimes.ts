@@ -1,5 +1,5 @@
 import type { Configuration } from 'oidc-provider';
-import type { Clock, Duration } from '../../../core/src/index.js';
+import type { Clock, Duration } from '#libs/core';
 
 export const TTL = {
   AccessToken: 10 * 60,

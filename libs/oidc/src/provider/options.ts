@@ -1,13 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
-import type { AuditService } from '../../../audit/src/index.js';
+import type { AuditService } from '#libs/audit';
 import type { DataSource } from 'typeorm';
-import type { AppConfig, Secrets } from '../../../config/src/index.js';
-import type { Clock, Duration } from '../../../core/src/index.js';
-import type { Directory } from '../../../identity/src/index.js';
-import type { Session } from '../../../sessions/src/index.js';
-import type { ClientRegistry } from '../clients.js';
-import type { SigningKey } from '../signing-keys.js';
+import type { AppConfig, Secrets } from '#libs/config';
+import type { Clock, Duration } from '#libs/core';
+import type { Directory } from '#libs/identity';
+import type { Session } from '#libs/sessions';
+import type { ClientRegistry } from '#libs/oidc-store';
+import type { SigningKey } from '#libs/oidc-store';
 
 /**
  * The link between oidc-provider and Gatehouse's own session (the `session` cookie), which

@@ -2,7 +2,7 @@ import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { DataSource } from 'typeorm';
-import type { AuditService } from '../../../audit/src/index.js';
+import type { AuditService } from '#libs/audit';
 import { revokeGrant } from '../pg-adapter.js';
 import { LOGOUT_CONFIRMED, type ProviderMiddleware, type SessionBridge } from './options.js';
 import { END_SESSION_CONFIRM_PATH } from './routes.js';

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage } from 'node:http';
-import type { Session } from '../../../sessions/src/index.js';
+import type { Session } from '#libs/sessions';
 import type { ProviderMiddleware, SessionBridge } from './options.js';
 
 /** The provider's own session, as far as Gatehouse reads and writes it. */

@@ -1,8 +1,8 @@
 import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
-import type { AuditService } from '../../../audit/src/index.js';
-import { acrOf, amrOf } from '../../../factors/src/index.js';
+import type { AuditService } from '#libs/audit';
+import { acrOf, amrOf } from '#libs/factors';
 import { grantRequested } from '../grants.js';
 import type { ProviderMiddleware } from './options.js';
 import { OIDC_ROUTES } from './routes.js';

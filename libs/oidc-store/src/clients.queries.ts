@@ -1,5 +1,5 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import { runStatement } from '../../database/src/index.js';
+import { runStatement } from '#libs/database';
 
 /** The statements on oidc_clients (the relying apps aggregate). */
 

@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK } from 'jose';
 import type { DataSource, EntityManager } from 'typeorm';
-import { Duration, type Clock } from '../../core/src/index.js';
+import { Duration, type Clock } from '#libs/core';
 import { deletePendingKeys, insertKey, lockSigningKeys, publishedKeys, retireKey, type KeyRow } from './signing-keys.queries.js';
 
 export const SIGNING_ALG = 'RS256';

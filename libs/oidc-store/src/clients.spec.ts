@@ -1,4 +1,4 @@
-import { DomainError } from '../../core/src/index.js';
+import { DomainError } from '#libs/core';
 import { checkRedirectUri, clientSecretMatches, hashClientSecret, validateClientInput } from './clients.js';
 import { decryptJwk, encryptJwk } from './signing-keys.js';
 

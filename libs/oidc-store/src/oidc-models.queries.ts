@@ -1,6 +1,6 @@
 import type { AdapterPayload } from 'oidc-provider';
 import type { DataSource, EntityManager } from 'typeorm';
-import { runStatement } from '../../../database/src/index.js';
+import { runStatement } from '#libs/database';
 
 /**
  * The statements on oidc_models (the OIDC models aggregate: every oidc-provider model but

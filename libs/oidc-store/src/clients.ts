@@ -1,8 +1,8 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import type { DataSource } from 'typeorm';
-import type { AuditEventInput, AuditService } from '../../audit/src/index.js';
-import { DomainError, KeptCopies, hasForbiddenCharacters, type Clock } from '../../core/src/index.js';
+import type { AuditEventInput, AuditService } from '#libs/audit';
+import { DomainError, KeptCopies, hasForbiddenCharacters, type Clock } from '#libs/core';
 import { clientById, insertClient } from './clients.queries.js';
 
 export const GRANT_TYPES = ['authorization_code', 'refresh_token', 'client_credentials'] as const;
