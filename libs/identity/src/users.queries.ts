@@ -1,5 +1,5 @@
 import type { EntityManager } from 'typeorm';
-import type { Queryable } from '#libs/database';
+import { WriteBatch, type BatchPart, type Queryable } from '#libs/database';
 
 /**
  * Statements on users, legacy accounts and organizations (the users aggregate), as the account,
@@ -307,6 +307,81 @@ export function updateLegacyAccounts(db: Queryable, values: unknown[]) {
 export function insertOrganization(db: Queryable, values: unknown[]) {
   return db.query<Array<{ id: string; created_at: Date }>>(
     `INSERT INTO organizations (slug, name) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING RETURNING id, created_at`,
+    values,
+  );
+}
+
+/** Sign-in: a password hash rehashed with today's parameters replaces the old one, unless it changed meanwhile. */
+export function replacePasswordHash(db: Queryable, userId: string, rehashed: string, previous: string) {
+  return db.query(`UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3`, [userId, rehashed, previous]);
+}
+
+/**
+ * Sign-in: a login code that reached the email address on file proves it (only if the code
+ * went to the address on file now, not to one replaced meanwhile). Answers how many rows changed.
+ */
+export async function markEmailProvenByCode(manager: EntityManager, userId: string, challengeId: string, now: Date): Promise<number> {
+  const [, count] = await manager.query<[unknown[], number]>(
+    `UPDATE users u SET email_verified_at = $3, updated_at = $3 FROM otp_challenges c
+          WHERE u.id = $1 AND c.id = $2 AND u.email_verified_at IS NULL AND c.channel = 'email' AND c.destination = u.email`,
+    [userId, challengeId, now],
+  );
+  return count;
+}
+
+/** Enrollment: the mobile number given is verified, if it is still the one on file. */
+export function setMobileVerified(db: Queryable, userId: string, now: Date, mobile: string) {
+  return db.query(`UPDATE users SET mobile_verified_at = $2, updated_at = $2 WHERE id = $1 AND mobile = $3`, [userId, now, mobile]);
+}
+
+/** Enrollment: the language the person chose on the legacy account's pages. */
+export function setLegacyAccountLocale(db: Queryable, legacyAccountId: string, locale: string) {
+  return db.query(`UPDATE legacy_accounts SET locale = $2 WHERE id = $1`, [legacyAccountId, locale]);
+}
+
+/** Sign-in's finishing batch: the channel just used becomes the person's default, if the `after` parts wrote. */
+export function addPreferredChannelPart(batch: WriteBatch, userId: string, channel: string, after: BatchPart): BatchPart {
+  return batch.add(
+    'preferred_channel',
+    `UPDATE users SET preferred_otp_channel = ${batch.param(channel, 'text')}
+          WHERE id = ${batch.param(userId, 'uuid')} AND ${WriteBatch.ran(after)} RETURNING id`,
+  );
+}
+
+/** Enrollment's "the data is wrong": a correction request on the legacy account, for support. */
+export function insertCorrectionRequest(
+  db: Queryable,
+  values: [legacyAccountId: string, organizationId: string, message: string, now: Date],
+) {
+  return db.query<Array<{ id: string }>>(
+    `INSERT INTO correction_requests (legacy_account_id, organization_id, message, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
+    values,
+  );
+}
+
+/** Enrollment: the legacy account's status, its row locked (exactly one enrollment of it wins). */
+export function legacyAccountStatusForUpdate(manager: EntityManager, legacyAccountId: string) {
+  return manager.query<Array<{ status: string }>>(`SELECT status FROM legacy_accounts WHERE id = $1 FOR UPDATE`, [legacyAccountId]);
+}
+
+/** Enrollment: the user the legacy account becomes ($13: the legacy account, whose chosen language the user keeps). */
+export function insertEnrolledUser(manager: EntityManager, values: unknown[]) {
+  return manager.query<Array<{ id: string }>>(
+    `INSERT INTO users (organization_id, enterprise_id, enterprise_id_key, enterprise_id_skeleton, first_name, last_name, email, email_key,
+                              email_verified_at, mobile, password_hash, security_code_hash, created_at, updated_at, locale)
+           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $9, $9, (SELECT locale FROM legacy_accounts WHERE id = $13)) RETURNING id`,
+    values,
+  );
+}
+
+/** Enrollment: the legacy account is enrolled as `userId`, if still pending; its password is kept only to recognise it (retired). */
+export function claimLegacyAccount(
+  manager: EntityManager,
+  values: [legacyAccountId: string, userId: string, now: Date, retiredPasswordHash: string],
+) {
+  return manager.query<[Array<{ id: string }>, number]>(
+    `UPDATE legacy_accounts SET status = 'enrolled', user_id = $2, enrolled_at = $3, updated_at = $3, password_hash = $4, hash_format = NULL
+            WHERE id = $1 AND status = 'pending' RETURNING id`,
     values,
   );
 }

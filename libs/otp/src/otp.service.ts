@@ -304,6 +304,7 @@ export class OtpService {
 
     const messageId = await this.queue.enqueueCode(m, {
       challengeId,
+      subject: r.subject,
       purpose: r.purpose,
       channel: r.channel,
       destination: r.sendTo,

@@ -101,6 +101,8 @@ export const OTP_DEFAULT_MAX_ATTEMPTS = 5;
 /** The message that carries a code, as the issuing transaction hands it to the outbox. */
 export interface CodeMessage {
   challengeId: string;
+  /** Whom the code is for (the challenge's subject): the message is in their language. */
+  subject: OtpSubject;
   purpose: OtpPurpose;
   channel: Channel;
   destination: string;

@@ -10,6 +10,12 @@ import {
   checkMobile,
   checkNewPassword,
   checkSecurityCode,
+  claimLegacyAccount,
+  insertCorrectionRequest,
+  insertEnrolledUser,
+  legacyAccountStatusForUpdate,
+  setLegacyAccountLocale,
+  setMobileVerified,
   verifyLegacyHash,
   type LegacyRecord,
 } from '#libs/identity';
@@ -79,7 +85,7 @@ export class EnrollmentService {
     // The language of this person's messages, from the browser (or the API's `locale`): kept
     // on the legacy account now, and on the user at enrollment. Unsupported: the organization's default.
     const locale = negotiateLocale(meta.acceptLanguage);
-    if (locale) await this.dataSource.query(`UPDATE legacy_accounts SET locale = $2 WHERE id = $1`, [account.id, locale]);
+    if (locale) await setLegacyAccountLocale(this.dataSource, account.id, locale);
     // Kept only to tell a later sign-in with the old password to use the Enterprise ID.
     const retiredPasswordHash = await this.hasher.hash(legacyPassword);
     const verifications: VerificationRecord[] = [{ method: 'legacy_password', at: this.clock.now().toISOString() }];
@@ -130,10 +136,7 @@ export class EnrollmentService {
     const account = await this.requireAccount(flow.state.legacyAccountId);
     const next = nextEnrollment(flow.state, { type: 'reported' }, this.clock.now());
     await this.dataSource.transaction(async (manager) => {
-      const rows = await manager.query<Array<{ id: string }>>(
-        `INSERT INTO correction_requests (legacy_account_id, organization_id, message, created_at) VALUES ($1, $2, $3, $4) RETURNING id`,
-        [account.id, account.organizationId, text, this.clock.now()],
-      );
+      const rows = await insertCorrectionRequest(manager, [account.id, account.organizationId, text, this.clock.now()]);
       await this.audit.record(
         {
           type: 'enrollment.correction_requested',
@@ -226,7 +229,7 @@ export class EnrollmentService {
       securityCodeHash: await this.hasher.hash(code.value),
       mobile,
     };
-    if (locale) await this.dataSource.query(`UPDATE legacy_accounts SET locale = $2 WHERE id = $1`, [account.id, locale]);
+    if (locale) await setLegacyAccountLocale(this.dataSource, account.id, locale);
     const next = nextEnrollment(state, { type: 'credentials_chosen', chosen }, this.clock.now());
     const saved = await this.flows.save(flow, next);
     return this.sendEmailCode(handle, saved, account, meta);
@@ -268,37 +271,26 @@ export class EnrollmentService {
       ({ userId, sessionToken, next } = await this.dataSource.transaction(async (manager) => {
         // Exactly one enrollment of a legacy account can win: a racing one waits here for the
         // row lock and then finds it enrolled (also when both chose the same Enterprise ID).
-        const [legacy] = await manager.query<Array<{ status: string }>>(`SELECT status FROM legacy_accounts WHERE id = $1 FOR UPDATE`, [
+        const [legacy] = await legacyAccountStatusForUpdate(manager, account.id);
+        if (legacy?.status !== 'pending') throw alreadyEnrolled();
+        const users = await insertEnrolledUser(manager, [
+          account.organizationId,
+          state.chosen.enterpriseId,
+          state.chosen.enterpriseIdKey,
+          state.chosen.enterpriseIdSkeleton,
+          account.firstName,
+          account.lastName,
+          account.email,
+          account.emailKey,
+          now,
+          state.chosen.mobile,
+          state.chosen.passwordHash,
+          state.chosen.securityCodeHash,
           account.id,
         ]);
-        if (legacy?.status !== 'pending') throw alreadyEnrolled();
-        const users = await manager.query<Array<{ id: string }>>(
-          `INSERT INTO users (organization_id, enterprise_id, enterprise_id_key, enterprise_id_skeleton, first_name, last_name, email, email_key,
-                              email_verified_at, mobile, password_hash, security_code_hash, created_at, updated_at, locale)
-           VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $9, $9, (SELECT locale FROM legacy_accounts WHERE id = $13)) RETURNING id`,
-          [
-            account.organizationId,
-            state.chosen.enterpriseId,
-            state.chosen.enterpriseIdKey,
-            state.chosen.enterpriseIdSkeleton,
-            account.firstName,
-            account.lastName,
-            account.email,
-            account.emailKey,
-            now,
-            state.chosen.mobile,
-            state.chosen.passwordHash,
-            state.chosen.securityCodeHash,
-            account.id,
-          ],
-        );
         const id = users[0]!.id;
         // Exactly one enrollment of a legacy account can win: the other rolls back its user.
-        const [claimed] = await manager.query<[Array<{ id: string }>, number]>(
-          `UPDATE legacy_accounts SET status = 'enrolled', user_id = $2, enrolled_at = $3, updated_at = $3, password_hash = $4, hash_format = NULL
-            WHERE id = $1 AND status = 'pending' RETURNING id`,
-          [account.id, id, now, state.retiredPasswordHash],
-        );
+        const [claimed] = await claimLegacyAccount(manager, [account.id, id, now, state.retiredPasswordHash]);
         if (claimed.length === 0) throw alreadyEnrolled();
         await this.audit.record(
           {
@@ -370,11 +362,7 @@ export class EnrollmentService {
     if (!result.ok) return { handle, state, delivery: await this.codes.status(state.messageId!), error: result.error };
     const now = this.clock.now();
     await this.dataSource.transaction(async (manager) => {
-      await manager.query(`UPDATE users SET mobile_verified_at = $2, updated_at = $2 WHERE id = $1 AND mobile = $3`, [
-        state.userId,
-        now,
-        state.mobile,
-      ]);
+      await setMobileVerified(manager, state.userId, now, state.mobile);
       await this.audit.record(
         {
           type: 'contact.mobile_verified',

@@ -20,12 +20,8 @@ export class OutboxOtpQueue extends OtpMessageQueue {
 
   async enqueueCode(manager: EntityManager, input: CodeMessage): Promise<string> {
     // The person's own language, else their organization's default; `input.locale` only for
-    // subjects without a stored one (staff). The challenge row was inserted in this transaction.
-    const [challenge] = await manager.query<Array<{ type: string; id: string }>>(
-      `SELECT subject_type AS type, subject_id AS id FROM otp_challenges WHERE id = $1`,
-      [input.challengeId],
-    );
-    const locale = (challenge && (await messageLocaleFor(manager, challenge, null))) ?? resolveLocale(input.locale);
+    // subjects without a stored one (staff).
+    const locale = (await messageLocaleFor(manager, input.subject, null)) ?? resolveLocale(input.locale);
     const message = otpMessage({
       purpose: input.purpose,
       code: input.code,

@@ -5,7 +5,16 @@ import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUnti
 import { WriteBatch } from '#libs/database';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
 import { hasFreshSecondFactor, rememberedDeviceRecord } from '#libs/factors';
-import { Directory, PasswordHasher, verifyLegacyHash, type PolicyRecord, type UserRecord } from '#libs/identity';
+import {
+  Directory,
+  PasswordHasher,
+  addPreferredChannelPart,
+  markEmailProvenByCode,
+  replacePasswordHash,
+  verifyLegacyHash,
+  type PolicyRecord,
+  type UserRecord,
+} from '#libs/identity';
 import { OutboxService, messageLocaleFor, noticeMessage } from '#libs/notifications';
 import {
   CodeStepService,
@@ -247,11 +256,7 @@ export class SignInService {
     if (!verified.ok) return fail('wrong_password', user.id);
     if (user.status !== 'active') return fail('user_disabled', user.id);
     if (verified.rehashed) {
-      await this.dataSource.query(`UPDATE users SET password_hash = $2 WHERE id = $1 AND password_hash = $3`, [
-        user.id,
-        verified.rehashed,
-        passwordHash,
-      ]);
+      await replacePasswordHash(this.dataSource, user.id, verified.rehashed, passwordHash);
     }
     // The throttle is settled in the finishing statement when a device signs in at once, else on its own.
     let settledInBatch = false;
@@ -370,12 +375,7 @@ export class SignInService {
   private async emailProven(user: UserRecord, challengeId: string, ctx: ClientContext): Promise<void> {
     const now = this.clock.now();
     await this.dataSource.transaction(async (m) => {
-      const [, count] = await m.query<[unknown[], number]>(
-        `UPDATE users u SET email_verified_at = $3, updated_at = $3 FROM otp_challenges c
-          WHERE u.id = $1 AND c.id = $2 AND u.email_verified_at IS NULL AND c.channel = 'email' AND c.destination = u.email`,
-        [user.id, challengeId, now],
-      );
-      if (count === 0) return;
+      if ((await markEmailProvenByCode(m, user.id, challengeId, now)) === 0) return;
       await this.audit.record(
         {
           type: 'contact.email_verified',
@@ -463,13 +463,7 @@ export class SignInService {
       used?.part,
       ended,
     ]);
-    if (extras.preferredChannel) {
-      batch.add(
-        'preferred_channel',
-        `UPDATE users SET preferred_otp_channel = ${batch.param(extras.preferredChannel, 'text')}
-          WHERE id = ${batch.param(user.id, 'uuid')} AND ${WriteBatch.ran(session.part)} RETURNING id`,
-      );
-    }
+    if (extras.preferredChannel) addPreferredChannelPart(batch, user.id, extras.preferredChannel, session.part);
     this.audit.appendTo(batch, [used && { event: used.event, when: used.part }, { event: session.event, when: session.part }]);
     if (extras.throttle) this.throttle.succeededIn(batch, extras.throttle.reservation, extras.throttle.forget);
 
