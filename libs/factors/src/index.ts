@@ -2,6 +2,7 @@ export * from './levels.js';
 export * from './factor.js';
 export * from './registry.js';
 export * from './assurance.js';
+export * from './second-factor.js';
 export * from './password/password.factor.js';
 export * from './legacy-password/legacy-password.factor.js';
 export * from './code/code.factor.js';

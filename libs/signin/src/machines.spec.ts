@@ -1,7 +1,7 @@
 import { acrOf, amrOf, LOA1, LOA2 } from '#libs/sessions';
 import { rememberedDeviceRecord } from '#libs/factors';
 import { safeReturnTo } from './common.js';
-import { FlowStepError, nextEnrollment, nextSignIn, type EnrollmentState, type SignInState } from './machines.js';
+import { FlowStepError, nextEnrollment, nextSignIn, type EnrollmentState, type SignInEvent, type SignInState } from './machines.js';
 
 const NOW = new Date('2026-04-01T08:00:00Z');
 /** A remembered device the browser presented and the device check accepted. */
@@ -12,7 +12,15 @@ describe('sign-in state machine', () => {
   it('skips the OTP with a trusted device and yields loa:1 without otp in amr', () => {
     const done = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'email', secondFactor: device },
+      {
+        type: 'password_verified',
+        userId: 'u1',
+        credentialVersion: 3,
+        factors: ['otp'],
+        channels: ['email'],
+        preferred: 'email',
+        secondFactor: device,
+      },
       NOW,
     );
     expect(done.step).toBe('done');
@@ -24,14 +32,30 @@ describe('sign-in state machine', () => {
   it('keeps the credential version the password was verified against, up to done', () => {
     const chose = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', credentialVersion: 7, channels: ['email'], preferred: 'email', secondFactor: null },
+      {
+        type: 'password_verified',
+        userId: 'u1',
+        credentialVersion: 7,
+        factors: ['otp'],
+        channels: ['email'],
+        preferred: 'email',
+        secondFactor: null,
+      },
       NOW,
     );
     const sent = nextSignIn(chose, { type: 'code_sent', channel: 'email', challengeId: 'c1', messageId: 'm1' }, NOW);
     expect(nextSignIn(sent, { type: 'code_verified' }, NOW)).toMatchObject({ step: 'done', userId: 'u1', credentialVersion: 7 });
     const trusted = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', credentialVersion: 7, channels: ['email'], preferred: 'email', secondFactor: device },
+      {
+        type: 'password_verified',
+        userId: 'u1',
+        credentialVersion: 7,
+        factors: ['otp'],
+        channels: ['email'],
+        preferred: 'email',
+        secondFactor: device,
+      },
       NOW,
     );
     expect(trusted).toMatchObject({ step: 'done', credentialVersion: 7 });
@@ -44,6 +68,7 @@ describe('sign-in state machine', () => {
         type: 'password_verified',
         userId: 'u1',
         credentialVersion: 3,
+        factors: ['otp'],
         channels: ['email', 'sms'],
         preferred: 'sms',
         secondFactor: device,
@@ -56,7 +81,15 @@ describe('sign-in state machine', () => {
   it('falls back to email when the preferred channel is no longer available', () => {
     const next = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'voice', secondFactor: null },
+      {
+        type: 'password_verified',
+        userId: 'u1',
+        credentialVersion: 3,
+        factors: ['otp'],
+        channels: ['email'],
+        preferred: 'voice',
+        secondFactor: null,
+      },
       NOW,
     );
     expect(next).toMatchObject({ step: 'choose_channel', preferred: 'email' });
@@ -69,6 +102,7 @@ describe('sign-in state machine', () => {
         type: 'password_verified',
         userId: 'u1',
         credentialVersion: 3,
+        factors: ['otp'],
         channels: ['email', 'sms', 'voice'],
         preferred: 'email',
         secondFactor: null,
@@ -92,12 +126,55 @@ describe('sign-in state machine', () => {
   it('refuses a channel the user does not have and events out of order', () => {
     const chose = nextSignIn(
       start,
-      { type: 'password_verified', userId: 'u1', credentialVersion: 3, channels: ['email'], preferred: 'email', secondFactor: null },
+      {
+        type: 'password_verified',
+        userId: 'u1',
+        credentialVersion: 3,
+        factors: ['otp'],
+        channels: ['email'],
+        preferred: 'email',
+        secondFactor: null,
+      },
       NOW,
     );
     expect(() => nextSignIn(chose, { type: 'code_sent', channel: 'sms', challengeId: 'c', messageId: 'm' }, NOW)).toThrow(FlowStepError);
     expect(() => nextSignIn(start, { type: 'code_verified' }, NOW)).toThrow(FlowStepError);
     expect(() => nextSignIn(chose, { type: 'code_verified' }, NOW)).toThrow(FlowStepError);
+  });
+
+  it('offers the second factors it is given, and ends only with a record of one of them', () => {
+    const chose = nextSignIn(
+      start,
+      {
+        type: 'password_verified',
+        userId: 'u1',
+        credentialVersion: 3,
+        factors: ['otp'],
+        channels: ['email'],
+        preferred: 'email',
+        secondFactor: null,
+      },
+      NOW,
+    );
+    expect(chose).toMatchObject({ step: 'choose_channel', factors: ['otp'] });
+    const sent = nextSignIn(chose, { type: 'code_sent', channel: 'email', challengeId: 'c1', messageId: 'm1' }, NOW);
+    expect(sent).toMatchObject({ step: 'otp', factors: ['otp'] });
+    // A step whose offer left the code out (the policy changed the offer) refuses the code's record.
+    const withoutCode = { ...sent, factors: ['remembered_device' as const] };
+    expect(() => nextSignIn(withoutCode, { type: 'code_verified' }, NOW)).toThrow(/otp was not offered/u);
+    // A flow stored before the offer was recorded still ends with a code.
+    const { factors: _dropped, ...stored } = sent as Extract<SignInState, { step: 'otp' }>;
+    expect(nextSignIn(stored, { type: 'code_verified' }, NOW)).toMatchObject({ step: 'done' });
+  });
+
+  it('cannot go on when no second factor can be offered and no remembered device stands in', () => {
+    const event = { type: 'password_verified', userId: 'u1', credentialVersion: 3, factors: [], channels: [], preferred: 'email' } as const;
+    type Verified = Extract<SignInEvent, { type: 'password_verified' }>;
+    const verified = (secondFactor: Verified['secondFactor']): Verified => ({ ...event, factors: [], channels: [], secondFactor });
+    expect(() => nextSignIn(start, verified(null), NOW)).toThrow(/no_second_factor/u);
+    expect(nextSignIn(start, verified(device), NOW)).toMatchObject({ step: 'done' });
+    // A step-up asks for a fresh one: the device does not stand in.
+    expect(() => nextSignIn({ ...start, requireOtp: true }, verified(device), NOW)).toThrow(/no_second_factor/u);
   });
 });
 

@@ -1,6 +1,6 @@
 import { FlowStepError, type Channel } from '#libs/core';
 import { codeSent, codeVerified, type ChannelChoice, type CodeSentEvent, type SentCode } from '#libs/otp';
-import { completes, type VerificationRecord } from '#libs/factors';
+import { completes, secondFactorRefusal, type FactorId, type VerificationRecord } from '#libs/factors';
 
 export { FlowStepError };
 
@@ -15,6 +15,14 @@ export { FlowStepError };
  * After the password: `credentialVersion` is the user's credential version the password was
  * verified against; the session starts only if it is still current (a password reset between
  * the steps ends the sign-in). Optional only for flows stored before it was recorded.
+ *
+ * The second-factor step is factor-blind: `factors` are the second factors it offers (the
+ * registry's, under the organization's policy: libs/factors second-factor.ts), and only a
+ * record of one of them, verified by the person at the step, ends it (secondFactorVerified;
+ * the factor's proof says, never its name). A code by message is such a factor, today the
+ * only one; its sub-steps (a channel to choose, a code sent: the one code step of libs/otp)
+ * are `choose_channel` and `otp`, names the pages and the JSON API show. An authenticator
+ * app or a passkey adds its event here, ending in secondFactorVerified.
  */
 export type SignInState =
   | { step: 'credentials'; returnTo: string; requireOtp: boolean }
@@ -28,6 +36,8 @@ interface AfterPassword {
   userId: string;
   credentialVersion?: number;
   verifications: VerificationRecord[];
+  /** The second factors the step offers (ids, the registry's order); absent only in flows stored before it was recorded. */
+  factors?: FactorId[];
 }
 
 export type SignInEvent =
@@ -35,17 +45,24 @@ export type SignInEvent =
       type: 'password_verified';
       userId: string;
       credentialVersion: number;
+      /** The second factors offered to this person under the policy (secondFactorsOffered); none needed when `secondFactor` ends the sign-in. */
+      factors: FactorId[];
       channels: Channel[];
       preferred: Channel;
       /**
        * A second factor already verified without a challenge (a remembered device the browser
-       * presented), if any: it ends the sign-in unless a fresh second factor is asked (the
-       * factor's proof says whether it is one). Otherwise the second-factor step follows.
+       * presented and its check accepted under the policy), if any: it ends the sign-in unless a
+       * fresh second factor is asked (the factor's proof says whether it is one). Otherwise the
+       * second-factor step follows.
        */
       secondFactor: VerificationRecord | null;
     }
   | CodeSentEvent
+  /** The code factor's sub-step: the code sent at this step was right (its record is the code step's). */
   | { type: 'code_verified' };
+
+/** The ids a second-factor step of a flow stored before `factors` was recorded offers: every one that challenges the person then. */
+const LEGACY_OFFER: FactorId[] = ['otp'];
 
 export function nextSignIn(state: SignInState, event: SignInEvent, now: Date): SignInState {
   const at = now.toISOString();
@@ -53,18 +70,19 @@ export function nextSignIn(state: SignInState, event: SignInEvent, now: Date): S
     case 'password_verified': {
       if (state.step !== 'credentials') throw new FlowStepError(state.step, event.type);
       const verifications: VerificationRecord[] = [{ method: 'password', at }];
+      const after = { returnTo: state.returnTo, userId: event.userId, credentialVersion: event.credentialVersion, verifications };
       if (event.secondFactor && completes(event.secondFactor, state.requireOtp)) {
         verifications.push(event.secondFactor);
-        return { step: 'done', returnTo: state.returnTo, userId: event.userId, credentialVersion: event.credentialVersion, verifications };
+        return { step: 'done', ...after };
       }
+      // No second factor the person could answer: the sign-in cannot go on (support must act).
+      if (event.factors.length === 0) throw new FlowStepError(state.step, 'no_second_factor');
       return {
         step: 'choose_channel',
-        returnTo: state.returnTo,
-        userId: event.userId,
-        credentialVersion: event.credentialVersion,
+        ...after,
+        factors: event.factors,
         channels: event.channels,
         preferred: event.channels.includes(event.preferred) ? event.preferred : 'email',
-        verifications,
       };
     }
     case 'code_sent': {
@@ -72,25 +90,38 @@ export function nextSignIn(state: SignInState, event: SignInEvent, now: Date): S
       const step = state.step;
       return {
         step: 'otp',
-        returnTo: state.returnTo,
-        userId: state.userId,
-        ...(state.credentialVersion !== undefined ? { credentialVersion: state.credentialVersion } : {}),
+        ...afterPassword(state),
         preferred: state.preferred,
-        verifications: state.verifications,
         ...codeSent(state, event, now, (what) => new FlowStepError(step, what)),
       };
     }
     case 'code_verified': {
       if (state.step !== 'otp') throw new FlowStepError(state.step, event.type);
-      return {
-        step: 'done',
-        returnTo: state.returnTo,
-        userId: state.userId,
-        ...(state.credentialVersion !== undefined ? { credentialVersion: state.credentialVersion } : {}),
-        verifications: [...state.verifications, codeVerified(state, now)],
-      };
+      return secondFactorVerified(state, codeVerified(state, now), event.type);
     }
   }
+}
+
+/** The second-factor step ends with a record of a factor it offered, verified by the person now. */
+function secondFactorVerified(
+  state: Extract<SignInState, { step: 'choose_channel' | 'otp' }>,
+  record: VerificationRecord,
+  event: string,
+): SignInState {
+  const refusal = secondFactorRefusal(record, state.factors ?? LEGACY_OFFER);
+  if (refusal) throw new FlowStepError(state.step, event, refusal);
+  const after = afterPassword(state);
+  return { step: 'done', ...after, verifications: [...after.verifications, record] };
+}
+
+function afterPassword(state: AfterPassword): AfterPassword {
+  return {
+    returnTo: state.returnTo,
+    userId: state.userId,
+    ...(state.credentialVersion !== undefined ? { credentialVersion: state.credentialVersion } : {}),
+    verifications: state.verifications,
+    ...(state.factors !== undefined ? { factors: state.factors } : {}),
+  };
 }
 
 export interface ChosenCredentials {

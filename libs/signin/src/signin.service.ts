@@ -4,7 +4,7 @@ import { AuditService } from '#libs/audit';
 import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUntilElapsed, type Channel } from '#libs/core';
 import { WriteBatch } from '#libs/database';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
-import { hasFreshSecondFactor, rememberedDeviceRecord } from '#libs/factors';
+import { hasFreshSecondFactor, rememberedDeviceRecord, secondFactorsOffered, type FactorId } from '#libs/factors';
 import {
   Directory,
   PasswordHasher,
@@ -60,6 +60,10 @@ interface CurrentFlow {
 }
 
 type Done = Extract<SignInState, { step: 'done' }>;
+
+/** What the second-factor step offers: the factors, and the code factor's channels. */
+type SecondFactorOffer = { factors: FactorId[]; channels: Channel[] };
+const NO_OFFER: SecondFactorOffer = { factors: [], channels: [] };
 
 const devicePolicyOf = (policy: PolicyRecord): DevicePolicy => ({
   enabled: policy.rememberDeviceEnabled,
@@ -270,22 +274,23 @@ export class SignInService {
     const device = state.requireOtp
       ? await this.devices.check(ctx.deviceToken, user, devicePolicy, ctx)
       : await this.devices.decide(inspected, user, ctx);
-    const passwordVerified = (trustedDeviceId: string | null, channels: Channel[], now = this.clock.now()) =>
+    const passwordVerified = (trustedDeviceId: string | null, offer: SecondFactorOffer, now = this.clock.now()) =>
       nextSignIn(
         state,
         {
           type: 'password_verified',
           userId: user.id,
           credentialVersion: user.credentialVersion,
-          channels,
+          ...offer,
           preferred: user.preferredOtpChannel ?? 'email',
           secondFactor: trustedDeviceId ? rememberedDeviceRecord(trustedDeviceId, now) : null,
         },
         now,
       );
     if (device.ok && !state.requireOtp) {
-      // The channels matter only when a code is asked for: none here, the machine ends at `done`.
-      const done = passwordVerified(device.device.id, []);
+      // The offer matters only when the step is asked for: none here, the machine ends at `done`
+      // (the device check accepted the device under the policy, in SQL).
+      const done = passwordVerified(device.device.id, NO_OFFER);
       if (done.step === 'done') {
         const finished = await this.finish(current, done, user, ctx, {
           deviceId: device.device.id,
@@ -299,14 +304,17 @@ export class SignInService {
       }
     }
     if (!settledInBatch) await succeeded();
-    const channels = availableChannels(user, await policyOf());
-    const next = passwordVerified(null, channels);
+    // The second-factor step: what the registry offers this person under the policy.
+    const policyNow = await policyOf();
+    const channels = availableChannels(user, policyNow);
+    const next = passwordVerified(null, { factors: secondFactorsOffered(user, policyNow), channels });
     // A code is needed: the flow goes on (the one-request sign-in creates it now, at this step).
     const continued = current
       ? { handle: current.handle, flow: await this.flows.save(current.flow, next) }
       : await this.flows.create<SignInState>('signin', next);
-    // Email only: send the code straight away. With a choice, the user picks the channel.
-    if (channels.length === 1) return this.sendCode(continued.handle, continued.flow, user, 'email', ctx);
+    // One factor reaching one place (a code by email): send the code straight away. With a choice, the user picks.
+    if (next.step === 'choose_channel' && next.factors?.length === 1 && channels.length === 1)
+      return this.sendCode(continued.handle, continued.flow, user, 'email', ctx);
     return { handle: continued.handle, state: next };
   }
 
