@@ -55,6 +55,7 @@ describe('step-up machine', () => {
     step: 'choose_channel',
     sessionId: 's1',
     userId: 'u1',
+    factors: ['otp'],
     channels: ['email', 'sms'],
     preferred: 'email',
     returnTo: '/account/password',
@@ -71,9 +72,17 @@ describe('step-up machine', () => {
       sessionId: 's1',
       userId: 'u1',
       returnTo: '/account/password',
-      channel: 'sms',
-      verifiedAt: NOW.toISOString(),
+      factors: ['otp'],
+      verification: { method: 'otp', channel: 'sms', at: NOW.toISOString() },
     });
+  });
+
+  it('ends only with a record of a factor it offered', () => {
+    const sent = nextStepUp(start, { type: 'code_sent', channel: 'email', challengeId: 'c1', messageId: 'm1' }, NOW);
+    expect(() => nextStepUp({ ...sent, factors: [] }, { type: 'code_verified' }, NOW)).toThrow(/otp was not offered/u);
+    // A flow stored before the offer was recorded: every second factor that challenges the person.
+    const { factors: _dropped, ...stored } = sent;
+    expect(nextStepUp(stored, { type: 'code_verified' }, NOW)).toMatchObject({ step: 'done', verification: { method: 'otp' } });
   });
 
   it('refuses a channel that was not offered, and a verification before a code was sent', () => {

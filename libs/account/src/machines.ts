@@ -1,4 +1,5 @@
 import { FlowStepError, type Channel } from '#libs/core';
+import { SECOND_FACTORS_THAT_CHALLENGE, secondFactorRefusal, type FactorId, type VerificationRecord } from '#libs/factors';
 import { codeSent, codeVerified, type ChannelChoice, type CodeOffer, type CodeSentEvent, type SentCode } from '#libs/otp';
 
 /**
@@ -12,20 +13,24 @@ import { codeSent, codeVerified, type ChannelChoice, type CodeOffer, type CodeSe
 export type CodeStep = SentCode;
 
 /**
- * Step-up: a fresh OTP for a live session, by one of the user's verified channels. The
- * code is bound to purpose `step_up`, the user and the session id (its flow id), so neither
- * a login code nor a code of another session can satisfy it.
+ * Step-up: a fresh second factor for a live session. Like sign-in's second-factor step it is
+ * factor-blind: it keeps the factors it offers (libs/factors secondFactorsOffered) and ends
+ * only with a fresh record of one of them. A code by message, today the only one, is bound
+ * to purpose `step_up`, the user and the session id (its flow id), so neither a login code
+ * nor a code of another session can satisfy it.
  */
 export type StepUpState =
   | ({ step: 'choose_channel' } & StepUpOf & ChannelChoice)
   | ({ step: 'otp' } & StepUpOf & ChannelChoice & CodeStep)
-  | ({ step: 'done' } & StepUpOf & { channel: Channel; verifiedAt: string });
+  | ({ step: 'done' } & StepUpOf & { verification: VerificationRecord });
 
-/** The session being stepped up, its user, and where to go then. */
+/** The session being stepped up, its user, where to go then, and the second factors offered. */
 interface StepUpOf {
   sessionId: string;
   userId: string;
   returnTo: string;
+  /** Absent only in flows stored before it was recorded. */
+  factors?: FactorId[];
 }
 
 export type StepUpEvent = CodeSentEvent | { type: 'code_verified' };
@@ -37,19 +42,28 @@ export function nextStepUp(state: StepUpState, event: StepUpEvent, now: Date): S
       const step = state.step;
       return {
         step: 'otp',
-        sessionId: state.sessionId,
-        userId: state.userId,
+        ...stepUpOf(state),
         preferred: state.preferred,
-        returnTo: state.returnTo,
         ...codeSent(state, event, now, (what) => new FlowStepError(step, what)),
       };
     }
     case 'code_verified': {
       if (state.step !== 'otp') throw new FlowStepError(state.step, event.type);
-      const { channel, at } = codeVerified(state, now);
-      return { step: 'done', sessionId: state.sessionId, userId: state.userId, returnTo: state.returnTo, channel, verifiedAt: at };
+      const verification = codeVerified(state, now);
+      const refusal = secondFactorRefusal(verification, state.factors ?? SECOND_FACTORS_THAT_CHALLENGE);
+      if (refusal) throw new FlowStepError(state.step, event.type, refusal);
+      return { step: 'done', ...stepUpOf(state), verification };
     }
   }
+}
+
+function stepUpOf(state: StepUpOf): StepUpOf {
+  return {
+    sessionId: state.sessionId,
+    userId: state.userId,
+    returnTo: state.returnTo,
+    ...(state.factors !== undefined ? { factors: state.factors } : {}),
+  };
 }
 
 export type ContactKind = 'mobile' | 'email';

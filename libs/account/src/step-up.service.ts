@@ -2,6 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { AppConfig } from '#libs/config';
 import { Clock, Duration, type Channel } from '#libs/core';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
+import { secondFactorsOffered, type FactorId } from '#libs/factors';
 import { Directory, type UserRecord } from '#libs/identity';
 import { CodeStepService, INVALID_CHANNEL, availableChannels, destinationOf, pickChannel, type Delivery, type StepError } from '#libs/otp';
 import { SessionService, lastOtpAt, type RequestMeta, type Session, type VerificationRecord } from '#libs/sessions';
@@ -83,10 +84,18 @@ export class StepUpService {
   /** The first step, without a flow yet: which channels the user may choose from. */
   async options(session: Session, returnTo?: unknown): Promise<StepUpOutcome> {
     const user = await this.requireUser(session);
-    const { channels, preferred } = await this.channelsOf(user);
+    const { factors, channels, preferred } = await this.offerTo(user);
     return {
       handle: null,
-      state: { step: 'choose_channel', sessionId: session.id, userId: user.id, channels, preferred, returnTo: safeReturnTo(returnTo) },
+      state: {
+        step: 'choose_channel',
+        sessionId: session.id,
+        userId: user.id,
+        factors,
+        channels,
+        preferred,
+        returnTo: safeReturnTo(returnTo),
+      },
     };
   }
 
@@ -96,11 +105,12 @@ export class StepUpService {
    */
   async begin(session: Session, input: { channel?: unknown; returnTo?: unknown }, meta: RequestMeta): Promise<StepUpOutcome> {
     const user = await this.requireUser(session);
-    const { channels, preferred } = await this.channelsOf(user);
+    const { factors, channels, preferred } = await this.offerTo(user);
     const state: StepUpState = {
       step: 'choose_channel',
       sessionId: session.id,
       userId: user.id,
+      factors,
       channels,
       preferred,
       returnTo: safeReturnTo(input.returnTo),
@@ -147,19 +157,16 @@ export class StepUpService {
     if (!result.ok) return this.describe(handle, state, result.error);
     const now = this.clock.now();
     const next = nextStepUp(state, { type: 'code_verified' }, now);
+    if (next.step !== 'done') throw new Error('a verified code ends the step-up');
     // A rise in assurance: the session gets a new token (the old one ends with it), committed with its audit entry.
-    const sessionToken = await this.sessions.raiseAssurance(
-      session.id,
-      { method: 'otp', channel: state.channel, at: now.toISOString() },
-      {
-        type: 'session.stepped_up',
-        actor: { type: 'user', id: user.id },
-        subject: { type: 'user', id: user.id },
-        organizationId: user.organizationId,
-        ...auditMeta(meta),
-        details: { session_id: session.id, channel: state.channel, renewed: true },
-      },
-    );
+    const sessionToken = await this.sessions.raiseAssurance(session.id, next.verification, {
+      type: 'session.stepped_up',
+      actor: { type: 'user', id: user.id },
+      subject: { type: 'user', id: user.id },
+      organizationId: user.organizationId,
+      ...auditMeta(meta),
+      details: { session_id: session.id, channel: state.channel, renewed: true },
+    });
     if (!sessionToken) throw sessionEnded();
     await this.flows.end(flow.id);
     return { handle, state: next, freshUntil: this.window.after(now), sessionToken };
@@ -206,10 +213,12 @@ export class StepUpService {
     return flow;
   }
 
-  private async channelsOf(user: UserRecord): Promise<{ channels: Channel[]; preferred: Channel }> {
-    const channels = availableChannels(user, await this.directory.policy(user.organizationId));
+  /** What the step offers this person: the second factors (the registry's, under the policy), and the code factor's channels. */
+  private async offerTo(user: UserRecord): Promise<{ factors: FactorId[]; channels: Channel[]; preferred: Channel }> {
+    const policy = await this.directory.policy(user.organizationId);
+    const channels = availableChannels(user, policy);
     const preferred = user.preferredOtpChannel && channels.includes(user.preferredOtpChannel) ? user.preferredOtpChannel : 'email';
-    return { channels, preferred };
+    return { factors: secondFactorsOffered(user, policy), channels, preferred };
   }
 
   private async requireUser(session: Session): Promise<UserRecord> {

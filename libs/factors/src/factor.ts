@@ -58,5 +58,36 @@ export interface FactorPolicy {
   rememberDeviceEnabled: boolean;
 }
 
+/**
+ * A hash check a knowledge factor runs: argon2id's PasswordHasher fits as it is, a legacy
+ * format's check through libs/identity's LEGACY_HASH_CHECK. A port, so that a factor needs
+ * no library above it (identity and sessions read the factors).
+ */
+export interface SecretCheck {
+  verify(hash: string, secret: string): Promise<{ ok: boolean; rehashed?: string | undefined }>;
+}
+
+/** What a knowledge factor's verification answers: its record when the secret matched (with a rehash to store, if one was made). */
+export type KnowledgeVerdict<R> = { ok: true; record: R; rehashed?: string | undefined } | { ok: false };
+
+/**
+ * A factor the person answers by typing a secret the page asks for (`challenge: 'form'`):
+ * the password, a legacy password, the security code. `verify` checks the secret against
+ * the stored hash and yields the factor's record; throttling and auditing stay with the flow.
+ */
+export interface KnowledgeFactor<R extends { method: string; at: string }> extends Factor<R> {
+  readonly challenge: 'form';
+  verify(secret: string, hash: string, check: SecretCheck, now: Date): Promise<KnowledgeVerdict<R>>;
+}
+
+/** The `verify` of a knowledge factor whose record is its name and the time. */
+export function verifySecret<R extends { method: string; at: string }>(method: R['method']) {
+  return async (secret: string, hash: string, check: SecretCheck, now: Date): Promise<KnowledgeVerdict<R>> => {
+    const checked = await check.verify(hash, secret);
+    if (!checked.ok) return { ok: false };
+    return { ok: true, record: { method, at: now.toISOString() } as R, ...(checked.rehashed ? { rehashed: checked.rehashed } : {}) };
+  };
+}
+
 /** A factor the organization's policy names among the allowed ones. */
 export const allowedBy = (policy: FactorPolicy, factor: { id: string }): boolean => policy.allowedFactors.includes(factor.id);

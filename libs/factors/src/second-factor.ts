@@ -1,5 +1,5 @@
 import type { FactorPerson, FactorPolicy } from './factor.js';
-import { availableFactors, factorOf, type FactorId, type VerificationRecord } from './registry.js';
+import { FACTORS, availableFactors, factorOf, type FactorId, type VerificationRecord } from './registry.js';
 
 /**
  * The second-factor step of a sign-in (or a step-up), factor-blind: which factors it offers the
@@ -8,6 +8,11 @@ import { availableFactors, factorOf, type FactorId, type VerificationRecord } fr
  * next) is offered at the step; one the browser presents without the person (a remembered
  * device) stands in before the step, never at it.
  */
+
+/** Every second factor that challenges the person: what a step stored before it recorded its offer accepts. */
+export const SECOND_FACTORS_THAT_CHALLENGE: readonly FactorId[] = FACTORS.filter(
+  (f) => f.role === 'second' && f.challenge !== 'cookie',
+).map((f) => f.id);
 
 /** The second factors a step offers this person under this policy, in the registry's order. */
 export function secondFactorsOffered(person: FactorPerson, policy: FactorPolicy): FactorId[] {

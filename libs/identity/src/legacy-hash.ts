@@ -142,3 +142,8 @@ async function matchesLegacy(format: LegacyHashFormat, hash: string, password: s
     return false;
   }
 }
+
+/** verifyLegacyHash as the legacy password factor's hash check (libs/factors SecretCheck): a legacy hash is never rehashed. */
+export const LEGACY_HASH_CHECK = {
+  verify: async (hash: string, secret: string): Promise<{ ok: boolean }> => ({ ok: await verifyLegacyHash(hash, secret) }),
+};

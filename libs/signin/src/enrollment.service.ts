@@ -20,7 +20,8 @@ import {
   type LegacyRecord,
 } from '#libs/identity';
 import { MESSAGE_LOCALES, OutboxService, messageLocaleFor, negotiateLocale, noticeMessage } from '#libs/notifications';
-import { CodeStepService, type Delivery, type IssueOtp, type StepError } from '#libs/otp';
+import { CodeStepService, codeVerified, type Delivery, type IssueOtp, type StepError } from '#libs/otp';
+import type { LegacyPasswordRecord } from '#libs/factors';
 import { SessionService, type RequestMeta, type VerificationRecord } from '#libs/sessions';
 import { nextEnrollment, type ChosenCredentials, type EnrollmentState } from './machines.js';
 
@@ -79,6 +80,8 @@ export class EnrollmentService {
   async start(
     account: LegacyRecord,
     legacyPassword: string,
+    /** The legacy password factor's record of the password just verified. */
+    verified: LegacyPasswordRecord,
     returnTo: string,
     meta: RequestMeta & { acceptLanguage?: string | null },
   ): Promise<FlowHandle> {
@@ -88,7 +91,7 @@ export class EnrollmentService {
     if (locale) await setLegacyAccountLocale(this.dataSource, account.id, locale);
     // Kept only to tell a later sign-in with the old password to use the Enterprise ID.
     const retiredPasswordHash = await this.hasher.hash(legacyPassword);
-    const verifications: VerificationRecord[] = [{ method: 'legacy_password', at: this.clock.now().toISOString() }];
+    const verifications: VerificationRecord[] = [verified];
     const { handle } = await this.flows.create<EnrollmentState>('enrollment', {
       step: 'confirm',
       returnTo,
@@ -263,7 +266,7 @@ export class EnrollmentService {
     }
     const account = await this.requireAccount(state.legacyAccountId);
     const now = this.clock.now();
-    const verifications: VerificationRecord[] = [...state.verifications, { method: 'otp', channel: 'email', at: now.toISOString() }];
+    const verifications: VerificationRecord[] = [...state.verifications, codeVerified({ channels: ['email'], ...state }, now)];
     let userId: string;
     let sessionToken: string;
     let next: EnrollmentState;

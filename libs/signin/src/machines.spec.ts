@@ -6,6 +6,8 @@ import { FlowStepError, nextEnrollment, nextSignIn, type EnrollmentState, type S
 const NOW = new Date('2026-04-01T08:00:00Z');
 /** A remembered device the browser presented and the device check accepted. */
 const device = rememberedDeviceRecord('d1', NOW);
+/** The password factor's record of a right password. */
+const pwd = { method: 'password', at: NOW.toISOString() } as const;
 const start: SignInState = { step: 'credentials', returnTo: '/account', requireOtp: false };
 
 describe('sign-in state machine', () => {
@@ -14,6 +16,7 @@ describe('sign-in state machine', () => {
       start,
       {
         type: 'password_verified',
+        first: pwd,
         userId: 'u1',
         credentialVersion: 3,
         factors: ['otp'],
@@ -34,6 +37,7 @@ describe('sign-in state machine', () => {
       start,
       {
         type: 'password_verified',
+        first: pwd,
         userId: 'u1',
         credentialVersion: 7,
         factors: ['otp'],
@@ -49,6 +53,7 @@ describe('sign-in state machine', () => {
       start,
       {
         type: 'password_verified',
+        first: pwd,
         userId: 'u1',
         credentialVersion: 7,
         factors: ['otp'],
@@ -66,6 +71,7 @@ describe('sign-in state machine', () => {
       { ...start, requireOtp: true },
       {
         type: 'password_verified',
+        first: pwd,
         userId: 'u1',
         credentialVersion: 3,
         factors: ['otp'],
@@ -83,6 +89,7 @@ describe('sign-in state machine', () => {
       start,
       {
         type: 'password_verified',
+        first: pwd,
         userId: 'u1',
         credentialVersion: 3,
         factors: ['otp'],
@@ -100,6 +107,7 @@ describe('sign-in state machine', () => {
       start,
       {
         type: 'password_verified',
+        first: pwd,
         userId: 'u1',
         credentialVersion: 3,
         factors: ['otp'],
@@ -128,6 +136,7 @@ describe('sign-in state machine', () => {
       start,
       {
         type: 'password_verified',
+        first: pwd,
         userId: 'u1',
         credentialVersion: 3,
         factors: ['otp'],
@@ -147,6 +156,7 @@ describe('sign-in state machine', () => {
       start,
       {
         type: 'password_verified',
+        first: pwd,
         userId: 'u1',
         credentialVersion: 3,
         factors: ['otp'],
@@ -167,8 +177,42 @@ describe('sign-in state machine', () => {
     expect(nextSignIn(stored, { type: 'code_verified' }, NOW)).toMatchObject({ step: 'done' });
   });
 
+  it("starts only with a first factor's record", () => {
+    const event = {
+      type: 'password_verified',
+      userId: 'u1',
+      credentialVersion: 3,
+      factors: ['otp'],
+      channels: ['email'],
+      preferred: 'email',
+    } as const;
+    const legacy = nextSignIn(
+      start,
+      { ...event, factors: ['otp'], channels: ['email'], first: { method: 'legacy_password', at: NOW.toISOString() }, secondFactor: null },
+      NOW,
+    );
+    expect(legacy).toMatchObject({ step: 'choose_channel', verifications: [{ method: 'legacy_password' }] });
+    for (const first of [
+      device,
+      { method: 'otp', channel: 'email', at: NOW.toISOString() } as const,
+      { method: 'security_code', at: NOW.toISOString() } as const,
+    ]) {
+      expect(() => nextSignIn(start, { ...event, factors: ['otp'], channels: ['email'], first, secondFactor: null }, NOW)).toThrow(
+        /is not a first factor/u,
+      );
+    }
+  });
+
   it('cannot go on when no second factor can be offered and no remembered device stands in', () => {
-    const event = { type: 'password_verified', userId: 'u1', credentialVersion: 3, factors: [], channels: [], preferred: 'email' } as const;
+    const event = {
+      type: 'password_verified',
+      first: pwd,
+      userId: 'u1',
+      credentialVersion: 3,
+      factors: [],
+      channels: [],
+      preferred: 'email',
+    } as const;
     type Verified = Extract<SignInEvent, { type: 'password_verified' }>;
     const verified = (secondFactor: Verified['secondFactor']): Verified => ({ ...event, factors: [], channels: [], secondFactor });
     expect(() => nextSignIn(start, verified(null), NOW)).toThrow(/no_second_factor/u);

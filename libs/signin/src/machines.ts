@@ -1,6 +1,13 @@
 import { FlowStepError, type Channel } from '#libs/core';
 import { codeSent, codeVerified, type ChannelChoice, type CodeSentEvent, type SentCode } from '#libs/otp';
-import { completes, secondFactorRefusal, type FactorId, type VerificationRecord } from '#libs/factors';
+import {
+  SECOND_FACTORS_THAT_CHALLENGE,
+  completes,
+  factorOf,
+  secondFactorRefusal,
+  type FactorId,
+  type VerificationRecord,
+} from '#libs/factors';
 
 export { FlowStepError };
 
@@ -43,6 +50,8 @@ interface AfterPassword {
 export type SignInEvent =
   | {
       type: 'password_verified';
+      /** The first factor's record (the password factor's verify yields it). */
+      first: VerificationRecord;
       userId: string;
       credentialVersion: number;
       /** The second factors offered to this person under the policy (secondFactorsOffered); none needed when `secondFactor` ends the sign-in. */
@@ -61,15 +70,13 @@ export type SignInEvent =
   /** The code factor's sub-step: the code sent at this step was right (its record is the code step's). */
   | { type: 'code_verified' };
 
-/** The ids a second-factor step of a flow stored before `factors` was recorded offers: every one that challenges the person then. */
-const LEGACY_OFFER: FactorId[] = ['otp'];
-
 export function nextSignIn(state: SignInState, event: SignInEvent, now: Date): SignInState {
-  const at = now.toISOString();
   switch (event.type) {
     case 'password_verified': {
       if (state.step !== 'credentials') throw new FlowStepError(state.step, event.type);
-      const verifications: VerificationRecord[] = [{ method: 'password', at }];
+      if (factorOf(event.first)?.role !== 'first')
+        throw new FlowStepError(state.step, event.type, `${event.first.method} is not a first factor`);
+      const verifications: VerificationRecord[] = [event.first];
       const after = { returnTo: state.returnTo, userId: event.userId, credentialVersion: event.credentialVersion, verifications };
       if (event.secondFactor && completes(event.secondFactor, state.requireOtp)) {
         verifications.push(event.secondFactor);
@@ -108,7 +115,7 @@ function secondFactorVerified(
   record: VerificationRecord,
   event: string,
 ): SignInState {
-  const refusal = secondFactorRefusal(record, state.factors ?? LEGACY_OFFER);
+  const refusal = secondFactorRefusal(record, state.factors ?? SECOND_FACTORS_THAT_CHALLENGE);
   if (refusal) throw new FlowStepError(state.step, event, refusal);
   const after = afterPassword(state);
   return { step: 'done', ...after, verifications: [...after.verifications, record] };

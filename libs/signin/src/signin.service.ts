@@ -4,14 +4,21 @@ import { AuditService } from '#libs/audit';
 import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUntilElapsed, type Channel } from '#libs/core';
 import { WriteBatch } from '#libs/database';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
-import { hasFreshSecondFactor, rememberedDeviceRecord, secondFactorsOffered, type FactorId } from '#libs/factors';
+import {
+  hasFreshSecondFactor,
+  legacyPasswordFactor,
+  passwordFactor,
+  rememberedDeviceRecord,
+  secondFactorsOffered,
+  type FactorId,
+} from '#libs/factors';
 import {
   Directory,
   PasswordHasher,
   addPreferredChannelPart,
   markEmailProvenByCode,
   replacePasswordHash,
-  verifyLegacyHash,
+  LEGACY_HASH_CHECK,
   type PolicyRecord,
   type UserRecord,
 } from '#libs/identity';
@@ -224,9 +231,12 @@ export class SignInService {
     if (target.kind === 'legacy') {
       const account = target.account;
       if (account.status === 'pending') {
-        if (!account.passwordHash || !(await verifyLegacyHash(account.passwordHash, password))) return fail('wrong_legacy_password', null);
+        const legacy = account.passwordHash
+          ? await legacyPasswordFactor.verify(password, account.passwordHash, LEGACY_HASH_CHECK, this.clock.now())
+          : null;
+        if (!legacy?.ok) return fail('wrong_legacy_password', null);
         await succeeded();
-        const enrollment = await this.enrollment.start(account, password, state.returnTo, ctx);
+        const enrollment = await this.enrollment.start(account, password, legacy.record, state.returnTo, ctx);
         if (current) await this.flows.end(current.flow.id);
         return { handle, state, enrollment };
       }
@@ -256,7 +266,7 @@ export class SignInService {
     }
 
     const { user, passwordHash } = target;
-    const verified = await this.hasher.verify(passwordHash, password);
+    const verified = await passwordFactor.verify(password, passwordHash, this.hasher, this.clock.now());
     if (!verified.ok) return fail('wrong_password', user.id);
     if (user.status !== 'active') return fail('user_disabled', user.id);
     if (verified.rehashed) {
@@ -279,6 +289,7 @@ export class SignInService {
         state,
         {
           type: 'password_verified',
+          first: verified.record,
           userId: user.id,
           credentialVersion: user.credentialVersion,
           ...offer,
