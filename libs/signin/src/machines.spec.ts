@@ -9,23 +9,23 @@ const device = rememberedDeviceRecord('d1', NOW);
 /** The password factor's record of a right password. */
 const pwd = { method: 'password', at: NOW.toISOString() } as const;
 const start: SignInState = { step: 'credentials', returnTo: '/account', requireOtp: false };
+type PasswordVerified = Extract<SignInEvent, { type: 'password_verified' }>;
+/** A right password for u1 (credential version 3), offered a code by email, no remembered device: as `changes` say otherwise. */
+const verified = (changes: Partial<PasswordVerified> = {}): PasswordVerified => ({
+  type: 'password_verified',
+  first: pwd,
+  userId: 'u1',
+  credentialVersion: 3,
+  factors: ['otp'],
+  channels: ['email'],
+  preferred: 'email',
+  secondFactor: null,
+  ...changes,
+});
 
 describe('sign-in state machine', () => {
   it('skips the OTP with a trusted device and yields loa:1 without otp in amr', () => {
-    const done = nextSignIn(
-      start,
-      {
-        type: 'password_verified',
-        first: pwd,
-        userId: 'u1',
-        credentialVersion: 3,
-        factors: ['otp'],
-        channels: ['email'],
-        preferred: 'email',
-        secondFactor: device,
-      },
-      NOW,
-    );
+    const done = nextSignIn(start, verified({ secondFactor: device }), NOW);
     expect(done.step).toBe('done');
     if (done.step !== 'done') return;
     expect(acrOf(done.verifications)).toBe(LOA1);
@@ -33,90 +33,29 @@ describe('sign-in state machine', () => {
   });
 
   it('keeps the credential version the password was verified against, up to done', () => {
-    const chose = nextSignIn(
-      start,
-      {
-        type: 'password_verified',
-        first: pwd,
-        userId: 'u1',
-        credentialVersion: 7,
-        factors: ['otp'],
-        channels: ['email'],
-        preferred: 'email',
-        secondFactor: null,
-      },
-      NOW,
-    );
+    const chose = nextSignIn(start, verified({ credentialVersion: 7 }), NOW);
     const sent = nextSignIn(chose, { type: 'code_sent', channel: 'email', challengeId: 'c1', messageId: 'm1' }, NOW);
     expect(nextSignIn(sent, { type: 'code_verified' }, NOW)).toMatchObject({ step: 'done', userId: 'u1', credentialVersion: 7 });
-    const trusted = nextSignIn(
-      start,
-      {
-        type: 'password_verified',
-        first: pwd,
-        userId: 'u1',
-        credentialVersion: 7,
-        factors: ['otp'],
-        channels: ['email'],
-        preferred: 'email',
-        secondFactor: device,
-      },
-      NOW,
-    );
+    const trusted = nextSignIn(start, verified({ credentialVersion: 7, secondFactor: device }), NOW);
     expect(trusted).toMatchObject({ step: 'done', credentialVersion: 7 });
   });
 
   it('asks for an OTP despite a trusted device when the flow requires one (step-up)', () => {
     const next = nextSignIn(
       { ...start, requireOtp: true },
-      {
-        type: 'password_verified',
-        first: pwd,
-        userId: 'u1',
-        credentialVersion: 3,
-        factors: ['otp'],
-        channels: ['email', 'sms'],
-        preferred: 'sms',
-        secondFactor: device,
-      },
+      verified({ channels: ['email', 'sms'], preferred: 'sms', secondFactor: device }),
       NOW,
     );
     expect(next).toMatchObject({ step: 'choose_channel', preferred: 'sms', channels: ['email', 'sms'] });
   });
 
   it('falls back to email when the preferred channel is no longer available', () => {
-    const next = nextSignIn(
-      start,
-      {
-        type: 'password_verified',
-        first: pwd,
-        userId: 'u1',
-        credentialVersion: 3,
-        factors: ['otp'],
-        channels: ['email'],
-        preferred: 'voice',
-        secondFactor: null,
-      },
-      NOW,
-    );
+    const next = nextSignIn(start, verified({ preferred: 'voice' }), NOW);
     expect(next).toMatchObject({ step: 'choose_channel', preferred: 'email' });
   });
 
   it('records the OTP channel: sms gives amr pwd, otp, sms and loa:2', () => {
-    const chose = nextSignIn(
-      start,
-      {
-        type: 'password_verified',
-        first: pwd,
-        userId: 'u1',
-        credentialVersion: 3,
-        factors: ['otp'],
-        channels: ['email', 'sms', 'voice'],
-        preferred: 'email',
-        secondFactor: null,
-      },
-      NOW,
-    );
+    const chose = nextSignIn(start, verified({ channels: ['email', 'sms', 'voice'] }), NOW);
     const sent = nextSignIn(chose, { type: 'code_sent', channel: 'sms', challengeId: 'c1', messageId: 'm1' }, NOW);
     const done = nextSignIn(sent, { type: 'code_verified' }, NOW);
     if (done.step !== 'done') throw new Error('expected done');
@@ -132,40 +71,14 @@ describe('sign-in state machine', () => {
   });
 
   it('refuses a channel the user does not have and events out of order', () => {
-    const chose = nextSignIn(
-      start,
-      {
-        type: 'password_verified',
-        first: pwd,
-        userId: 'u1',
-        credentialVersion: 3,
-        factors: ['otp'],
-        channels: ['email'],
-        preferred: 'email',
-        secondFactor: null,
-      },
-      NOW,
-    );
+    const chose = nextSignIn(start, verified(), NOW);
     expect(() => nextSignIn(chose, { type: 'code_sent', channel: 'sms', challengeId: 'c', messageId: 'm' }, NOW)).toThrow(FlowStepError);
     expect(() => nextSignIn(start, { type: 'code_verified' }, NOW)).toThrow(FlowStepError);
     expect(() => nextSignIn(chose, { type: 'code_verified' }, NOW)).toThrow(FlowStepError);
   });
 
   it('offers the second factors it is given, and ends only with a record of one of them', () => {
-    const chose = nextSignIn(
-      start,
-      {
-        type: 'password_verified',
-        first: pwd,
-        userId: 'u1',
-        credentialVersion: 3,
-        factors: ['otp'],
-        channels: ['email'],
-        preferred: 'email',
-        secondFactor: null,
-      },
-      NOW,
-    );
+    const chose = nextSignIn(start, verified(), NOW);
     expect(chose).toMatchObject({ step: 'choose_channel', factors: ['otp'] });
     const sent = nextSignIn(chose, { type: 'code_sent', channel: 'email', challengeId: 'c1', messageId: 'm1' }, NOW);
     expect(sent).toMatchObject({ step: 'otp', factors: ['otp'] });
@@ -178,47 +91,25 @@ describe('sign-in state machine', () => {
   });
 
   it("starts only with a first factor's record", () => {
-    const event = {
-      type: 'password_verified',
-      userId: 'u1',
-      credentialVersion: 3,
-      factors: ['otp'],
-      channels: ['email'],
-      preferred: 'email',
-    } as const;
-    const legacy = nextSignIn(
-      start,
-      { ...event, factors: ['otp'], channels: ['email'], first: { method: 'legacy_password', at: NOW.toISOString() }, secondFactor: null },
-      NOW,
-    );
+    const legacy = nextSignIn(start, verified({ first: { method: 'legacy_password', at: NOW.toISOString() } }), NOW);
     expect(legacy).toMatchObject({ step: 'choose_channel', verifications: [{ method: 'legacy_password' }] });
     for (const first of [
       device,
       { method: 'otp', channel: 'email', at: NOW.toISOString() } as const,
       { method: 'security_code', at: NOW.toISOString() } as const,
     ]) {
-      expect(() => nextSignIn(start, { ...event, factors: ['otp'], channels: ['email'], first, secondFactor: null }, NOW)).toThrow(
-        /is not a first factor/u,
-      );
+      expect(() => nextSignIn(start, verified({ first }), NOW)).toThrow(/is not a first factor/u);
     }
   });
 
   it('cannot go on when no second factor can be offered and no remembered device stands in', () => {
-    const event = {
-      type: 'password_verified',
-      first: pwd,
-      userId: 'u1',
-      credentialVersion: 3,
-      factors: [],
-      channels: [],
-      preferred: 'email',
-    } as const;
-    type Verified = Extract<SignInEvent, { type: 'password_verified' }>;
-    const verified = (secondFactor: Verified['secondFactor']): Verified => ({ ...event, factors: [], channels: [], secondFactor });
-    expect(() => nextSignIn(start, verified(null), NOW)).toThrow(/no_second_factor/u);
-    expect(nextSignIn(start, verified(device), NOW)).toMatchObject({ step: 'done' });
+    const nothing = { factors: [], channels: [] };
+    expect(() => nextSignIn(start, verified(nothing), NOW)).toThrow(/no_second_factor/u);
+    expect(nextSignIn(start, verified({ ...nothing, secondFactor: device }), NOW)).toMatchObject({ step: 'done' });
     // A step-up asks for a fresh one: the device does not stand in.
-    expect(() => nextSignIn({ ...start, requireOtp: true }, verified(device), NOW)).toThrow(/no_second_factor/u);
+    expect(() => nextSignIn({ ...start, requireOtp: true }, verified({ ...nothing, secondFactor: device }), NOW)).toThrow(
+      /no_second_factor/u,
+    );
   });
 });
 
