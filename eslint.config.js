@@ -34,8 +34,6 @@ const SQL_HOMES = ['**/*.queries.ts', '**/*queries*.ts', '**/queries/**/*.ts', '
 const SQL_OUTSIDE_QUERIES_MODULES_TODO = [
   'libs/identity/src/directory.ts',
   'libs/identity/src/organization-policy.ts',
-  'libs/sessions/src/device.service.ts',
-  'libs/sessions/src/session.service.ts',
   'libs/signin/src/enrollment.service.ts',
   'libs/signin/src/otp-queue.adapter.ts',
   'libs/signin/src/signin.service.ts',
