@@ -24,20 +24,6 @@ const SQL_RULES = [
 ];
 const SQL_HOMES = ['**/*.queries.ts', '**/*queries*.ts', '**/queries/**/*.ts', 'libs/database/**', 'migrations/**'];
 
-/**
- * TEMPORARY: files that still run SQL outside a queries module, left for a later pass (#14 item 4):
- * Directory and the organization policy go to libs/identity/src/users.queries.ts, SessionService
- * and RememberedDeviceService to libs/sessions/src/sessions.queries.ts, and sign-in and enrollment
- * call those modules (and otp.queries.ts) instead of their own statements. Each file leaves this
- * list when it has moved; nothing may be added to it.
- */
-const SQL_OUTSIDE_QUERIES_MODULES_TODO = [
-  'libs/identity/src/directory.ts',
-  'libs/identity/src/organization-policy.ts',
-  'libs/sessions/src/device.service.ts',
-  'libs/sessions/src/session.service.ts',
-];
-
 export default tseslint.config(
   {
     ignores: [
@@ -68,7 +54,7 @@ export default tseslint.config(
     },
   },
   {
-    files: [...SQL_HOMES, ...SQL_OUTSIDE_QUERIES_MODULES_TODO],
+    files: SQL_HOMES,
     rules: { 'no-restricted-syntax': ['error', CLOCK_RULE] },
   },
   {

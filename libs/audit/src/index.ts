@@ -1,4 +1,3 @@
-export * from './audit-event.entity.js';
 export * from './audit-query.js';
 export * from './audit.service.js';
 export * from './chain.js';

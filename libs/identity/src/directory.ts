@@ -1,9 +1,19 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { UUID_PATTERN, foldKey } from '#libs/core';
-import { runStatement } from '#libs/database';
+import { foldKey } from '#libs/core';
 import type { OtpChannel } from './entities.js';
+import { organizationById, policyOfOrganization } from './organizations.queries.js';
 import type { PasswordContext } from './password-strength.js';
+import {
+  enterpriseIdInUse,
+  legacyAccountById,
+  legacyAccountByKey,
+  userByEnterpriseIdKey,
+  userById,
+  userWithOrganizationById,
+  type LegacyAccountRow,
+  type UserRow,
+} from './users.queries.js';
 
 export interface UserRecord {
   id: string;
@@ -50,25 +60,20 @@ export interface LegacyRecord {
 
 export type LoginTarget = { kind: 'user'; user: UserRecord; passwordHash: string } | { kind: 'legacy'; account: LegacyRecord } | null;
 
-const USER_COLUMNS = `u.id, u.organization_id, u.enterprise_id, u.first_name, u.last_name, u.email, u.email_verified_at, u.mobile,
-  u.mobile_verified_at, u.status, u.credential_version, u.preferred_otp_channel`;
-
-type UserRow = Record<string, unknown>;
-
 function toUser(r: UserRow): UserRecord {
   return {
-    id: r.id as string,
-    organizationId: r.organization_id as string,
-    enterpriseId: r.enterprise_id as string,
-    firstName: r.first_name as string,
-    lastName: r.last_name as string,
-    email: r.email as string,
-    emailVerifiedAt: (r.email_verified_at as Date | null) ?? null,
-    mobile: (r.mobile as string | null) ?? null,
-    mobileVerifiedAt: (r.mobile_verified_at as Date | null) ?? null,
-    status: r.status as 'active' | 'disabled',
-    credentialVersion: r.credential_version as number,
-    preferredOtpChannel: (r.preferred_otp_channel as OtpChannel | null) ?? null,
+    id: r.id,
+    organizationId: r.organization_id,
+    enterpriseId: r.enterprise_id,
+    firstName: r.first_name,
+    lastName: r.last_name,
+    email: r.email,
+    emailVerifiedAt: r.email_verified_at ?? null,
+    mobile: r.mobile ?? null,
+    mobileVerifiedAt: r.mobile_verified_at ?? null,
+    status: r.status,
+    credentialVersion: r.credential_version,
+    preferredOtpChannel: r.preferred_otp_channel ?? null,
   };
 }
 
@@ -78,43 +83,29 @@ export interface UserWithOrganization {
   organizationSlug: string | null;
 }
 
-/**
- * SQL of one jsonb value: the user whose id is the text expression `idText`, with its
- * organization's slug (null when `idText` is no uuid or no user's id). For statements that
- * read a user along with something else (the OIDC adapter reads it with a token);
- * `userWithOrganizationFromJson` turns it into what `Directory.userWithOrganization` answers.
- */
-export function userWithOrganizationSql(idText: string): string {
-  // The id is worked out once, in its own sub-select (an InitPlan), and then compared as a uuid: written
-  // inline, a sequential scan of a small users table would match the pattern against every row.
-  return `SELECT to_jsonb(x) FROM (
-      SELECT ${USER_COLUMNS}, o.slug AS organization_slug FROM users u LEFT JOIN organizations o ON o.id = u.organization_id
-       WHERE u.id = (SELECT CASE WHEN ${idText} ~ '${UUID_PATTERN}' THEN (${idText})::uuid END)) x`;
-}
-
-/** What `userWithOrganizationSql` selected, as a record (null for no user). */
+/** What `userWithOrganizationSql` (users.queries.ts) selected, as a record (null for no user). */
 export function userWithOrganizationFromJson(value: Record<string, unknown> | null): UserWithOrganization | null {
   if (!value) return null;
   const at = (v: unknown): Date | null => (typeof v === 'string' ? new Date(v) : null);
   return {
-    user: toUser({ ...value, email_verified_at: at(value.email_verified_at), mobile_verified_at: at(value.mobile_verified_at) }),
+    user: toUser({ ...value, email_verified_at: at(value.email_verified_at), mobile_verified_at: at(value.mobile_verified_at) } as UserRow),
     organizationSlug: (value.organization_slug as string | null) ?? null,
   };
 }
 
-function toLegacy(r: Record<string, unknown>): LegacyRecord {
+function toLegacy(r: LegacyAccountRow): LegacyRecord {
   return {
-    id: r.id as string,
-    organizationId: r.organization_id as string,
-    legacyUserId: r.legacy_user_id as string,
-    status: r.status as 'pending' | 'enrolled',
-    firstName: r.first_name as string,
-    lastName: r.last_name as string,
-    email: r.email as string,
-    emailKey: r.email_key as string,
-    mobile: (r.mobile as string | null) ?? null,
-    passwordHash: (r.password_hash as string | null) ?? null,
-    userId: (r.user_id as string | null) ?? null,
+    id: r.id,
+    organizationId: r.organization_id,
+    legacyUserId: r.legacy_user_id,
+    status: r.status,
+    firstName: r.first_name,
+    lastName: r.last_name,
+    email: r.email,
+    emailKey: r.email_key,
+    mobile: r.mobile ?? null,
+    passwordHash: r.password_hash ?? null,
+    userId: r.user_id ?? null,
   };
 }
 
@@ -127,45 +118,35 @@ export class Directory {
   async findLoginTarget(userId: string): Promise<LoginTarget> {
     const key = foldKey(userId.trim());
     if (key === '' || key.length > 200) return null;
-    const users = await this.dataSource.query<UserRow[]>(
-      `SELECT ${USER_COLUMNS}, u.password_hash FROM users u WHERE u.enterprise_id_key = $1`,
-      [key],
-    );
-    if (users[0]) return { kind: 'user', user: toUser(users[0]), passwordHash: users[0].password_hash as string };
-    const legacy = await this.dataSource.query<Array<Record<string, unknown>>>(
-      `SELECT * FROM legacy_accounts WHERE legacy_user_id_key = $1`,
-      [key],
-    );
-    return legacy[0] ? { kind: 'legacy', account: toLegacy(legacy[0]) } : null;
+    const user = await userByEnterpriseIdKey(this.dataSource, key);
+    if (user) return { kind: 'user', user: toUser(user), passwordHash: user.password_hash };
+    const legacy = await legacyAccountByKey(this.dataSource, key);
+    return legacy ? { kind: 'legacy', account: toLegacy(legacy) } : null;
   }
 
   async user(id: string, manager: EntityManager = this.dataSource.manager): Promise<UserRecord | null> {
-    const rows = await manager.query<UserRow[]>(`SELECT ${USER_COLUMNS} FROM users u WHERE u.id = $1`, [id]);
-    return rows[0] ? toUser(rows[0]) : null;
+    const row = await userById(manager, id);
+    return row ? toUser(row) : null;
   }
 
   async legacyAccount(id: string): Promise<LegacyRecord | null> {
-    const rows = await this.dataSource.query<Array<Record<string, unknown>>>(`SELECT * FROM legacy_accounts WHERE id = $1`, [id]);
-    return rows[0] ? toLegacy(rows[0]) : null;
+    const row = await legacyAccountById(this.dataSource, id);
+    return row ? toLegacy(row) : null;
   }
 
   async policy(organizationId: string): Promise<PolicyRecord> {
-    const rows = await this.dataSource.query<Array<Record<string, unknown>>>(
-      `SELECT * FROM organization_policies WHERE organization_id = $1`,
-      [organizationId],
-    );
-    const r = rows[0];
+    const r = await policyOfOrganization(this.dataSource, organizationId);
     if (!r) throw new Error(`organization ${organizationId} has no policy`);
     return {
       organizationId,
-      otpChannels: r.otp_channels as OtpChannel[],
-      rememberDeviceEnabled: r.remember_device_enabled as boolean,
-      rememberDeviceDays: r.remember_device_days as number,
-      securityCodeMinLength: r.security_code_min_length as number,
-      securityCodeMaxLength: r.security_code_max_length as number,
-      recoveryMaxFailures: r.recovery_max_failures as number,
-      allowedFactors: r.allowed_factors as string[],
-      version: r.version as number,
+      otpChannels: r.otp_channels,
+      rememberDeviceEnabled: r.remember_device_enabled,
+      rememberDeviceDays: r.remember_device_days,
+      securityCodeMinLength: r.security_code_min_length,
+      securityCodeMaxLength: r.security_code_max_length,
+      recoveryMaxFailures: r.recovery_max_failures,
+      allowedFactors: r.allowed_factors,
+      version: r.version,
     };
   }
 
@@ -174,13 +155,8 @@ export class Directory {
    * every token and userinfo answer (`user()` and `organization()` would be two round trips).
    */
   async userWithOrganization(id: string): Promise<UserWithOrganization | null> {
-    // A prepared statement: it runs for every token, refresh and userinfo answer.
-    const { rows } = await runStatement<UserRow & { organization_slug: string | null }>(
-      this.dataSource,
-      `SELECT ${USER_COLUMNS}, o.slug AS organization_slug FROM users u LEFT JOIN organizations o ON o.id = u.organization_id WHERE u.id = $1`,
-      [id],
-    );
-    return rows[0] ? { user: toUser(rows[0]), organizationSlug: rows[0].organization_slug } : null;
+    const row = await userWithOrganizationById(this.dataSource, id);
+    return row ? { user: toUser(row), organizationSlug: row.organization_slug } : null;
   }
 
   /** An organization's slug and display name (for claims and pages). */
@@ -204,22 +180,11 @@ export class Directory {
   }
 
   async organization(id: string): Promise<{ id: string; slug: string; name: string } | null> {
-    const rows = await this.dataSource.query<Array<{ id: string; slug: string; name: string }>>(
-      `SELECT id, slug, name FROM organizations WHERE id = $1`,
-      [id],
-    );
-    return rows[0] ?? null;
+    return (await organizationById(this.dataSource, id)) ?? null;
   }
 
   /** Whether an Enterprise ID (its key or look-alike skeleton) is taken, or is another person's legacy user ID. */
   async enterpriseIdTaken(key: string, skeleton: string, exceptLegacyAccountId: string): Promise<boolean> {
-    const rows = await this.dataSource.query<unknown[]>(
-      `SELECT 1 FROM users WHERE enterprise_id_key = $1 OR enterprise_id_skeleton = $2
-       UNION ALL
-       SELECT 1 FROM legacy_accounts WHERE legacy_user_id_key = $1 AND id <> $3
-       LIMIT 1`,
-      [key, skeleton, exceptLegacyAccountId],
-    );
-    return rows.length > 0;
+    return await enterpriseIdInUse(this.dataSource, key, skeleton, exceptLegacyAccountId);
   }
 }

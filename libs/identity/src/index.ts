@@ -9,4 +9,5 @@ export * from './credential-policy.js';
 export * from './password-strength.js';
 export * from './directory.js';
 export * from './users.queries.js';
+export * from './organizations.queries.js';
 export * from './organization-policy.js';

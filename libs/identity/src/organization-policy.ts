@@ -3,6 +3,13 @@ import type { AuditEventInput, AuditService } from '#libs/audit';
 import { DomainError } from '#libs/core';
 import { allowedFactorsProblem } from '#libs/factors';
 import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '#libs/notifications';
+import {
+  policyOfSlug,
+  policyOfSlugForUpdate,
+  updatePolicy,
+  type OrganizationPolicyColumn,
+  type OrganizationPolicyListRow,
+} from './organizations.queries.js';
 
 /**
  * An organization's policy as operators see and change it (`npm run cli -- org:policy`).
@@ -30,7 +37,7 @@ export interface OrganizationPolicy {
 
 export type PolicyChange = Partial<Omit<OrganizationPolicy, 'version'>>;
 
-const COLUMNS: Record<keyof Omit<OrganizationPolicy, 'version'>, string> = {
+const COLUMNS: Record<keyof Omit<OrganizationPolicy, 'version'>, OrganizationPolicyColumn> = {
   otpChannels: 'otp_channels',
   rememberDeviceEnabled: 'remember_device_enabled',
   rememberDeviceDays: 'remember_device_days',
@@ -73,24 +80,22 @@ export function validatePolicy(p: Omit<OrganizationPolicy, 'version'>): void {
   if (factors) throw new DomainError('invalid_policy', factors);
 }
 
-type Row = Record<string, unknown>;
-
-function fromRow(r: Row): OrganizationPolicy {
+function fromRow(r: OrganizationPolicyListRow): OrganizationPolicy {
   return {
-    otpChannels: [...(r.otp_channels_list as string[])].sort(
+    otpChannels: [...r.otp_channels_list].sort(
       (a, b) => CHANNELS.indexOf(a as never) - CHANNELS.indexOf(b as never),
     ) as OrganizationPolicy['otpChannels'],
-    rememberDeviceEnabled: r.remember_device_enabled as boolean,
-    rememberDeviceDays: r.remember_device_days as number,
-    securityCodeMinLength: r.security_code_min_length as number,
-    securityCodeMaxLength: r.security_code_max_length as number,
-    recoveryMaxFailures: r.recovery_max_failures as number,
-    requireVerifiedEmergencyEmail: r.require_verified_emergency_email as boolean,
-    requireVerifiedEmergencyPhone: r.require_verified_emergency_phone as boolean,
-    contactReminderLimit: r.contact_reminder_limit as number,
+    rememberDeviceEnabled: r.remember_device_enabled,
+    rememberDeviceDays: r.remember_device_days,
+    securityCodeMinLength: r.security_code_min_length,
+    securityCodeMaxLength: r.security_code_max_length,
+    recoveryMaxFailures: r.recovery_max_failures,
+    requireVerifiedEmergencyEmail: r.require_verified_emergency_email,
+    requireVerifiedEmergencyPhone: r.require_verified_emergency_phone,
+    contactReminderLimit: r.contact_reminder_limit,
     defaultLocale: r.default_locale as MessageLocale,
-    allowedFactors: [...(r.allowed_factors as string[])],
-    version: r.version as number,
+    allowedFactors: [...r.allowed_factors],
+    version: r.version,
   };
 }
 
@@ -101,12 +106,9 @@ export class OrganizationPolicyService {
   ) {}
 
   async get(slug: string): Promise<OrganizationPolicy> {
-    const rows = await this.dataSource.query<Row[]>(
-      `SELECT p.*, to_jsonb(p.otp_channels) AS otp_channels_list FROM organization_policies p JOIN organizations o ON o.id = p.organization_id WHERE o.slug = $1`,
-      [slug],
-    );
-    if (!rows[0]) throw new DomainError('organization_not_found', `no organization with slug "${slug}"`);
-    return fromRow(rows[0]);
+    const row = await policyOfSlug(this.dataSource, slug);
+    if (!row) throw new DomainError('organization_not_found', `no organization with slug "${slug}"`);
+    return fromRow(row);
   }
 
   /** Applies a change; returns the policy after it (unchanged, and nothing recorded, when it changes nothing). */
@@ -116,12 +118,7 @@ export class OrganizationPolicyService {
     actor: AuditEventInput['actor'],
   ): Promise<{ policy: OrganizationPolicy; changed: string[] }> {
     return await this.dataSource.transaction(async (m) => {
-      const rows = await m.query<Row[]>(
-        `SELECT p.*, to_jsonb(p.otp_channels) AS otp_channels_list, o.id AS org_id FROM organization_policies p JOIN organizations o ON o.id = p.organization_id
-          WHERE o.slug = $1 FOR UPDATE OF p`,
-        [slug],
-      );
-      const row = rows[0];
+      const row = await policyOfSlugForUpdate(m, slug);
       if (!row) throw new DomainError('organization_not_found', `no organization with slug "${slug}"`);
       const before = fromRow(row);
       const { version: _v, ...current } = before;
@@ -131,20 +128,19 @@ export class OrganizationPolicyService {
         (k) => JSON.stringify(current[k]) !== JSON.stringify(next[k]),
       );
       if (changed.length === 0) return { policy: before, changed: [] };
-      const sets = changed.map((k, i) => `${COLUMNS[k]} = $${i + 2}`);
-      const updated = await m.query<Row[]>(
-        `UPDATE organization_policies SET ${sets.join(', ')}, version = version + 1, updated_at = now()
-          WHERE organization_id = $1 RETURNING *, to_jsonb(otp_channels) AS otp_channels_list`,
-        [row.org_id, ...changed.map((k) => next[k])],
+      const after = fromRow(
+        await updatePolicy(
+          m,
+          row.org_id,
+          changed.map((k) => [COLUMNS[k], next[k]] as const),
+        ),
       );
-      // TypeORM answers an UPDATE … RETURNING with [rows, affected].
-      const after = fromRow((updated as unknown as [Row[], number])[0][0]!);
       await this.audit.record(
         {
           type: 'organization.policy_changed',
           actor,
-          subject: { type: 'organization', id: row.org_id as string },
-          organizationId: row.org_id as string,
+          subject: { type: 'organization', id: row.org_id },
+          organizationId: row.org_id,
           details: {
             // A list of {setting, before, after}: setting names such as `security_code_min_length` would read as secrets as keys.
             changed: changed.map((k) => ({ setting: COLUMNS[k], before: current[k], after: next[k] })),

@@ -3,7 +3,7 @@ import { DataSource } from 'typeorm';
 import { AuditService, type AuditEventInput } from '#libs/audit';
 import { DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '#libs/core';
 import { OrganizationEntity, OrganizationPolicyEntity } from './entities.js';
-import { insertOrganization } from './users.queries.js';
+import { insertOrganization } from './organizations.queries.js';
 
 const SLUG = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/u;
 

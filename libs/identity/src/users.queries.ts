@@ -1,13 +1,112 @@
-import type { EntityManager } from 'typeorm';
-import { WriteBatch, type BatchPart, type Queryable } from '#libs/database';
+import type { DataSource, EntityManager } from 'typeorm';
+import { UUID_PATTERN } from '#libs/core';
+import { WriteBatch, runStatement, type BatchPart, type Queryable } from '#libs/database';
+import type { OtpChannel } from './entities.js';
 
 /**
- * Statements on users, legacy accounts and organizations (the users aggregate), as the account,
- * recovery, support and legacy-import libraries need them. Directory's own statements
- * (directory.ts) and the organization policy's join this module in a later pass.
+ * Statements on users and legacy accounts (the users aggregate, with organizations.queries.ts),
+ * as the directory, the account, recovery, support and legacy-import libraries need them.
  */
 
-/** Anything that runs a statement: a DataSource, an EntityManager or a QueryRunner. */
+/** A user's columns as the directory reads them (`USER_COLUMNS`). */
+export interface UserRow {
+  id: string;
+  organization_id: string;
+  enterprise_id: string;
+  first_name: string;
+  last_name: string;
+  email: string;
+  email_verified_at: Date | null;
+  mobile: string | null;
+  mobile_verified_at: Date | null;
+  status: 'active' | 'disabled';
+  credential_version: number;
+  preferred_otp_channel: OtpChannel | null;
+}
+
+/** A legacy account's row (`SELECT *`): the columns the directory reads. */
+export interface LegacyAccountRow {
+  id: string;
+  organization_id: string;
+  legacy_user_id: string;
+  status: 'pending' | 'enrolled';
+  first_name: string;
+  last_name: string;
+  email: string;
+  email_key: string;
+  mobile: string | null;
+  password_hash: string | null;
+  user_id: string | null;
+}
+
+const USER_COLUMNS = `u.id, u.organization_id, u.enterprise_id, u.first_name, u.last_name, u.email, u.email_verified_at, u.mobile,
+  u.mobile_verified_at, u.status, u.credential_version, u.preferred_otp_channel`;
+
+/** The user whose Enterprise ID folds to `key`, with their password hash. */
+export async function userByEnterpriseIdKey(db: Queryable, key: string): Promise<(UserRow & { password_hash: string }) | undefined> {
+  const rows = await db.query<Array<UserRow & { password_hash: string }>>(
+    `SELECT ${USER_COLUMNS}, u.password_hash FROM users u WHERE u.enterprise_id_key = $1`,
+    [key],
+  );
+  return rows[0];
+}
+
+export async function userById(db: Queryable, id: string): Promise<UserRow | undefined> {
+  const rows = await db.query<UserRow[]>(`SELECT ${USER_COLUMNS} FROM users u WHERE u.id = $1`, [id]);
+  return rows[0];
+}
+
+/**
+ * A user and their organization's slug in one statement, as a prepared statement on the pool:
+ * it runs for every token, refresh and userinfo answer.
+ */
+export async function userWithOrganizationById(
+  dataSource: DataSource,
+  id: string,
+): Promise<(UserRow & { organization_slug: string | null }) | undefined> {
+  const { rows } = await runStatement<UserRow & { organization_slug: string | null }>(
+    dataSource,
+    `SELECT ${USER_COLUMNS}, o.slug AS organization_slug FROM users u LEFT JOIN organizations o ON o.id = u.organization_id WHERE u.id = $1`,
+    [id],
+  );
+  return rows[0];
+}
+
+/**
+ * SQL of one jsonb value: the user whose id is the text expression `idText`, with its
+ * organization's slug (null when `idText` is no uuid or no user's id). For statements that
+ * read a user along with something else (the OIDC adapter reads it with a token);
+ * `userWithOrganizationFromJson` turns it into what `Directory.userWithOrganization` answers.
+ */
+export function userWithOrganizationSql(idText: string): string {
+  // The id is worked out once, in its own sub-select (an InitPlan), and then compared as a uuid: written
+  // inline, a sequential scan of a small users table would match the pattern against every row.
+  return `SELECT to_jsonb(x) FROM (
+      SELECT ${USER_COLUMNS}, o.slug AS organization_slug FROM users u LEFT JOIN organizations o ON o.id = u.organization_id
+       WHERE u.id = (SELECT CASE WHEN ${idText} ~ '${UUID_PATTERN}' THEN (${idText})::uuid END)) x`;
+}
+
+export async function legacyAccountByKey(db: Queryable, key: string): Promise<LegacyAccountRow | undefined> {
+  const rows = await db.query<LegacyAccountRow[]>(`SELECT * FROM legacy_accounts WHERE legacy_user_id_key = $1`, [key]);
+  return rows[0];
+}
+
+export async function legacyAccountById(db: Queryable, id: string): Promise<LegacyAccountRow | undefined> {
+  const rows = await db.query<LegacyAccountRow[]>(`SELECT * FROM legacy_accounts WHERE id = $1`, [id]);
+  return rows[0];
+}
+
+/** Whether an Enterprise ID key or look-alike skeleton is a user's, or a legacy user ID key another legacy account's. */
+export async function enterpriseIdInUse(db: Queryable, key: string, skeleton: string, exceptLegacyAccountId: string): Promise<boolean> {
+  const rows = await db.query<unknown[]>(
+    `SELECT 1 FROM users WHERE enterprise_id_key = $1 OR enterprise_id_skeleton = $2
+       UNION ALL
+       SELECT 1 FROM legacy_accounts WHERE legacy_user_id_key = $1 AND id <> $3
+       LIMIT 1`,
+    [key, skeleton, exceptLegacyAccountId],
+  );
+  return rows.length > 0;
+}
 
 /** Rows the support console's actions read. */
 export interface ActionTargetUserRow {
@@ -301,12 +400,6 @@ export function updateLegacyAccounts(db: Queryable, values: unknown[]) {
            FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[], $9::text[], $10::text[])
                 AS u(legacy_user_id, legacy_user_id_key, first_name, last_name, email, email_key, mobile, password_hash, hash_format)
           WHERE l.legacy_user_id_key = u.legacy_user_id_key AND l.organization_id = $1::uuid AND l.status = 'pending'`,
-    values,
-  );
-}
-export function insertOrganization(db: Queryable, values: unknown[]) {
-  return db.query<Array<{ id: string; created_at: Date }>>(
-    `INSERT INTO organizations (slug, name) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING RETURNING id, created_at`,
     values,
   );
 }

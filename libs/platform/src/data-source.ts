@@ -1,11 +1,10 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../../migrations/index.js';
-import { AuditEventEntity } from '#libs/audit';
 import { lockMigrations, unlockMigrations } from '#libs/database';
 import { IDENTITY_ENTITIES } from '#libs/identity';
 
 /** Every entity of the application. Feature libs own their entities; this is where they meet. */
-export const ENTITIES = [...IDENTITY_ENTITIES, AuditEventEntity];
+export const ENTITIES = [...IDENTITY_ENTITIES];
 
 /**
  * The one DataSource definition, for the app, the CLI and the tests. Schema changes come

@@ -4,9 +4,23 @@ import { UAParser } from 'ua-parser-js';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '#libs/audit';
 import { Clock, Duration } from '#libs/core';
-import { runStatement, type BatchPart, type WriteBatch } from '#libs/database';
-import { rememberedDeviceIdOf } from './sessions.queries.js';
-import type { RequestMeta } from './session.service.js';
+import type { BatchPart, WriteBatch } from '#libs/database';
+import { auditMeta, type RequestMeta } from './session.service.js';
+import {
+  addDeviceUsePart,
+  deviceByTokenHash,
+  insertRememberedDevice,
+  inspectDevice,
+  liveDevicesOfUser,
+  recordDeviceMismatch,
+  recordDeviceUse,
+  rememberedDeviceIdOf,
+  revokeDevices,
+  revokeDevicesBeyond,
+  type DeviceUse,
+  type InspectedDeviceRow,
+  type RememberedDeviceRow,
+} from './sessions.queries.js';
 
 export const MAX_REMEMBERED_DEVICES = 10;
 
@@ -38,23 +52,8 @@ export type DeviceCheck =
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
-/**
- * The device a cookie names, with its user's organization's policy: everything deciding on it
- * needs, in one read that the sign-in sends together with its other reads.
- */
-const INSPECT = `SELECT d.id, d.user_id, d.name, d.credential_version, d.created_at, d.expires_at, d.revoked_at, d.ua_family,
-       p.remember_device_enabled AS policy_enabled, p.remember_device_days AS policy_days
-  FROM remembered_devices d JOIN users u ON u.id = d.user_id LEFT JOIN organization_policies p ON p.organization_id = u.organization_id
- WHERE d.token_hash = $1`;
-
-/** A device cookie as read by `inspect`, for `decide`. */
-export type DeviceInspection =
-  | { kind: 'absent' }
-  | { kind: 'malformed' }
-  | {
-      kind: 'read';
-      row: (DeviceRow & { policy_enabled: boolean | null; policy_days: number | null }) | null;
-    };
+/** A device cookie as read by `inspect` (the device and its user's organization's policy), for `decide`. */
+export type DeviceInspection = { kind: 'absent' } | { kind: 'malformed' } | { kind: 'read'; row: InspectedDeviceRow | null };
 
 /**
  * What a User-Agent says about the browser: its name for people ("Chrome 131 on macOS") and its
@@ -75,20 +74,10 @@ export function deviceName(userAgent: string | null | undefined): string {
   return browserOf(userAgent).name;
 }
 
-interface DeviceRow {
-  id: string;
-  user_id: string;
-  name: string;
-  credential_version: number;
-  created_at: Date;
-  last_used_at: Date;
-  expires_at: Date;
-  revoked_at: Date | null;
-  /** The browser family and OS it was remembered in (`browserOf`); null for a device remembered before it was recorded. */
-  ua_family: string | null;
-}
-
 const userAgentOf = (meta: RequestMeta) => meta.userAgent?.slice(0, 512) ?? null;
+
+/** A use of a device at `now` as its row records it. */
+const useOf = (now: Date, meta: RequestMeta): DeviceUse => ({ now, ip: meta.ip ?? null, userAgent: userAgentOf(meta) });
 
 /**
  * Remembered devices: a random 256-bit token in a cookie, only its SHA-256 stored, with
@@ -120,30 +109,28 @@ export class RememberedDeviceService {
     const now = this.clock.now();
     const { name, family } = browserOf(meta.userAgent);
     const expiresAt = Duration.ofDays(Math.min(365, Math.max(1, policy.days))).after(now);
-    const rows = await manager.query<Array<{ id: string }>>(
-      `INSERT INTO remembered_devices (user_id, token_hash, name, credential_version, policy_version, created_at, last_used_at, expires_at,
-                                       ua_family, last_used_ip, last_used_user_agent)
-       VALUES ($1, $2, $3, $4, $5, $6, $6, $7, $8, $9, $10) RETURNING id`,
-      [user.id, sha256(token), name, user.credentialVersion, policy.version, now, expiresAt, family, meta.ip ?? null, userAgentOf(meta)],
+    const id = await insertRememberedDevice(
+      manager,
+      {
+        userId: user.id,
+        tokenHash: sha256(token),
+        name,
+        credentialVersion: user.credentialVersion,
+        policyVersion: policy.version,
+        expiresAt,
+        family,
+      },
+      useOf(now, meta),
     );
-    const id = rows[0]!.id;
     // Keep the newest MAX_REMEMBERED_DEVICES; drop the rest.
-    const [dropped] = await manager.query<[Array<{ id: string }>, number]>(
-      `UPDATE remembered_devices SET revoked_at = $2, revoked_reason = 'limit', revoked_by = 'system'
-        WHERE user_id = $1 AND revoked_at IS NULL AND id NOT IN (
-          SELECT id FROM remembered_devices WHERE user_id = $1 AND revoked_at IS NULL ORDER BY created_at DESC, id DESC LIMIT $3)
-        RETURNING id`,
-      [user.id, now, MAX_REMEMBERED_DEVICES],
-    );
+    const dropped = await revokeDevicesBeyond(manager, user.id, now, MAX_REMEMBERED_DEVICES);
     await this.audit.record(
       {
         type: 'device.remembered',
         actor: { type: 'user', id: user.id },
         subject: { type: 'user', id: user.id },
-        ip: meta.ip ?? null,
-        userAgent: meta.userAgent ?? null,
-        requestId: meta.requestId ?? null,
-        details: { device_id: id, name, expires_at: expiresAt.toISOString(), dropped: dropped.map((d) => d.id) },
+        ...auditMeta(meta),
+        details: { device_id: id, name, expires_at: expiresAt.toISOString(), dropped },
       },
       manager,
     );
@@ -154,10 +141,7 @@ export class RememberedDeviceService {
   async inspect(token: string | undefined): Promise<DeviceInspection> {
     if (!token) return { kind: 'absent' };
     if (token.length > 100) return { kind: 'malformed' };
-    const { rows } = await runStatement<Extract<DeviceInspection, { kind: 'read' }>['row'] & object>(this.dataSource, INSPECT, [
-      sha256(token),
-    ]);
-    return { kind: 'read', row: rows[0] ?? null };
+    return { kind: 'read', row: await inspectDevice(this.dataSource, sha256(token)) };
   }
 
   /**
@@ -192,19 +176,11 @@ export class RememberedDeviceService {
    * no longer applies: `check` says why (and audits it).
    */
   useIn(batch: WriteBatch, deviceId: string, user: { id: string; credentialVersion: number }, meta: RequestMeta = {}): BatchPart {
-    const now = batch.param(this.clock.now(), 'timestamptz');
-    const family = batch.param(browserOf(meta.userAgent).family, 'text');
     // The use (when, from where, which browser) is written here, with the mark: no round trip of its own.
-    return batch.add(
-      'device_use',
-      `UPDATE remembered_devices d SET last_used_at = ${now}, last_used_ip = ${batch.param(meta.ip ?? null, 'inet')},
-              last_used_user_agent = ${batch.param(userAgentOf(meta), 'text')}, ua_family = COALESCE(d.ua_family, ${family})
-         FROM users u JOIN organization_policies p ON p.organization_id = u.organization_id
-        WHERE d.id = ${batch.param(deviceId, 'uuid')} AND d.user_id = ${batch.param(user.id, 'uuid')} AND u.id = d.user_id
-          AND d.revoked_at IS NULL AND d.expires_at > ${now} AND d.credential_version = ${batch.param(user.credentialVersion, 'int')}
-          AND p.remember_device_enabled AND d.created_at > ${now} - make_interval(secs => p.remember_device_days * 86400)
-          AND (d.ua_family IS NULL OR d.ua_family = ${family})
-        RETURNING d.id`,
+    return addDeviceUsePart(
+      batch,
+      { id: deviceId, userId: user.id, credentialVersion: user.credentialVersion, family: browserOf(meta.userAgent).family },
+      useOf(this.clock.now(), meta),
     );
   }
 
@@ -224,8 +200,7 @@ export class RememberedDeviceService {
     if (token.length > 100) return this.refused('unknown', user.id, null, meta);
     const now = this.clock.now();
     // Find out why, in this order, for the answer and the audit trail.
-    const rows = await this.dataSource.query<DeviceRow[]>(`SELECT * FROM remembered_devices WHERE token_hash = $1`, [sha256(token)]);
-    const row = rows[0];
+    const row = await deviceByTokenHash(this.dataSource, sha256(token));
     if (!row) return this.refused('unknown', user.id, null, meta);
     if (row.user_id !== user.id) return this.refused('other_user', user.id, row.id, meta);
     if (row.revoked_at) return this.refused('revoked', user.id, row.id, meta);
@@ -236,11 +211,7 @@ export class RememberedDeviceService {
       return this.refused('policy', user.id, row.id, meta);
     const seen = browserOf(meta.userAgent);
     if (row.ua_family !== null && row.ua_family !== seen.family) return this.mismatch(row, user.id, seen.name, meta);
-    await this.dataSource.query(
-      `UPDATE remembered_devices SET last_used_at = $2, last_used_ip = $3, last_used_user_agent = $4, ua_family = COALESCE(ua_family, $5)
-        WHERE id = $1`,
-      [row.id, now, meta.ip ?? null, userAgentOf(meta), seen.family],
-    );
+    await recordDeviceUse(this.dataSource, row.id, seen.family, useOf(now, meta));
     return { ok: true, device: { id: row.id, name: row.name, createdAt: row.created_at, lastUsedAt: now, expiresAt: row.expires_at } };
   }
 
@@ -255,9 +226,7 @@ export class RememberedDeviceService {
         type: 'device.cookie_refused',
         actor: { type: 'anonymous' },
         subject: { type: 'user', id: userId },
-        ip: meta.ip ?? null,
-        userAgent: meta.userAgent ?? null,
-        requestId: meta.requestId ?? null,
+        ...auditMeta(meta),
         details: { reason, device_id: deviceId },
       });
     }
@@ -268,22 +237,20 @@ export class RememberedDeviceService {
    * A valid device's cookie from another browser family or OS: treated as a new device (a code
    * is asked), the attempt recorded on the device (shown on the account page) and audited.
    */
-  private async mismatch(row: Pick<DeviceRow, 'id' | 'name'>, userId: string, seen: string, meta: RequestMeta): Promise<DeviceCheck> {
+  private async mismatch(
+    row: Pick<RememberedDeviceRow, 'id' | 'name'>,
+    userId: string,
+    seen: string,
+    meta: RequestMeta,
+  ): Promise<DeviceCheck> {
     await this.dataSource.transaction(async (manager) => {
-      await manager.query(
-        `UPDATE remembered_devices SET mismatch_count = mismatch_count + 1, last_mismatch_at = $2, last_mismatch_ip = $3,
-                last_mismatch_user_agent = $4
-          WHERE id = $1`,
-        [row.id, this.clock.now(), meta.ip ?? null, userAgentOf(meta)],
-      );
+      await recordDeviceMismatch(manager, row.id, useOf(this.clock.now(), meta));
       await this.audit.record(
         {
           type: 'device.mismatch',
           actor: { type: 'anonymous' },
           subject: { type: 'user', id: userId },
-          ip: meta.ip ?? null,
-          userAgent: meta.userAgent ?? null,
-          requestId: meta.requestId ?? null,
+          ...auditMeta(meta),
           details: { device_id: row.id, device_name: row.name, presented_by: seen },
         },
         manager,
@@ -299,22 +266,7 @@ export class RememberedDeviceService {
   }
 
   async list(userId: string): Promise<RememberedDevice[]> {
-    const rows = await this.dataSource.query<
-      Array<
-        DeviceRow & {
-          last_ip: string | null;
-          last_used_user_agent: string | null;
-          mismatch_count: number;
-          last_mismatch_at: Date | null;
-          mismatch_ip: string | null;
-          last_mismatch_user_agent: string | null;
-        }
-      >
-    >(
-      `SELECT *, host(last_used_ip) AS last_ip, host(last_mismatch_ip) AS mismatch_ip
-         FROM remembered_devices WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > $2 ORDER BY last_used_at DESC`,
-      [userId, this.clock.now()],
-    );
+    const rows = await liveDevicesOfUser(this.dataSource, userId, this.clock.now());
     return rows.map((r) => ({
       id: r.id,
       name: r.name,
@@ -345,25 +297,23 @@ export class RememberedDeviceService {
     meta: RequestMeta = {},
     manager: EntityManager = this.dataSource.manager,
   ): Promise<number> {
-    const [rows] = await manager.query<[Array<{ id: string }>, number]>(
-      `UPDATE remembered_devices SET revoked_at = $3, revoked_reason = $4, revoked_by = $5
-        WHERE user_id = $1 AND revoked_at IS NULL AND ($2::uuid IS NULL OR id = $2::uuid) RETURNING id`,
-      [userId, deviceId === 'all' ? null : deviceId, this.clock.now(), reason.slice(0, 200), `${actor.type}:${actor.id ?? ''}`],
-    );
-    if (rows.length > 0) {
+    const ids = await revokeDevices(manager, userId, deviceId === 'all' ? null : deviceId, {
+      now: this.clock.now(),
+      reason: reason.slice(0, 200),
+      by: `${actor.type}:${actor.id ?? ''}`,
+    });
+    if (ids.length > 0) {
       await this.audit.record(
         {
           type: 'device.revoked',
           actor,
           subject: { type: 'user', id: userId },
-          ip: meta.ip ?? null,
-          userAgent: meta.userAgent ?? null,
-          requestId: meta.requestId ?? null,
-          details: { device_ids: rows.map((r) => r.id), reason: reason.slice(0, 200) },
+          ...auditMeta(meta),
+          details: { device_ids: ids, reason: reason.slice(0, 200) },
         },
         manager,
       );
     }
-    return rows.length;
+    return ids.length;
   }
 }

@@ -3,7 +3,20 @@ import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '#libs/audit';
 import { Clock, Duration } from '#libs/core';
-import { WriteBatch, type BatchPart } from '#libs/database';
+import type { BatchPart, WriteBatch } from '#libs/database';
+import {
+  addSessionPart,
+  endSession,
+  endSessionFor,
+  endSessionsOfUser,
+  insertSession,
+  sessionVerificationsForUpdate,
+  setSessionAssurance,
+  setSessionCredentialVersion,
+  touchSession,
+  unendedSessionByTokenHash,
+  type NewSession,
+} from './sessions.queries.js';
 import { acrOf, type VerificationRecord } from './verification.js';
 
 export interface SessionPolicy {
@@ -32,22 +45,12 @@ export interface RequestMeta {
   requestId?: string | null;
 }
 
-const sha256 = (value: string) => createHash('sha256').update(value).digest();
-
-interface SessionRow {
-  id: string;
-  user_id: string;
-  credential_version: number;
-  auth_time: Date;
-  verifications: VerificationRecord[];
-  acr: string;
-  created_at: Date;
-  last_seen_at: Date;
-  idle_expires_at: Date;
-  absolute_expires_at: Date;
-  current_credential_version: number;
-  status: string;
+/** A request's address, User-Agent and id, as an audit event records them. */
+export function auditMeta(meta: RequestMeta): { ip: string | null; userAgent: string | null; requestId: string | null } {
+  return { ip: meta.ip ?? null, userAgent: meta.userAgent ?? null, requestId: meta.requestId ?? null };
 }
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
 
 /**
  * Server-side sessions in PostgreSQL: only the SHA-256 of the cookie token is stored, a
@@ -75,24 +78,7 @@ export class SessionService {
     if (!acr) throw new Error('a session needs a password and a second factor');
     const token = randomBytes(32).toString('base64url');
     const now = this.clock.now();
-    const rows = await manager.query<Array<{ id: string }>>(
-      `INSERT INTO sessions (token_hash, user_id, credential_version, auth_time, verifications, acr, created_at, last_seen_at,
-                             idle_expires_at, absolute_expires_at, ip, user_agent)
-       VALUES ($1, $2, $3, $4, $5, $6, $4, $4, $7, $8, $9, $10) RETURNING id`,
-      [
-        sha256(token),
-        userId,
-        credentialVersion,
-        now,
-        JSON.stringify(verifications),
-        acr,
-        this.policy.idle.after(now),
-        this.policy.absolute.after(now),
-        meta.ip ?? null,
-        meta.userAgent?.slice(0, 512) ?? null,
-      ],
-    );
-    const id = rows[0]!.id;
+    const id = await insertSession(manager, { id: userId, credentialVersion }, this.newSession(token, verifications, acr, now, meta));
     await this.audit.record(this.startedEvent(userId, id, acr, verifications, meta), manager);
     return {
       token,
@@ -119,22 +105,22 @@ export class SessionService {
     if (!acr) throw new Error('a session needs a password and a second factor');
     const token = randomBytes(32).toString('base64url');
     const sessionId = randomUUID();
-    const now = this.clock.now();
-    const p = (value: unknown, type: string) => batch.param(value, type);
-    const at = p(now, 'timestamptz');
-    const part = batch.add(
-      'session',
-      `INSERT INTO sessions (id, token_hash, user_id, credential_version, auth_time, verifications, acr, created_at, last_seen_at,
-                             idle_expires_at, absolute_expires_at, ip, user_agent)
-       SELECT ${p(sessionId, 'uuid')}, ${p(sha256(token), 'bytea')}, u.id, u.credential_version, ${at}, ${p(JSON.stringify(verifications), 'jsonb')},
-              ${p(acr, 'text')}, ${at}, ${at}, ${p(this.policy.idle.after(now), 'timestamptz')}, ${p(this.policy.absolute.after(now), 'timestamptz')},
-              ${p(meta.ip ?? null, 'inet')}, ${p(meta.userAgent?.slice(0, 512) ?? null, 'text')}
-         FROM users u
-        WHERE u.id = ${p(user.id, 'uuid')} AND u.status = 'active' AND u.credential_version = ${p(user.credentialVersion, 'int')}
-          AND ${WriteBatch.ran(...after)}
-       RETURNING id`,
-    );
+    const part = addSessionPart(batch, sessionId, user, this.newSession(token, verifications, acr, this.clock.now(), meta), after);
     return { token, sessionId, part, event: this.startedEvent(user.id, sessionId, acr, verifications, meta) };
+  }
+
+  /** A new session's row: its token's hash, and its timeouts from now. */
+  private newSession(token: string, verifications: VerificationRecord[], acr: string, now: Date, meta: RequestMeta): NewSession {
+    return {
+      tokenHash: sha256(token),
+      verifications,
+      acr,
+      now,
+      idleExpiresAt: this.policy.idle.after(now),
+      absoluteExpiresAt: this.policy.absolute.after(now),
+      ip: meta.ip ?? null,
+      userAgent: meta.userAgent?.slice(0, 512) ?? null,
+    };
   }
 
   private startedEvent(
@@ -148,9 +134,7 @@ export class SessionService {
       type: 'session.started',
       actor: { type: 'user', id: userId },
       subject: { type: 'user', id: userId },
-      ip: meta.ip ?? null,
-      userAgent: meta.userAgent ?? null,
-      requestId: meta.requestId ?? null,
+      ...auditMeta(meta),
       details: { session_id: sessionId, acr, methods: verifications.map((v) => v.method) },
     };
   }
@@ -159,13 +143,7 @@ export class SessionService {
   async resolve(token: string | undefined): Promise<Session | null> {
     if (!token || token.length > 100) return null;
     const now = this.clock.now();
-    const rows = await this.dataSource.query<SessionRow[]>(
-      `SELECT s.*, u.credential_version AS current_credential_version, u.status
-         FROM sessions s JOIN users u ON u.id = s.user_id
-        WHERE s.token_hash = $1 AND s.ended_at IS NULL`,
-      [sha256(token)],
-    );
-    const row = rows[0];
+    const row = await unendedSessionByTokenHash(this.dataSource, sha256(token));
     if (!row) return null;
     let reason: string | null = null;
     if (row.idle_expires_at <= now) reason = 'idle_timeout';
@@ -173,19 +151,10 @@ export class SessionService {
     else if (row.current_credential_version !== row.credential_version) reason = 'credentials_changed';
     else if (row.status !== 'active') reason = 'user_disabled';
     if (reason) {
-      await this.dataSource.query(`UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL`, [
-        row.id,
-        now,
-        reason,
-      ]);
+      await endSessionFor(this.dataSource, row.id, now, reason);
       return null;
     }
-    const idle = this.policy.idle.after(now);
-    await this.dataSource.query(`UPDATE sessions SET last_seen_at = $2, idle_expires_at = LEAST($3, absolute_expires_at) WHERE id = $1`, [
-      row.id,
-      now,
-      idle,
-    ]);
+    await touchSession(this.dataSource, row.id, now, this.policy.idle.after(now));
     return {
       id: row.id,
       userId: row.user_id,
@@ -209,37 +178,23 @@ export class SessionService {
   async raiseAssurance(sessionId: string, record: VerificationRecord, event: AuditEventInput): Promise<string | null> {
     const token = randomBytes(32).toString('base64url');
     return await this.dataSource.transaction(async (manager) => {
-      const rows = await manager.query<Array<{ verifications: VerificationRecord[] }>>(
-        `SELECT verifications FROM sessions WHERE id = $1 AND ended_at IS NULL FOR UPDATE`,
-        [sessionId],
-      );
-      if (!rows[0]) return null;
-      const verifications = [...rows[0].verifications, record];
-      await manager.query(`UPDATE sessions SET verifications = $2, acr = $3, token_hash = $4 WHERE id = $1`, [
-        sessionId,
-        JSON.stringify(verifications),
-        acrOf(verifications) ?? 'none',
-        sha256(token),
-      ]);
+      const current = await sessionVerificationsForUpdate(manager, sessionId);
+      if (!current) return null;
+      const verifications = [...current, record];
+      await setSessionAssurance(manager, sessionId, verifications, acrOf(verifications) ?? 'none', sha256(token));
       await this.audit.record(event, manager);
       return token;
     });
   }
 
   async end(sessionId: string, reason: string, meta: RequestMeta = {}): Promise<void> {
-    const [ended] = await this.dataSource.query<[Array<{ user_id: string }>, number]>(
-      `UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE id = $1 AND ended_at IS NULL RETURNING user_id`,
-      [sessionId, this.clock.now(), reason],
-    );
-    const userId = ended[0]?.user_id;
+    const userId = await endSession(this.dataSource, sessionId, this.clock.now(), reason);
     if (userId) {
       await this.audit.record({
         type: 'session.ended',
         actor: { type: 'user', id: userId },
         subject: { type: 'user', id: userId },
-        ip: meta.ip ?? null,
-        userAgent: meta.userAgent ?? null,
-        requestId: meta.requestId ?? null,
+        ...auditMeta(meta),
         details: { session_id: sessionId, reason },
       });
     }
@@ -255,11 +210,7 @@ export class SessionService {
     credentialVersion: number,
     manager: EntityManager = this.dataSource.manager,
   ): Promise<boolean> {
-    const [, count] = await manager.query<[unknown[], number]>(
-      `UPDATE sessions SET credential_version = $2 WHERE id = $1 AND ended_at IS NULL`,
-      [sessionId, credentialVersion],
-    );
-    return count > 0;
+    return (await setSessionCredentialVersion(manager, sessionId, credentialVersion)) > 0;
   }
 
   /** Ends every live session of a user (optionally but one); returns how many. */
@@ -269,10 +220,6 @@ export class SessionService {
     exceptSessionId?: string,
     manager: EntityManager = this.dataSource.manager,
   ): Promise<number> {
-    const [, count] = await manager.query<[unknown[], number]>(
-      `UPDATE sessions SET ended_at = $2, end_reason = $3 WHERE user_id = $1 AND ended_at IS NULL AND ($4::uuid IS NULL OR id <> $4::uuid)`,
-      [userId, this.clock.now(), reason, exceptSessionId ?? null],
-    );
-    return count;
+    return await endSessionsOfUser(manager, userId, this.clock.now(), reason, exceptSessionId ?? null);
   }
 }

@@ -4,7 +4,15 @@ import { AuditService } from '#libs/audit';
 import { Clock, DomainError, isUuidAnyCase } from '#libs/core';
 import type { RequestMeta } from '#libs/sessions';
 import { toPendingChange, type PendingChange } from './pending-change.js';
-import { changedFields, checkProfile, isEmpty, splitForApproval, type ProfileDiff, type ProfileInput } from './profile.js';
+import {
+  changedFields,
+  checkProfile,
+  isEmpty,
+  splitForApproval,
+  type ProfileDiff,
+  type ProfileInput,
+  type ProfileValues,
+} from './profile.js';
 import { SupportNotices } from './notices.js';
 import { assertNotOwnAccount, invalidInput, notFound, readReason, staffEvent, type StaffActor } from './staff-actor.js';
 import { insertContactChange, pendingContactChangeIdOfUser } from './support.queries.js';
@@ -31,6 +39,36 @@ export interface CorrectionOptions {
 
 function noChanges(): DomainError {
   return new DomainError('no_changes', 'Nothing differs from the data on file: change at least one field.');
+}
+
+/**
+ * A correction of the data on file (`row`) as checked before anything is written: the reason,
+ * what differs and the values after. Every field's problem is reported at once, the reason's
+ * included; a correction that changes nothing is refused unless the options allow it, and so is
+ * one that would give the account the acting staff member's own email.
+ */
+function checkCorrection(
+  actor: StaffActor,
+  row: { first_name: string; last_name: string; email: string; mobile: string | null },
+  input: ProfileInput,
+  rawReason: unknown,
+  options: CorrectionOptions,
+): { reason: string; diff: ProfileDiff; values: ProfileValues & { emailKey: string } } {
+  const current = { firstName: row.first_name, lastName: row.last_name, email: row.email, mobile: row.mobile };
+  const checked = checkProfile(input, current);
+  const why = readReason(rawReason);
+  if (!checked.ok || !why.ok) {
+    throw invalidInput({ ...(checked.ok ? {} : checked.fieldErrors), ...(why.ok ? {} : { reason: why.message }) });
+  }
+  const { diff, values } = checked;
+  if (isEmpty(diff) && !options.allowNoChange) throw noChanges();
+  assertNotOwnAccount(actor, values.email);
+  return { reason: why.value, diff, values };
+}
+
+/** An audit event's details with the correction request the change resolves, if any. */
+function withRequest(options: CorrectionOptions, details: Record<string, unknown>): Record<string, unknown> {
+  return { ...details, ...(options.correctionRequestId ? { correction_request_id: options.correctionRequestId } : {}) };
 }
 
 export function changePending(changeId?: string): DomainError {
@@ -120,17 +158,7 @@ export class ProfileCorrectionService {
     if (row.status !== 'pending') {
       throw new DomainError('already_enrolled', 'This account has been enrolled since: correct the user instead.', { userId: row.user_id });
     }
-    const current = { firstName: row.first_name, lastName: row.last_name, email: row.email, mobile: row.mobile };
-    const checked = checkProfile(input, current);
-    const why = readReason(rawReason);
-    // Every field's problem at once, the reason's included.
-    if (!checked.ok || !why.ok) {
-      throw invalidInput({ ...(checked.ok ? {} : checked.fieldErrors), ...(why.ok ? {} : { reason: why.message }) });
-    }
-    const reason = why.value;
-    const { diff, values } = checked;
-    if (isEmpty(diff) && !options.allowNoChange) throw noChanges();
-    assertNotOwnAccount(actor, values.email);
+    const { reason, diff, values } = checkCorrection(actor, row, input, rawReason, options);
     const now = this.clock.now();
     if (!isEmpty(diff)) {
       await correctLegacyAccount(m, [row.id, values.firstName, values.lastName, values.email, values.emailKey, values.mobile, now]);
@@ -139,11 +167,7 @@ export class ProfileCorrectionService {
           type: 'support.legacy_account_corrected',
           subject: { type: 'legacy_account', id: row.id },
           organizationId: row.organization_id,
-          details: {
-            reason,
-            changes: diff,
-            ...(options.correctionRequestId ? { correction_request_id: options.correctionRequestId } : {}),
-          },
+          details: withRequest(options, { reason, changes: diff }),
         }),
         m,
       );
@@ -175,17 +199,7 @@ export class ProfileCorrectionService {
     const [row] = await userProfileForUpdate(m, [userId]);
     if (!row) throw notFound('user');
     assertNotOwnAccount(actor, row.email);
-    const current = { firstName: row.first_name, lastName: row.last_name, email: row.email, mobile: row.mobile };
-    const checked = checkProfile(input, current);
-    const why = readReason(rawReason);
-    // Every field's problem at once, the reason's included.
-    if (!checked.ok || !why.ok) {
-      throw invalidInput({ ...(checked.ok ? {} : checked.fieldErrors), ...(why.ok ? {} : { reason: why.message }) });
-    }
-    const reason = why.value;
-    const { diff, values } = checked;
-    if (isEmpty(diff) && !options.allowNoChange) throw noChanges();
-    assertNotOwnAccount(actor, values.email);
+    const { reason, diff, values } = checkCorrection(actor, row, input, rawReason, options);
     const { now: names, fourEyes: contacts } = splitForApproval(diff, true);
     const now = this.clock.now();
 
@@ -208,12 +222,7 @@ export class ProfileCorrectionService {
           type: 'support.contact_change_requested',
           subject: { type: 'user', id: row.id },
           organizationId: row.organization_id,
-          details: {
-            change_id: pending.id,
-            reason,
-            changes: contacts,
-            ...(options.correctionRequestId ? { correction_request_id: options.correctionRequestId } : {}),
-          },
+          details: withRequest(options, { change_id: pending.id, reason, changes: contacts }),
         }),
         m,
       );
@@ -226,11 +235,7 @@ export class ProfileCorrectionService {
           type: 'support.profile_corrected',
           subject: { type: 'user', id: row.id },
           organizationId: row.organization_id,
-          details: {
-            reason,
-            changes: names,
-            ...(options.correctionRequestId ? { correction_request_id: options.correctionRequestId } : {}),
-          },
+          details: withRequest(options, { reason, changes: names }),
         }),
         m,
       );
