@@ -2,7 +2,7 @@ import { DomainError } from '#libs/core';
 import { containsLink } from '#libs/notifications';
 import { startHarness, type Harness } from '../../../test/support/journeys.js';
 import { seedOrganization, seedUser } from '../../../test/support/web.js';
-import { SecurityCodeGuard, type GuardCandidate } from './security-code.guard.js';
+import { SecurityCodeGuard, guardCandidate, type GuardCandidate } from './security-code.guard.js';
 
 /**
  * The lockout sentinel against real PostgreSQL (inside a running IdP, so the blocked notice
@@ -32,15 +32,7 @@ describe('SecurityCodeGuard', () => {
       `SELECT id, organization_id, status, security_code_hash, recovery_locked_at, email, first_name FROM users WHERE id = $1`,
       [id],
     );
-    return {
-      id: r.id,
-      organizationId: r.organization_id,
-      status: r.status,
-      securityCodeHash: r.security_code_hash,
-      lockedAt: r.recovery_locked_at,
-      email: r.email,
-      firstName: r.first_name,
-    };
+    return guardCandidate(r);
   }
 
   const counters = async (id: string) => {
