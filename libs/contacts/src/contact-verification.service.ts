@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '#libs/audit';
-import { Clock, type Channel } from '#libs/core';
+import { Clock, DomainError, type Channel } from '#libs/core';
 import { Directory } from '#libs/identity';
-import { CodeStepService, maskDestination, type CodeVerify } from '#libs/otp';
+import { CodeStepService, maskDestination, type CodeVerify, type Delivery } from '#libs/otp';
 import type { RequestMeta } from '#libs/sessions';
 import { channelRefusal, phoneChannels } from './phone.js';
 import type { EmergencyContactKind } from './policy.js';
@@ -129,6 +129,16 @@ export class ContactVerificationService {
       });
     } catch (error) {
       if (error instanceof Rollback) return error.outcome;
+      throw error;
+    }
+  }
+
+  /** How the message of a code fares (`failed` for a message the outbox does not know). */
+  async delivery(messageId: string): Promise<Delivery> {
+    try {
+      return await this.codes.status(messageId);
+    } catch (error) {
+      if (error instanceof DomainError) return 'failed';
       throw error;
     }
   }

@@ -1,9 +1,9 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService } from '#libs/audit';
-import { Clock, DomainError, KeptCopies, type Channel } from '#libs/core';
+import { Clock, KeptCopies, type Channel } from '#libs/core';
 import { Directory, checkEmail, type UserRecord } from '#libs/identity';
-import { CodeStepService, maskDestination, type Delivery } from '#libs/otp';
+import { maskDestination } from '#libs/otp';
 import type { RequestMeta } from '#libs/sessions';
 import { ContactVerificationService } from './contact-verification.service.js';
 import { checkEmergencyPhone, channelRefusal, phoneChannels } from './phone.js';
@@ -60,7 +60,6 @@ export class EmergencyContactService {
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly directory: Directory,
-    private readonly codes: CodeStepService,
     private readonly audit: AuditService,
     private readonly verification: ContactVerificationService,
   ) {}
@@ -75,7 +74,7 @@ export class EmergencyContactService {
     const now = this.clock.now();
     const pending = async (challengeId: string | null, messageId: string | null, expiresAt: Date | null, channel: Channel | null) => {
       if (!challengeId || !messageId || !expiresAt || !channel || expiresAt.getTime() <= now.getTime()) return null;
-      return { channel, expiresAt, delivery: await this.delivery(messageId) };
+      return { channel, expiresAt, delivery: await this.verification.delivery(messageId) };
     };
     const kind = row.phone_type;
     return {
@@ -302,14 +301,5 @@ export class EmergencyContactService {
   private async policy(organizationId: string): Promise<ContactPolicy> {
     const rows = await contactPolicyOfOrganization(this.dataSource, [organizationId]);
     return policyOf(rows[0]);
-  }
-
-  private async delivery(messageId: string): Promise<Delivery> {
-    try {
-      return await this.codes.status(messageId);
-    } catch (error) {
-      if (error instanceof DomainError) return 'failed';
-      throw error;
-    }
   }
 }
