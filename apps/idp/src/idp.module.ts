@@ -19,7 +19,7 @@ import {
   stepUpWindow,
 } from '#libs/account';
 import { APP_CONFIG, type AppConfig } from '#libs/config';
-import { EmergencyContactService } from '#libs/contacts';
+import { ContactVerificationService, EmergencyContactService } from '#libs/contacts';
 import { Duration } from '#libs/core';
 import { FlowStore } from '#libs/flows';
 import { Directory } from '#libs/identity';
@@ -121,6 +121,7 @@ export class IdpModule implements NestModule {
         ContactChangeService,
         MessageLanguageService,
         AccountSessionsService,
+        ContactVerificationService,
         EmergencyContactService,
         ...oidcProviders(options.oidcTimers),
         BearerGuard,

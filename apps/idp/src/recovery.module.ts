@@ -4,7 +4,7 @@ import { Duration } from '#libs/core';
 import { FlowStore } from '#libs/flows';
 import { Directory } from '#libs/identity';
 import { OtpMessageQueue, OtpModule } from '#libs/otp';
-import { RecoveryService, SecurityCodeGuard } from '#libs/recovery';
+import { PasswordResetService, RecoveryFlows, RecoveryService, SecurityCodeGuard } from '#libs/recovery';
 import { RememberedDeviceService, SESSION_POLICY, SessionService } from '#libs/sessions';
 import { OutboxOtpQueue } from '#libs/signin';
 import { ThrottleService } from '#libs/throttle';
@@ -46,6 +46,8 @@ export class RecoveryWebModule {
         SessionService,
         RememberedDeviceService,
         SecurityCodeGuard,
+        RecoveryFlows,
+        PasswordResetService,
         RecoveryService,
       ],
       exports: [SecurityCodeGuard, RecoveryService],

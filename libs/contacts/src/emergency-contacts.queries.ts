@@ -1,4 +1,4 @@
-import type { ContactRow, PolicyColumns } from './emergency-contacts.service.js';
+import type { ContactRow, PolicyColumns } from './emergency-contacts.model.js';
 import type { PhoneChannel } from './phone.js';
 import type { EmergencyContactKind } from './policy.js';
 import type { Queryable } from '#libs/database';

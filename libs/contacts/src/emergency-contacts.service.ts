@@ -1,15 +1,13 @@
 import { Injectable } from '@nestjs/common';
-import { createHash } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { sessionEnded } from '#libs/account';
 import { AuditService } from '#libs/audit';
-import { Clock, DomainError, KeptCopies, type Channel } from '#libs/core';
+import { Clock, KeptCopies, type Channel } from '#libs/core';
 import { Directory, checkEmail, type UserRecord } from '#libs/identity';
-import { CodeStepService, maskDestination, type CodeVerify, type Delivery, type StepError } from '#libs/otp';
+import { maskDestination } from '#libs/otp';
 import type { RequestMeta } from '#libs/sessions';
-import { checkEmergencyPhone, channelRefusal, phoneChannels, type PhoneChannel, type PhoneKind } from './phone.js';
+import { ContactVerificationService } from './contact-verification.service.js';
+import { checkEmergencyPhone, channelRefusal, phoneChannels } from './phone.js';
 import {
-  DEFAULT_CONTACT_POLICY,
   contactPrompt,
   missingContacts,
   remindersLeft,
@@ -22,131 +20,29 @@ import {
   contactPolicyOfOrganization,
   contactPolicyOfUser,
   contactRowForUpdate,
-  contactRowOf,
   ensureContactRow,
   insertContactDeferral,
-  markContactChannelVerified,
-  recordContactChallenge,
   setContactEmail,
   setContactPhone,
   useContactReminder,
 } from './emergency-contacts.queries.js';
-
-/** Who is acting: the signed-in user in a session (pages, session API), or a relying app with the user's access token. */
-export interface ContactActor {
-  userId: string;
-  sessionId?: string;
-  clientId?: string;
-}
-
-export interface PendingCode {
-  channel: Channel;
-  expiresAt: Date;
-  delivery: Delivery;
-}
-
-export interface EmergencyContacts {
-  email: { address: string | null; verifiedAt: Date | null; pending: PendingCode | null };
-  phone: {
-    number: string | null;
-    kind: PhoneKind | null;
-    channels: PhoneChannel[];
-    verifiedAt: Date | null;
-    verifiedBy: PhoneChannel | null;
-    pending: PendingCode | null;
-  };
-  policy: ContactPolicy & { remindersUsed: number; remindersLeft: number };
-  /** Contacts the policy requires that are not verified. */
-  missing: EmergencyContactKind[];
-}
-
-/**
- * What a change did. `ok: false`: nothing changed (bad input, a wrong code, no reminder
- * left); `error` says why and `field` names the input. `ok: true` may still carry an error:
- * the contact was saved but its code could not be sent (cooldown, hourly cap, delivery).
- */
-export interface ContactOutcome {
-  ok: boolean;
-  status?: 'saved' | 'unchanged' | 'code_sent' | 'verified' | 'removed' | 'deferred';
-  error?: StepError;
-  field?: 'email' | 'phone' | 'channel' | 'code';
-  delivery?: Delivery;
-}
-
-export interface ContactRow {
-  email: string | null;
-  email_key: string | null;
-  email_verified_at: Date | null;
-  email_challenge_id: string | null;
-  email_message_id: string | null;
-  email_code_expires_at: Date | null;
-  phone: string | null;
-  phone_type: PhoneKind | null;
-  phone_verified_at: Date | null;
-  phone_verified_by: PhoneChannel | null;
-  phone_challenge_id: string | null;
-  phone_message_id: string | null;
-  phone_code_channel: PhoneChannel | null;
-  phone_code_expires_at: Date | null;
-  reminders_used: number;
-}
-
-const EMPTY_ROW: ContactRow = {
-  email: null,
-  email_key: null,
-  email_verified_at: null,
-  email_challenge_id: null,
-  email_message_id: null,
-  email_code_expires_at: null,
-  phone: null,
-  phone_type: null,
-  phone_verified_at: null,
-  phone_verified_by: null,
-  phone_challenge_id: null,
-  phone_message_id: null,
-  phone_code_channel: null,
-  phone_code_expires_at: null,
-  reminders_used: 0,
-};
-
-const fail = (code: string, message: string, field?: ContactOutcome['field']): ContactOutcome => ({
-  ok: false,
-  error: { code, message },
-  ...(field ? { field } : {}),
-});
-
-/** Thrown inside a transaction to roll it back with an answer for the caller. */
-class Rollback extends Error {
-  constructor(readonly outcome: ContactOutcome) {
-    super(outcome.error?.code ?? 'rollback');
-  }
-}
-
-/**
- * The code of an emergency contact is bound to its value: the OTP's flow id is derived from
- * the contact's kind and comparison key, so a code sent to one address or number never
- * verifies another, even one set a moment later.
- */
-export function contactBinding(kind: EmergencyContactKind, key: string): string {
-  return `emergency_contact:${kind}:${createHash('sha256').update(key, 'utf8').digest('hex').slice(0, 40)}`;
-}
+import {
+  Rollback,
+  activeUser,
+  contactEvent,
+  currentRow,
+  fail,
+  kindName,
+  policyOf,
+  type ContactActor,
+  type ContactOutcome,
+  type ContactRow,
+  type EmergencyContacts,
+} from './emergency-contacts.model.js';
 
 /** How long a node keeps whether an organization requires verified contacts (promptAfterSignIn). */
 export const POLICY_COPY_MS = 5000;
 const POLICY_COPIES_MAX = 10_000;
-
-/** The policy columns this feature added to `organization_policies`, as its statements select them (null: no policy row). */
-export interface PolicyColumns {
-  require_email: boolean | null;
-  require_phone: boolean | null;
-  reminder_limit: number | null;
-}
-
-/** An organization's contact policy from its row; the defaults when it has none. */
-function policyOf(r: PolicyColumns | undefined): ContactPolicy {
-  if (!r || r.require_email === null) return { ...DEFAULT_CONTACT_POLICY };
-  return { requireEmail: r.require_email, requirePhone: r.require_phone === true, reminderLimit: r.reminder_limit ?? 0 };
-}
 
 /**
  * Emergency contacts (issue 7): an email address and a phone number per user, separate from
@@ -155,7 +51,8 @@ function policyOf(r: PolicyColumns | undefined): ContactPolicy {
  * message. Changing a value makes it unverified. The organization policy may require
  * verified contacts; `prompt` tells pages whether to ask, and `remindLater` postpones the
  * question a limited number of times. Every add, change, removal, verification and
- * postponement is audited (masked values only).
+ * postponement is audited (masked values only). This is the owner's side (their contacts,
+ * the policy's question); sending and checking the codes is ContactVerificationService's.
  */
 @Injectable()
 export class EmergencyContactService {
@@ -163,8 +60,8 @@ export class EmergencyContactService {
     private readonly dataSource: DataSource,
     private readonly clock: Clock,
     private readonly directory: Directory,
-    private readonly codes: CodeStepService,
     private readonly audit: AuditService,
+    private readonly verification: ContactVerificationService,
   ) {}
 
   /** Per organization, whether it requires verified contacts (promptAfterSignIn). */
@@ -172,12 +69,12 @@ export class EmergencyContactService {
 
   /** The user's emergency contacts, codes in flight and what the policy asks. */
   async view(userId: string): Promise<EmergencyContacts> {
-    const user = await this.requireUser(userId);
-    const [row, policy] = await Promise.all([this.row(user.id), this.policy(user.organizationId)]);
+    const user = await activeUser(this.directory, userId);
+    const [row, policy] = await Promise.all([currentRow(this.dataSource, user.id), this.policy(user.organizationId)]);
     const now = this.clock.now();
     const pending = async (challengeId: string | null, messageId: string | null, expiresAt: Date | null, channel: Channel | null) => {
       if (!challengeId || !messageId || !expiresAt || !channel || expiresAt.getTime() <= now.getTime()) return null;
-      return { channel, expiresAt, delivery: await this.delivery(messageId) };
+      return { channel, expiresAt, delivery: await this.verification.delivery(messageId) };
     };
     const kind = row.phone_type;
     return {
@@ -232,7 +129,7 @@ export class EmergencyContactService {
 
   /** Sets (adds or changes) the emergency email and sends it a code. The same address again only sends a new code if it is unverified. */
   async setEmail(actor: ContactActor, raw: unknown, meta: RequestMeta): Promise<ContactOutcome> {
-    const user = await this.requireUser(actor.userId);
+    const user = await activeUser(this.directory, actor.userId);
     const text = typeof raw === 'string' ? raw.slice(0, 400) : '';
     if (text.trim() === '') return fail('invalid_email', 'Enter an email address.', 'email');
     const checked = checkEmail(text);
@@ -247,7 +144,7 @@ export class EmergencyContactService {
       };
     });
     if (saved === 'verified') return { ok: true, status: 'unchanged' };
-    return await this.sendCode(actor, 'email', undefined, meta, saved === 'changed' ? 'saved' : 'code_sent');
+    return await this.verification.send(actor, 'email', undefined, meta, saved === 'changed' ? 'saved' : 'code_sent');
   }
 
   /**
@@ -256,7 +153,7 @@ export class EmergencyContactService {
    * voice only: asking for a text message to one is refused with a clear message.
    */
   async setPhone(actor: ContactActor, raw: unknown, channel: unknown, meta: RequestMeta): Promise<ContactOutcome> {
-    const user = await this.requireUser(actor.userId);
+    const user = await activeUser(this.directory, actor.userId);
     const checked = checkEmergencyPhone(typeof raw === 'string' ? raw.slice(0, 64) : '');
     if (!checked.ok) return fail('invalid_phone', checked.reason, 'phone');
     const phone = checked.value;
@@ -277,12 +174,12 @@ export class EmergencyContactService {
       };
     });
     if (saved === 'verified') return { ok: true, status: 'unchanged' };
-    return await this.sendCode(actor, 'phone', chosen, meta, saved === 'changed' ? 'saved' : 'code_sent');
+    return await this.verification.send(actor, 'phone', chosen, meta, saved === 'changed' ? 'saved' : 'code_sent');
   }
 
   /** Removes a contact (and any code in flight for it). */
   async remove(actor: ContactActor, kind: EmergencyContactKind, meta: RequestMeta): Promise<ContactOutcome> {
-    const user = await this.requireUser(actor.userId);
+    const user = await activeUser(this.directory, actor.userId);
     const result = await this.change(user, actor, meta, kind, async (m, row, now) => {
       const previous = kind === 'email' ? row.email : row.phone;
       if (!previous) return 'same';
@@ -299,55 +196,13 @@ export class EmergencyContactService {
 
   /** "Send a new code" (for a phone, by the same or the other allowed channel). */
   async resend(actor: ContactActor, kind: EmergencyContactKind, channel: unknown, meta: RequestMeta): Promise<ContactOutcome> {
-    await this.requireUser(actor.userId);
-    return await this.sendCode(actor, kind, channel, meta, 'code_sent');
+    await activeUser(this.directory, actor.userId);
+    return await this.verification.send(actor, kind, channel, meta, 'code_sent');
   }
 
-  /**
-   * Checks a code for the contact as it is now. A wrong code uses one of its 5 attempts
-   * (counted atomically by the OTP engine, even under parallel guesses); the right one is
-   * consumed, and the contact's verification time is set in the same transaction.
-   */
-  async verify(actor: ContactActor, kind: EmergencyContactKind, code: unknown, meta: RequestMeta): Promise<ContactOutcome> {
-    const user = await this.requireUser(actor.userId);
-    const row = await this.row(user.id);
-    const value = kind === 'email' ? row.email : row.phone;
-    const key = kind === 'email' ? row.email_key : row.phone;
-    const challengeId = kind === 'email' ? row.email_challenge_id : row.phone_challenge_id;
-    if (!value || !key) return fail('no_contact', `Add an emergency ${kindName(kind)} first.`, kind);
-    if ((kind === 'email' ? row.email_verified_at : row.phone_verified_at) !== null) return { ok: true, status: 'unchanged' };
-    if (!challengeId) return fail('no_code', 'No code was sent for this contact yet. Send a code first.', 'code');
-    try {
-      return await this.dataSource.transaction(async (m: EntityManager) => {
-        const result: CodeVerify = await this.codes.verify(
-          {
-            challengeId,
-            purpose: 'verification',
-            subject: { type: 'user', id: user.id },
-            flowId: contactBinding(kind, key),
-            code: typeof code === 'string' ? code.slice(0, 32) : '',
-            context: this.otpContext(user, meta),
-          },
-          m,
-        );
-        // A wrong code commits too: its attempt must count.
-        if (!result.ok) return { ok: false, error: result.error, field: 'code' as const };
-        const now = this.clock.now();
-        const [updated] = await markContactChannelVerified(m, kind, [user.id, key, challengeId, now]);
-        if (updated.length === 0) {
-          throw new Rollback(fail('contact_changed', 'This contact was changed in the meantime. Send a new code.', 'code'));
-        }
-        await this.record(m, user, actor, meta, `emergency_contact.${kind}_verified`, {
-          [kind]: maskDestination(kind === 'email' ? 'email' : 'sms', value),
-          verified_by: kind === 'email' ? 'email' : updated[0]!.channel,
-          challenge_id: challengeId,
-        });
-        return { ok: true, status: 'verified' as const };
-      });
-    } catch (error) {
-      if (error instanceof Rollback) return error.outcome;
-      throw error;
-    }
+  /** Checks a code for the contact as it is now (ContactVerificationService.verify). */
+  verify(actor: ContactActor, kind: EmergencyContactKind, code: unknown, meta: RequestMeta): Promise<ContactOutcome> {
+    return this.verification.verify(actor, kind, code, meta);
   }
 
   /**
@@ -355,7 +210,7 @@ export class EmergencyContactService {
    * times per user (counted atomically); after that the user must verify to continue.
    */
   async remindLater(actor: ContactActor, meta: RequestMeta): Promise<ContactOutcome> {
-    const user = await this.requireUser(actor.userId);
+    const user = await activeUser(this.directory, actor.userId);
     if (!actor.sessionId) return fail('session_required', 'Only a signed-in session can postpone this.');
     const sessionId = actor.sessionId;
     const policy = await this.policy(user.organizationId);
@@ -399,54 +254,6 @@ export class EmergencyContactService {
     }
   }
 
-  private async sendCode(
-    actor: ContactActor,
-    kind: EmergencyContactKind,
-    channel: unknown,
-    meta: RequestMeta,
-    status: 'saved' | 'code_sent',
-  ): Promise<ContactOutcome> {
-    const user = await this.requireUser(actor.userId);
-    const row = await this.row(user.id);
-    const value = kind === 'email' ? row.email : row.phone;
-    const key = kind === 'email' ? row.email_key : row.phone;
-    if (!value || !key) return fail('no_contact', `Add an emergency ${kindName(kind)} first.`, kind);
-    if ((kind === 'email' ? row.email_verified_at : row.phone_verified_at) !== null) {
-      return { ok: true, status: 'unchanged' };
-    }
-    let chosen: Channel = 'email';
-    if (kind === 'phone') {
-      const allowed = phoneChannels(row.phone_type!);
-      const wanted = channel === undefined || channel === null || channel === '' ? (row.phone_code_channel ?? allowed[0]!) : channel;
-      if (wanted !== 'sms' && wanted !== 'voice') return fail('invalid_channel', 'Choose a text message or a voice call.', 'channel');
-      const refusal = channelRefusal(row.phone_type!, wanted);
-      if (refusal) return fail('sms_not_available', refusal, 'channel');
-      chosen = wanted;
-    }
-    const sent = await this.codes.send(
-      {
-        purpose: 'verification',
-        subject: { type: 'user', id: user.id },
-        flowId: contactBinding(kind, key),
-        channel: chosen,
-        destination: value,
-        variant: 'emergency_contact',
-        context: this.otpContext(user, meta),
-      },
-      async ({ challengeId, messageId, expiresAt }) => {
-        await recordContactChallenge(
-          this.dataSource,
-          kind,
-          kind === 'email' ? [user.id, key, challengeId, messageId, expiresAt] : [user.id, key, challengeId, messageId, expiresAt, chosen],
-        );
-      },
-      { refuseUndeliverable: true },
-    );
-    // The contact stays saved (unverified); the page says why no code went out.
-    if (!sent.ok) return { ok: status === 'saved', status, error: sent.error };
-    return { ok: true, status, ...sent.delivered };
-  }
-
   /**
    * Runs one change of a contact in a transaction on the user's (locked) row, auditing it
    * there. `apply` answers `same`/`verified` when nothing is to change, or the audit event.
@@ -480,34 +287,7 @@ export class EmergencyContactService {
     type: string,
     details: Record<string, unknown>,
   ): Promise<void> {
-    await this.audit.record(
-      {
-        type,
-        actor: { type: 'user', id: user.id },
-        subject: { type: 'user', id: user.id },
-        organizationId: user.organizationId,
-        ip: meta.ip ?? null,
-        userAgent: meta.userAgent ?? null,
-        requestId: meta.requestId ?? null,
-        details: {
-          ...details,
-          via: actor.clientId ? 'access_token' : 'session',
-          ...(actor.sessionId ? { session_id: actor.sessionId } : {}),
-          ...(actor.clientId ? { client_id: actor.clientId } : {}),
-        },
-      },
-      m,
-    );
-  }
-
-  private otpContext(user: UserRecord, meta: RequestMeta) {
-    return {
-      actor: { type: 'user' as const, id: user.id },
-      organizationId: user.organizationId,
-      ip: meta.ip ?? null,
-      userAgent: meta.userAgent ?? null,
-      requestId: meta.requestId ?? null,
-    };
+    await this.audit.record(contactEvent(user, actor, meta, type, details), m);
   }
 
   private async lockRow(m: EntityManager, userId: string): Promise<ContactRow> {
@@ -517,33 +297,9 @@ export class EmergencyContactService {
     return rows[0]!;
   }
 
-  private async row(userId: string): Promise<ContactRow> {
-    const rows = await contactRowOf(this.dataSource, [userId]);
-    return rows[0] ?? EMPTY_ROW;
-  }
-
   /** The policy columns this feature added to `organization_policies`. */
   private async policy(organizationId: string): Promise<ContactPolicy> {
     const rows = await contactPolicyOfOrganization(this.dataSource, [organizationId]);
     return policyOf(rows[0]);
   }
-
-  private async delivery(messageId: string): Promise<Delivery> {
-    try {
-      return await this.codes.status(messageId);
-    } catch (error) {
-      if (error instanceof DomainError) return 'failed';
-      throw error;
-    }
-  }
-
-  private async requireUser(userId: string): Promise<UserRecord> {
-    const user = await this.directory.user(userId);
-    if (!user || user.status !== 'active') throw sessionEnded();
-    return user;
-  }
-}
-
-function kindName(kind: EmergencyContactKind): string {
-  return kind === 'email' ? 'email address' : 'phone number';
 }

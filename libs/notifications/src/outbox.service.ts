@@ -4,11 +4,13 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource, type EntityManager } from 'typeorm';
 import { SECRETS, type Secrets } from '#libs/config';
 import { Clock, DomainError, isUuid } from '#libs/core';
+import { messageLocaleFor } from './locale.queries.js';
 import { validateMessage, type MessageContent, type OutboxMessageStatus, type OutboxStatus, type OutgoingMessage } from './message.js';
 import { insertOutboxMessage, outboxMessageStatus, withdrawPendingMessage } from './outbox.queries.js';
 import { PayloadCipher } from './payload-cipher.js';
 import { DEFAULT_OUTBOX_POLICY, OUTBOX_POLICY, type OutboxPolicy } from './policy.js';
 import { OutboxWorker } from './outbox.worker.js';
+import { noticeMessage, type NoticeKind, type NoticeParams } from './templates.js';
 
 /** How often deliverNow looks again (real time: it waits for a send, not for an expiry). */
 const DELIVER_NOW_POLL_MS = 100;
@@ -81,6 +83,28 @@ export class OutboxService {
     const row = await outboxMessageStatus(this.dataSource, id);
     if (!row) throw notFound();
     return { status: row.status, attempts: row.attempts, lastError: row.last_error };
+  }
+
+  /**
+   * Stores a security notice (`noticeMessage`) by email to a user, in the user's message
+   * language, in the caller's transaction; returns its id (purpose `notice.<kind>`).
+   */
+  async enqueueNotice(
+    manager: EntityManager,
+    user: { id: string; email: string; firstName: string },
+    kind: NoticeKind,
+    params: Omit<NoticeParams, 'firstName' | 'locale'> = {},
+  ): Promise<string> {
+    const locale = await messageLocaleFor(manager, { type: 'user', id: user.id });
+    const notice = noticeMessage(kind, { ...params, firstName: user.firstName, locale });
+    return await this.enqueue(manager, {
+      channel: 'email',
+      locale,
+      to: user.email,
+      purpose: `notice.${kind}`,
+      subject: notice.subject,
+      text: notice.text,
+    });
   }
 
   /**

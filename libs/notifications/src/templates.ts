@@ -1,5 +1,5 @@
 import type { Channel } from './message.js';
-import type { NoticeField, NoticeKind, OtpPurpose } from './templates/catalog.js';
+import { SUPPORT_NOTICE_KINDS, type NoticeField, type NoticeKind, type OtpPurpose } from './templates/catalog.js';
 import { assertLinkFree, linkFreeIdentifier, plainText } from './templates/link-free.js';
 import { catalog, resolveLocale } from './templates/locales.js';
 
@@ -11,22 +11,12 @@ import { catalog, resolveLocale } from './templates/locales.js';
  * them: one-time codes, security notices and the SMS to a replaced mobile number.
  */
 
-export type { NoticeField, NoticeKind, OtpPurpose } from './templates/catalog.js';
+export { NOTICE_KINDS, type NoticeField, type NoticeKind, type OtpPurpose } from './templates/catalog.js';
 export { containsLink, linkFreeIdentifier, plainText, type LinkFreeIdentifier } from './templates/link-free.js';
 export { MESSAGE_LOCALES, isMessageLocale, negotiateLocale, resolveLocale, type MessageLocale } from './templates/locales.js';
 
 /** Notices about something support did: they end with SUPPORT_FOOTER rather than the "change your password" advice. */
-const SUPPORT_NOTICES: ReadonlySet<NoticeKind> = new Set<NoticeKind>([
-  'details_corrected',
-  'correction_resolved',
-  'correction_rejected',
-  'contact_changed_by_support',
-  'recovery_unlocked',
-  'devices_revoked',
-  'sessions_ended',
-  'account_disabled',
-  'account_enabled',
-]);
+const SUPPORT_NOTICES: ReadonlySet<NoticeKind> = new Set<NoticeKind>(SUPPORT_NOTICE_KINDS);
 
 export interface OtpMessageInput {
   purpose: OtpPurpose;

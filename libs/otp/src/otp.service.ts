@@ -11,6 +11,7 @@ import {
   consumeChallenge,
   countAttempt,
   countAttemptIn,
+  type CountedChallenge,
   insertChallenge,
   lockIssueKeys,
   recentIssues,
@@ -153,19 +154,9 @@ export class OtpService {
    */
   async check(input: VerifyOtp): Promise<OtpCheck> {
     const m = this.dataSource.manager;
-    const now = this.clock.now();
-    const subject = this.wellFormedSubject(input.subject);
-    if (!this.wellFormedBinding(input) || !subject) {
-      return this.fail(m, input, subject, { reason: 'not_found', attemptsLeft: 0 }, {});
-    }
-    const code = normalizeCode(input.code);
-    if (code === null) return this.unattempted(m, input, subject, now, true);
-    const live = await countAttempt(this.dataSource, [input.challengeId, input.purpose, subject.type, subject.id, input.flowId, now]);
-    if (!live) return this.unattempted(m, input, subject, now, false);
-    if (!hmacMatches(live.code_hmac, codeHmac(this.secrets.otp, live.id, code))) {
-      const attemptsLeft = Math.max(0, live.max_attempts - live.attempts);
-      return this.fail(m, input, subject, { reason: 'invalid', attemptsLeft }, { channel: live.channel, attempts: live.attempts });
-    }
+    const attempt = await this.attempt(m, input, this.clock.now(), (values) => countAttempt(this.dataSource, values));
+    if (!attempt.ok) return attempt;
+    const { live, subject } = attempt;
     const binding: OtpBinding = { challengeId: live.id, purpose: input.purpose, subject, flowId: input.flowId };
     return { ok: true, claim: { challengeId: live.id, binding, channel: live.channel, attempts: live.attempts, context: input.context } };
   }
@@ -366,22 +357,9 @@ export class OtpService {
 
   private async verifyIn(m: EntityManager, input: VerifyOtp): Promise<VerifyOtpResult> {
     const now = this.clock.now();
-    const subject = this.wellFormedSubject(input.subject);
-    if (!this.wellFormedBinding(input) || !subject) {
-      return this.fail(m, input, subject, { reason: 'not_found', attemptsLeft: 0 }, {});
-    }
-
-    const code = normalizeCode(input.code);
-    if (code === null) return this.unattempted(m, input, subject, now, true);
-
-    // One atomic step: counts the attempt only while the challenge is live and bound as claimed.
-    const live = await countAttemptIn(m, [input.challengeId, input.purpose, subject.type, subject.id, input.flowId, now]);
-    if (!live) return this.unattempted(m, input, subject, now, false);
-
-    if (!hmacMatches(live.code_hmac, codeHmac(this.secrets.otp, live.id, code))) {
-      const attemptsLeft = Math.max(0, live.max_attempts - live.attempts);
-      return this.fail(m, input, subject, { reason: 'invalid', attemptsLeft }, { channel: live.channel, attempts: live.attempts });
-    }
+    const attempt = await this.attempt(m, input, now, (values) => countAttemptIn(m, values));
+    if (!attempt.ok) return attempt;
+    const { live, subject } = attempt;
 
     if (!(await consumeChallenge(m, live.id, now))) {
       return this.fail(m, input, subject, { reason: 'used', attemptsLeft: 0 }, { channel: live.channel, attempts: live.attempts });
@@ -389,6 +367,33 @@ export class OtpService {
     const binding: OtpBinding = { challengeId: live.id, purpose: input.purpose, subject, flowId: input.flowId };
     await this.audit.record(this.verifiedEvent(binding, live.channel, live.id, live.attempts, input.context), m);
     return { ok: true, challengeId: live.id };
+  }
+
+  /**
+   * What `check` and `verify` share: refuses a malformed binding or code, counts one attempt
+   * with `count` (one atomic step: only while the challenge is live and bound as claimed) and
+   * compares the code. A failure is recorded (`otp.failed`) and returned; the right code
+   * answers the counted challenge, not yet used.
+   */
+  private async attempt(
+    m: EntityManager,
+    input: VerifyOtp,
+    now: Date,
+    count: (values: unknown[]) => Promise<CountedChallenge | undefined>,
+  ): Promise<OtpFailure | { ok: true; live: CountedChallenge; subject: OtpSubject }> {
+    const subject = this.wellFormedSubject(input.subject);
+    if (!this.wellFormedBinding(input) || !subject) {
+      return this.fail(m, input, subject, { reason: 'not_found', attemptsLeft: 0 }, {});
+    }
+    const code = normalizeCode(input.code);
+    if (code === null) return this.unattempted(m, input, subject, now, true);
+    const live = await count([input.challengeId, input.purpose, subject.type, subject.id, input.flowId, now]);
+    if (!live) return this.unattempted(m, input, subject, now, false);
+    if (!hmacMatches(live.code_hmac, codeHmac(this.secrets.otp, live.id, code))) {
+      const attemptsLeft = Math.max(0, live.max_attempts - live.attempts);
+      return this.fail(m, input, subject, { reason: 'invalid', attemptsLeft }, { channel: live.channel, attempts: live.attempts });
+    }
+    return { ok: true, live, subject };
   }
 
   private async fail(

@@ -2,7 +2,7 @@ import { DomainError } from '#libs/core';
 import { containsLink } from '#libs/notifications';
 import { startHarness, type Harness } from '../../../test/support/journeys.js';
 import { seedOrganization, seedUser } from '../../../test/support/web.js';
-import { SecurityCodeGuard, type GuardCandidate } from './security-code.guard.js';
+import { SecurityCodeGuard, guardCandidate, type GuardCandidate } from './security-code.guard.js';
 
 /**
  * The lockout sentinel against real PostgreSQL (inside a running IdP, so the blocked notice
@@ -32,15 +32,7 @@ describe('SecurityCodeGuard', () => {
       `SELECT id, organization_id, status, security_code_hash, recovery_locked_at, email, first_name FROM users WHERE id = $1`,
       [id],
     );
-    return {
-      id: r.id,
-      organizationId: r.organization_id,
-      status: r.status,
-      securityCodeHash: r.security_code_hash,
-      lockedAt: r.recovery_locked_at,
-      email: r.email,
-      firstName: r.first_name,
-    };
+    return guardCandidate(r);
   }
 
   const counters = async (id: string) => {
@@ -50,16 +42,20 @@ describe('SecurityCodeGuard', () => {
     );
     return rows[0]!;
   };
+  /** A user `g.<name>` with the security code 40817263 and the email `<name>@example.com`, unless `more` says otherwise. */
+  const seedGuarded = (name: string, organization = org, more: Partial<Parameters<typeof seedUser>[2]> = {}) =>
+    seedUser(db(), organization, {
+      enterpriseId: `g.${name}`,
+      password: `irrelevant password of ${name}`,
+      securityCode: '40817263',
+      email: `${name}@example.com`,
+      ...more,
+    });
   const blockedMails = (address: string) =>
     h.mail.messagesTo(address).filter((m) => m.subject.includes('Recovery of your Gatehouse account is blocked'));
 
   it('accepts the right code and resets the count; counts a wrong one', async () => {
-    const id = await seedUser(db(), org, {
-      enterpriseId: 'g.reset',
-      password: 'irrelevant password 1',
-      securityCode: '40817263',
-      email: 'reset@example.com',
-    });
+    const id = await seedGuarded('reset');
     expect(await guard.check([await candidate(id)], '11111119')).toEqual({ verdict: 'refused', reason: 'wrong_code', newlyLocked: [] });
     expect(await guard.check([await candidate(id)], '11111119')).toMatchObject({ reason: 'wrong_code' });
     expect(await counters(id)).toEqual({ failed: 2, locked_at: null });
@@ -81,12 +77,7 @@ describe('SecurityCodeGuard', () => {
   });
 
   it('locks at the default limit of 5, emails the user once, and then refuses even the right code without counting', async () => {
-    const id = await seedUser(db(), org, {
-      enterpriseId: 'g.five',
-      password: 'irrelevant password 2',
-      securityCode: '40817263',
-      email: 'five@example.com',
-    });
+    const id = await seedGuarded('five');
     for (let i = 1; i <= 4; i++) expect(await guard.check([await candidate(id)], '99999990')).toMatchObject({ newlyLocked: [] });
     expect(await guard.check([await candidate(id)], '99999990')).toEqual({ verdict: 'refused', reason: 'wrong_code', newlyLocked: [id] });
     expect(await counters(id)).toEqual({ failed: 5, locked_at: h.clock.now() });
@@ -105,12 +96,7 @@ describe('SecurityCodeGuard', () => {
   });
 
   it('counts parallel wrong guesses atomically: the organization limit (3) is never exceeded and exactly one notice goes out', async () => {
-    const id = await seedUser(db(), strict, {
-      enterpriseId: 'g.race',
-      password: 'irrelevant password 3',
-      securityCode: '40817263',
-      email: 'race@example.com',
-    });
+    const id = await seedGuarded('race', strict);
     const c = await candidate(id);
     // Every request saw the user unlocked when it loaded it (a stale candidate), as parallel requests would.
     const verdicts = await Promise.all(Array.from({ length: 12 }, () => guard.check([c], '12121219')));
@@ -129,31 +115,15 @@ describe('SecurityCodeGuard', () => {
   });
 
   it('a disabled user is refused as blocked, even with the right code, and nothing is counted', async () => {
-    const id = await seedUser(db(), org, {
-      enterpriseId: 'g.disabled',
-      password: 'irrelevant password 4',
-      securityCode: '40817263',
-      email: 'disabled@example.com',
-      status: 'disabled',
-    });
+    const id = await seedGuarded('disabled', org, { status: 'disabled' });
     expect(await guard.check([await candidate(id)], '40817263')).toEqual({ verdict: 'refused', reason: 'blocked', newlyLocked: [] });
     expect(await guard.check([await candidate(id)], '11111119')).toEqual({ verdict: 'refused', reason: 'blocked', newlyLocked: [] });
     expect(await counters(id)).toEqual({ failed: 0, locked_at: null });
   });
 
   it('with several users behind one email, the right code picks its user and a wrong one counts for each active one', async () => {
-    const a = await seedUser(db(), org, {
-      enterpriseId: 'g.shared.a',
-      password: 'irrelevant password 5',
-      securityCode: '40817263',
-      email: 'shared@example.com',
-    });
-    const b = await seedUser(db(), org, {
-      enterpriseId: 'g.shared.b',
-      password: 'irrelevant password 6',
-      securityCode: '52719384',
-      email: 'shared@example.com',
-    });
+    const a = await seedGuarded('shared.a', org, { email: 'shared@example.com' });
+    const b = await seedGuarded('shared.b', org, { email: 'shared@example.com', securityCode: '52719384' });
     expect(await guard.check([await candidate(a), await candidate(b)], '52719384')).toEqual({ verdict: 'accepted', userId: b });
     expect(await guard.check([await candidate(a), await candidate(b)], '11111119')).toMatchObject({ reason: 'wrong_code' });
     expect((await counters(a)).failed).toBe(1);
@@ -161,12 +131,7 @@ describe('SecurityCodeGuard', () => {
   });
 
   it('unlock() lets the user recover again, audits who and why, and needs a reason', async () => {
-    const id = await seedUser(db(), strict, {
-      enterpriseId: 'g.unlock',
-      password: 'irrelevant password 7',
-      securityCode: '40817263',
-      email: 'unlock@example.com',
-    });
+    const id = await seedGuarded('unlock', strict);
     for (let i = 0; i < 3; i++) await guard.check([await candidate(id)], '12121219');
     expect((await counters(id)).locked_at).not.toBeNull();
     const staff = { type: 'staff' as const, id: 'staff-42' };

@@ -8,10 +8,11 @@ import {
   clearRecoveryLock,
   countRecoveryFailure,
   settleSecurityCodeSuccess,
+  type RecoveryCandidateRow,
   userRecoveryAttempts,
   userRecoveryAttemptsForUpdate,
 } from '#libs/identity';
-import { OutboxService, messageLocaleFor, noticeMessage } from '#libs/notifications';
+import { OutboxService } from '#libs/notifications';
 import type { RequestMeta } from '#libs/sessions';
 
 /** A user that the submitted recovery details name, with what the guard needs to decide. */
@@ -23,6 +24,19 @@ export interface GuardCandidate {
   lockedAt: Date | null;
   email: string;
   firstName: string;
+}
+
+/** A candidate as the guard sees it, from its `users` row. */
+export function guardCandidate(r: RecoveryCandidateRow): GuardCandidate {
+  return {
+    id: r.id,
+    organizationId: r.organization_id,
+    status: r.status,
+    securityCodeHash: r.security_code_hash,
+    lockedAt: r.recovery_locked_at,
+    email: r.email,
+    firstName: r.first_name,
+  };
 }
 
 export type GuardVerdict =
@@ -165,16 +179,7 @@ export class SecurityCodeGuard {
       );
       if (row.locked_at) {
         await this.audit.record({ ...base, type: 'recovery.locked', details: { failed_attempts: row.attempts, limit: max } }, m);
-        const locale = await messageLocaleFor(m, { type: 'user', id: user.id });
-        const notice = noticeMessage('recovery_blocked', { firstName: user.firstName, at: now, locale });
-        noticeId = await this.outbox.enqueue(m, {
-          channel: 'email',
-          locale,
-          to: user.email,
-          purpose: 'notice.recovery_blocked',
-          subject: notice.subject,
-          text: notice.text,
-        });
+        noticeId = await this.outbox.enqueueNotice(m, user, 'recovery_blocked', { at: now });
       }
     });
     if (noticeId) this.deliverLater(noticeId);

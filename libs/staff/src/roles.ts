@@ -1,3 +1,4 @@
+import type { AuditEventInput } from '#libs/audit';
 import { DomainError, foldKey } from '#libs/core';
 
 export type StaffRole = 'support' | 'supervisor';
@@ -55,4 +56,20 @@ export function auditMeta(meta: { ip?: string | null; userAgent?: string | null;
   requestId: string | null;
 } {
   return { ip: meta.ip ?? null, userAgent: meta.userAgent ?? null, requestId: meta.requestId ?? null };
+}
+
+/** The audit event of a refused anonymous attempt on a staff account: the account when one was named (else no subject), and why. */
+export function refusedAttempt(
+  type: string,
+  staffId: string | null,
+  meta: Parameters<typeof auditMeta>[0],
+  reason: string,
+): AuditEventInput {
+  return {
+    type,
+    actor: { type: 'anonymous' },
+    subject: staffId ? { type: 'staff', id: staffId } : null,
+    ...auditMeta(meta),
+    details: { reason },
+  };
 }

@@ -8,7 +8,7 @@ import { CodeStepService, maskEmail, type Delivery, type SentCode, type StepErro
 import type { RequestMeta } from '#libs/sessions';
 import { safeReturnTo } from '#libs/signin';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '#libs/throttle';
-import { auditMeta, type StaffPrincipal, type StaffRole } from './roles.js';
+import { auditMeta, refusedAttempt, type StaffPrincipal, type StaffRole } from './roles.js';
 import { StaffSessionService } from './staff-session.service.js';
 import { rehashStaffPassword, staffByEmailKey, staffSignInRowById } from './staff.queries.js';
 
@@ -70,13 +70,7 @@ export class StaffSignInService {
     ]);
     if (!reserved.ok) return { step: 'credentials', error: refusalError(reserved) };
     const fail = async (reason: string, staffId: string | null): Promise<StaffSignInOutcome> => {
-      await this.audit.record({
-        type: 'staff_signin.failed',
-        actor: { type: 'anonymous' },
-        subject: staffId ? { type: 'staff', id: staffId } : null,
-        ...auditMeta(meta),
-        details: { reason },
-      });
+      await this.audit.record(refusedAttempt('staff_signin.failed', staffId, meta, reason));
       return { step: 'credentials', error: { code: 'invalid_credentials', message: STAFF_SIGNIN_FAILURE } };
     };
 

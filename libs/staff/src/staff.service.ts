@@ -7,7 +7,7 @@ import { PasswordHasher, checkEmail, checkName, checkNewPassword } from '#libs/i
 import { OutboxService } from '#libs/notifications';
 import type { RequestMeta } from '#libs/sessions';
 import { IP_RULE, ThrottleService, throttledError } from '#libs/throttle';
-import { assertCanActOn, auditMeta, isStaffRole, type StaffPrincipal, type StaffRole } from './roles.js';
+import { assertCanActOn, auditMeta, isStaffRole, refusedAttempt, type StaffPrincipal, type StaffRole } from './roles.js';
 import { generateSetupCode, normalizeSetupCode, setupCodeHmac, setupCodeMatches, setupSelector } from './setup-code.js';
 import { staffSetupMessage } from './setup-message.js';
 import { StaffSessionService } from './staff-session.service.js';
@@ -170,13 +170,7 @@ export class StaffService {
     const reserved = await this.throttle.reserve([[ipKey, IP_RULE]]);
     if (!reserved.ok) return { ok: false, code: 'throttled', message: throttledError(reserved.wait).message, fieldErrors: {} };
     const invalid = async (reason: string, staffId: string | null): Promise<SetupResult> => {
-      await this.audit.record({
-        type: 'staff.setup_failed',
-        actor: { type: 'anonymous' },
-        subject: staffId ? { type: 'staff', id: staffId } : null,
-        ...auditMeta(meta),
-        details: { reason },
-      });
+      await this.audit.record(refusedAttempt('staff.setup_failed', staffId, meta, reason));
       return { ok: false, code: 'invalid_setup_code', message: INVALID_SETUP, fieldErrors: { code: INVALID_SETUP } };
     };
 

@@ -3,25 +3,34 @@ import type { LinkFreeIdentifier } from './link-free.js';
 
 export type OtpPurpose = 'login' | 'enrollment' | 'step_up' | 'recovery' | 'verification' | 'transaction';
 
-export type NoticeKind =
-  | 'new_device'
-  | 'password_changed'
-  | 'security_code_changed'
-  | 'recovery_blocked'
-  | 'enterprise_id_reminder'
-  | 'email_changed'
-  | 'mobile_changed'
-  | 'correction_received'
-  // Support console actions (libs/support): what support did, never why (the reason is internal).
-  | 'details_corrected'
-  | 'correction_resolved'
-  | 'correction_rejected'
-  | 'contact_changed_by_support'
-  | 'recovery_unlocked'
-  | 'devices_revoked'
-  | 'sessions_ended'
-  | 'account_disabled'
-  | 'account_enabled';
+/** Notices about what happened to the user's own account. */
+export const ACCOUNT_NOTICE_KINDS = [
+  'new_device',
+  'password_changed',
+  'security_code_changed',
+  'recovery_blocked',
+  'enterprise_id_reminder',
+  'email_changed',
+  'mobile_changed',
+  'correction_received',
+] as const;
+
+/** Support console actions (libs/support): what support did, never why (the reason is internal). */
+export const SUPPORT_NOTICE_KINDS = [
+  'details_corrected',
+  'correction_resolved',
+  'correction_rejected',
+  'contact_changed_by_support',
+  'recovery_unlocked',
+  'devices_revoked',
+  'sessions_ended',
+  'account_disabled',
+  'account_enabled',
+] as const;
+
+export const NOTICE_KINDS = [...ACCOUNT_NOTICE_KINDS, ...SUPPORT_NOTICE_KINDS] as const;
+
+export type NoticeKind = (typeof NOTICE_KINDS)[number];
 
 /** Profile fields a notice may name (never their values). */
 export type NoticeField = 'first_name' | 'last_name' | 'email' | 'mobile';

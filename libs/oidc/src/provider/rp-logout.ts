@@ -1,10 +1,10 @@
-import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
 import type { DataSource } from 'typeorm';
 import type { AuditService } from '#libs/audit';
 import { revokeGrant } from '../pg-adapter.js';
 import { LOGOUT_CONFIRMED, type ProviderMiddleware, type SessionBridge } from './options.js';
+import { accountEvent } from './request-audit.js';
 import { END_SESSION_CONFIRM_PATH } from './routes.js';
 import type { MirroredSession } from './session-mirror.js';
 
@@ -52,16 +52,13 @@ export function rpLogout(provider: Provider, o: RpLogoutOptions): ProviderMiddle
     for (const [, grantId] of ended) await revokeGrant(o.dataSource, grantId);
     const accountId = ctx.oidc.session?.accountId;
     if (!o.audit || !accountId || ended.length === 0) return;
-    const id = (ctx.req as IncomingMessage & { id?: unknown }).id;
-    await o.audit.record({
-      type: 'oidc.logout_grants_revoked',
-      actor: { type: 'user', id: accountId },
-      subject: { type: 'user', id: accountId },
-      ip: ctx.ip || null,
-      userAgent: ctx.get('user-agent') || null,
-      requestId: typeof id === 'string' ? id : null,
-      details: { client_id: before.asking ?? null, client_ids: ended.map(([clientId]) => clientId), signed_out: everyApp },
-    });
+    await o.audit.record(
+      accountEvent(ctx, accountId, 'oidc.logout_grants_revoked', {
+        client_id: before.asking ?? null,
+        client_ids: ended.map(([clientId]) => clientId),
+        signed_out: everyApp,
+      }),
+    );
   };
 
   return async (ctx, next) => {

@@ -1,10 +1,10 @@
-import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { Configuration, KoaContextWithOIDC } from 'oidc-provider';
 import type { AuditService } from '#libs/audit';
 import { acrOf, amrOf } from '#libs/factors';
 import { grantRequested } from '../grants.js';
 import type { ProviderMiddleware } from './options.js';
+import { accountEvent } from './request-audit.js';
 import { OIDC_ROUTES } from './routes.js';
 import type { GatehouseSessionOf, MirroredSession } from './session-mirror.js';
 
@@ -77,22 +77,15 @@ export function silentAuthorization(provider: Provider, o: SilentAuthorizationOp
     const session = await gatehouseSession(ctx);
     const accountId = oidc.session?.accountId;
     if (!accountId) return;
-    const id = (ctx.req as IncomingMessage & { id?: unknown }).id;
-    await o.audit.record({
-      type: 'oidc.authorized',
-      actor: { type: 'user', id: accountId },
-      subject: { type: 'user', id: accountId },
-      ip: ctx.ip || null,
-      userAgent: ctx.get('user-agent') || null,
-      requestId: typeof id === 'string' ? id : null,
-      details: {
+    await o.audit.record(
+      accountEvent(ctx, accountId, 'oidc.authorized', {
         client_id: oidc.client?.clientId,
         session_id: session?.userId === accountId ? session.id : null,
         acr: oidc.acr,
         amr: oidc.amr,
         silent,
-      },
-    });
+      }),
+    );
   };
 }
 
