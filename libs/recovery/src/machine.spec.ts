@@ -17,6 +17,7 @@ const later = (seconds: number) => new Date(NOW.getTime() + seconds * 1000);
 
 const accepted = (channels: Array<'email' | 'sms' | 'voice'>, preferred: 'email' | 'sms' | 'voice' = 'email'): RecoveryEvent => ({
   type: 'security_code_accepted',
+  record: { method: 'security_code', at: NOW.toISOString() },
   userId: 'u1',
   credentialVersion: 3,
   channels,
@@ -115,6 +116,9 @@ describe('recovery state machine', () => {
     const chose = nextRecovery(identify, accepted(['email', 'sms']), NOW);
     expect(() => nextRecovery(chose, { type: 'code_verified' }, NOW)).toThrow(RecoveryStepError);
     expect(() => nextRecovery(chose, accepted(['email']), NOW)).toThrow(RecoveryStepError);
+    // Only a recovery factor's record proves the person here: a password does not.
+    const password = { ...accepted(['email']), record: { method: 'password', at: NOW.toISOString() } } as RecoveryEvent;
+    expect(() => nextRecovery(identify, password, NOW)).toThrow(/not_a_recovery_factor/u);
     expect(() => nextRecovery(chose, { type: 'continue_to_password' }, NOW)).toThrow(RecoveryStepError);
     const pw = run(chose, [sent('sms'), { type: 'code_verified' }]);
     expect(() => nextRecovery(pw, { type: 'continue_to_password' }, NOW)).toThrow(RecoveryStepError);

@@ -1,6 +1,6 @@
 import { Duration, FlowStepError, type Channel } from '#libs/core';
 import { codeSent, codeVerified, type ChannelChoice, type CodeSentEvent, type SentCode } from '#libs/otp';
-import type { VerificationRecord } from '#libs/sessions';
+import { factorOf, type VerificationRecord } from '#libs/factors';
 
 /**
  * Self-service recovery as a pure state machine: (state, event, now) -> next state. The
@@ -47,7 +47,15 @@ export type RecoveryState =
   | { step: 'done'; goal: RecoveryGoal; userId: string };
 
 export type RecoveryEvent =
-  | { type: 'security_code_accepted'; userId: string; credentialVersion: number; channels: Channel[]; preferred: Channel }
+  | {
+      type: 'security_code_accepted';
+      /** The recovery factor's record (the security code factor's verify yields it). */
+      record: VerificationRecord;
+      userId: string;
+      credentialVersion: number;
+      channels: Channel[];
+      preferred: Channel;
+    }
   | { type: 'details_not_matched' }
   | CodeSentEvent
   | { type: 'decoy_resent' }
@@ -89,6 +97,7 @@ export function nextRecovery(state: RecoveryState, event: RecoveryEvent, now: Da
   switch (event.type) {
     case 'security_code_accepted': {
       if (state.step !== 'identify') throw new RecoveryStepError(state.step, event.type);
+      if (factorOf(event.record)?.role !== 'recovery') throw new RecoveryStepError(state.step, `${event.type}:not_a_recovery_factor`);
       // Forgot Enterprise ID proves the email it was asked with: the code goes there only.
       const channels: Channel[] = state.goal === 'enterprise_id' ? ['email'] : [...event.channels];
       if (channels.length === 0) throw new RecoveryStepError(state.step, `${event.type}:no_channel`);
@@ -99,7 +108,7 @@ export function nextRecovery(state: RecoveryState, event: RecoveryEvent, now: Da
         credentialVersion: event.credentialVersion,
         channels,
         preferred: channels.includes(event.preferred) ? event.preferred : 'email',
-        verifications: [{ method: 'security_code', at }],
+        verifications: [event.record],
       };
     }
     case 'details_not_matched':

@@ -135,6 +135,7 @@ export class RecoveryService {
             state,
             {
               type: 'security_code_accepted',
+              record: verdict.record,
               userId: user.id,
               credentialVersion: user.credentialVersion,
               channels: availableChannels(user, policy),

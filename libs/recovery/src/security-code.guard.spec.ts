@@ -60,7 +60,11 @@ describe('SecurityCodeGuard', () => {
     expect(await guard.check([await candidate(id)], '11111119')).toMatchObject({ reason: 'wrong_code' });
     expect(await counters(id)).toEqual({ failed: 2, locked_at: null });
     expect(await guard.status(id)).toEqual({ failedAttempts: 2, lockedAt: null });
-    expect(await guard.check([await candidate(id)], '40817263')).toEqual({ verdict: 'accepted', userId: id });
+    expect(await guard.check([await candidate(id)], '40817263')).toEqual({
+      verdict: 'accepted',
+      userId: id,
+      record: { method: 'security_code', at: expect.any(String) },
+    });
     expect(await counters(id)).toEqual({ failed: 0, locked_at: null });
     const events = await db().query<Array<{ details: unknown }>>(
       `SELECT details FROM audit_events WHERE subject_id = $1 AND event_type = 'recovery.security_code_failed' ORDER BY id`,
@@ -158,7 +162,11 @@ describe('SecurityCodeGuard', () => {
       ip: '10.1.2.3',
       details: { reason: 'Caller verified by video call', was_locked: true, failed_attempts: 3 },
     });
-    expect(await guard.check([await candidate(id)], '40817263')).toEqual({ verdict: 'accepted', userId: id });
+    expect(await guard.check([await candidate(id)], '40817263')).toEqual({
+      verdict: 'accepted',
+      userId: id,
+      record: { method: 'security_code', at: expect.any(String) },
+    });
     // Unlocking an unlocked user is harmless and says so.
     expect(await guard.unlock(id, staff, 'double check')).toEqual({ wasLocked: false, failedAttempts: 0 });
   });

@@ -2,6 +2,7 @@ import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { AuditService, type AuditEventInput } from '#libs/audit';
 import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters, isUuidAnyCase } from '#libs/core';
+import { securityCodeFactor, type SecurityCodeRecord } from '#libs/factors';
 import {
   Directory,
   PasswordHasher,
@@ -41,7 +42,7 @@ export function guardCandidate(r: RecoveryCandidateRow): GuardCandidate {
 
 export type GuardVerdict =
   /** The code matched an active, unlocked user; that user's failure count is back to 0. */
-  | { verdict: 'accepted'; userId: string }
+  | { verdict: 'accepted'; userId: string; record: SecurityCodeRecord }
   /** Nobody matched: no candidate at all, a wrong code, or a locked or disabled user. Outside, all look alike. */
   | { verdict: 'refused'; reason: 'no_match' | 'wrong_code' | 'blocked'; newlyLocked: string[] };
 
@@ -82,16 +83,18 @@ export class SecurityCodeGuard {
       await this.hasher.verifyDummy(code);
       return { verdict: 'refused', reason: 'no_match', newlyLocked: [] };
     }
-    const results = await Promise.all(candidates.map((c) => this.hasher.verify(c.securityCodeHash, code)));
+    const now = this.clock.now();
+    const results = await Promise.all(candidates.map((c) => securityCodeFactor.verify(code, c.securityCodeHash, this.hasher, now)));
     const eligible = (c: GuardCandidate) => c.status === 'active' && c.lockedAt === null;
 
     const matched = candidates.findIndex((c, i) => eligible(c) && results[i]!.ok);
-    if (matched >= 0) {
+    const verified = matched >= 0 ? results[matched]! : undefined;
+    if (verified?.ok) {
       const user = candidates[matched]!;
-      const rehashed = results[matched]!.rehashed ?? null;
+      const rehashed = verified.rehashed ?? null;
       // Resets only while still unlocked: a lock that parallel wrong guesses set just now wins.
       const [reset] = await settleSecurityCodeSuccess(this.dataSource, [user.id, rehashed, user.securityCodeHash]);
-      if (reset.length > 0) return { verdict: 'accepted', userId: user.id };
+      if (reset.length > 0) return { verdict: 'accepted', userId: user.id, record: verified.record };
       return { verdict: 'refused', reason: 'blocked', newlyLocked: [] };
     }
 
