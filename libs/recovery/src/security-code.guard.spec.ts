@@ -63,7 +63,7 @@ describe('SecurityCodeGuard', () => {
     expect(await guard.check([await candidate(id)], '40817263')).toEqual({
       verdict: 'accepted',
       userId: id,
-      record: { method: 'security_code', at: expect.any(String) },
+      record: { method: 'security_code', at: h.clock.now().toISOString() },
     });
     expect(await counters(id)).toEqual({ failed: 0, locked_at: null });
     const events = await db().query<Array<{ details: unknown }>>(
@@ -128,7 +128,11 @@ describe('SecurityCodeGuard', () => {
   it('with several users behind one email, the right code picks its user and a wrong one counts for each active one', async () => {
     const a = await seedGuarded('shared.a', org, { email: 'shared@example.com' });
     const b = await seedGuarded('shared.b', org, { email: 'shared@example.com', securityCode: '52719384' });
-    expect(await guard.check([await candidate(a), await candidate(b)], '52719384')).toEqual({ verdict: 'accepted', userId: b });
+    expect(await guard.check([await candidate(a), await candidate(b)], '52719384')).toEqual({
+      verdict: 'accepted',
+      userId: b,
+      record: { method: 'security_code', at: h.clock.now().toISOString() },
+    });
     expect(await guard.check([await candidate(a), await candidate(b)], '11111119')).toMatchObject({ reason: 'wrong_code' });
     expect((await counters(a)).failed).toBe(1);
     expect((await counters(b)).failed).toBe(1);
@@ -165,7 +169,7 @@ describe('SecurityCodeGuard', () => {
     expect(await guard.check([await candidate(id)], '40817263')).toEqual({
       verdict: 'accepted',
       userId: id,
-      record: { method: 'security_code', at: expect.any(String) },
+      record: { method: 'security_code', at: h.clock.now().toISOString() },
     });
     // Unlocking an unlocked user is harmless and says so.
     expect(await guard.unlock(id, staff, 'double check')).toEqual({ wasLocked: false, failedAttempts: 0 });
