@@ -80,13 +80,33 @@ export interface KnowledgeFactor<R extends { method: string; at: string }> exten
   verify(secret: string, hash: string, check: SecretCheck, now: Date): Promise<KnowledgeVerdict<R>>;
 }
 
-/** The `verify` of a knowledge factor whose record is its name and the time. */
-export function verifySecret<R extends { method: string; at: string }>(method: R['method']) {
-  return async (secret: string, hash: string, check: SecretCheck, now: Date): Promise<KnowledgeVerdict<R>> => {
-    const checked = await check.verify(hash, secret);
-    if (!checked.ok) return { ok: false };
-    return { ok: true, record: { method, at: now.toISOString() } as R, ...(checked.rehashed ? { rehashed: checked.rehashed } : {}) };
+/**
+ * A knowledge factor whose record is its name and the time: its `verify` checks the secret
+ * with the hash check it is given (the same for all of them), and an organization may list it
+ * as allowed. `amr` is what its record proves (RFC 8176); it satisfies no level by itself.
+ */
+export function knowledgeFactor<R extends { method: string; at: string }>(spec: {
+  id: R['method'];
+  role: Factor['role'];
+  optional: boolean;
+  amr: readonly string[];
+}): KnowledgeFactor<R> {
+  const factor: KnowledgeFactor<R> = {
+    ...spec,
+    challenge: 'form',
+    availableFor: (_person, policy) => allowedBy(policy, factor),
+    proves: () => ({ amr: spec.amr, levels: [], fresh: true }),
+    async verify(secret, hash, check, now) {
+      const checked = await check.verify(hash, secret);
+      if (!checked.ok) return { ok: false };
+      return {
+        ok: true,
+        record: { method: spec.id, at: now.toISOString() } as R,
+        ...(checked.rehashed ? { rehashed: checked.rehashed } : {}),
+      };
+    },
   };
+  return factor;
 }
 
 /** A factor the organization's policy names among the allowed ones. */

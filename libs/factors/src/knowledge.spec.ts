@@ -9,25 +9,20 @@ const NOW = new Date('2026-06-01T09:00:00.000Z');
 describe('knowledge factors verify a secret against its hash and yield their record', () => {
   const hasher = new PasswordHasher({ memoryKiB: 8_192, timeCost: 1, parallelism: 1 });
 
-  it('the password: its record when right, nothing when wrong, and a rehash when the parameters changed', async () => {
+  it.each([
+    ['the password', passwordFactor, 'correct horse battery staple'],
+    ['the security code', securityCodeFactor, '48213957'],
+  ] as const)('%s: its record when the secret is right, nothing when it is wrong', async (_name, factor, secret) => {
+    const hash = await hasher.hash(secret);
+    expect(await factor.verify(secret, hash, hasher, NOW)).toEqual({ ok: true, record: { method: factor.id, at: NOW.toISOString() } });
+    expect(await factor.verify(`${secret}9`, hash, hasher, NOW)).toEqual({ ok: false });
+  });
+
+  it("a rehash when the hasher's parameters changed", async () => {
     const hash = await hasher.hash('correct horse battery staple');
-    expect(await passwordFactor.verify('correct horse battery staple', hash, hasher, NOW)).toEqual({
-      ok: true,
-      record: { method: 'password', at: NOW.toISOString() },
-    });
-    expect(await passwordFactor.verify('correct horse battery stapler', hash, hasher, NOW)).toEqual({ ok: false });
     const stronger = new PasswordHasher({ memoryKiB: 9_216, timeCost: 1, parallelism: 1 });
     const verdict = await passwordFactor.verify('correct horse battery staple', hash, stronger, NOW);
     expect(verdict.ok && verdict.rehashed).toMatch(/^\$argon2id\$v=19\$m=9216,/u);
-  });
-
-  it('the security code, with the same hasher', async () => {
-    const hash = await hasher.hash('48213957');
-    expect(await securityCodeFactor.verify('48213957', hash, hasher, NOW)).toEqual({
-      ok: true,
-      record: { method: 'security_code', at: NOW.toISOString() },
-    });
-    expect(await securityCodeFactor.verify('48213958', hash, hasher, NOW)).toEqual({ ok: false });
   });
 
   it('a legacy password, through the legacy formats check (never rehashed)', async () => {
