@@ -12,7 +12,7 @@ import {
   userCredentialHashes,
   userCredentialStateForUpdate,
 } from '#libs/identity';
-import { OutboxService, messageLocaleFor, noticeMessage, type NoticeKind } from '#libs/notifications';
+import { OutboxService, type NoticeKind } from '#libs/notifications';
 import { RememberedDeviceService, SessionService, type RequestMeta, type Session } from '#libs/sessions';
 import type { StepError } from '#libs/otp';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '#libs/throttle';
@@ -185,16 +185,7 @@ export class CredentialChangeService {
         manager,
       );
       const kind: NoticeKind = what === 'password' ? 'password_changed' : 'security_code_changed';
-      const locale = await messageLocaleFor(manager, { type: 'user', id: user.id });
-      const notice = noticeMessage(kind, { firstName: user.firstName, at: now, locale });
-      await this.outbox.enqueue(manager, {
-        channel: 'email',
-        locale,
-        to: user.email,
-        purpose: `notice.${kind}`,
-        subject: notice.subject,
-        text: notice.text,
-      });
+      await this.outbox.enqueueNotice(manager, user, kind, { at: now });
     });
     // The version mismatch already refuses every remembered device; revoking them also takes them off the account page.
     await this.devices.revoke(user.id, 'all', { type: 'user', id: user.id }, `${what.replace('_', ' ')} changed`, meta);

@@ -2,7 +2,7 @@ import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { AppConfig } from '#libs/config';
 import { Clock, Duration, type Channel } from '#libs/core';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
-import { secondFactorsOffered, type FactorId } from '#libs/factors';
+import { secondFactorsOffered } from '#libs/factors';
 import { Directory, type UserRecord } from '#libs/identity';
 import { CodeStepService, INVALID_CHANNEL, availableChannels, destinationOf, pickChannel, type Delivery, type StepError } from '#libs/otp';
 import { SessionService, lastOtpAt, type RequestMeta, type Session, type VerificationRecord } from '#libs/sessions';
@@ -84,19 +84,7 @@ export class StepUpService {
   /** The first step, without a flow yet: which channels the user may choose from. */
   async options(session: Session, returnTo?: unknown): Promise<StepUpOutcome> {
     const user = await this.requireUser(session);
-    const { factors, channels, preferred } = await this.offerTo(user);
-    return {
-      handle: null,
-      state: {
-        step: 'choose_channel',
-        sessionId: session.id,
-        userId: user.id,
-        factors,
-        channels,
-        preferred,
-        returnTo: safeReturnTo(returnTo),
-      },
-    };
+    return { handle: null, state: await this.firstStep(session, user, returnTo) };
   }
 
   /**
@@ -105,17 +93,8 @@ export class StepUpService {
    */
   async begin(session: Session, input: { channel?: unknown; returnTo?: unknown }, meta: RequestMeta): Promise<StepUpOutcome> {
     const user = await this.requireUser(session);
-    const { factors, channels, preferred } = await this.offerTo(user);
-    const state: StepUpState = {
-      step: 'choose_channel',
-      sessionId: session.id,
-      userId: user.id,
-      factors,
-      channels,
-      preferred,
-      returnTo: safeReturnTo(input.returnTo),
-    };
-    const chosen = pickChannel(channels, input.channel, preferred);
+    const state = await this.firstStep(session, user, input.returnTo);
+    const chosen = pickChannel(state.channels, input.channel, state.preferred);
     if (!chosen) return { handle: null, state, error: INVALID_CHANNEL };
     const { handle, flow } = await this.flows.create<StepUpState>('step_up', state);
     const outcome = await this.sendCode(handle, flow, user, session, chosen, meta);
@@ -213,12 +192,25 @@ export class StepUpService {
     return flow;
   }
 
-  /** What the step offers this person: the second factors (the registry's, under the policy), and the code factor's channels. */
-  private async offerTo(user: UserRecord): Promise<{ factors: FactorId[]; channels: Channel[]; preferred: Channel }> {
+  /** The first step: what it offers this person (the second factors, the registry's under the policy, and the code factor's channels). */
+  private async firstStep(
+    session: Session,
+    user: UserRecord,
+    returnTo: unknown,
+  ): Promise<Extract<StepUpState, { step: 'choose_channel' }>> {
     const policy = await this.directory.policy(user.organizationId);
     const channels = availableChannels(user, policy);
     const preferred = user.preferredOtpChannel && channels.includes(user.preferredOtpChannel) ? user.preferredOtpChannel : 'email';
-    return { factors: secondFactorsOffered(user, policy), channels, preferred };
+    const factors = secondFactorsOffered(user, policy);
+    return {
+      step: 'choose_channel',
+      sessionId: session.id,
+      userId: user.id,
+      factors,
+      channels,
+      preferred,
+      returnTo: safeReturnTo(returnTo),
+    };
   }
 
   private async requireUser(session: Session): Promise<UserRecord> {
