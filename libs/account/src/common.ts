@@ -1,6 +1,6 @@
 import { DomainError } from '#libs/core';
 import type { StepError } from '#libs/otp';
-import type { RequestMeta, Session } from '#libs/sessions';
+import { auditMeta, type RequestMeta, type Session } from '#libs/sessions';
 
 export const STEP_UP_REQUIRED: StepError = {
   code: 'step_up_required',
@@ -21,14 +21,8 @@ export function requestContext(userId: string, organizationId: string, meta: Req
   return {
     actor: { type: 'user' as const, id: userId },
     organizationId,
-    ip: meta.ip ?? null,
-    userAgent: meta.userAgent ?? null,
-    requestId: meta.requestId ?? null,
+    ...auditMeta(meta),
   };
-}
-
-export function auditMeta(meta: RequestMeta) {
-  return { ip: meta.ip ?? null, userAgent: meta.userAgent ?? null, requestId: meta.requestId ?? null };
 }
 
 /** The session a flow was started in must be the one continuing it. */

@@ -17,7 +17,8 @@ import {
 import { OutboxService, messageLocaleFor, noticeMessage } from '#libs/notifications';
 import { CodeStepService, INVALID_CHANNEL, maskDestination, pickChannel, type Delivery, type StepError } from '#libs/otp';
 import type { RequestMeta, Session } from '#libs/sessions';
-import { STEP_UP_REQUIRED, assertSameSession, auditMeta, flowNotFound, requestContext, sessionEnded, str } from './common.js';
+import { auditMeta } from '#libs/sessions';
+import { STEP_UP_REQUIRED, assertSameSession, flowNotFound, requestContext, sessionEnded, str } from './common.js';
 import type { ChangeOutcome } from './credential-change.service.js';
 import { contactChannels, nextContactChange, type ContactChangeState, type ContactKind } from './machines.js';
 import { StepUpService } from './step-up.service.js';

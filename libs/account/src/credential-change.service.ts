@@ -13,10 +13,10 @@ import {
   userCredentialStateForUpdate,
 } from '#libs/identity';
 import { OutboxService, type NoticeKind } from '#libs/notifications';
-import { RememberedDeviceService, SessionService, type RequestMeta, type Session } from '#libs/sessions';
+import { RememberedDeviceService, SessionService, type RequestMeta, type Session, auditMeta } from '#libs/sessions';
 import type { StepError } from '#libs/otp';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '#libs/throttle';
-import { STEP_UP_REQUIRED, auditMeta, sessionEnded, str } from './common.js';
+import { STEP_UP_REQUIRED, sessionEnded, str } from './common.js';
 import { StepUpService } from './step-up.service.js';
 
 export interface ChangeOutcome {

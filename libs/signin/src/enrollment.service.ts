@@ -22,7 +22,7 @@ import {
 import { MESSAGE_LOCALES, OutboxService, messageLocaleFor, negotiateLocale, noticeMessage } from '#libs/notifications';
 import { CodeStepService, codeVerified, type Delivery, type IssueOtp, type StepError } from '#libs/otp';
 import type { LegacyPasswordRecord } from '#libs/factors';
-import { SessionService, type RequestMeta, type VerificationRecord } from '#libs/sessions';
+import { SessionService, auditMeta, type RequestMeta, type VerificationRecord } from '#libs/sessions';
 import { nextEnrollment, type ChosenCredentials, type EnrollmentState } from './machines.js';
 
 export const CORRECTION_MAX = 1000;
@@ -104,9 +104,7 @@ export class EnrollmentService {
       actor: { type: 'anonymous' },
       subject: { type: 'legacy_account', id: account.id },
       organizationId: account.organizationId,
-      ip: meta.ip ?? null,
-      userAgent: meta.userAgent ?? null,
-      requestId: meta.requestId ?? null,
+      ...auditMeta(meta),
     });
     return handle;
   }
@@ -146,9 +144,7 @@ export class EnrollmentService {
           actor: { type: 'anonymous' },
           subject: { type: 'legacy_account', id: account.id },
           organizationId: account.organizationId,
-          ip: meta.ip ?? null,
-          userAgent: meta.userAgent ?? null,
-          requestId: meta.requestId ?? null,
+          ...auditMeta(meta),
           details: { correction_request_id: rows[0]!.id },
         },
         manager,
@@ -301,9 +297,7 @@ export class EnrollmentService {
             actor: { type: 'user', id },
             subject: { type: 'user', id },
             organizationId: account.organizationId,
-            ip: meta.ip ?? null,
-            userAgent: meta.userAgent ?? null,
-            requestId: meta.requestId ?? null,
+            ...auditMeta(meta),
             details: {
               legacy_account_id: account.id,
               enterprise_id: state.chosen.enterpriseId,

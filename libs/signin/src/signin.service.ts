@@ -35,7 +35,14 @@ import {
   type OtpClaim,
   type StepError,
 } from '#libs/otp';
-import { RememberedDeviceService, SessionService, type DeviceInspection, type DevicePolicy, type RequestMeta } from '#libs/sessions';
+import {
+  RememberedDeviceService,
+  SessionService,
+  auditMeta,
+  type DeviceInspection,
+  type DevicePolicy,
+  type RequestMeta,
+} from '#libs/sessions';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError, type Reservation } from '#libs/throttle';
 import { GENERIC_FAILURE, safeReturnTo } from './common.js';
 import { EnrollmentService } from './enrollment.service.js';
@@ -210,9 +217,7 @@ export class SignInService {
         type: 'signin.failed',
         actor: { type: 'anonymous' },
         subject: subjectId ? { type: 'user', id: subjectId } : null,
-        ip: ctx.ip ?? null,
-        userAgent: ctx.userAgent ?? null,
-        requestId: ctx.requestId ?? null,
+        ...auditMeta(ctx),
         details: { reason },
       });
       await waitUntilElapsed(started, this.options.failureFloor);
@@ -401,9 +406,7 @@ export class SignInService {
           actor: { type: 'user', id: user.id },
           subject: { type: 'user', id: user.id },
           organizationId: user.organizationId,
-          ip: ctx.ip ?? null,
-          userAgent: ctx.userAgent ?? null,
-          requestId: ctx.requestId ?? null,
+          ...auditMeta(ctx),
           details: { verified_by: 'login_code' },
         },
         m,
@@ -428,9 +431,7 @@ export class SignInService {
         context: {
           actor: { type: 'user', id: user.id },
           organizationId: user.organizationId,
-          ip: ctx.ip ?? null,
-          userAgent: ctx.userAgent ?? null,
-          requestId: ctx.requestId ?? null,
+          ...auditMeta(ctx),
         },
       },
       async ({ challengeId, messageId }) => {
