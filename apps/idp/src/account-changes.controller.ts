@@ -215,7 +215,8 @@ export class AccountChangesController {
     @CurrentSession() session: Session,
     @Input(ContactCodeForm) body: ContactCodeForm,
   ): Promise<void> {
-    const kind: ContactKind = /\/mobile\/verify\/?$/u.test(req.path) ? 'mobile' : 'email';
+    // As the router matches it: a trailing slash and any case.
+    const kind: ContactKind = /\/mobile\/verify\/?$/iu.test(req.path) ? 'mobile' : 'email';
     await pageStep(STEP_ERRORS, async () => {
       const meta = this.web.meta(req);
       const handle = handleFromForm(body.flow);
