@@ -3,7 +3,7 @@ import type { OtpChannel } from '#libs/identity';
 import type { StepError } from '#libs/otp';
 import { html, page, type SafeHtml } from '#libs/web';
 import { interactionCancelLink } from './oidc-views.js';
-import { masked, otpPage } from './views.js';
+import { CHANNEL_LABEL, csrfField, errorBox, input, masked, otpPage, type OtpPageOptions } from './views.js';
 
 /**
  * Pages of the signed-in account changes (password, security code, mobile, email) and of
@@ -11,8 +11,6 @@ import { masked, otpPage } from './views.js';
  * token, and a flow in progress rides in a hidden `flow` field (it is also bound to the
  * session, so the field alone is worth nothing).
  */
-
-const CHANNEL_LABEL: Record<OtpChannel, string> = { email: 'Email', sms: 'Text message', voice: 'Voice call' };
 
 export type AccountChange = 'password' | 'security_code' | 'mobile' | 'email';
 
@@ -34,38 +32,6 @@ export const CHANGE_NOTICES: Record<string, string> = {
   mobile_removed: 'Your mobile number was removed. Codes now come by email.',
   email_changed: 'Your email address was verified and saved. We told your previous address about the change.',
 };
-
-const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}" />`;
-
-function errorBox(error: StepError | undefined): SafeHtml {
-  return error ? html`<p class="error" role="alert" id="form-error">${error.message}</p>` : html``;
-}
-
-function input(
-  label: string,
-  name: string,
-  options: {
-    type?: string;
-    autocomplete?: string;
-    inputmode?: string;
-    value?: string;
-    hint?: string;
-    errors?: Record<string, string> | undefined;
-  },
-): SafeHtml {
-  const id = `f-${name}`;
-  const message = options.errors?.[name];
-  return html`<label for="${id}">${label}</label>
-    <input
-      id="${id}"
-      name="${name}"
-      type="${options.type ?? 'text'}"
-      ${options.value !== undefined ? html` value="${options.value}"` : ''}${options.autocomplete ? html` autocomplete="${options.autocomplete}"` : ''}${
-        options.inputmode ? html` inputmode="${options.inputmode}"` : ''
-      }${message ? html` aria-describedby="${name}-error" aria-invalid="true"` : ''}
-    />
-    ${options.hint ? html`<p class="hint">${options.hint}</p>` : ''}${message ? html`<p class="field-error" id="${name}-error">${message}</p>` : ''}`;
-}
 
 function channelChoice(channels: OtpChannel[], selected: OtpChannel, legend: string, errors?: Record<string, string>): SafeHtml {
   return html`<fieldset>
@@ -98,17 +64,8 @@ export function stepUpPage(
   const forApp = s.returnTo.startsWith('/interaction/');
   const cancel = forApp ? interactionCancelLink(s.returnTo) : html`<p class="links"><a href="/account">Cancel</a></p>`;
   if (s.step === 'otp') {
-    return otpPage({
-      channels: s.channels,
-      current: s.channel,
-      destinations,
-      delivery: outcome.delivery,
-      error: outcome.error,
-      action: '/account/step-up',
-      rememberAllowed: false,
-      title: 'Confirm it is you',
-      csrf,
-      extraButtons: html`${flowField(outcome.handle)}<input type="hidden" name="return_to" value="${s.returnTo}" /> ${cancel}`,
+    return flowCodePage(outcome, s, destinations, '/account/step-up', 'Confirm it is you', csrf, {
+      extra: html`<input type="hidden" name="return_to" value="${s.returnTo}" /> ${cancel}`,
     });
   }
   const what = change ? CHANGES[change].what : 'your account details';
@@ -132,53 +89,51 @@ export function stepUpPage(
   );
 }
 
-export function passwordPage(csrf: string, outcome?: { error?: StepError; fieldErrors?: Record<string, string> }): string {
-  const e = outcome?.fieldErrors;
+type Shown = { error?: StepError; fieldErrors?: Record<string, string> };
+
+/** The form of a password or a security code change: the current password, then the new one (`fields`), twice. */
+function credentialPage(change: 'password' | 'security_code', csrf: string, outcome: Shown | undefined, fields: SafeHtml): string {
+  const { path, title } = CHANGES[change];
   return page(
-    'Change password',
+    title,
     html`${errorBox(outcome?.error)}
-      <form method="post" action="/account/password">
+      <form method="post" action="${path}">
         ${csrfField(csrf)}
-        ${input('Current password', 'current_password', { type: 'password', autocomplete: 'current-password', errors: e })}
-        ${input('New password', 'new_password', {
-          type: 'password',
-          autocomplete: 'new-password',
-          errors: e,
-          hint: 'At least 12 characters and hard to guess: three or four uncommon words work well. Not a common or leaked password, and not built from your name, your IDs or your organization.',
-        })}
-        ${input('Confirm new password', 'confirm_password', { type: 'password', autocomplete: 'new-password', errors: e })}
+        ${input('Current password', 'current_password', { type: 'password', autocomplete: 'current-password', errors: outcome?.fieldErrors })}
+        ${fields}
         <p class="hint">Your other sessions will be signed out, and remembered devices will need a one-time code again.</p>
-        <button type="submit">Change password</button>
+        <button type="submit">${title}</button>
       </form>
       ${backLink}`,
   );
 }
 
-export function securityCodePage(
-  csrf: string,
-  length: { min: number; max: number },
-  outcome?: { error?: StepError; fieldErrors?: Record<string, string> },
-): string {
+export function passwordPage(csrf: string, outcome?: Shown): string {
+  const e = outcome?.fieldErrors;
+  return credentialPage(
+    'password',
+    csrf,
+    outcome,
+    html`${input('New password', 'new_password', {
+      type: 'password',
+      autocomplete: 'new-password',
+      errors: e,
+      hint: 'At least 12 characters and hard to guess: three or four uncommon words work well. Not a common or leaked password, and not built from your name, your IDs or your organization.',
+    })}
+    ${input('Confirm new password', 'confirm_password', { type: 'password', autocomplete: 'new-password', errors: e })}`,
+  );
+}
+
+export function securityCodePage(csrf: string, length: { min: number; max: number }, outcome?: Shown): string {
   const e = outcome?.fieldErrors;
   const digits = length.min === length.max ? `${length.min}` : `${length.min} to ${length.max}`;
-  return page(
-    'Change security code',
-    html`${errorBox(outcome?.error)}
-      <form method="post" action="/account/security-code">
-        ${csrfField(csrf)}
-        ${input('Current password', 'current_password', { type: 'password', autocomplete: 'current-password', errors: e })}
-        ${input('New security code', 'security_code', {
-          type: 'password',
-          inputmode: 'numeric',
-          autocomplete: 'off',
-          errors: e,
-          hint: `${digits} digits. You will need it to recover your account.`,
-        })}
-        ${input('Confirm new security code', 'confirm_security_code', { type: 'password', inputmode: 'numeric', autocomplete: 'off', errors: e })}
-        <p class="hint">Your other sessions will be signed out, and remembered devices will need a one-time code again.</p>
-        <button type="submit">Change security code</button>
-      </form>
-      ${backLink}`,
+  const code = { type: 'password', inputmode: 'numeric', autocomplete: 'off', errors: e };
+  return credentialPage(
+    'security_code',
+    csrf,
+    outcome,
+    html`${input('New security code', 'security_code', { ...code, hint: `${digits} digits. You will need it to recover your account.` })}
+    ${input('Confirm new security code', 'confirm_security_code', code)}`,
   );
 }
 
@@ -255,18 +210,39 @@ export function contactCodePage(outcome: ContactOutcome, csrf: string): string {
   if (!s || s.step !== 'otp') throw new Error('not a code step');
   const destinations: Partial<Record<OtpChannel, string>> = {};
   for (const c of s.channels) destinations[c] = masked(c, s.destination);
+  const mobile = s.kind === 'mobile';
+  return flowCodePage(
+    outcome,
+    s,
+    destinations,
+    mobile ? '/account/mobile/verify' : '/account/email/verify',
+    mobile ? 'Verify your new mobile number' : 'Verify your new email address',
+    csrf,
+    { extra: html`<p class="links"><a href="/account">Cancel</a></p>` },
+  );
+}
+
+/** The code step of a flow of the account (step-up, contact change): the sign-in's code page, the flow in a hidden field. */
+function flowCodePage(
+  outcome: { handle?: { id: string; token: string } | null; delivery?: OtpPageOptions['delivery']; error?: StepError },
+  step: { channels: OtpChannel[]; channel: OtpChannel },
+  destinations: Partial<Record<OtpChannel, string>>,
+  action: string,
+  title: string,
+  csrf: string,
+  buttons: { extra: SafeHtml },
+): string {
   return otpPage({
-    channels: s.channels,
-    current: s.channel,
+    channels: step.channels,
+    current: step.channel,
     destinations,
     delivery: outcome.delivery,
     error: outcome.error,
-    action: s.kind === 'mobile' ? '/account/mobile/verify' : '/account/email/verify',
+    action,
     rememberAllowed: false,
-    title: s.kind === 'mobile' ? 'Verify your new mobile number' : 'Verify your new email address',
+    title,
     csrf,
-    extraButtons: html`${flowField(outcome.handle)}
-      <p class="links"><a href="/account">Cancel</a></p>`,
+    extraButtons: html`${flowField(outcome.handle)} ${buttons.extra}`,
   });
 }
 

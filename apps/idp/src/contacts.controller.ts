@@ -22,6 +22,7 @@ import {
   EmergencyResendBody,
   RemindLaterForm,
 } from './bodies.js';
+import { pageStep, type PageStepErrors } from './flow-steps.js';
 import { ProblemFilter, sendProblem } from './problem.filter.js';
 import { SURFACES, stepStatus } from './status.js';
 import { errorPage } from './views.js';
@@ -55,6 +56,9 @@ export async function afterContactsCheck(
 /** HTTP status of a refused or half-done change: cooldowns 429, undelivered 502, conflicts 409, bad input (and wrong codes) 422. */
 const statusOf = (error: StepError | undefined): number => stepStatus(SURFACES.contacts, error);
 
+/** A session that ended meanwhile goes to sign-in (and back to the account). */
+const STEP_ERRORS: PageStepErrors = { signedOut: '/signin?return_to=%2Faccount', ends: () => false };
+
 /**
  * Hosted pages of the emergency contacts. The same page is the interstitial after sign-in
  * (`?return_to=`): it asks for the required contacts, offers "Remind me later" while the
@@ -76,7 +80,7 @@ export class ContactsPagesController {
     @Query('return_to') rawReturnTo?: unknown,
   ): Promise<void> {
     const returnTo = rawReturnTo === undefined ? null : safeReturnTo(rawReturnTo);
-    await this.run(res, async () => {
+    await pageStep(STEP_ERRORS, async () => {
       const prompt = returnTo ? await this.contacts.prompt(session.userId, session.id) : null;
       // Nothing (more) to ask: straight on.
       if (returnTo && prompt && !prompt.ask) return res.redirect(303, returnTo);
@@ -142,7 +146,7 @@ export class ContactsPagesController {
     @Input(RemindLaterForm) body: RemindLaterForm,
   ): Promise<void> {
     const returnTo = safeReturnTo(body.return_to);
-    await this.run(res, async () => {
+    await pageStep(STEP_ERRORS, async () => {
       const outcome = await this.contacts.remindLater({ userId: session.userId, sessionId: session.id }, this.web.meta(req));
       if (outcome.ok) return res.redirect(303, returnTo);
       await this.render(req, res, session, statusOf(outcome.error), { returnTo, error: outcome.error });
@@ -159,7 +163,7 @@ export class ContactsPagesController {
     values: ContactsPageInput['values'],
     act: (actor: ContactActor, meta: RequestMeta) => Promise<ContactOutcome>,
   ): Promise<void> {
-    await this.run(res, async () => {
+    await pageStep(STEP_ERRORS, async () => {
       const outcome = await act({ userId: session.userId, sessionId: session.id }, this.web.meta(req));
       await this.after(req, res, session, body, kind, outcome, values);
     });
@@ -207,15 +211,6 @@ export class ContactsPagesController {
     const prompt = input.returnTo ? await this.contacts.prompt(session.userId, session.id) : null;
     if (input.error?.retryAfterSeconds && status === 429) res.setHeader('Retry-After', String(input.error.retryAfterSeconds));
     sendPage(res, status, contactsPage({ ...input, contacts, prompt, csrf: this.web.sessionCsrf(req) }));
-  }
-
-  private async run(res: Response, step: () => Promise<void>): Promise<void> {
-    try {
-      await step();
-    } catch (error) {
-      if (error instanceof DomainError && error.code === 'unauthorized') return res.redirect(303, '/signin?return_to=%2Faccount');
-      throw error;
-    }
   }
 }
 

@@ -16,6 +16,7 @@ import {
 } from '#libs/signin';
 import { CurrentFlow, CurrentSession, FlowToken, Input, Public, SessionToken } from './auth/index.js';
 import { ChannelBody, EnrollmentStepBody, SignInCodeBody, SignInCredentialsBody, SignInStartBody } from './bodies.js';
+import { flowAction } from './flow-steps.js';
 import { ProblemFilter } from './problem.filter.js';
 import { SURFACES, stepErrorJson, stepStatus } from './status.js';
 import { formFieldErrors, masked } from './views.js';
@@ -116,32 +117,15 @@ export class FlowApiController {
     @Res() res: Response,
   ) {
     const meta = this.web.meta(req);
-    let outcome: EnrollmentOutcome;
-    switch (action) {
-      case 'confirm':
-        outcome = await this.enrollment.confirm(handle);
-        break;
-      case 'report':
-        outcome = await this.enrollment.report(handle, body.message, meta);
-        break;
-      case 'credentials':
-        outcome = await this.enrollment.chooseCredentials(handle, body.credentials, meta);
-        break;
-      case 'email-otp':
-        outcome = await this.enrollment.verifyEmail(handle, body.code, meta);
-        break;
-      case 'mobile-otp':
-        outcome = await this.enrollment.verifyMobile(handle, body.code, meta);
-        break;
-      case 'skip-mobile':
-        outcome = await this.enrollment.skipMobile(handle);
-        break;
-      case 'resend':
-        outcome = await this.enrollment.resend(handle, body.channel, meta);
-        break;
-      default:
-        throw new DomainError('invalid_request', `Unknown enrollment action "${action.slice(0, 40)}".`);
-    }
+    const outcome = await flowAction('enrollment', action, {
+      confirm: () => this.enrollment.confirm(handle),
+      report: () => this.enrollment.report(handle, body.message, meta),
+      credentials: () => this.enrollment.chooseCredentials(handle, body.credentials, meta),
+      'email-otp': () => this.enrollment.verifyEmail(handle, body.code, meta),
+      'mobile-otp': () => this.enrollment.verifyMobile(handle, body.code, meta),
+      'skip-mobile': () => this.enrollment.skipMobile(handle),
+      resend: () => this.enrollment.resend(handle, body.channel, meta),
+    });
     await this.replyEnrollment(res, outcome);
   }
 

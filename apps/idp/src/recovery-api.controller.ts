@@ -1,10 +1,10 @@
 import { Controller, Get, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DomainError } from '#libs/core';
 import type { FlowHandle } from '#libs/flows';
 import { GENERIC_CODE_SENT, RecoveryService, type RecoveryOutcome } from '#libs/recovery';
 import { CurrentFlow, FlowToken, Input, Public } from './auth/index.js';
 import { RecoveryStartBody, RecoveryStepBody } from './bodies.js';
+import { flowAction } from './flow-steps.js';
 import { ProblemFilter } from './problem.filter.js';
 import { SURFACES, stepErrorJson, stepStatus } from './status.js';
 import { WebContext } from './web-context.js';
@@ -53,29 +53,14 @@ export class RecoveryApiController {
     @Res() res: Response,
   ): Promise<void> {
     const meta = this.web.meta(req);
-    let outcome: RecoveryOutcome;
-    switch (action) {
-      case 'identify':
-        outcome = await this.recovery.identify(handle, body.details, meta);
-        break;
-      case 'channel':
-        outcome = await this.recovery.chooseChannel(handle, body.channel, meta);
-        break;
-      case 'resend':
-        outcome = await this.recovery.resend(handle, body.channel, meta);
-        break;
-      case 'otp':
-        outcome = await this.recovery.verifyCode(handle, body.code, meta);
-        break;
-      case 'continue':
-        outcome = await this.recovery.continueToPassword(handle);
-        break;
-      case 'password':
-        outcome = await this.recovery.setPassword(handle, { password: body.password, confirmPassword: body.confirm_password }, meta);
-        break;
-      default:
-        throw new DomainError('invalid_request', `Unknown recovery action "${action.slice(0, 40)}".`);
-    }
+    const outcome = await flowAction('recovery', action, {
+      identify: () => this.recovery.identify(handle, body.details, meta),
+      channel: () => this.recovery.chooseChannel(handle, body.channel, meta),
+      resend: () => this.recovery.resend(handle, body.channel, meta),
+      otp: () => this.recovery.verifyCode(handle, body.code, meta),
+      continue: () => this.recovery.continueToPassword(handle),
+      password: () => this.recovery.setPassword(handle, { password: body.password, confirmPassword: body.confirm_password }, meta),
+    });
     this.reply(res, outcome);
   }
 

@@ -1,13 +1,12 @@
 import { Controller, Get, Post, Req, Res } from '@nestjs/common';
 import type { Request, Response } from 'express';
-import { DomainError } from '#libs/core';
 import type { FlowHandle } from '#libs/flows';
 import { RecoveryService, type RecoveryGoal, type RecoveryOutcome, type UnstartedRecovery } from '#libs/recovery';
-import { CurrentFlow, FlowForm, FlowIfAny, Input, PageAnswer, Public, StartForm, sendPage } from './auth/index.js';
+import { CurrentFlow, FlowForm, FlowIfAny, Input, PageAnswer, Public, StartForm } from './auth/index.js';
 import { NewPasswordForm, RecoveryCodeForm, RecoveryIdentifyForm } from './bodies.js';
-import { errorPage } from './views.js';
+import { codeFormAction, pageStep, type PageStepErrors } from './flow-steps.js';
 import { recoveryPage } from './recovery.views.js';
-import { SURFACES, endedFlowPageStatus, stepStatus } from './status.js';
+import { SURFACES, stepStatus } from './status.js';
 import { WebContext } from './web-context.js';
 
 /** The purpose of a recovery start page's form token (it carries the goal, `g`). */
@@ -28,6 +27,13 @@ export class RecoveryPagesController {
     private readonly recovery: RecoveryService,
   ) {}
 
+  /** Flow errors that end the flow (expired, unknown, blocked, superseded) become a page that starts again; a changed flow shows its current step. */
+  private readonly stepErrors: PageStepErrors = {
+    changed: '/recover',
+    ends: (code) => ENDING.has(code),
+    onEnd: (res) => this.web.cookies.clear(res, 'recover'),
+  };
+
   @Get('enterprise-id')
   @Public()
   startEnterpriseId(@Req() req: Request, @Res() res: Response): void {
@@ -46,8 +52,7 @@ export class RecoveryPagesController {
   async current(@Req() req: Request, @Res() res: Response): Promise<void> {
     const handle = this.web.cookies.flow(req, 'recover');
     if (!handle) return res.redirect(303, '/recover/password');
-    const outcome = await this.run(res, () => this.recovery.current(handle));
-    if (outcome) this.render(res, outcome);
+    this.render(res, await pageStep(this.stepErrors, () => this.recovery.current(handle)));
   }
 
   /** The identify step: a start page's form (`/recover/enterprise-id` by email, `/recover/password` by Enterprise ID), or a flow's. */
@@ -64,15 +69,13 @@ export class RecoveryPagesController {
     if (sealed) {
       // A start page's form (opened by the guard): the flow starts now (well-formed details only).
       if (sealed.g !== goal) throw PageAnswer.flowFormRefused();
-      const outcome = await this.run(res, () => this.recovery.begin(goal, body.details, this.web.meta(req)));
-      if (!outcome) return;
+      const outcome = await pageStep(this.stepErrors, () => this.recovery.begin(goal, body.details, this.web.meta(req)));
       if (!('handle' in outcome)) return this.render(res, outcome, body.csrf);
       this.web.cookies.setFlow(res, 'recover', outcome.handle);
       return this.render(res, outcome);
     }
     const flow = handle!;
-    const outcome = await this.run(res, () => this.recovery.identify(flow, body.details, this.web.meta(req)));
-    if (outcome) this.render(res, outcome);
+    this.render(res, await pageStep(this.stepErrors, () => this.recovery.identify(flow, body.details, this.web.meta(req))));
   }
 
   @Post('otp')
@@ -84,25 +87,19 @@ export class RecoveryPagesController {
     @CurrentFlow() handle: FlowHandle,
   ): Promise<void> {
     const meta = this.web.meta(req);
-    const outcome = await this.run(res, async () => {
-      const current = await this.recovery.current(handle);
-      // No code sent yet: the button sends one by the chosen channel.
-      if (current.step === 'choose_channel') return this.recovery.chooseChannel(handle, body.channel, meta);
-      if (body.action === 'resend') return this.recovery.resend(handle, body.channel, meta);
-      // Another channel picked and no code typed: send by that channel.
-      if (current.step === 'otp' && body.channel && body.channel !== current.channel && !body.code) {
-        return this.recovery.chooseChannel(handle, body.channel, meta);
-      }
+    const outcome = await pageStep(this.stepErrors, async () => {
+      const action = codeFormAction(await this.recovery.current(handle), body);
+      if (action === 'send') return this.recovery.chooseChannel(handle, body.channel, meta);
+      if (action === 'resend') return this.recovery.resend(handle, body.channel, meta);
       return this.recovery.verifyCode(handle, body.code, meta);
     });
-    if (outcome) this.render(res, outcome);
+    this.render(res, outcome);
   }
 
   @Post('continue')
   @FlowForm('recover')
   async continueToPassword(@Res() res: Response, @CurrentFlow() handle: FlowHandle): Promise<void> {
-    const outcome = await this.run(res, () => this.recovery.continueToPassword(handle));
-    if (outcome) this.render(res, outcome);
+    this.render(res, await pageStep(this.stepErrors, () => this.recovery.continueToPassword(handle)));
   }
 
   @Post('new-password')
@@ -113,34 +110,14 @@ export class RecoveryPagesController {
     @Input(NewPasswordForm) body: NewPasswordForm,
     @CurrentFlow() handle: FlowHandle,
   ): Promise<void> {
-    const outcome = await this.run(res, () =>
-      this.recovery.setPassword(handle, { password: body.password, confirmPassword: body.confirm_password }, this.web.meta(req)),
-    );
-    if (outcome) this.render(res, outcome);
+    const passwords = { password: body.password, confirmPassword: body.confirm_password };
+    this.render(res, await pageStep(this.stepErrors, () => this.recovery.setPassword(handle, passwords, this.web.meta(req))));
   }
 
   /** A start page stores nothing: its form's token (bound to this browser's cookie) names the goal; the flow starts on submit. */
   private showStart(req: Request, res: Response, goal: RecoveryGoal): void {
     const token = this.web.cookies.sealForm(this.web.cookies.formBinding(req, res, 'recover'), RECOVERY_FORM, { g: goal });
     this.render(res, { goal, step: 'identify' }, token);
-  }
-
-  /** Runs a step; flow errors (expired, unknown, changed, blocked, superseded) become a page that starts again. */
-  private async run<T>(res: Response, step: () => Promise<T>): Promise<T | undefined> {
-    try {
-      return await step();
-    } catch (error) {
-      if (error instanceof DomainError && error.code === 'flow_changed') {
-        res.redirect(303, '/recover');
-        return undefined;
-      }
-      if (error instanceof DomainError && ENDING.has(error.code)) {
-        this.web.cookies.clear(res, 'recover');
-        sendPage(res, endedFlowPageStatus(error.code), errorPage('Please start again', error.message));
-        return undefined;
-      }
-      throw error;
-    }
   }
 
   /** A step's page; `formToken` for the start page's form (no flow yet), else the CSRF token of the flow. */

@@ -1,43 +1,17 @@
 import type { OtpChannel } from '#libs/identity';
 import { GENERIC_CODE_SENT, type RecoveryGoal, type RecoveryOutcome } from '#libs/recovery';
-import type { StepError } from '#libs/otp';
-import { html, page, type SafeHtml } from '#libs/web';
-import { otpPage } from './views.js';
+import { html, page } from '#libs/web';
+import { csrfField, errorBox, input, otpPage } from './views.js';
 
 /** Hosted recovery pages. Labels are the contract's: Email, Enterprise ID, Security code, New password, Confirm new password. */
 
 export const RECOVERY_PATHS: Record<RecoveryGoal, string> = { enterprise_id: '/recover/enterprise-id', password: '/recover/password' };
 
-const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}" />`;
-
-function errorBox(error: StepError | undefined): SafeHtml {
-  return error ? html`<p class="error" role="alert" id="form-error">${error.message}</p>` : html``;
-}
-
-function field(
-  label: string,
-  name: string,
-  o: { type?: string; autocomplete?: string; inputmode?: string; value?: string; hint?: string; errors?: Record<string, string> },
-): SafeHtml {
-  const id = `f-${name}`;
-  const error = o.errors?.[name];
-  return html`<label for="${id}">${label}</label>
-    <input
-      id="${id}"
-      name="${name}"
-      type="${o.type ?? 'text'}"
-      ${o.value !== undefined ? html` value="${o.value}"` : ''}${o.autocomplete ? html` autocomplete="${o.autocomplete}"` : ''}${
-        o.inputmode ? html` inputmode="${o.inputmode}"` : ''
-      }${error ? html` aria-describedby="${name}-error" aria-invalid="true"` : ''}
-    />
-    ${o.hint ? html`<p class="hint">${o.hint}</p>` : ''}${error ? html`<p class="field-error" id="${name}-error">${error}</p>` : ''}`;
-}
-
 const SECURITY_CODE_HINT = 'The 6 to 9 digits you chose when you set up your Enterprise ID. Without it, contact your support team.';
 
 function identifyPage(outcome: Omit<RecoveryOutcome, 'handle'>, csrf: string): string {
   const errors = outcome.fieldErrors;
-  const securityCode = field('Security code', 'security_code', {
+  const securityCode = input('Security code', 'security_code', {
     type: 'password',
     inputmode: 'numeric',
     autocomplete: 'off',
@@ -50,7 +24,7 @@ function identifyPage(outcome: Omit<RecoveryOutcome, 'handle'>, csrf: string): s
       html`${errorBox(outcome.error)}
         <p>Enter the email address of your account and your security code. We will send a one-time code to that email address.</p>
         <form method="post" action="${RECOVERY_PATHS.enterprise_id}">
-          ${csrfField(csrf)} ${field('Email', 'email', { type: 'email', autocomplete: 'email', errors })} ${securityCode}
+          ${csrfField(csrf)} ${input('Email', 'email', { type: 'email', autocomplete: 'email', errors })} ${securityCode}
           <button type="submit">Continue</button>
         </form>
         <p class="links"><a href="/signin">Back to sign-in</a></p>`,
@@ -61,7 +35,7 @@ function identifyPage(outcome: Omit<RecoveryOutcome, 'handle'>, csrf: string): s
     html`${errorBox(outcome.error)}
       <p>Enter your Enterprise ID and your security code. We will send you a one-time code, then you can choose a new password.</p>
       <form method="post" action="${RECOVERY_PATHS.password}">
-        ${csrfField(csrf)} ${field('Enterprise ID', 'enterprise_id', { autocomplete: 'username', errors })} ${securityCode}
+        ${csrfField(csrf)} ${input('Enterprise ID', 'enterprise_id', { autocomplete: 'username', errors })} ${securityCode}
         <button type="submit">Continue</button>
       </form>
       <p class="links">
@@ -130,8 +104,8 @@ export function recoveryPage(outcome: Omit<RecoveryOutcome, 'handle'>, csrf: str
         html`${errorBox(outcome.error)}
           <form method="post" action="/recover/new-password">
             ${csrfField(csrf)}
-            ${field('New password', 'password', { type: 'password', autocomplete: 'new-password', errors, hint: 'At least 12 characters and hard to guess: three or four uncommon words work well. Not a common or leaked password, not built from your name, your IDs or your organization, nor your current password.' })}
-            ${field('Confirm new password', 'confirm_password', { type: 'password', autocomplete: 'new-password', errors })}
+            ${input('New password', 'password', { type: 'password', autocomplete: 'new-password', errors, hint: 'At least 12 characters and hard to guess: three or four uncommon words work well. Not a common or leaked password, not built from your name, your IDs or your organization, nor your current password.' })}
+            ${input('Confirm new password', 'confirm_password', { type: 'password', autocomplete: 'new-password', errors })}
             <button type="submit">Change password</button>
           </form>
           <p class="hint">Once it is changed, every device and every session must sign in again.</p>`,

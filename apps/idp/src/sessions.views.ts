@@ -1,5 +1,6 @@
 import type { SignedInSession } from '#libs/account';
 import { html, type SafeHtml } from '#libs/web';
+import { csrfField, rowButton } from './views.js';
 
 const date = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC';
 
@@ -9,7 +10,6 @@ const date = (d: Date) => d.toISOString().replace('T', ' ').slice(0, 16) + ' UTC
  * "Sign out" form, and "Sign out everywhere". Plain forms with the session's CSRF token.
  */
 export function sessionsSection(sessions: readonly SignedInSession[], csrf: string): SafeHtml {
-  const csrfField = html`<input type="hidden" name="csrf" value="${csrf}" />`;
   return html`<section aria-labelledby="h-sessions">
     <h2 id="h-sessions">Sessions</h2>
     <p class="hint">Where you are signed in. Signing a session out also signs it out of the applications it signed in to.</p>
@@ -34,22 +34,20 @@ export function sessionsSection(sessions: readonly SignedInSession[], csrf: stri
               <td>${date(s.lastSeenAt)}</td>
               <td>${s.apps.length ? s.apps.join(', ') : 'none'}</td>
               <td>
-                <form method="post" action="/account/sessions/sign-out">
-                  ${csrfField}<input type="hidden" name="session_id" value="${s.id}" /><button
-                    type="submit"
-                    class="secondary"
-                    aria-label="Sign out ${s.device}${s.current ? ' (this session)' : ''}, signed in ${date(s.signedInAt)}"
-                  >
-                    Sign out
-                  </button>
-                </form>
+                ${rowButton(
+                  '/account/sessions/sign-out',
+                  csrf,
+                  { name: 'session_id', value: s.id },
+                  'Sign out',
+                  `Sign out ${s.device}${s.current ? ' (this session)' : ''}, signed in ${date(s.signedInAt)}`,
+                )}
               </td>
             </tr>`,
         )}
       </tbody>
     </table>
     <form method="post" action="/account/sessions/sign-out-everywhere">
-      ${csrfField}<button type="submit" class="secondary">Sign out everywhere</button>
+      ${csrfField(csrf)}<button type="submit" class="secondary">Sign out everywhere</button>
     </form>
   </section>`;
 }

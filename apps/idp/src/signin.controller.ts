@@ -23,8 +23,9 @@ import {
   SignInCredentialsForm,
 } from './bodies.js';
 import { afterContactsCheck } from './contacts.controller.js';
-import { SURFACES, endedFlowPageStatus, stepStatus } from './status.js';
-import { enrollmentPage, errorPage, signInOtpPage, signInPage } from './views.js';
+import { FLOW_ERRORS, codeFormAction, pageStep, type PageStepErrors } from './flow-steps.js';
+import { SURFACES, stepStatus } from './status.js';
+import { enrollmentPage, signInOtpPage, signInPage } from './views.js';
 import { WebContext } from './web-context.js';
 
 /** What a sign-in form's token carries: where to go afterwards (`r`), and whether a code is required even on a remembered device (`o`). */
@@ -33,6 +34,9 @@ interface SignInForm {
   o: boolean;
 }
 const SIGNIN_FORM = 'signin';
+
+/** Flow errors (expired, unknown) become a page that starts again; a flow changed under the page goes back to sign-in. */
+const STEP_ERRORS: PageStepErrors = { changed: '/signin', ends: FLOW_ERRORS };
 
 /** The context sealed in a sign-in form's token (opened by the guard); a token of another shape is refused. */
 function signInFormOf(context: Record<string, unknown>): SignInForm {
@@ -99,8 +103,8 @@ export class SignInPagesController {
     }
     // A flow at its credentials step (started by an earlier version of this page).
     const flow = handle!;
-    const outcome = await this.run(res, () => this.signin.submitCredentials(flow, { userId: body.user_id, password: body.password }, ctx));
-    if (outcome) await this.afterSignIn(req, res, outcome);
+    const credentials = { userId: body.user_id, password: body.password };
+    await this.afterSignIn(req, res, await pageStep(STEP_ERRORS, () => this.signin.submitCredentials(flow, credentials, ctx)));
   }
 
   @Post('signin/otp')
@@ -118,18 +122,13 @@ export class SignInPagesController {
       this.web.cookies.clear(res, 'signin');
       return res.redirect(303, returnTo ? `/signin?return_to=${encodeURIComponent(returnTo)}` : '/signin');
     }
-    const outcome = await this.run(res, async () => {
-      const current = await this.signin.current(handle);
-      // No code sent yet: the button sends one by the chosen channel.
-      if (current.state.step === 'choose_channel') return this.signin.chooseChannel(handle, body.channel, meta);
-      if (body.action === 'resend') return this.signin.resend(handle, body.channel, meta);
-      // Another channel picked and no code typed: send by that channel.
-      if (current.state.step === 'otp' && body.channel && body.channel !== current.state.channel && !body.code) {
-        return this.signin.chooseChannel(handle, body.channel, meta);
-      }
+    const outcome = await pageStep(STEP_ERRORS, async () => {
+      const action = codeFormAction((await this.signin.current(handle)).state, body);
+      if (action === 'send') return this.signin.chooseChannel(handle, body.channel, meta);
+      if (action === 'resend') return this.signin.resend(handle, body.channel, meta);
       return this.signin.verifyCode(handle, { code: body.code, remember: body.remember }, meta);
     });
-    if (outcome) await this.afterSignIn(req, res, outcome);
+    await this.afterSignIn(req, res, outcome);
   }
 
   @Get('enroll')
@@ -137,8 +136,7 @@ export class SignInPagesController {
   async enrollShow(@Req() req: Request, @Res() res: Response): Promise<void> {
     const handle = this.web.cookies.flow(req, 'enroll');
     if (!handle) return res.redirect(303, '/signin');
-    const outcome = await this.run(res, () => this.enrollment.current(handle));
-    if (outcome) this.renderEnrollment(res, outcome);
+    this.renderEnrollment(res, await pageStep(STEP_ERRORS, () => this.enrollment.current(handle)));
   }
 
   @Post('enroll/confirm')
@@ -149,10 +147,9 @@ export class SignInPagesController {
     @Input(EnrollConfirmForm) body: EnrollConfirmForm,
     @CurrentFlow() handle: FlowHandle,
   ): Promise<void> {
-    const outcome = await this.run(res, () =>
+    await this.enrollmentStep(req, res, () =>
       body.action === 'report' ? this.enrollment.report(handle, body.message, this.web.meta(req)) : this.enrollment.confirm(handle),
     );
-    if (outcome) await this.afterEnrollment(req, res, outcome);
   }
 
   @Post('enroll/credentials')
@@ -163,8 +160,7 @@ export class SignInPagesController {
     @Input(EnrollCredentialsForm) body: EnrollCredentialsForm,
     @CurrentFlow() handle: FlowHandle,
   ): Promise<void> {
-    const outcome = await this.run(res, () => this.enrollment.chooseCredentials(handle, body, this.web.meta(req)));
-    if (outcome) await this.afterEnrollment(req, res, outcome);
+    await this.enrollmentStep(req, res, () => this.enrollment.chooseCredentials(handle, body, this.web.meta(req)));
   }
 
   @Post('enroll/otp')
@@ -175,12 +171,11 @@ export class SignInPagesController {
     @Input(EnrollCodeForm) body: EnrollCodeForm,
     @CurrentFlow() handle: FlowHandle,
   ): Promise<void> {
-    const outcome = await this.run(res, () =>
+    await this.enrollmentStep(req, res, () =>
       body.action === 'resend'
         ? this.enrollment.resend(handle, 'email', this.web.meta(req))
         : this.enrollment.verifyEmail(handle, body.code, this.web.meta(req)),
     );
-    if (outcome) await this.afterEnrollment(req, res, outcome);
   }
 
   @Post('enroll/mobile')
@@ -191,29 +186,16 @@ export class SignInPagesController {
     @Input(EnrollMobileForm) body: EnrollMobileForm,
     @CurrentFlow() handle: FlowHandle,
   ): Promise<void> {
-    const outcome = await this.run(res, () => {
+    await this.enrollmentStep(req, res, () => {
       if (body.action === 'skip') return this.enrollment.skipMobile(handle);
       if (body.action === 'resend') return this.enrollment.resend(handle, body.channel, this.web.meta(req));
       return this.enrollment.verifyMobile(handle, body.code, this.web.meta(req));
     });
-    if (outcome) await this.afterEnrollment(req, res, outcome);
   }
 
-  /** Runs a step; flow errors (expired, unknown, changed) become a page that starts again. */
-  private async run<T>(res: Response, step: () => Promise<T>): Promise<T | undefined> {
-    try {
-      return await step();
-    } catch (error) {
-      if (error instanceof DomainError && error.code.startsWith('flow_')) {
-        if (error.code === 'flow_changed') {
-          res.redirect(303, '/signin');
-          return undefined;
-        }
-        res.status(endedFlowPageStatus(error.code)).type('html').send(errorPage('Please start again', error.message));
-        return undefined;
-      }
-      throw error;
-    }
+  /** Runs an enrollment step (flow errors answered as STEP_ERRORS says), then goes on from its outcome. */
+  private async enrollmentStep(req: Request, res: Response, step: () => Promise<EnrollmentOutcome>): Promise<void> {
+    await this.afterEnrollment(req, res, await pageStep(STEP_ERRORS, step));
   }
 
   private async afterSignIn(req: Request, res: Response, outcome: SignInOutcome | DirectSignInOutcome): Promise<void> {

@@ -5,11 +5,15 @@ import type { EnrollmentOutcome, SignInOutcome } from '#libs/signin';
 import { html, page, type SafeHtml } from '#libs/web';
 import { interactionCancelLink } from './oidc-views.js';
 
-const CHANNEL_LABEL: Record<OtpChannel, string> = { email: 'Email', sms: 'Text message', voice: 'Voice call' };
+/* The pieces of the IdP's forms, for every page (sign-in, enrollment, recovery, the account's changes). */
 
-const csrfField = (csrf: string) => html`<input type="hidden" name="csrf" value="${csrf}" />`;
+export const CHANNEL_LABEL: Record<OtpChannel, string> = { email: 'Email', sms: 'Text message', voice: 'Voice call' };
 
-function errorBox(error: StepError | undefined): SafeHtml {
+/** A form's CSRF token (the session's or the flow's, or a start page's sealed form token). */
+export const csrfField = (csrf: string): SafeHtml => html`<input type="hidden" name="csrf" value="${csrf}" />`;
+
+/** The form's error, announced. */
+export function errorBox(error: StepError | undefined): SafeHtml {
   return error ? html`<p class="error" role="alert" id="form-error">${error.message}</p>` : html``;
 }
 
@@ -18,7 +22,8 @@ function fieldError(errors: Record<string, string> | undefined, name: string): S
   return message ? html`<p class="field-error" id="${name}-error">${message}</p>` : html``;
 }
 
-function input(
+/** A labelled input with its hint and its field error (`errors[name]`, tied to it by aria-describedby). */
+export function input(
   label: string,
   name: string,
   options: {
@@ -26,11 +31,11 @@ function input(
     value?: string;
     autocomplete?: string;
     readonly?: boolean;
-    errors?: Record<string, string>;
+    errors?: Record<string, string> | undefined;
     hint?: string;
     inputmode?: string;
   },
-) {
+): SafeHtml {
   const id = `f-${name}`;
   const described = options.errors?.[name] ? `${name}-error` : undefined;
   return html`<label for="${id}">${label}</label>
@@ -327,15 +332,7 @@ export function accountPage(
                             }
                           </td>
                           <td>
-                            <form method="post" action="/account/devices/forget">
-                              ${csrfField(csrf)}<input type="hidden" name="device_id" value="${d.id}" /><button
-                                type="submit"
-                                class="secondary"
-                                aria-label="Forget ${d.name}"
-                              >
-                                Forget
-                              </button>
-                            </form>
+                            ${rowButton('/account/devices/forget', csrf, { name: 'device_id', value: d.id }, 'Forget', `Forget ${d.name}`)}
                           </td>
                         </tr>`,
                     )}
@@ -352,6 +349,19 @@ export function accountPage(
       <form method="post" action="/signout">${csrfField(csrf)}<button type="submit">Sign out</button></form>`,
     { wide: true },
   );
+}
+
+/** A table row's one-button form (sign a session out, forget a device): the CSRF token, the row's id, an accessible name. */
+export function rowButton(action: string, csrf: string, id: { name: string; value: string }, label: string, name: string): SafeHtml {
+  return html`<form method="post" action="${action}">
+    ${csrfField(csrf)}<input type="hidden" name="${id.name}" value="${id.value}" /><button
+      type="submit"
+      class="secondary"
+      aria-label="${name}"
+    >
+      ${label}
+    </button>
+  </form>`;
 }
 
 export function errorPage(title: string, message: string, link = '/signin'): string {

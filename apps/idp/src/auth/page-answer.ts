@@ -1,4 +1,5 @@
 import type { Response } from 'express';
+import { endedFlowPageStatus } from '../status.js';
 import { errorPage } from '../views.js';
 
 /** Sends a page (HTML, not cached). */
@@ -22,6 +23,17 @@ export class PageAnswer extends Error {
 
   static page(status: number, body: string): PageAnswer {
     return new PageAnswer((res) => sendPage(res, status, body));
+  }
+
+  /**
+   * A flow that a page's step found ended (expired, unknown, changed under it, …): the page says
+   * why (status as endedFlowPageStatus says) and offers to start again at `back`; `before` runs first.
+   */
+  static flowEnded(code: string, message: string, back?: string, before?: (res: Response) => void): PageAnswer {
+    return new PageAnswer((res) => {
+      before?.(res);
+      sendPage(res, endedFlowPageStatus(code), errorPage('Please start again', message, back));
+    });
   }
 
   /** A form post on a page flow without its cookie, CSRF token or origin: nothing happens, start again. */
