@@ -28,7 +28,7 @@ import { NotificationsModule, OutboxWorker, type OutboxPolicy } from '#libs/noti
 import { OtpMessageQueue, OtpModule } from '#libs/otp';
 import { PlatformModule, type AppOptions } from '#libs/platform';
 import { RememberedDeviceService, SESSION_POLICY, SessionService } from '#libs/sessions';
-import { EnrollmentService, OutboxOtpQueue, SignInService } from '#libs/signin';
+import { EnrollmentService, OutboxOtpQueue, SignInFinish, SignInService } from '#libs/signin';
 import { ThrottleService } from '#libs/throttle';
 import { TransactionCodeService } from '#libs/transaction-codes';
 import { AccountChangesApiController, AccountChangesController } from './account-changes.controller.js';
@@ -115,6 +115,7 @@ export class IdpModule implements NestModule {
         SessionService,
         EnrollmentService,
         SignInService,
+        SignInFinish,
         { provide: STEP_UP_WINDOW, inject: [APP_CONFIG], useFactory: stepUpWindow },
         StepUpService,
         CredentialChangeService,

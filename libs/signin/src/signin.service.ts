@@ -1,28 +1,12 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
-import { DataSource, type EntityManager } from 'typeorm';
+import { DataSource } from 'typeorm';
 import { AuditService } from '#libs/audit';
 import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUntilElapsed, type Channel } from '#libs/core';
 import { WriteBatch } from '#libs/database';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
-import {
-  hasFreshSecondFactor,
-  legacyPasswordFactor,
-  passwordFactor,
-  rememberedDeviceRecord,
-  secondFactorsOffered,
-  type FactorId,
-} from '#libs/factors';
-import {
-  Directory,
-  PasswordHasher,
-  addPreferredChannelPart,
-  markEmailProvenByCode,
-  replacePasswordHash,
-  LEGACY_HASH_CHECK,
-  type PolicyRecord,
-  type UserRecord,
-} from '#libs/identity';
-import { OutboxService, messageLocaleFor, noticeMessage } from '#libs/notifications';
+import { legacyPasswordFactor, passwordFactor, rememberedDeviceRecord, secondFactorsOffered, type FactorId } from '#libs/factors';
+import { Directory, PasswordHasher, replacePasswordHash, LEGACY_HASH_CHECK, type PolicyRecord, type UserRecord } from '#libs/identity';
+import { OutboxService } from '#libs/notifications';
 import {
   CodeStepService,
   INVALID_CHANNEL,
@@ -31,41 +15,14 @@ import {
   destinationOf,
   otpFailureMessage,
   pickChannel,
-  type Delivery,
-  type OtpClaim,
   type StepError,
 } from '#libs/otp';
-import {
-  RememberedDeviceService,
-  SessionService,
-  auditMeta,
-  type DeviceInspection,
-  type DevicePolicy,
-  type RequestMeta,
-} from '#libs/sessions';
-import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError, type Reservation } from '#libs/throttle';
+import { RememberedDeviceService, SessionService, auditMeta, type DeviceInspection } from '#libs/sessions';
+import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '#libs/throttle';
 import { GENERIC_FAILURE, safeReturnTo } from './common.js';
 import { EnrollmentService } from './enrollment.service.js';
+import { SignInFinish, devicePolicyOf, type ClientContext, type DirectSignInOutcome, type SignInOutcome } from './signin-finish.js';
 import { nextSignIn, type SignInState } from './machines.js';
-
-export interface SignInOutcome {
-  handle: FlowHandle;
-  state: SignInState;
-  error?: StepError;
-  /** For the OTP step: what happened to the message with the code. */
-  delivery?: Delivery;
-  /** Set once the user is signed in. */
-  signedIn?: { userId: string; organizationId: string; sessionToken: string; deviceToken?: string; returnTo: string };
-  /** Set when legacy credentials start enrollment instead. */
-  enrollment?: FlowHandle;
-}
-
-/**
- * The answer of the one-request sign-in (`signIn`): like a step's, but a flow exists only
- * when the sign-in continues (a code to enter, a channel to choose); a sign-in that ends at
- * once, or fails, leaves none behind.
- */
-export type DirectSignInOutcome = Omit<SignInOutcome, 'handle'> & { handle?: FlowHandle };
 
 /** The flow a step runs in; none for the one-request sign-in until it needs one. */
 interface CurrentFlow {
@@ -78,16 +35,6 @@ type Done = Extract<SignInState, { step: 'done' }>;
 /** What the second-factor step offers: the factors, and the code factor's channels. */
 type SecondFactorOffer = { factors: FactorId[]; channels: Channel[] };
 const NO_OFFER: SecondFactorOffer = { factors: [], channels: [] };
-
-const devicePolicyOf = (policy: PolicyRecord): DevicePolicy => ({
-  enabled: policy.rememberDeviceEnabled,
-  days: policy.rememberDeviceDays,
-  version: policy.version,
-});
-
-export interface ClientContext extends RequestMeta {
-  deviceToken?: string | undefined;
-}
 
 export interface SignInOptions {
   /**
@@ -128,6 +75,7 @@ export class SignInService {
     private readonly outbox: OutboxService,
     private readonly audit: AuditService,
     private readonly enrollment: EnrollmentService,
+    private readonly finisher: SignInFinish,
     @Optional() @Inject(SIGNIN_OPTIONS) options?: Partial<SignInOptions>,
   ) {
     this.options = { ...DEFAULT_SIGNIN_OPTIONS, ...(options ?? {}) };
@@ -377,7 +325,7 @@ export class SignInService {
       await batch.run(this.dataSource);
       throw new DomainError('flow_not_found', user ? GENERIC_FAILURE : 'This sign-in step is no longer valid. Please start again.');
     }
-    if (state.channel === 'email' && user.emailVerifiedAt === null) await this.emailProven(user, checked.claim.challengeId, ctx);
+    if (state.channel === 'email' && user.emailVerifiedAt === null) await this.finisher.emailProven(user, checked.claim.challengeId, ctx);
     const next = nextSignIn(state, { type: 'code_verified' }, this.clock.now());
     if (next.step !== 'done') throw new Error('a verified code ends the sign-in');
     const outcome = await this.finish({ handle, flow }, next, user, ctx, {
@@ -389,29 +337,6 @@ export class SignInService {
     // Only a device can be found gone at the finish; this step used a code.
     if (!outcome) throw new Error('a code step finished without an outcome');
     return { ...outcome, handle };
-  }
-
-  /**
-   * An email address that support set (four-eyes, then unverified) stays the sign-in channel, so
-   * nobody is locked out; a sign-in code that reached it proves it. Only if the code went to the
-   * address on file now (not to one replaced meanwhile).
-   */
-  private async emailProven(user: UserRecord, challengeId: string, ctx: ClientContext): Promise<void> {
-    const now = this.clock.now();
-    await this.dataSource.transaction(async (m) => {
-      if ((await markEmailProvenByCode(m, user.id, challengeId, now)) === 0) return;
-      await this.audit.record(
-        {
-          type: 'contact.email_verified',
-          actor: { type: 'user', id: user.id },
-          subject: { type: 'user', id: user.id },
-          organizationId: user.organizationId,
-          ...auditMeta(ctx),
-          details: { verified_by: 'login_code' },
-        },
-        m,
-      );
-    });
   }
 
   private async sendCode(
@@ -451,94 +376,18 @@ export class SignInService {
     return outcome;
   }
 
-  /**
-   * Signs the user in, in one statement (WriteBatch): marks the remembered device used or uses
-   * the code (whichever this step verified), ends the flow if it is still at the version
-   * loaded, starts the session (if the user is still active with the same credentials) and
-   * appends the audit events, all or nothing and in one commit. Remembering this device joins
-   * them in one transaction. Undefined when the device no longer applied (nothing written).
-   */
+  /** The finishing statement (SignInFinish), answered as a step: undefined when the device no longer applied. */
   private async finish(
     current: CurrentFlow | null,
     state: Done,
     user: UserRecord,
     ctx: ClientContext,
-    extras: {
-      otp?: OtpClaim;
-      deviceId?: string;
-      preferredChannel?: Channel | undefined;
-      remember?: boolean;
-      /** A throttle reservation this sign-in settles as a success, in the same statement (whatever else it writes). */
-      throttle?: { reservation: Reservation; forget: string[] };
-    },
+    extras: Parameters<SignInFinish['finish']>[4],
   ): Promise<DirectSignInOutcome | undefined> {
-    // The credentials the password was checked against must still be current (not reset since).
-    const credentialVersion = state.credentialVersion ?? user.credentialVersion;
-    const batch = new WriteBatch();
-    const device = extras.deviceId ? this.devices.useIn(batch, extras.deviceId, { id: user.id, credentialVersion }, ctx) : undefined;
-    const used = extras.otp ? this.otp.consumeIn(batch, extras.otp) : undefined;
-    const ended = current ? this.flows.endIn(batch, current.flow, [device, used?.part]) : undefined;
-    const session = this.sessions.createIn(batch, { id: user.id, credentialVersion }, state.verifications, ctx, [
-      device,
-      used?.part,
-      ended,
-    ]);
-    if (extras.preferredChannel) addPreferredChannelPart(batch, user.id, extras.preferredChannel, session.part);
-    this.audit.appendTo(batch, [used && { event: used.event, when: used.part }, { event: session.event, when: session.part }]);
-    if (extras.throttle) this.throttle.succeededIn(batch, extras.throttle.reservation, extras.throttle.forget);
-
-    // The policy matters only for remembering this device; read it (before the transaction) only then.
-    const policy =
-      extras.remember && hasFreshSecondFactor(state.verifications) ? await this.directory.policy(user.organizationId) : undefined;
-    let deviceToken: string | undefined;
-    const result = policy
-      ? await this.dataSource.transaction(async (manager) => {
-          const ran = await batch.run(manager);
-          if (ran.ran(session.part)) deviceToken = await this.rememberDevice(user, policy, ctx, manager);
-          return ran;
-        })
-      : await batch.run(this.dataSource);
-
-    if (used && extras.otp && !result.ran(used.part) && current) {
-      // Used meanwhile by a concurrent submit of the same code, superseded or expired.
-      const lost = await this.otp.claimLost(extras.otp);
-      return this.describe(current.handle, current.flow.state, otpFailureMessage(lost));
-    }
-    // Nothing was written: the caller asks for a code instead.
-    if (device && !result.ran(device)) return undefined;
-    if (ended && !result.ran(ended)) throw FlowStore.changed();
-    // Disabled, or the password changed, while signing in.
-    if (!result.ran(session.part)) throw new DomainError('flow_not_found', GENERIC_FAILURE);
-    const signedIn: NonNullable<SignInOutcome['signedIn']> = {
-      userId: user.id,
-      organizationId: user.organizationId,
-      sessionToken: session.token,
-      returnTo: state.returnTo,
-    };
-    if (deviceToken) signedIn.deviceToken = deviceToken;
-    return { handle: current?.handle, state, signedIn };
-  }
-
-  /** Remembers this device (in the sign-in's transaction) and queues the "new device" notice; returns the device token. */
-  private async rememberDevice(
-    user: UserRecord,
-    policy: PolicyRecord,
-    ctx: ClientContext,
-    manager: EntityManager,
-  ): Promise<string | undefined> {
-    const remembered = await this.devices.remember(user, devicePolicyOf(policy), ctx, manager);
-    if (!remembered) return undefined;
-    const locale = await messageLocaleFor(manager, { type: 'user', id: user.id });
-    const notice = noticeMessage('new_device', { name: remembered.device.name, at: this.clock.now().toISOString(), locale });
-    await this.outbox.enqueue(manager, {
-      channel: 'email',
-      to: user.email,
-      purpose: 'notice.new_device',
-      locale,
-      subject: notice.subject,
-      text: notice.text,
-    });
-    return remembered.token;
+    const finished = await this.finisher.finish(current?.flow ?? null, state, user, ctx, extras);
+    if ('deviceGone' in finished) return undefined;
+    if ('codeLost' in finished) return this.describe(current!.handle, current!.flow.state, finished.codeLost);
+    return { handle: current?.handle, state, signedIn: finished.signedIn };
   }
 
   private async requireUser(id: string): Promise<UserRecord> {
