@@ -2,6 +2,7 @@ import { Body, Controller, Get, Header, Post, Query, Req, Res } from '@nestjs/co
 import type { Request, Response } from 'express';
 import { DomainError } from '#libs/core';
 import { StaffService, StaffSessionService, StaffSignInService, type StaffSignInOutcome } from '#libs/staff';
+import { sendPage } from '#libs/web';
 import { AdminWeb } from './admin-web.js';
 import { Public, Roles, type StaffRequest } from './auth/index.js';
 import { CONSOLE_STYLESHEET } from './views/layout.js';
@@ -47,7 +48,7 @@ export class SessionController {
     @Query('notice') notice?: string,
     @Query('return_to') returnTo?: string,
   ): Promise<void> {
-    this.send(res, 200, signInPage({ csrf: this.web.csrf(req, res), notice: notice ? NOTICES[notice] : undefined, returnTo }));
+    sendPage(res, 200, signInPage({ csrf: this.web.csrf(req, res), notice: notice ? NOTICES[notice] : undefined, returnTo }));
   }
 
   @Post('signin')
@@ -66,7 +67,7 @@ export class SessionController {
     if (outcome.error.retryAfterSeconds) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
     const email = typeof body.email === 'string' ? body.email.slice(0, 254) : '';
     const returnTo = typeof body.return_to === 'string' ? body.return_to.slice(0, 500) : undefined;
-    this.send(res, status, signInPage({ csrf: this.web.csrf(req, res), error: outcome.error.message, email, returnTo }));
+    sendPage(res, status, signInPage({ csrf: this.web.csrf(req, res), error: outcome.error.message, email, returnTo }));
   }
 
   @Get('signin/otp')
@@ -104,7 +105,7 @@ export class SessionController {
   @Get('setup')
   @Public()
   setupShow(@Req() req: Request, @Res() res: Response): void {
-    this.send(res, 200, setupPage({ csrf: this.web.csrf(req, res) }));
+    sendPage(res, 200, setupPage({ csrf: this.web.csrf(req, res) }));
   }
 
   @Post('setup')
@@ -116,7 +117,7 @@ export class SessionController {
     );
     if (result.ok) return res.redirect(303, '/signin?notice=setup_done');
     const status = result.code === 'throttled' ? 429 : 422;
-    this.send(res, status, setupPage({ csrf: this.web.csrf(req, res), error: result.message, fieldErrors: result.fieldErrors }));
+    sendPage(res, status, setupPage({ csrf: this.web.csrf(req, res), error: result.message, fieldErrors: result.fieldErrors }));
   }
 
   /** Runs an OTP step; a finished sign-in sets the session cookie (a new token; any previous session of this browser ends). */
@@ -127,7 +128,7 @@ export class SessionController {
     } catch (error) {
       if (error instanceof DomainError && error.code.startsWith('flow_')) {
         this.web.cookies.clear(res, 'admin_signin');
-        return this.send(
+        return sendPage(
           res,
           410,
           signInPage({ csrf: this.web.csrf(req, res), error: 'This sign-in step has expired. Please sign in again.' }),
@@ -144,7 +145,7 @@ export class SessionController {
     }
     if (outcome.step === 'credentials') {
       this.web.cookies.clear(res, 'admin_signin');
-      return this.send(res, 429, signInPage({ csrf: this.web.csrf(req, res), error: outcome.error.message }));
+      return sendPage(res, 429, signInPage({ csrf: this.web.csrf(req, res), error: outcome.error.message }));
     }
     const status = !outcome.error
       ? 200
@@ -153,7 +154,7 @@ export class SessionController {
         : outcome.error.code === 'delivery_failed'
           ? 502
           : 429;
-    this.send(
+    sendPage(
       res,
       status,
       otpPage({
@@ -163,11 +164,6 @@ export class SessionController {
         error: outcome.error?.message,
       }),
     );
-  }
-
-  private send(res: Response, status: number, body: string): void {
-    res.setHeader('Cache-Control', 'no-store');
-    res.status(status).type('html').send(body);
   }
 }
 

@@ -10,6 +10,7 @@ import {
   type ProfileValues,
   type StaffActor,
 } from '#libs/support';
+import { sendPage, sendProblem } from '#libs/web';
 import { assertCanActOn, type StaffPrincipal } from './auth/index.js';
 import { isApiPath } from './auth/staff-auth.guard.js';
 import { CONSOLE_ERROR_STATUS, ConsoleErrorFilter } from './console-error.filter.js';
@@ -51,23 +52,17 @@ export class SupportErrorFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     const req = host.switchToHttp().getRequest<Request>();
     const status = statusOf(error);
-    res.setHeader('Cache-Control', 'no-store');
     if (isApiPath(req.path)) {
-      const problem: Record<string, unknown> = {
-        type: `urn:gatehouse:problem:${error.code}`,
-        title: error.code.replace(/_/gu, ' '),
+      sendProblem(
+        res,
         status,
-        detail: error.message,
-        code: error.code,
-      };
-      if (typeof error.details.changeId === 'string') problem.change_id = error.details.changeId;
-      res.status(status).type('application/problem+json').send(JSON.stringify(problem));
+        error.code,
+        error.message,
+        typeof error.details.changeId === 'string' ? { change_id: error.details.changeId } : {},
+      );
       return;
     }
-    res
-      .status(status)
-      .type('html')
-      .send(errorPage(status === 403 ? 'Not allowed' : 'Please check', [error.message]));
+    sendPage(res, status, errorPage(status === 403 ? 'Not allowed' : 'Please check', [error.message]));
   }
 }
 
