@@ -10,8 +10,9 @@ import {
 } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
-import { SupportErrorFilter, SupportTargets, actorOf, profileInput, text } from './support-common.js';
+import { SupportErrorFilter, SupportTargets, actorOf, profileInput } from './support-common.js';
 import { REQUESTS_PAGE_SIZE, pageOf, statusParam } from './support-requests.controller.js';
+import { USER_ACTIONS, userActionOf } from './support-user-actions.js';
 
 type Json = Record<string, unknown>;
 
@@ -116,68 +117,13 @@ export class SupportApiController {
     return correctionJson(result);
   }
 
-  @Post('people/user/:id/recovery/unlock')
+  /** Unlock, revoke devices, end sessions, disable, enable: the route's last segments say which (USER_ACTIONS). */
+  @Post(USER_ACTIONS.map((a) => `people/user/:id/${a.path}`))
   @HttpCode(200)
-  async unlock(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
+  async act(@Req() req: StaffRequest, @CurrentStaff() staff: StaffPrincipal, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const action = userActionOf(req);
     const target = await this.targets.load(staff, 'user', id);
-    const r = await this.actions.unlockRecovery(actorOf(staff), target.id, body?.reason, this.web.meta(req));
-    return { was_locked: r.wasLocked, failed_attempts: r.failedAttempts };
-  }
-
-  @Post('people/user/:id/devices/revoke')
-  @HttpCode(200)
-  async revoke(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const target = await this.targets.load(staff, 'user', id);
-    const device = text(body?.device, 64) || 'all';
-    return await this.actions.revokeDevices(actorOf(staff), target.id, device, body?.reason, this.web.meta(req));
-  }
-
-  @Post('people/user/:id/sessions/end')
-  @HttpCode(200)
-  async endSessions(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const target = await this.targets.load(staff, 'user', id);
-    const r = await this.actions.endSessions(actorOf(staff), target.id, body?.reason, this.web.meta(req));
-    return { ended: r.ended, oidc_grants_revoked: r.grantsRevoked };
-  }
-
-  @Post('people/user/:id/disable')
-  @HttpCode(200)
-  async disable(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const target = await this.targets.load(staff, 'user', id);
-    const r = await this.actions.disable(actorOf(staff), target.id, body?.reason, this.web.meta(req));
-    return { status: 'disabled', sessions_ended: r.sessionsEnded, devices_revoked: r.devicesRevoked };
-  }
-
-  @Post('people/user/:id/enable')
-  @HttpCode(200)
-  async enable(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const target = await this.targets.load(staff, 'user', id);
-    return await this.actions.enable(actorOf(staff), target.id, body?.reason, this.web.meta(req));
+    return (await action.run(this.actions, actorOf(staff), target.id, body, this.web.meta(req))).json;
   }
 
   @Get('contact-changes')

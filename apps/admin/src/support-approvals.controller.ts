@@ -1,12 +1,11 @@
 import { Body, Controller, Get, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from '#libs/core';
 import { ContactApprovalService } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
-import { SupportErrorFilter, SupportTargets, actorOf, statusOf } from './support-common.js';
+import { SupportErrorFilter, SupportTargets, actorOf, refusalOf } from './support-common.js';
 import { approvalsBody, personLink } from './support-views.js';
-import { consolePage } from './views/layout.js';
+import { noticeOf, sendConsolePage } from './views/layout.js';
 
 type Form = Record<string, unknown>;
 
@@ -39,8 +38,7 @@ export class SupportApprovalsController {
     @CurrentStaff() staff: StaffPrincipal,
     @Query('page') page?: unknown,
   ): Promise<void> {
-    const notice = typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined;
-    await this.render(req, res, staff, 200, { notice, page });
+    await this.render(req, res, staff, 200, { notice: noticeOf(req, NOTICES), page });
   }
 
   @Post(':id/approve')
@@ -92,9 +90,8 @@ export class SupportApprovalsController {
   }
 
   private async refused(req: StaffRequest, res: Response, staff: StaffPrincipal, error: unknown, id: string): Promise<void> {
-    if (!(error instanceof DomainError) || error.code === 'not_found') throw error;
-    const errors = error.details.fieldErrors as Record<string, string> | undefined;
-    await this.render(req, res, staff, statusOf(error), { error: error.message, errorFor: id, errors });
+    const refusal = refusalOf(error, ['not_found']);
+    await this.render(req, res, staff, refusal.status, { error: refusal.error, errorFor: id, errors: refusal.errors });
   }
 
   private async render(
@@ -107,16 +104,7 @@ export class SupportApprovalsController {
     const page = Math.max(1, Number.parseInt(typeof o.page === 'string' ? o.page : '1', 10) || 1);
     const { items, total } = await this.approvals.pending({ limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE });
     const csrf = this.web.csrf(req, res);
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(status)
-      .type('html')
-      .send(
-        consolePage(
-          'Approvals',
-          { staff, csrf, notice: o.notice },
-          approvalsBody({ items, total, me: staff.id, csrf, error: o.error, errorFor: o.errorFor, errors: o.errors }),
-        ),
-      );
+    const body = approvalsBody({ items, total, me: staff.id, csrf, error: o.error, errorFor: o.errorFor, errors: o.errors });
+    sendConsolePage(res, status, 'Approvals', { staff, csrf, notice: o.notice }, body);
   }
 }

@@ -36,6 +36,19 @@ export const SUPPORT_ERROR_STATUS: Readonly<Record<string, number>> = {
 
 export const statusOf = (error: DomainError): number => SUPPORT_ERROR_STATUS[error.code] ?? CONSOLE_ERROR_STATUS[error.code] ?? 400;
 
+/** A support form's refusal: the status, message and field errors to show the form again with. */
+export interface Refusal {
+  status: number;
+  error: string;
+  errors: Record<string, string> | undefined;
+}
+
+/** The refusal a support form answers itself; anything else, and the codes of `passOn`, goes on to the filter (thrown again). */
+export function refusalOf(error: unknown, passOn: readonly string[]): Refusal {
+  if (!(error instanceof DomainError) || passOn.includes(error.code)) throw error;
+  return { status: statusOf(error), error: error.message, errors: error.details.fieldErrors as Record<string, string> | undefined };
+}
+
 /**
  * The support controllers' filter: their own codes become problem details (RFC 9457, with
  * field errors) under `/api/` or an error page; everything else goes to the console's filter.

@@ -1,7 +1,6 @@
 import { Body, Controller, Get, Param, Req, Res, UseFilters } from '@nestjs/common';
 import { Post } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from '#libs/core';
 import { ContactApprovalService, ProfileCorrectionService, checkProfile, splitForApproval, type ProfileInput } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
@@ -12,7 +11,7 @@ import {
   actorOf,
   formValues,
   profileInput,
-  statusOf,
+  refusalOf,
   valuesOf,
   type Target,
 } from './support-common.js';
@@ -27,7 +26,7 @@ import {
   type EditPreview,
   type Values,
 } from './support-views.js';
-import { consolePage } from './views/layout.js';
+import { sendConsolePage } from './views/layout.js';
 
 type Form = Record<string, unknown>;
 
@@ -114,30 +113,19 @@ export class SupportEditController {
         target.kind === 'user'
           ? await this.corrections.correctUser(actor, target.id, input, body.reason, meta)
           : await this.corrections.correctLegacyAccount(actor, target.id, input, body.reason, meta);
-      res.setHeader('Cache-Control', 'no-store');
-      res
-        .status(200)
-        .type('html')
-        .send(
-          consolePage(
-            'Changes saved',
-            { staff, csrf: this.web.csrf(req, res) },
-            savedBody({
-              kind: target.kind,
-              id: target.id,
-              applied: result.applied,
-              pending: result.pending,
-              heading: result.pending
-                ? 'Saved. The person was told of what changed now; the email or mobile change waits for a supervisor.'
-                : 'Saved. The person was told by email.',
-            }),
-          ),
-        );
+      const saved = savedBody({
+        kind: target.kind,
+        id: target.id,
+        applied: result.applied,
+        pending: result.pending,
+        heading: result.pending
+          ? 'Saved. The person was told of what changed now; the email or mobile change waits for a supervisor.'
+          : 'Saved. The person was told by email.',
+      });
+      sendConsolePage(res, 200, 'Changes saved', { staff, csrf: this.web.csrf(req, res) }, saved);
     } catch (error) {
-      if (!(error instanceof DomainError) || error.code === 'forbidden' || error.code === 'not_found') throw error;
-      const values = formValues(body);
-      const errors = error.details.fieldErrors as Record<string, string> | undefined;
-      await this.render(req, res, staff, target, statusOf(error), { values, errors, error: error.message });
+      const { status, ...refusal } = refusalOf(error, ['forbidden', 'not_found']);
+      await this.render(req, res, staff, target, status, { values: formValues(body), ...refusal });
     }
   }
 
@@ -169,25 +157,8 @@ export class SupportEditController {
   ): Promise<void> {
     const pending = target.kind === 'user' ? await this.approvals.pendingForUser(target.id) : null;
     const title = target.kind === 'user' ? 'Edit profile' : 'Edit prefilled data';
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(status)
-      .type('html')
-      .send(
-        consolePage(
-          `${title} · ${target.profile.firstName} ${target.profile.lastName}`,
-          { staff, csrf: this.web.csrf(req, res) },
-          editBody({
-            kind: target.kind,
-            id: target.id,
-            csrf: this.web.csrf(req, res),
-            values: o.values,
-            errors: o.errors,
-            error: o.error,
-            pending,
-            preview: o.preview,
-          }),
-        ),
-      );
+    const csrf = this.web.csrf(req, res);
+    const body = editBody({ kind: target.kind, id: target.id, csrf, ...o, pending });
+    sendConsolePage(res, status, `${title} · ${target.profile.firstName} ${target.profile.lastName}`, { staff, csrf }, body);
   }
 }

@@ -1,13 +1,12 @@
 import { Body, Controller, Get, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from '#libs/core';
 import { Directory } from '#libs/identity';
 import { CORRECTION_STATUSES, CorrectionRequestService, type CorrectionRequest, type CorrectionStatus } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
-import { SupportErrorFilter, SupportTargets, actorOf, formValues, profileInput, statusOf, valuesOf } from './support-common.js';
+import { SupportErrorFilter, SupportTargets, actorOf, formValues, profileInput, refusalOf, valuesOf } from './support-common.js';
 import { requestBody, requestsBody, savedBody, type Values } from './support-views.js';
-import { consolePage } from './views/layout.js';
+import { noticeOf, sendConsolePage } from './views/layout.js';
 
 type Form = Record<string, unknown>;
 
@@ -47,17 +46,8 @@ export class SupportRequestsController {
     const s = statusParam(status);
     const p = pageOf(page);
     const { items, total } = await this.requests.list({ status: s, limit: REQUESTS_PAGE_SIZE, offset: (p - 1) * REQUESTS_PAGE_SIZE });
-    const notice = typeof req.query.notice === 'string' ? req.query.notice.slice(0, 300) : undefined;
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .type('html')
-      .send(
-        consolePage(
-          'Correction requests',
-          { staff, csrf: this.web.csrf(req, res), notice },
-          requestsBody({ status: s, items, total, page: p, pageSize: REQUESTS_PAGE_SIZE }),
-        ),
-      );
+    const body = requestsBody({ status: s, items, total, page: p, pageSize: REQUESTS_PAGE_SIZE });
+    sendConsolePage(res, 200, 'Correction requests', { staff, csrf: this.web.csrf(req, res), notice: noticeOf(req) }, body);
   }
 
   @Get(':id')
@@ -84,35 +74,21 @@ export class SupportRequestsController {
       const outcome = await this.requests.resolve(actorOf(staff), request.id, profileInput(body), body.reason, this.web.meta(req));
       const kind = outcome.request.user ? 'user' : 'legacy_account';
       const subject = outcome.request.user?.id ?? outcome.request.legacyAccount.id;
-      res.setHeader('Cache-Control', 'no-store');
-      res
-        .status(200)
-        .type('html')
-        .send(
-          consolePage(
-            outcome.status === 'resolved' ? 'Correction request resolved' : 'Waiting for approval',
-            { staff, csrf: this.web.csrf(req, res) },
-            savedBody({
-              kind,
-              id: subject,
-              applied: outcome.correction.applied,
-              pending: outcome.correction.pending,
-              heading:
-                outcome.status === 'resolved'
-                  ? 'The request is resolved and the person was told by email.'
-                  : 'The email or mobile change waits for a supervisor; the request is resolved when it is approved.',
-            }),
-          ),
-        );
-    } catch (error) {
-      if (!(error instanceof DomainError) || error.code === 'forbidden' || error.code === 'not_found') throw error;
-      const values = formValues(body);
-      const errors = error.details.fieldErrors as Record<string, string> | undefined;
-      await this.render(req, res, staff, (await this.requests.get(id)) ?? request, statusOf(error), {
-        values,
-        errors,
-        error: error.message,
+      const resolved = outcome.status === 'resolved';
+      const saved = savedBody({
+        kind,
+        id: subject,
+        applied: outcome.correction.applied,
+        pending: outcome.correction.pending,
+        heading: resolved
+          ? 'The request is resolved and the person was told by email.'
+          : 'The email or mobile change waits for a supervisor; the request is resolved when it is approved.',
       });
+      const title = resolved ? 'Correction request resolved' : 'Waiting for approval';
+      sendConsolePage(res, 200, title, { staff, csrf: this.web.csrf(req, res) }, saved);
+    } catch (error) {
+      const { status, ...refusal } = refusalOf(error, ['forbidden', 'not_found']);
+      await this.render(req, res, staff, (await this.requests.get(id)) ?? request, status, { values: formValues(body), ...refusal });
     }
   }
 
@@ -129,9 +105,8 @@ export class SupportRequestsController {
       await this.requests.reject(actorOf(staff), request.id, body.reason, this.web.meta(req));
       res.redirect(303, `/correction-requests?notice=${encodeURIComponent('The request was rejected; the person was told by email.')}`);
     } catch (error) {
-      if (!(error instanceof DomainError) || error.code === 'forbidden' || error.code === 'not_found') throw error;
-      const errors = error.details.fieldErrors as Record<string, string> | undefined;
-      await this.render(req, res, staff, request, statusOf(error), { rejectErrors: errors, error: error.message });
+      const refusal = refusalOf(error, ['forbidden', 'not_found']);
+      await this.render(req, res, staff, request, refusal.status, { rejectErrors: refusal.errors, error: refusal.error });
     }
   }
 
@@ -146,16 +121,8 @@ export class SupportRequestsController {
     const user = request.user ? await this.directory.user(request.user.id) : null;
     const current = valuesOf(user ?? request.legacyAccount);
     const csrf = this.web.csrf(req, res);
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(status)
-      .type('html')
-      .send(
-        consolePage(
-          `Correction request · ${request.legacyAccount.firstName} ${request.legacyAccount.lastName}`,
-          { staff, csrf },
-          requestBody({ request, current, csrf, values: o.values, error: o.error, errors: o.errors, rejectErrors: o.rejectErrors }),
-        ),
-      );
+    const title = `Correction request · ${request.legacyAccount.firstName} ${request.legacyAccount.lastName}`;
+    const body = requestBody({ request, current, csrf, values: o.values, error: o.error, errors: o.errors, rejectErrors: o.rejectErrors });
+    sendConsolePage(res, status, title, { staff, csrf }, body);
   }
 }

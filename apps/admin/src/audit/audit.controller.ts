@@ -4,7 +4,7 @@ import { AuditQuery, type AuditEntry, type AuditPage } from '#libs/audit';
 import { DomainError } from '#libs/core';
 import { AdminWeb } from '../admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from '../auth/index.js';
-import { consolePage } from '../views/layout.js';
+import { sendConsolePage } from '../views/layout.js';
 import { readFilters, toAuditSearch } from './audit-filters.js';
 import { auditBody } from './audit.views.js';
 
@@ -39,17 +39,8 @@ export class AuditPagesController {
       const form = name === 'eventType' ? 'type' : name === 'subjectId' ? 'subject' : name;
       if (['subject', 'actor', 'type', 'from', 'to'].includes(form)) fieldErrors = { [form]: e.message };
     }
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(error ? 400 : 200)
-      .type('html')
-      .send(
-        consolePage(
-          'Audit log',
-          { staff, csrf: this.web.csrf(req, res) },
-          auditBody({ filters, page, error, ...(fieldErrors ? { fieldErrors } : {}) }),
-        ),
-      );
+    const body = auditBody({ filters, page, error, ...(fieldErrors ? { fieldErrors } : {}) });
+    sendConsolePage(res, error ? 400 : 200, 'Audit log', { staff, csrf: this.web.csrf(req, res) }, body);
   }
 }
 

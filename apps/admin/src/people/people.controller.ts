@@ -5,7 +5,7 @@ import { PeopleDirectory, type PersonDetails, type PersonSummary, type SearchPag
 import { AdminWeb } from '../admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from '../auth/index.js';
 import type { SafeHtml } from '#libs/web';
-import { consolePage } from '../views/layout.js';
+import { noticeOf, sendConsolePage } from '../views/layout.js';
 import { identifierOf, personBody, searchBody } from './person.views.js';
 import { PersonSections } from './sections.js';
 
@@ -37,11 +37,7 @@ export class PeoplePagesController {
       error = e.message;
       status = 422;
     }
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(status)
-      .type('html')
-      .send(consolePage('Search', { staff, csrf: this.web.csrf(req, res) }, searchBody(result, error)));
+    sendConsolePage(res, status, 'Search', { staff, csrf: this.web.csrf(req, res) }, searchBody(result, error));
   }
 
   @Get('people/:kind/:id')
@@ -60,19 +56,10 @@ export class PeoplePagesController {
     if (!person) throw new DomainError('not_found', 'There is no such person.');
     await this.people.recordView(person, staff.id, this.web.meta(req), 'page');
     const csrf = this.web.csrf(req, res);
-    const notice = typeof req.query.notice === 'string' ? req.query.notice.slice(0, 300) : undefined;
     const rendered: SafeHtml[] = [];
     for (const section of this.sections.for(person)) rendered.push(await section.render({ person, staff, csrf, req }));
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .type('html')
-      .send(
-        consolePage(
-          `${identifierOf(person)} · ${person.firstName} ${person.lastName}`,
-          { staff, csrf, notice },
-          personBody(person, rendered),
-        ),
-      );
+    const title = `${identifierOf(person)} · ${person.firstName} ${person.lastName}`;
+    sendConsolePage(res, 200, title, { staff, csrf, notice: noticeOf(req) }, personBody(person, rendered));
   }
 }
 

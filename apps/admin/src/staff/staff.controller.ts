@@ -5,7 +5,7 @@ import { OutboxService } from '#libs/notifications';
 import { StaffService, type StaffRecord } from '#libs/staff';
 import { AdminWeb } from '../admin-web.js';
 import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from '../auth/index.js';
-import { consolePage } from '../views/layout.js';
+import { noticeOf, sendConsolePage } from '../views/layout.js';
 import { staffBody } from './staff.views.js';
 
 type Form = Record<string, unknown>;
@@ -33,8 +33,7 @@ export class StaffPagesController {
 
   @Get()
   async list(@Req() req: StaffRequest, @Res() res: Response, @CurrentStaff() me: StaffPrincipal): Promise<void> {
-    const notice = typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined;
-    await this.render(req, res, me, 200, { notice });
+    await this.render(req, res, me, 200, { notice: noticeOf(req, NOTICES) });
   }
 
   @Post()
@@ -98,17 +97,8 @@ export class StaffPagesController {
   ): Promise<void> {
     const csrf = this.web.csrf(req, res);
     const staff = await this.staff.list();
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(status)
-      .type('html')
-      .send(
-        consolePage(
-          'Staff',
-          { staff: me, csrf, notice: o.notice },
-          staffBody({ me, staff, csrf, error: o.error, fieldErrors: o.fieldErrors, values: o.values ?? {} }),
-        ),
-      );
+    const body = staffBody({ me, staff, csrf, error: o.error, fieldErrors: o.fieldErrors, values: o.values ?? {} });
+    sendConsolePage(res, status, 'Staff', { staff: me, csrf, notice: o.notice }, body);
   }
 }
 
