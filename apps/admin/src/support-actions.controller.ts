@@ -1,8 +1,8 @@
-import { Body, Controller, Param, Post, Req, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Param, Post, Res, UseFilters } from '@nestjs/common';
 import type { Response } from 'express';
 import { AccountActionsService } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
+import { Roles, SignedIn, type SignedInRequest } from './auth/index.js';
 import { SupportErrorFilter, SupportTargets, actorOf, refusalOf } from './support-common.js';
 import { USER_ACTIONS, userActionOf } from './support-user-actions.js';
 import { actionBody, personLink, reasonForm } from './support-views.js';
@@ -27,17 +27,11 @@ export class SupportActionsController {
 
   /** Every action's form (the route's last segments say which, USER_ACTIONS). */
   @Post(USER_ACTIONS.map((a) => a.path))
-  async act(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Form,
-  ): Promise<void> {
+  async act(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string, @Body() body: Form): Promise<void> {
     const action = userActionOf(req);
-    const target = await this.targets.load(staff, 'user', id);
+    const target = await this.targets.load(req.staff, 'user', id);
     try {
-      const { notice } = await action.run(this.actions, actorOf(staff), target.id, body, this.web.meta(req));
+      const { notice } = await action.run(this.actions, actorOf(req.staff), target.id, body, this.web.meta(req));
       res.redirect(303, `${personLink('user', target.id)}?notice=${encodeURIComponent(notice)}`);
     } catch (error) {
       const refusal = refusalOf(error, ['forbidden']);
@@ -55,7 +49,7 @@ export class SupportActionsController {
         res,
         refusal.status,
         `${action.title} · ${target.profile.firstName} ${target.profile.lastName}`,
-        { staff, csrf },
+        { staff: req.staff, csrf },
         page,
       );
     }

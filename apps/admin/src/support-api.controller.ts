@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, UseFilters } from '@nestjs/common';
 import {
   AccountActionsService,
   ContactApprovalService,
@@ -9,7 +9,7 @@ import {
   type PendingChange,
 } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
+import { CurrentStaff, Roles, SignedIn, type SignedInRequest, type StaffPrincipal } from './auth/index.js';
 import { SupportErrorFilter, SupportTargets, actorOf, profileInput } from './support-common.js';
 import { REQUESTS_PAGE_SIZE, pageOf, statusParam } from './support-requests.controller.js';
 import { USER_ACTIONS, userActionOf } from './support-user-actions.js';
@@ -101,29 +101,23 @@ export class SupportApiController {
 
   @Post('people/:kind/:id/profile')
   @HttpCode(200)
-  async correct(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('kind') kind: string,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const target = await this.targets.load(staff, kind, id);
+  async correct(@SignedIn() req: SignedInRequest, @Param('kind') kind: string, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const target = await this.targets.load(req.staff, kind, id);
     const input = profileInput(body);
     const result =
       target.kind === 'user'
-        ? await this.corrections.correctUser(actorOf(staff), target.id, input, body?.reason, this.web.meta(req))
-        : await this.corrections.correctLegacyAccount(actorOf(staff), target.id, input, body?.reason, this.web.meta(req));
+        ? await this.corrections.correctUser(actorOf(req.staff), target.id, input, body?.reason, this.web.meta(req))
+        : await this.corrections.correctLegacyAccount(actorOf(req.staff), target.id, input, body?.reason, this.web.meta(req));
     return correctionJson(result);
   }
 
   /** Unlock, revoke devices, end sessions, disable, enable: the route's last segments say which (USER_ACTIONS). */
   @Post(USER_ACTIONS.map((a) => `people/user/:id/${a.path}`))
   @HttpCode(200)
-  async act(@Req() req: StaffRequest, @CurrentStaff() staff: StaffPrincipal, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+  async act(@SignedIn() req: SignedInRequest, @Param('id') id: string, @Body() body: Json): Promise<Json> {
     const action = userActionOf(req);
-    const target = await this.targets.load(staff, 'user', id);
-    return (await action.run(this.actions, actorOf(staff), target.id, body, this.web.meta(req))).json;
+    const target = await this.targets.load(req.staff, 'user', id);
+    return (await action.run(this.actions, actorOf(req.staff), target.id, body, this.web.meta(req))).json;
   }
 
   @Get('contact-changes')
@@ -150,34 +144,24 @@ export class SupportApiController {
   @Post('contact-changes/:id/approve')
   @Roles('supervisor')
   @HttpCode(200)
-  async approve(@Req() req: StaffRequest, @CurrentStaff() staff: StaffPrincipal, @Param('id') id: string): Promise<Json> {
-    const change = await this.targets.change(staff, id);
-    return changeJson(await this.approvals.approve(actorOf(staff), change.id, this.web.meta(req)));
+  async approve(@SignedIn() req: SignedInRequest, @Param('id') id: string): Promise<Json> {
+    const change = await this.targets.change(req.staff, id);
+    return changeJson(await this.approvals.approve(actorOf(req.staff), change.id, this.web.meta(req)));
   }
 
   @Post('contact-changes/:id/reject')
   @Roles('supervisor')
   @HttpCode(200)
-  async reject(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const change = await this.targets.change(staff, id);
-    return changeJson(await this.approvals.reject(actorOf(staff), change.id, body?.reason, this.web.meta(req)));
+  async reject(@SignedIn() req: SignedInRequest, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const change = await this.targets.change(req.staff, id);
+    return changeJson(await this.approvals.reject(actorOf(req.staff), change.id, body?.reason, this.web.meta(req)));
   }
 
   @Post('contact-changes/:id/cancel')
   @HttpCode(200)
-  async cancel(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const change = await this.targets.change(staff, id);
-    return changeJson(await this.approvals.cancel(actorOf(staff), change.id, body?.reason, this.web.meta(req)));
+  async cancel(@SignedIn() req: SignedInRequest, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const change = await this.targets.change(req.staff, id);
+    return changeJson(await this.approvals.cancel(actorOf(req.staff), change.id, body?.reason, this.web.meta(req)));
   }
 
   @Get('correction-requests')
@@ -195,26 +179,16 @@ export class SupportApiController {
 
   @Post('correction-requests/:id/resolve')
   @HttpCode(200)
-  async resolve(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const request = await this.targets.request(staff, id);
-    const outcome = await this.requests.resolve(actorOf(staff), request.id, profileInput(body), body?.reason, this.web.meta(req));
+  async resolve(@SignedIn() req: SignedInRequest, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const request = await this.targets.request(req.staff, id);
+    const outcome = await this.requests.resolve(actorOf(req.staff), request.id, profileInput(body), body?.reason, this.web.meta(req));
     return { status: outcome.status, request: requestJson(outcome.request), correction: correctionJson(outcome.correction) };
   }
 
   @Post('correction-requests/:id/reject')
   @HttpCode(200)
-  async rejectRequest(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const request = await this.targets.request(staff, id);
-    return requestJson(await this.requests.reject(actorOf(staff), request.id, body?.reason, this.web.meta(req)));
+  async rejectRequest(@SignedIn() req: SignedInRequest, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const request = await this.targets.request(req.staff, id);
+    return requestJson(await this.requests.reject(actorOf(req.staff), request.id, body?.reason, this.web.meta(req)));
   }
 }

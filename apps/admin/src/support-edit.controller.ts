@@ -1,9 +1,9 @@
-import { Body, Controller, Get, Param, Req, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Param, Res, UseFilters } from '@nestjs/common';
 import { Post } from '@nestjs/common';
 import type { Response } from 'express';
 import { ContactApprovalService, ProfileCorrectionService, checkProfile, splitForApproval, type ProfileInput } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
+import { Roles, SignedIn, type SignedInRequest } from './auth/index.js';
 import { PersonSections } from './people/sections.js';
 import {
   SupportErrorFilter,
@@ -82,31 +82,24 @@ export class SupportEditController {
   }
 
   @Get()
-  async form(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('kind') kind: string,
-    @Param('id') id: string,
-  ): Promise<void> {
-    const target = await this.targets.load(staff, kind, id);
+  async form(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('kind') kind: string, @Param('id') id: string): Promise<void> {
+    const target = await this.targets.load(req.staff, kind, id);
     if (target.enrolledAs) return res.redirect(303, `/people/user/${target.enrolledAs}/edit`);
-    await this.render(req, res, staff, target, 200, { values: valuesOf(target.profile) });
+    await this.render(req, res, target, 200, { values: valuesOf(target.profile) });
   }
 
   @Post()
   async save(
-    @Req() req: StaffRequest,
+    @SignedIn() req: SignedInRequest,
     @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
     @Param('kind') kind: string,
     @Param('id') id: string,
     @Body() body: Form,
   ): Promise<void> {
-    const target = await this.targets.load(staff, kind, id);
+    const target = await this.targets.load(req.staff, kind, id);
     const input = profileInput(body);
-    if (body.action === 'preview') return await this.preview(req, res, staff, target, input, formValues(body));
-    const actor = actorOf(staff);
+    if (body.action === 'preview') return await this.preview(req, res, target, input, formValues(body));
+    const actor = actorOf(req.staff);
     const meta = this.web.meta(req);
     try {
       const result =
@@ -122,10 +115,10 @@ export class SupportEditController {
           ? 'Saved. The person was told of what changed now; the email or mobile change waits for a supervisor.'
           : 'Saved. The person was told by email.',
       });
-      sendConsolePage(res, 200, 'Changes saved', { staff, csrf: this.web.csrf(req, res) }, saved);
+      sendConsolePage(res, 200, 'Changes saved', { staff: req.staff, csrf: this.web.csrf(req, res) }, saved);
     } catch (error) {
       const { status, ...refusal } = refusalOf(error, ['forbidden', 'not_found']);
-      await this.render(req, res, staff, target, status, { values: formValues(body), ...refusal });
+      await this.render(req, res, target, status, { values: formValues(body), ...refusal });
     }
   }
 
@@ -134,23 +127,15 @@ export class SupportEditController {
    * changes at once, what waits for a supervisor), with the form filled in again; nothing is
    * written, told or audited. The values are checked as Save checks them.
    */
-  private async preview(
-    req: StaffRequest,
-    res: Response,
-    staff: StaffPrincipal,
-    target: Target,
-    input: ProfileInput,
-    values: Values,
-  ): Promise<void> {
+  private async preview(req: SignedInRequest, res: Response, target: Target, input: ProfileInput, values: Values): Promise<void> {
     const check = checkProfile(input, target.profile);
-    if (!check.ok) return await this.render(req, res, staff, target, 422, { values, errors: check.fieldErrors });
-    await this.render(req, res, staff, target, 200, { values, preview: splitForApproval(check.diff, target.kind === 'user') });
+    if (!check.ok) return await this.render(req, res, target, 422, { values, errors: check.fieldErrors });
+    await this.render(req, res, target, 200, { values, preview: splitForApproval(check.diff, target.kind === 'user') });
   }
 
   private async render(
-    req: StaffRequest,
+    req: SignedInRequest,
     res: Response,
-    staff: StaffPrincipal,
     target: Target,
     status: number,
     o: { values: Values; errors?: Record<string, string> | undefined; error?: string; preview?: EditPreview },
@@ -159,6 +144,6 @@ export class SupportEditController {
     const title = target.kind === 'user' ? 'Edit profile' : 'Edit prefilled data';
     const csrf = this.web.csrf(req, res);
     const body = editBody({ kind: target.kind, id: target.id, csrf, ...o, pending });
-    sendConsolePage(res, status, `${title} · ${target.profile.firstName} ${target.profile.lastName}`, { staff, csrf }, body);
+    sendConsolePage(res, status, `${title} · ${target.profile.firstName} ${target.profile.lastName}`, { staff: req.staff, csrf }, body);
   }
 }

@@ -1,9 +1,9 @@
-import { Body, Controller, Get, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Param, Post, Query, Res, UseFilters } from '@nestjs/common';
 import type { Response } from 'express';
 import { Directory } from '#libs/identity';
 import { CORRECTION_STATUSES, CorrectionRequestService, type CorrectionRequest, type CorrectionStatus } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
+import { Roles, SignedIn, type SignedInRequest } from './auth/index.js';
 import { SupportErrorFilter, SupportTargets, actorOf, formValues, profileInput, refusalOf, valuesOf } from './support-common.js';
 import { requestBody, requestsBody, savedBody, type Values } from './support-views.js';
 import { noticeOf, sendConsolePage } from './views/layout.js';
@@ -37,9 +37,8 @@ export class SupportRequestsController {
 
   @Get()
   async queue(
-    @Req() req: StaffRequest,
+    @SignedIn() req: SignedInRequest,
     @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
     @Query('status') status?: unknown,
     @Query('page') page?: unknown,
   ): Promise<void> {
@@ -47,31 +46,20 @@ export class SupportRequestsController {
     const p = pageOf(page);
     const { items, total } = await this.requests.list({ status: s, limit: REQUESTS_PAGE_SIZE, offset: (p - 1) * REQUESTS_PAGE_SIZE });
     const body = requestsBody({ status: s, items, total, page: p, pageSize: REQUESTS_PAGE_SIZE });
-    sendConsolePage(res, 200, 'Correction requests', { staff, csrf: this.web.csrf(req, res), notice: noticeOf(req) }, body);
+    sendConsolePage(res, 200, 'Correction requests', { staff: req.staff, csrf: this.web.csrf(req, res), notice: noticeOf(req) }, body);
   }
 
   @Get(':id')
-  async show(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-  ): Promise<void> {
-    const request = await this.targets.request(staff, id);
-    await this.render(req, res, staff, request, 200, {});
+  async show(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string): Promise<void> {
+    const request = await this.targets.request(req.staff, id);
+    await this.render(req, res, request, 200, {});
   }
 
   @Post(':id/resolve')
-  async resolve(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Form,
-  ): Promise<void> {
-    const request = await this.targets.request(staff, id);
+  async resolve(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string, @Body() body: Form): Promise<void> {
+    const request = await this.targets.request(req.staff, id);
     try {
-      const outcome = await this.requests.resolve(actorOf(staff), request.id, profileInput(body), body.reason, this.web.meta(req));
+      const outcome = await this.requests.resolve(actorOf(req.staff), request.id, profileInput(body), body.reason, this.web.meta(req));
       const kind = outcome.request.user ? 'user' : 'legacy_account';
       const subject = outcome.request.user?.id ?? outcome.request.legacyAccount.id;
       const resolved = outcome.status === 'resolved';
@@ -85,35 +73,28 @@ export class SupportRequestsController {
           : 'The email or mobile change waits for a supervisor; the request is resolved when it is approved.',
       });
       const title = resolved ? 'Correction request resolved' : 'Waiting for approval';
-      sendConsolePage(res, 200, title, { staff, csrf: this.web.csrf(req, res) }, saved);
+      sendConsolePage(res, 200, title, { staff: req.staff, csrf: this.web.csrf(req, res) }, saved);
     } catch (error) {
       const { status, ...refusal } = refusalOf(error, ['forbidden', 'not_found']);
-      await this.render(req, res, staff, (await this.requests.get(id)) ?? request, status, { values: formValues(body), ...refusal });
+      await this.render(req, res, (await this.requests.get(id)) ?? request, status, { values: formValues(body), ...refusal });
     }
   }
 
   @Post(':id/reject')
-  async reject(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Form,
-  ): Promise<void> {
-    const request = await this.targets.request(staff, id);
+  async reject(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string, @Body() body: Form): Promise<void> {
+    const request = await this.targets.request(req.staff, id);
     try {
-      await this.requests.reject(actorOf(staff), request.id, body.reason, this.web.meta(req));
+      await this.requests.reject(actorOf(req.staff), request.id, body.reason, this.web.meta(req));
       res.redirect(303, `/correction-requests?notice=${encodeURIComponent('The request was rejected; the person was told by email.')}`);
     } catch (error) {
       const refusal = refusalOf(error, ['forbidden', 'not_found']);
-      await this.render(req, res, staff, request, refusal.status, { rejectErrors: refusal.errors, error: refusal.error });
+      await this.render(req, res, request, refusal.status, { rejectErrors: refusal.errors, error: refusal.error });
     }
   }
 
   private async render(
-    req: StaffRequest,
+    req: SignedInRequest,
     res: Response,
-    staff: StaffPrincipal,
     request: CorrectionRequest,
     status: number,
     o: { values?: Values; errors?: Record<string, string> | undefined; rejectErrors?: Record<string, string> | undefined; error?: string },
@@ -123,6 +104,6 @@ export class SupportRequestsController {
     const csrf = this.web.csrf(req, res);
     const title = `Correction request · ${request.legacyAccount.firstName} ${request.legacyAccount.lastName}`;
     const body = requestBody({ request, current, csrf, values: o.values, error: o.error, errors: o.errors, rejectErrors: o.rejectErrors });
-    sendConsolePage(res, status, title, { staff, csrf }, body);
+    sendConsolePage(res, status, title, { staff: req.staff, csrf }, body);
   }
 }

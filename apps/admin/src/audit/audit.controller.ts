@@ -1,9 +1,9 @@
-import { Controller, Get, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { AuditQuery, type AuditEntry, type AuditPage } from '#libs/audit';
 import { DomainError } from '#libs/core';
 import { AdminWeb } from '../admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from '../auth/index.js';
+import { Roles, SignedIn, type SignedInRequest } from '../auth/index.js';
 import { sendConsolePage } from '../views/layout.js';
 import { readFilters, toAuditSearch } from './audit-filters.js';
 import { auditBody } from './audit.views.js';
@@ -20,12 +20,7 @@ export class AuditPagesController {
   ) {}
 
   @Get()
-  async view(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Query() query: Record<string, unknown>,
-  ): Promise<void> {
+  async view(@SignedIn() req: SignedInRequest, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
     const filters = readFilters(query);
     let page: AuditPage | null = null;
     let error: string | undefined;
@@ -40,7 +35,7 @@ export class AuditPagesController {
       if (['subject', 'actor', 'type', 'from', 'to'].includes(form)) fieldErrors = { [form]: e.message };
     }
     const body = auditBody({ filters, page, error, ...(fieldErrors ? { fieldErrors } : {}) });
-    sendConsolePage(res, error ? 400 : 200, 'Audit log', { staff, csrf: this.web.csrf(req, res) }, body);
+    sendConsolePage(res, error ? 400 : 200, 'Audit log', { staff: req.staff, csrf: this.web.csrf(req, res) }, body);
   }
 }
 
