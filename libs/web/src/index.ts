@@ -5,3 +5,4 @@ export * from './unavailable.js';
 export * from './routes.js';
 export * from './app-web.js';
 export * from './problem.js';
+export * from './table.js';
