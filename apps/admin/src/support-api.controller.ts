@@ -11,7 +11,7 @@ import {
 import { AdminWeb } from './admin-web.js';
 import { CurrentStaff, Roles, SignedIn, type SignedInRequest, type StaffPrincipal } from './auth/index.js';
 import { SupportErrorFilter, SupportTargets, actorOf, profileInput } from './support-common.js';
-import { REQUESTS_PAGE_SIZE, pageOf, statusParam } from './support-requests.controller.js';
+import { pageOf, requestQueue } from './support-requests.controller.js';
 import { USER_ACTIONS, userActionOf } from './support-user-actions.js';
 
 type Json = Record<string, unknown>;
@@ -165,11 +165,9 @@ export class SupportApiController {
   }
 
   @Get('correction-requests')
-  async queue(@Query('status') status?: unknown, @Query('page') page?: unknown): Promise<Json> {
-    const s = statusParam(status);
-    const p = pageOf(page);
-    const { items, total } = await this.requests.list({ status: s, limit: REQUESTS_PAGE_SIZE, offset: (p - 1) * REQUESTS_PAGE_SIZE });
-    return { status: s, page: p, page_size: REQUESTS_PAGE_SIZE, total, items: items.map(requestJson) };
+  async queue(@Query() query: Record<string, unknown>): Promise<Json> {
+    const q = await requestQueue(this.requests, query);
+    return { status: q.status, page: q.page, page_size: q.pageSize, total: q.total, items: q.items.map(requestJson) };
   }
 
   @Get('correction-requests/:id')

@@ -55,30 +55,16 @@ export class SupportEditController {
         return editSection(person, csrf, pending, pending?.requestedBy === staff.id, staff.role === 'supervisor');
       },
     });
-    sections.add({
-      id: 'support-devices',
-      order: 35,
-      applies: (p) => p.kind === 'user',
-      render: ({ person, csrf }) => devicesSection(person, csrf),
-    });
-    sections.add({
-      id: 'support-sessions',
-      order: 45,
-      applies: (p) => p.kind === 'user',
-      render: ({ person, csrf }) => sessionsSection(person, csrf),
-    });
-    sections.add({
-      id: 'support-recovery',
-      order: 55,
-      applies: (p) => p.kind === 'user',
-      render: ({ person, csrf }) => recoverySection(person, csrf),
-    });
-    sections.add({
-      id: 'support-status',
-      order: 70,
-      applies: (p) => p.kind === 'user',
-      render: ({ person, csrf }) => statusSection(person, csrf),
-    });
+    // The action forms of an enrolled user, each in its section after the read-only one it acts on.
+    const forms = {
+      'support-devices': [35, devicesSection],
+      'support-sessions': [45, sessionsSection],
+      'support-recovery': [55, recoverySection],
+      'support-status': [70, statusSection],
+    } as const;
+    for (const [id, [order, form]] of Object.entries(forms)) {
+      sections.add({ id, order, applies: (p) => p.kind === 'user', render: ({ person, csrf }) => form(person, csrf) });
+    }
   }
 
   @Get()

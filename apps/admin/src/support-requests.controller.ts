@@ -16,8 +16,16 @@ export function pageOf(value: unknown): number {
   return Math.min(10_000, Math.max(1, Number.parseInt(typeof value === 'string' ? value : '1', 10) || 1));
 }
 
-export function statusParam(value: unknown): CorrectionStatus {
+function statusParam(value: unknown): CorrectionStatus {
   return CORRECTION_STATUSES.find((s) => s === value) ?? 'open';
+}
+
+/** The page of the correction request queue that `?status=&page=` ask for (the queue page and the API). */
+export async function requestQueue(requests: CorrectionRequestService, query: Record<string, unknown>) {
+  const status = statusParam(query.status);
+  const page = pageOf(query.page);
+  const { items, total } = await requests.list({ status, limit: REQUESTS_PAGE_SIZE, offset: (page - 1) * REQUESTS_PAGE_SIZE });
+  return { status, page, pageSize: REQUESTS_PAGE_SIZE, items, total };
 }
 
 /**
@@ -36,16 +44,8 @@ export class SupportRequestsController {
   ) {}
 
   @Get()
-  async queue(
-    @SignedIn() req: SignedInRequest,
-    @Res() res: Response,
-    @Query('status') status?: unknown,
-    @Query('page') page?: unknown,
-  ): Promise<void> {
-    const s = statusParam(status);
-    const p = pageOf(page);
-    const { items, total } = await this.requests.list({ status: s, limit: REQUESTS_PAGE_SIZE, offset: (p - 1) * REQUESTS_PAGE_SIZE });
-    const body = requestsBody({ status: s, items, total, page: p, pageSize: REQUESTS_PAGE_SIZE });
+  async queue(@SignedIn() req: SignedInRequest, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
+    const body = requestsBody(await requestQueue(this.requests, query));
     sendConsolePage(res, 200, 'Correction requests', { staff: req.staff, csrf: this.web.csrf(req, res), notice: noticeOf(req) }, body);
   }
 

@@ -10,6 +10,7 @@ import {
   type ProfileField,
 } from '#libs/support';
 import { alertBox, csrfField, dataTable, field, html, type SafeHtml } from '#libs/web';
+import { section } from './people/person.views.js';
 import { when } from './views/layout.js';
 
 /** Pages and person-page sections of the support actions (libs/support). No hash, code or token ever reaches them. */
@@ -189,12 +190,6 @@ export function actionBody(o: { kind: Kind; id: string; error: string; form: Saf
   return html`<p><a href="${personLink(o.kind, o.id)}">← Back to the person</a></p>
     ${alertBox(o.error)} ${o.form}`;
 }
-
-const section = (id: string, title: string, body: SafeHtml): SafeHtml =>
-  html`<section class="person" id="${id}" aria-labelledby="${id}-h">
-    <h2 id="${id}-h">${title}</h2>
-    ${body}
-  </section>`;
 
 /** Person page: correct the data (and the pending change, if any). */
 export function editSection(p: PersonDetails, csrf: string, pending: PendingChange | null, mine: boolean, supervisor: boolean): SafeHtml {

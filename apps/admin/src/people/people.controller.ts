@@ -20,17 +20,12 @@ export class PeoplePagesController {
   ) {}
 
   @Get('search')
-  async search(
-    @SignedIn() req: SignedInRequest,
-    @Res() res: Response,
-    @Query('q') q?: unknown,
-    @Query('page') page?: unknown,
-  ): Promise<void> {
+  async search(@SignedIn() req: SignedInRequest, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
     let result: SearchPage | null = null;
     let error: string | undefined;
     let status = 200;
     try {
-      result = q === undefined ? null : await this.people.search(q, page);
+      result = query.q === undefined ? null : await this.people.search(query.q, query.page);
     } catch (e) {
       if (!(e instanceof DomainError) || e.code !== 'invalid_input') throw e;
       error = e.message;

@@ -60,7 +60,8 @@ export function searchBody(result: SearchPage | null, error?: string): SafeHtml 
     </nav>`;
 }
 
-const section = (id: string, title: string, body: SafeHtml): SafeHtml =>
+/** One titled section of the person page (read-only here, support actions' forms in support-views). */
+export const section = (id: string, title: string, body: SafeHtml): SafeHtml =>
   html`<section class="person" id="${id}" aria-labelledby="${id}-h">
     <h2 id="${id}-h">${title}</h2>
     ${body}
