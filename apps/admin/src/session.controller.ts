@@ -5,7 +5,7 @@ import { StaffService, StaffSessionService, StaffSignInService, type StaffSignIn
 import { sendPage } from '#libs/web';
 import { AdminWeb } from './admin-web.js';
 import { Public, Roles, type StaffRequest } from './auth/index.js';
-import { CONSOLE_STYLESHEET } from './views/layout.js';
+import { CONSOLE_STYLESHEET, noticeOf } from './views/layout.js';
 import { otpPage, setupPage, signInPage } from './views/session.views.js';
 
 type Form = Record<string, unknown>;
@@ -42,13 +42,8 @@ export class SessionController {
 
   @Get('signin')
   @Public()
-  async show(
-    @Req() req: Request,
-    @Res() res: Response,
-    @Query('notice') notice?: string,
-    @Query('return_to') returnTo?: string,
-  ): Promise<void> {
-    sendPage(res, 200, signInPage({ csrf: this.web.csrf(req, res), notice: notice ? NOTICES[notice] : undefined, returnTo }));
+  async show(@Req() req: Request, @Res() res: Response, @Query('return_to') returnTo?: string): Promise<void> {
+    sendPage(res, 200, signInPage({ csrf: this.web.csrf(req, res), notice: noticeOf(req, NOTICES), returnTo }));
   }
 
   @Post('signin')
