@@ -19,7 +19,7 @@ const PAGE_SIZE = 50;
 /**
  * Four-eyes: the email and mobile changes of enrolled users waiting for a supervisor.
  * Supervisors approve or reject (never their own request, never about their own account);
- * the req.staff member who asked may cancel.
+ * the staff member who asked may cancel.
  */
 @Controller('approvals')
 @Roles('supervisor')
