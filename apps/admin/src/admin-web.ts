@@ -1,9 +1,7 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Injectable } from '@nestjs/common';
 import type { Request, Response } from 'express';
 import { randomBytes } from 'node:crypto';
-import { APP_CONFIG, SECRETS, type AppConfig, type Secrets } from '#libs/config';
-import type { RequestMeta } from '#libs/sessions';
-import { CookieJar, requestMeta } from '#libs/web';
+import { AppWeb, isSameOrigin } from '#libs/web';
 
 /**
  * The console's web plumbing: its cookies (`__Host-gh_admin_*` over https, `gh_admin_*` over
@@ -14,29 +12,10 @@ import { CookieJar, requestMeta } from '#libs/web';
  * cookie: the session token once signed in, before that a random `admin_pre` cookie.
  */
 @Injectable()
-export class AdminWeb {
-  readonly cookies: CookieJar;
-
-  constructor(
-    @Inject(APP_CONFIG) readonly config: AppConfig,
-    @Inject(SECRETS) secrets: Secrets,
-  ) {
-    this.cookies = new CookieJar(config.issuer.startsWith('https://'), secrets.cookie);
-  }
-
-  meta(req: Request): RequestMeta {
-    return requestMeta(req);
-  }
-
+export class AdminWeb extends AppWeb {
   /** A form post must come from a page of this console: Origin (when the browser sends one) names this host and port. */
   sameOrigin(req: Request): boolean {
-    const origin = req.get('origin');
-    if (origin === undefined) return true;
-    try {
-      return new URL(origin).host === req.get('host');
-    } catch {
-      return false;
-    }
+    return isSameOrigin(req);
   }
 
   /** The signed-in session's cookie token, if any. */

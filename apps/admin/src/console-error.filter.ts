@@ -1,8 +1,6 @@
-import { ArgumentsHost, Catch, HttpException, type ExceptionFilter } from '@nestjs/common';
-import type { Request, Response } from 'express';
+import { ArgumentsHost, Catch, type ExceptionFilter } from '@nestjs/common';
 import { DomainError } from '#libs/core';
-import { isDatabaseUnavailable } from '#libs/database';
-import { UNAVAILABLE_DETAIL, sendUnavailable } from '#libs/web';
+import { UNAVAILABLE_DETAIL, caughtProblem, logUnavailable, sendProblem, sendUnavailable, type ProblemMapping } from '#libs/web';
 import { isApiPath } from './auth/staff-auth.guard.js';
 import { errorPage } from './views/layout.js';
 
@@ -25,6 +23,13 @@ export const CONSOLE_ERROR_STATUS: Readonly<Record<string, number>> = {
   throttled: 429,
 };
 
+/** The console's names for failures: its DomainError statuses, and page texts for Nest's own HttpExceptions. */
+const CONSOLE_PROBLEMS: ProblemMapping = {
+  statuses: CONSOLE_ERROR_STATUS,
+  httpDetails: { 404: 'There is no such page.', 400: 'The request is not valid.' },
+  otherHttp: 'http_error',
+};
+
 /**
  * One place that turns failures into answers: problem details (RFC 9457) under `/api/`,
  * pages elsewhere. A page that is not signed in is sent to sign-in (and back afterwards).
@@ -34,56 +39,28 @@ export const CONSOLE_ERROR_STATUS: Readonly<Record<string, number>> = {
 @Catch()
 export class ConsoleErrorFilter implements ExceptionFilter {
   catch(error: unknown, host: ArgumentsHost): void {
-    const http = host.switchToHttp();
-    const res = http.getResponse<Response>();
-    const req = http.getRequest<Request>();
-    let status = 500;
-    let code = 'internal_error';
-    let detail = 'Something went wrong. Please try again.';
-    let fieldErrors: Record<string, string> | undefined;
-    if (error instanceof DomainError) {
-      code = error.code;
-      status = CONSOLE_ERROR_STATUS[code] ?? 400;
-      detail = error.message;
-      const fields = error.details.fieldErrors;
-      if (fields && typeof fields === 'object') fieldErrors = fields as Record<string, string>;
-    } else if (error instanceof HttpException) {
-      status = error.getStatus();
-      code = status === 404 ? 'not_found' : status === 413 ? 'payload_too_large' : status === 400 ? 'invalid_request' : 'http_error';
-      detail =
-        status === 404
-          ? 'There is no such page.'
-          : status === 413
-            ? 'The request body is too large.'
-            : status === 400
-              ? 'The request is not valid.'
-              : error.message;
-    } else if (isDatabaseUnavailable(error)) {
+    const { req, res, problem } = caughtProblem(error, host, CONSOLE_PROBLEMS);
+    if (!problem) {
       // The database cannot be reached: 503 with Retry-After (worth trying again shortly), not 500.
-      const reason = error instanceof Error ? error.message : String(error);
-      (req as Request & { log?: { warn: (o: unknown, m: string) => void } }).log?.warn({ reason }, 'database unavailable: answered 503');
+      logUnavailable(req, error);
       if (res.headersSent) return void res.destroy();
       sendUnavailable(res, isApiPath(req.path) ? 'api' : 'page', errorPage('Briefly unavailable', [UNAVAILABLE_DETAIL]));
       return;
-    } else {
-      (req as Request & { log?: { error: (o: unknown, m: string) => void } }).log?.error({ err: error }, 'unhandled error');
     }
+    const { status, code, detail } = problem;
+    const domain = error instanceof DomainError ? error.details : {};
+    const fieldErrors =
+      domain.fieldErrors && typeof domain.fieldErrors === 'object' ? (domain.fieldErrors as Record<string, string>) : undefined;
     res.setHeader('Cache-Control', 'no-store');
     if (isApiPath(req.path)) {
-      const problem: Record<string, unknown> = {
-        type: `urn:gatehouse:problem:${code}`,
-        title: code.replace(/_/gu, ' '),
-        status,
-        detail,
-        code,
-      };
-      if (fieldErrors) problem.errors = fieldErrors;
-      if (error instanceof DomainError && typeof error.details.field === 'string') problem.field = error.details.field;
-      res.status(status).type('application/problem+json').send(JSON.stringify(problem));
+      const extensions: Record<string, unknown> = {};
+      if (fieldErrors) extensions.errors = fieldErrors;
+      if (typeof domain.field === 'string') extensions.field = domain.field;
+      sendProblem(res, status, code, detail, extensions);
       return;
     }
     if (code === 'unauthenticated') {
-      const back = error instanceof DomainError && typeof error.details.returnTo === 'string' ? error.details.returnTo : '/search';
+      const back = typeof domain.returnTo === 'string' ? domain.returnTo : '/search';
       res.redirect(303, `/signin?return_to=${encodeURIComponent(back)}`);
       return;
     }

@@ -2,9 +2,10 @@ import { Body, Controller, Get, Header, Post, Query, Req, Res } from '@nestjs/co
 import type { Request, Response } from 'express';
 import { DomainError } from '#libs/core';
 import { StaffService, StaffSessionService, StaffSignInService, type StaffSignInOutcome } from '#libs/staff';
+import { sendPage } from '#libs/web';
 import { AdminWeb } from './admin-web.js';
 import { Public, Roles, type StaffRequest } from './auth/index.js';
-import { CONSOLE_STYLESHEET } from './views/layout.js';
+import { CONSOLE_STYLESHEET, noticeOf } from './views/layout.js';
 import { otpPage, setupPage, signInPage } from './views/session.views.js';
 
 type Form = Record<string, unknown>;
@@ -41,13 +42,8 @@ export class SessionController {
 
   @Get('signin')
   @Public()
-  async show(
-    @Req() req: Request,
-    @Res() res: Response,
-    @Query('notice') notice?: string,
-    @Query('return_to') returnTo?: string,
-  ): Promise<void> {
-    this.send(res, 200, signInPage({ csrf: this.web.csrf(req, res), notice: notice ? NOTICES[notice] : undefined, returnTo }));
+  async show(@Req() req: Request, @Res() res: Response, @Query('return_to') returnTo?: string): Promise<void> {
+    sendPage(res, 200, signInPage({ csrf: this.web.csrf(req, res), notice: noticeOf(req, NOTICES), returnTo }));
   }
 
   @Post('signin')
@@ -66,7 +62,7 @@ export class SessionController {
     if (outcome.error.retryAfterSeconds) res.setHeader('Retry-After', String(outcome.error.retryAfterSeconds));
     const email = typeof body.email === 'string' ? body.email.slice(0, 254) : '';
     const returnTo = typeof body.return_to === 'string' ? body.return_to.slice(0, 500) : undefined;
-    this.send(res, status, signInPage({ csrf: this.web.csrf(req, res), error: outcome.error.message, email, returnTo }));
+    sendPage(res, status, signInPage({ csrf: this.web.csrf(req, res), error: outcome.error.message, email, returnTo }));
   }
 
   @Get('signin/otp')
@@ -104,7 +100,7 @@ export class SessionController {
   @Get('setup')
   @Public()
   setupShow(@Req() req: Request, @Res() res: Response): void {
-    this.send(res, 200, setupPage({ csrf: this.web.csrf(req, res) }));
+    sendPage(res, 200, setupPage({ csrf: this.web.csrf(req, res) }));
   }
 
   @Post('setup')
@@ -116,7 +112,7 @@ export class SessionController {
     );
     if (result.ok) return res.redirect(303, '/signin?notice=setup_done');
     const status = result.code === 'throttled' ? 429 : 422;
-    this.send(res, status, setupPage({ csrf: this.web.csrf(req, res), error: result.message, fieldErrors: result.fieldErrors }));
+    sendPage(res, status, setupPage({ csrf: this.web.csrf(req, res), error: result.message, fieldErrors: result.fieldErrors }));
   }
 
   /** Runs an OTP step; a finished sign-in sets the session cookie (a new token; any previous session of this browser ends). */
@@ -127,7 +123,7 @@ export class SessionController {
     } catch (error) {
       if (error instanceof DomainError && error.code.startsWith('flow_')) {
         this.web.cookies.clear(res, 'admin_signin');
-        return this.send(
+        return sendPage(
           res,
           410,
           signInPage({ csrf: this.web.csrf(req, res), error: 'This sign-in step has expired. Please sign in again.' }),
@@ -144,7 +140,7 @@ export class SessionController {
     }
     if (outcome.step === 'credentials') {
       this.web.cookies.clear(res, 'admin_signin');
-      return this.send(res, 429, signInPage({ csrf: this.web.csrf(req, res), error: outcome.error.message }));
+      return sendPage(res, 429, signInPage({ csrf: this.web.csrf(req, res), error: outcome.error.message }));
     }
     const status = !outcome.error
       ? 200
@@ -153,7 +149,7 @@ export class SessionController {
         : outcome.error.code === 'delivery_failed'
           ? 502
           : 429;
-    this.send(
+    sendPage(
       res,
       status,
       otpPage({
@@ -163,11 +159,6 @@ export class SessionController {
         error: outcome.error?.message,
       }),
     );
-  }
-
-  private send(res: Response, status: number, body: string): void {
-    res.setHeader('Cache-Control', 'no-store');
-    res.status(status).type('html').send(body);
   }
 }
 

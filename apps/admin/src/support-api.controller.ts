@@ -1,4 +1,4 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Query, Req, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Query, UseFilters } from '@nestjs/common';
 import {
   AccountActionsService,
   ContactApprovalService,
@@ -9,9 +9,10 @@ import {
   type PendingChange,
 } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
-import { SupportErrorFilter, SupportTargets, actorOf, profileInput, text } from './support-common.js';
-import { REQUESTS_PAGE_SIZE, pageOf, statusParam } from './support-requests.controller.js';
+import { CurrentStaff, Roles, SignedIn, type SignedInRequest, type StaffPrincipal } from './auth/index.js';
+import { SupportErrorFilter, SupportTargets, actorOf, profileInput } from './support-common.js';
+import { pageOf, requestQueue } from './support-requests.controller.js';
+import { USER_ACTIONS, userActionOf } from './support-user-actions.js';
 
 type Json = Record<string, unknown>;
 
@@ -100,84 +101,23 @@ export class SupportApiController {
 
   @Post('people/:kind/:id/profile')
   @HttpCode(200)
-  async correct(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('kind') kind: string,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const target = await this.targets.load(staff, kind, id);
+  async correct(@SignedIn() req: SignedInRequest, @Param('kind') kind: string, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const target = await this.targets.load(req.staff, kind, id);
     const input = profileInput(body);
     const result =
       target.kind === 'user'
-        ? await this.corrections.correctUser(actorOf(staff), target.id, input, body?.reason, this.web.meta(req))
-        : await this.corrections.correctLegacyAccount(actorOf(staff), target.id, input, body?.reason, this.web.meta(req));
+        ? await this.corrections.correctUser(actorOf(req.staff), target.id, input, body?.reason, this.web.meta(req))
+        : await this.corrections.correctLegacyAccount(actorOf(req.staff), target.id, input, body?.reason, this.web.meta(req));
     return correctionJson(result);
   }
 
-  @Post('people/user/:id/recovery/unlock')
+  /** Unlock, revoke devices, end sessions, disable, enable: the route's last segments say which (USER_ACTIONS). */
+  @Post(USER_ACTIONS.map((a) => `people/user/:id/${a.path}`))
   @HttpCode(200)
-  async unlock(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const target = await this.targets.load(staff, 'user', id);
-    const r = await this.actions.unlockRecovery(actorOf(staff), target.id, body?.reason, this.web.meta(req));
-    return { was_locked: r.wasLocked, failed_attempts: r.failedAttempts };
-  }
-
-  @Post('people/user/:id/devices/revoke')
-  @HttpCode(200)
-  async revoke(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const target = await this.targets.load(staff, 'user', id);
-    const device = text(body?.device, 64) || 'all';
-    return await this.actions.revokeDevices(actorOf(staff), target.id, device, body?.reason, this.web.meta(req));
-  }
-
-  @Post('people/user/:id/sessions/end')
-  @HttpCode(200)
-  async endSessions(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const target = await this.targets.load(staff, 'user', id);
-    const r = await this.actions.endSessions(actorOf(staff), target.id, body?.reason, this.web.meta(req));
-    return { ended: r.ended, oidc_grants_revoked: r.grantsRevoked };
-  }
-
-  @Post('people/user/:id/disable')
-  @HttpCode(200)
-  async disable(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const target = await this.targets.load(staff, 'user', id);
-    const r = await this.actions.disable(actorOf(staff), target.id, body?.reason, this.web.meta(req));
-    return { status: 'disabled', sessions_ended: r.sessionsEnded, devices_revoked: r.devicesRevoked };
-  }
-
-  @Post('people/user/:id/enable')
-  @HttpCode(200)
-  async enable(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const target = await this.targets.load(staff, 'user', id);
-    return await this.actions.enable(actorOf(staff), target.id, body?.reason, this.web.meta(req));
+  async act(@SignedIn() req: SignedInRequest, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const action = userActionOf(req);
+    const target = await this.targets.load(req.staff, 'user', id);
+    return (await action.run(this.actions, actorOf(req.staff), target.id, body, this.web.meta(req))).json;
   }
 
   @Get('contact-changes')
@@ -204,42 +144,30 @@ export class SupportApiController {
   @Post('contact-changes/:id/approve')
   @Roles('supervisor')
   @HttpCode(200)
-  async approve(@Req() req: StaffRequest, @CurrentStaff() staff: StaffPrincipal, @Param('id') id: string): Promise<Json> {
-    const change = await this.targets.change(staff, id);
-    return changeJson(await this.approvals.approve(actorOf(staff), change.id, this.web.meta(req)));
+  async approve(@SignedIn() req: SignedInRequest, @Param('id') id: string): Promise<Json> {
+    const change = await this.targets.change(req.staff, id);
+    return changeJson(await this.approvals.approve(actorOf(req.staff), change.id, this.web.meta(req)));
   }
 
   @Post('contact-changes/:id/reject')
   @Roles('supervisor')
   @HttpCode(200)
-  async reject(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const change = await this.targets.change(staff, id);
-    return changeJson(await this.approvals.reject(actorOf(staff), change.id, body?.reason, this.web.meta(req)));
+  async reject(@SignedIn() req: SignedInRequest, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const change = await this.targets.change(req.staff, id);
+    return changeJson(await this.approvals.reject(actorOf(req.staff), change.id, body?.reason, this.web.meta(req)));
   }
 
   @Post('contact-changes/:id/cancel')
   @HttpCode(200)
-  async cancel(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const change = await this.targets.change(staff, id);
-    return changeJson(await this.approvals.cancel(actorOf(staff), change.id, body?.reason, this.web.meta(req)));
+  async cancel(@SignedIn() req: SignedInRequest, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const change = await this.targets.change(req.staff, id);
+    return changeJson(await this.approvals.cancel(actorOf(req.staff), change.id, body?.reason, this.web.meta(req)));
   }
 
   @Get('correction-requests')
-  async queue(@Query('status') status?: unknown, @Query('page') page?: unknown): Promise<Json> {
-    const s = statusParam(status);
-    const p = pageOf(page);
-    const { items, total } = await this.requests.list({ status: s, limit: REQUESTS_PAGE_SIZE, offset: (p - 1) * REQUESTS_PAGE_SIZE });
-    return { status: s, page: p, page_size: REQUESTS_PAGE_SIZE, total, items: items.map(requestJson) };
+  async queue(@Query() query: Record<string, unknown>): Promise<Json> {
+    const q = await requestQueue(this.requests, query);
+    return { status: q.status, page: q.page, page_size: q.pageSize, total: q.total, items: q.items.map(requestJson) };
   }
 
   @Get('correction-requests/:id')
@@ -249,26 +177,16 @@ export class SupportApiController {
 
   @Post('correction-requests/:id/resolve')
   @HttpCode(200)
-  async resolve(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const request = await this.targets.request(staff, id);
-    const outcome = await this.requests.resolve(actorOf(staff), request.id, profileInput(body), body?.reason, this.web.meta(req));
+  async resolve(@SignedIn() req: SignedInRequest, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const request = await this.targets.request(req.staff, id);
+    const outcome = await this.requests.resolve(actorOf(req.staff), request.id, profileInput(body), body?.reason, this.web.meta(req));
     return { status: outcome.status, request: requestJson(outcome.request), correction: correctionJson(outcome.correction) };
   }
 
   @Post('correction-requests/:id/reject')
   @HttpCode(200)
-  async rejectRequest(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Json,
-  ): Promise<Json> {
-    const request = await this.targets.request(staff, id);
-    return requestJson(await this.requests.reject(actorOf(staff), request.id, body?.reason, this.web.meta(req)));
+  async rejectRequest(@SignedIn() req: SignedInRequest, @Param('id') id: string, @Body() body: Json): Promise<Json> {
+    const request = await this.targets.request(req.staff, id);
+    return requestJson(await this.requests.reject(actorOf(req.staff), request.id, body?.reason, this.web.meta(req)));
   }
 }

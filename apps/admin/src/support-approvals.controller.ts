@@ -1,12 +1,11 @@
-import { Body, Controller, Get, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Param, Post, Query, Res, UseFilters } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from '#libs/core';
 import { ContactApprovalService } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
-import { SupportErrorFilter, SupportTargets, actorOf, statusOf } from './support-common.js';
+import { Roles, SignedIn, type SignedInRequest } from './auth/index.js';
+import { SupportErrorFilter, SupportTargets, actorOf, refusalOf } from './support-common.js';
 import { approvalsBody, personLink } from './support-views.js';
-import { consolePage } from './views/layout.js';
+import { noticeOf, sendConsolePage } from './views/layout.js';
 
 type Form = Record<string, unknown>;
 
@@ -33,90 +32,56 @@ export class SupportApprovalsController {
   ) {}
 
   @Get()
-  async list(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Query('page') page?: unknown,
-  ): Promise<void> {
-    const notice = typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined;
-    await this.render(req, res, staff, 200, { notice, page });
+  async list(@SignedIn() req: SignedInRequest, @Res() res: Response, @Query('page') page?: unknown): Promise<void> {
+    await this.render(req, res, 200, { notice: noticeOf(req, NOTICES), page });
   }
 
   @Post(':id/approve')
-  async approve(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-  ): Promise<void> {
+  async approve(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string): Promise<void> {
     try {
-      const change = await this.targets.change(staff, id);
-      await this.approvals.approve(actorOf(staff), change.id, this.web.meta(req));
+      const change = await this.targets.change(req.staff, id);
+      await this.approvals.approve(actorOf(req.staff), change.id, this.web.meta(req));
       res.redirect(303, '/approvals?notice=approved');
     } catch (error) {
-      await this.refused(req, res, staff, error, id);
+      await this.refused(req, res, error, id);
     }
   }
 
   @Post(':id/reject')
-  async reject(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Form,
-  ): Promise<void> {
+  async reject(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string, @Body() body: Form): Promise<void> {
     try {
-      const change = await this.targets.change(staff, id);
-      await this.approvals.reject(actorOf(staff), change.id, body.reason, this.web.meta(req));
+      const change = await this.targets.change(req.staff, id);
+      await this.approvals.reject(actorOf(req.staff), change.id, body.reason, this.web.meta(req));
       res.redirect(303, '/approvals?notice=rejected');
     } catch (error) {
-      await this.refused(req, res, staff, error, id);
+      await this.refused(req, res, error, id);
     }
   }
 
   /** The requester withdraws their own request (support or supervisor). */
   @Post(':id/cancel')
   @Roles('support')
-  async cancel(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Form,
-  ): Promise<void> {
-    const change = await this.targets.change(staff, id);
-    await this.approvals.cancel(actorOf(staff), change.id, body.reason, this.web.meta(req));
+  async cancel(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string, @Body() body: Form): Promise<void> {
+    const change = await this.targets.change(req.staff, id);
+    await this.approvals.cancel(actorOf(req.staff), change.id, body.reason, this.web.meta(req));
     res.redirect(303, `${personLink('user', change.userId)}?notice=${encodeURIComponent('The contact change was cancelled.')}`);
   }
 
-  private async refused(req: StaffRequest, res: Response, staff: StaffPrincipal, error: unknown, id: string): Promise<void> {
-    if (!(error instanceof DomainError) || error.code === 'not_found') throw error;
-    const errors = error.details.fieldErrors as Record<string, string> | undefined;
-    await this.render(req, res, staff, statusOf(error), { error: error.message, errorFor: id, errors });
+  private async refused(req: SignedInRequest, res: Response, error: unknown, id: string): Promise<void> {
+    const refusal = refusalOf(error, ['not_found']);
+    await this.render(req, res, refusal.status, { error: refusal.error, errorFor: id, errors: refusal.errors });
   }
 
   private async render(
-    req: StaffRequest,
+    req: SignedInRequest,
     res: Response,
-    staff: StaffPrincipal,
     status: number,
     o: { notice?: string | undefined; error?: string; errorFor?: string; errors?: Record<string, string> | undefined; page?: unknown },
   ): Promise<void> {
     const page = Math.max(1, Number.parseInt(typeof o.page === 'string' ? o.page : '1', 10) || 1);
     const { items, total } = await this.approvals.pending({ limit: PAGE_SIZE, offset: (page - 1) * PAGE_SIZE });
     const csrf = this.web.csrf(req, res);
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(status)
-      .type('html')
-      .send(
-        consolePage(
-          'Approvals',
-          { staff, csrf, notice: o.notice },
-          approvalsBody({ items, total, me: staff.id, csrf, error: o.error, errorFor: o.errorFor, errors: o.errors }),
-        ),
-      );
+    const body = approvalsBody({ items, total, me: req.staff.id, csrf, error: o.error, errorFor: o.errorFor, errors: o.errors });
+    sendConsolePage(res, status, 'Approvals', { staff: req.staff, csrf, notice: o.notice }, body);
   }
 }

@@ -10,6 +10,7 @@ import {
   type ProfileValues,
   type StaffActor,
 } from '#libs/support';
+import { sendPage, sendProblem } from '#libs/web';
 import { assertCanActOn, type StaffPrincipal } from './auth/index.js';
 import { isApiPath } from './auth/staff-auth.guard.js';
 import { CONSOLE_ERROR_STATUS, ConsoleErrorFilter } from './console-error.filter.js';
@@ -35,6 +36,19 @@ export const SUPPORT_ERROR_STATUS: Readonly<Record<string, number>> = {
 
 export const statusOf = (error: DomainError): number => SUPPORT_ERROR_STATUS[error.code] ?? CONSOLE_ERROR_STATUS[error.code] ?? 400;
 
+/** A support form's refusal: the status, message and field errors to show the form again with. */
+export interface Refusal {
+  status: number;
+  error: string;
+  errors: Record<string, string> | undefined;
+}
+
+/** The refusal a support form answers itself; anything else, and the codes of `passOn`, goes on to the filter (thrown again). */
+export function refusalOf(error: unknown, passOn: readonly string[]): Refusal {
+  if (!(error instanceof DomainError) || passOn.includes(error.code)) throw error;
+  return { status: statusOf(error), error: error.message, errors: error.details.fieldErrors as Record<string, string> | undefined };
+}
+
 /**
  * The support controllers' filter: their own codes become problem details (RFC 9457, with
  * field errors) under `/api/` or an error page; everything else goes to the console's filter.
@@ -51,23 +65,17 @@ export class SupportErrorFilter implements ExceptionFilter {
     const res = host.switchToHttp().getResponse<Response>();
     const req = host.switchToHttp().getRequest<Request>();
     const status = statusOf(error);
-    res.setHeader('Cache-Control', 'no-store');
     if (isApiPath(req.path)) {
-      const problem: Record<string, unknown> = {
-        type: `urn:gatehouse:problem:${error.code}`,
-        title: error.code.replace(/_/gu, ' '),
+      sendProblem(
+        res,
         status,
-        detail: error.message,
-        code: error.code,
-      };
-      if (typeof error.details.changeId === 'string') problem.change_id = error.details.changeId;
-      res.status(status).type('application/problem+json').send(JSON.stringify(problem));
+        error.code,
+        error.message,
+        typeof error.details.changeId === 'string' ? { change_id: error.details.changeId } : {},
+      );
       return;
     }
-    res
-      .status(status)
-      .type('html')
-      .send(errorPage(status === 403 ? 'Not allowed' : 'Please check', [error.message]));
+    sendPage(res, status, errorPage(status === 403 ? 'Not allowed' : 'Please check', [error.message]));
   }
 }
 

@@ -1,10 +1,9 @@
-import { Body, Controller, Get, Param, Req, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Param, Res, UseFilters } from '@nestjs/common';
 import { Post } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from '#libs/core';
 import { ContactApprovalService, ProfileCorrectionService, checkProfile, splitForApproval, type ProfileInput } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
+import { Roles, SignedIn, type SignedInRequest } from './auth/index.js';
 import { PersonSections } from './people/sections.js';
 import {
   SupportErrorFilter,
@@ -12,7 +11,7 @@ import {
   actorOf,
   formValues,
   profileInput,
-  statusOf,
+  refusalOf,
   valuesOf,
   type Target,
 } from './support-common.js';
@@ -27,7 +26,7 @@ import {
   type EditPreview,
   type Values,
 } from './support-views.js';
-import { consolePage } from './views/layout.js';
+import { sendConsolePage } from './views/layout.js';
 
 type Form = Record<string, unknown>;
 
@@ -56,88 +55,56 @@ export class SupportEditController {
         return editSection(person, csrf, pending, pending?.requestedBy === staff.id, staff.role === 'supervisor');
       },
     });
-    sections.add({
-      id: 'support-devices',
-      order: 35,
-      applies: (p) => p.kind === 'user',
-      render: ({ person, csrf }) => devicesSection(person, csrf),
-    });
-    sections.add({
-      id: 'support-sessions',
-      order: 45,
-      applies: (p) => p.kind === 'user',
-      render: ({ person, csrf }) => sessionsSection(person, csrf),
-    });
-    sections.add({
-      id: 'support-recovery',
-      order: 55,
-      applies: (p) => p.kind === 'user',
-      render: ({ person, csrf }) => recoverySection(person, csrf),
-    });
-    sections.add({
-      id: 'support-status',
-      order: 70,
-      applies: (p) => p.kind === 'user',
-      render: ({ person, csrf }) => statusSection(person, csrf),
-    });
+    // The action forms of an enrolled user, each in its section after the read-only one it acts on.
+    const forms = {
+      'support-devices': [35, devicesSection],
+      'support-sessions': [45, sessionsSection],
+      'support-recovery': [55, recoverySection],
+      'support-status': [70, statusSection],
+    } as const;
+    for (const [id, [order, form]] of Object.entries(forms)) {
+      sections.add({ id, order, applies: (p) => p.kind === 'user', render: ({ person, csrf }) => form(person, csrf) });
+    }
   }
 
   @Get()
-  async form(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('kind') kind: string,
-    @Param('id') id: string,
-  ): Promise<void> {
-    const target = await this.targets.load(staff, kind, id);
+  async form(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('kind') kind: string, @Param('id') id: string): Promise<void> {
+    const target = await this.targets.load(req.staff, kind, id);
     if (target.enrolledAs) return res.redirect(303, `/people/user/${target.enrolledAs}/edit`);
-    await this.render(req, res, staff, target, 200, { values: valuesOf(target.profile) });
+    await this.render(req, res, target, 200, { values: valuesOf(target.profile) });
   }
 
   @Post()
   async save(
-    @Req() req: StaffRequest,
+    @SignedIn() req: SignedInRequest,
     @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
     @Param('kind') kind: string,
     @Param('id') id: string,
     @Body() body: Form,
   ): Promise<void> {
-    const target = await this.targets.load(staff, kind, id);
+    const target = await this.targets.load(req.staff, kind, id);
     const input = profileInput(body);
-    if (body.action === 'preview') return await this.preview(req, res, staff, target, input, formValues(body));
-    const actor = actorOf(staff);
+    if (body.action === 'preview') return await this.preview(req, res, target, input, formValues(body));
+    const actor = actorOf(req.staff);
     const meta = this.web.meta(req);
     try {
       const result =
         target.kind === 'user'
           ? await this.corrections.correctUser(actor, target.id, input, body.reason, meta)
           : await this.corrections.correctLegacyAccount(actor, target.id, input, body.reason, meta);
-      res.setHeader('Cache-Control', 'no-store');
-      res
-        .status(200)
-        .type('html')
-        .send(
-          consolePage(
-            'Changes saved',
-            { staff, csrf: this.web.csrf(req, res) },
-            savedBody({
-              kind: target.kind,
-              id: target.id,
-              applied: result.applied,
-              pending: result.pending,
-              heading: result.pending
-                ? 'Saved. The person was told of what changed now; the email or mobile change waits for a supervisor.'
-                : 'Saved. The person was told by email.',
-            }),
-          ),
-        );
+      const saved = savedBody({
+        kind: target.kind,
+        id: target.id,
+        applied: result.applied,
+        pending: result.pending,
+        heading: result.pending
+          ? 'Saved. The person was told of what changed now; the email or mobile change waits for a supervisor.'
+          : 'Saved. The person was told by email.',
+      });
+      sendConsolePage(res, 200, 'Changes saved', { staff: req.staff, csrf: this.web.csrf(req, res) }, saved);
     } catch (error) {
-      if (!(error instanceof DomainError) || error.code === 'forbidden' || error.code === 'not_found') throw error;
-      const values = formValues(body);
-      const errors = error.details.fieldErrors as Record<string, string> | undefined;
-      await this.render(req, res, staff, target, statusOf(error), { values, errors, error: error.message });
+      const { status, ...refusal } = refusalOf(error, ['forbidden', 'not_found']);
+      await this.render(req, res, target, status, { values: formValues(body), ...refusal });
     }
   }
 
@@ -146,48 +113,23 @@ export class SupportEditController {
    * changes at once, what waits for a supervisor), with the form filled in again; nothing is
    * written, told or audited. The values are checked as Save checks them.
    */
-  private async preview(
-    req: StaffRequest,
-    res: Response,
-    staff: StaffPrincipal,
-    target: Target,
-    input: ProfileInput,
-    values: Values,
-  ): Promise<void> {
+  private async preview(req: SignedInRequest, res: Response, target: Target, input: ProfileInput, values: Values): Promise<void> {
     const check = checkProfile(input, target.profile);
-    if (!check.ok) return await this.render(req, res, staff, target, 422, { values, errors: check.fieldErrors });
-    await this.render(req, res, staff, target, 200, { values, preview: splitForApproval(check.diff, target.kind === 'user') });
+    if (!check.ok) return await this.render(req, res, target, 422, { values, errors: check.fieldErrors });
+    await this.render(req, res, target, 200, { values, preview: splitForApproval(check.diff, target.kind === 'user') });
   }
 
   private async render(
-    req: StaffRequest,
+    req: SignedInRequest,
     res: Response,
-    staff: StaffPrincipal,
     target: Target,
     status: number,
     o: { values: Values; errors?: Record<string, string> | undefined; error?: string; preview?: EditPreview },
   ): Promise<void> {
     const pending = target.kind === 'user' ? await this.approvals.pendingForUser(target.id) : null;
     const title = target.kind === 'user' ? 'Edit profile' : 'Edit prefilled data';
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(status)
-      .type('html')
-      .send(
-        consolePage(
-          `${title} · ${target.profile.firstName} ${target.profile.lastName}`,
-          { staff, csrf: this.web.csrf(req, res) },
-          editBody({
-            kind: target.kind,
-            id: target.id,
-            csrf: this.web.csrf(req, res),
-            values: o.values,
-            errors: o.errors,
-            error: o.error,
-            pending,
-            preview: o.preview,
-          }),
-        ),
-      );
+    const csrf = this.web.csrf(req, res);
+    const body = editBody({ kind: target.kind, id: target.id, csrf, ...o, pending });
+    sendConsolePage(res, status, `${title} · ${target.profile.firstName} ${target.profile.lastName}`, { staff: req.staff, csrf }, body);
   }
 }

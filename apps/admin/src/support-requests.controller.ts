@@ -1,13 +1,12 @@
-import { Body, Controller, Get, Param, Post, Query, Req, Res, UseFilters } from '@nestjs/common';
+import { Body, Controller, Get, Param, Post, Query, Res, UseFilters } from '@nestjs/common';
 import type { Response } from 'express';
-import { DomainError } from '#libs/core';
 import { Directory } from '#libs/identity';
 import { CORRECTION_STATUSES, CorrectionRequestService, type CorrectionRequest, type CorrectionStatus } from '#libs/support';
 import { AdminWeb } from './admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from './auth/index.js';
-import { SupportErrorFilter, SupportTargets, actorOf, formValues, profileInput, statusOf, valuesOf } from './support-common.js';
+import { Roles, SignedIn, type SignedInRequest } from './auth/index.js';
+import { SupportErrorFilter, SupportTargets, actorOf, formValues, profileInput, refusalOf, valuesOf } from './support-common.js';
 import { requestBody, requestsBody, savedBody, type Values } from './support-views.js';
-import { consolePage } from './views/layout.js';
+import { noticeOf, sendConsolePage } from './views/layout.js';
 
 type Form = Record<string, unknown>;
 
@@ -17,8 +16,16 @@ export function pageOf(value: unknown): number {
   return Math.min(10_000, Math.max(1, Number.parseInt(typeof value === 'string' ? value : '1', 10) || 1));
 }
 
-export function statusParam(value: unknown): CorrectionStatus {
+function statusParam(value: unknown): CorrectionStatus {
   return CORRECTION_STATUSES.find((s) => s === value) ?? 'open';
+}
+
+/** The page of the correction request queue that `?status=&page=` ask for (the queue page and the API). */
+export async function requestQueue(requests: CorrectionRequestService, query: Record<string, unknown>) {
+  const status = statusParam(query.status);
+  const page = pageOf(query.page);
+  const { items, total } = await requests.list({ status, limit: REQUESTS_PAGE_SIZE, offset: (page - 1) * REQUESTS_PAGE_SIZE });
+  return { status, page, pageSize: REQUESTS_PAGE_SIZE, items, total };
 }
 
 /**
@@ -37,108 +44,57 @@ export class SupportRequestsController {
   ) {}
 
   @Get()
-  async queue(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Query('status') status?: unknown,
-    @Query('page') page?: unknown,
-  ): Promise<void> {
-    const s = statusParam(status);
-    const p = pageOf(page);
-    const { items, total } = await this.requests.list({ status: s, limit: REQUESTS_PAGE_SIZE, offset: (p - 1) * REQUESTS_PAGE_SIZE });
-    const notice = typeof req.query.notice === 'string' ? req.query.notice.slice(0, 300) : undefined;
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .type('html')
-      .send(
-        consolePage(
-          'Correction requests',
-          { staff, csrf: this.web.csrf(req, res), notice },
-          requestsBody({ status: s, items, total, page: p, pageSize: REQUESTS_PAGE_SIZE }),
-        ),
-      );
+  async queue(@SignedIn() req: SignedInRequest, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
+    const body = requestsBody(await requestQueue(this.requests, query));
+    sendConsolePage(res, 200, 'Correction requests', { staff: req.staff, csrf: this.web.csrf(req, res), notice: noticeOf(req) }, body);
   }
 
   @Get(':id')
-  async show(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-  ): Promise<void> {
-    const request = await this.targets.request(staff, id);
-    await this.render(req, res, staff, request, 200, {});
+  async show(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string): Promise<void> {
+    const request = await this.targets.request(req.staff, id);
+    await this.render(req, res, request, 200, {});
   }
 
   @Post(':id/resolve')
-  async resolve(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Form,
-  ): Promise<void> {
-    const request = await this.targets.request(staff, id);
+  async resolve(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string, @Body() body: Form): Promise<void> {
+    const request = await this.targets.request(req.staff, id);
     try {
-      const outcome = await this.requests.resolve(actorOf(staff), request.id, profileInput(body), body.reason, this.web.meta(req));
+      const outcome = await this.requests.resolve(actorOf(req.staff), request.id, profileInput(body), body.reason, this.web.meta(req));
       const kind = outcome.request.user ? 'user' : 'legacy_account';
       const subject = outcome.request.user?.id ?? outcome.request.legacyAccount.id;
-      res.setHeader('Cache-Control', 'no-store');
-      res
-        .status(200)
-        .type('html')
-        .send(
-          consolePage(
-            outcome.status === 'resolved' ? 'Correction request resolved' : 'Waiting for approval',
-            { staff, csrf: this.web.csrf(req, res) },
-            savedBody({
-              kind,
-              id: subject,
-              applied: outcome.correction.applied,
-              pending: outcome.correction.pending,
-              heading:
-                outcome.status === 'resolved'
-                  ? 'The request is resolved and the person was told by email.'
-                  : 'The email or mobile change waits for a supervisor; the request is resolved when it is approved.',
-            }),
-          ),
-        );
-    } catch (error) {
-      if (!(error instanceof DomainError) || error.code === 'forbidden' || error.code === 'not_found') throw error;
-      const values = formValues(body);
-      const errors = error.details.fieldErrors as Record<string, string> | undefined;
-      await this.render(req, res, staff, (await this.requests.get(id)) ?? request, statusOf(error), {
-        values,
-        errors,
-        error: error.message,
+      const resolved = outcome.status === 'resolved';
+      const saved = savedBody({
+        kind,
+        id: subject,
+        applied: outcome.correction.applied,
+        pending: outcome.correction.pending,
+        heading: resolved
+          ? 'The request is resolved and the person was told by email.'
+          : 'The email or mobile change waits for a supervisor; the request is resolved when it is approved.',
       });
+      const title = resolved ? 'Correction request resolved' : 'Waiting for approval';
+      sendConsolePage(res, 200, title, { staff: req.staff, csrf: this.web.csrf(req, res) }, saved);
+    } catch (error) {
+      const { status, ...refusal } = refusalOf(error, ['forbidden', 'not_found']);
+      await this.render(req, res, (await this.requests.get(id)) ?? request, status, { values: formValues(body), ...refusal });
     }
   }
 
   @Post(':id/reject')
-  async reject(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('id') id: string,
-    @Body() body: Form,
-  ): Promise<void> {
-    const request = await this.targets.request(staff, id);
+  async reject(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string, @Body() body: Form): Promise<void> {
+    const request = await this.targets.request(req.staff, id);
     try {
-      await this.requests.reject(actorOf(staff), request.id, body.reason, this.web.meta(req));
+      await this.requests.reject(actorOf(req.staff), request.id, body.reason, this.web.meta(req));
       res.redirect(303, `/correction-requests?notice=${encodeURIComponent('The request was rejected; the person was told by email.')}`);
     } catch (error) {
-      if (!(error instanceof DomainError) || error.code === 'forbidden' || error.code === 'not_found') throw error;
-      const errors = error.details.fieldErrors as Record<string, string> | undefined;
-      await this.render(req, res, staff, request, statusOf(error), { rejectErrors: errors, error: error.message });
+      const refusal = refusalOf(error, ['forbidden', 'not_found']);
+      await this.render(req, res, request, refusal.status, { rejectErrors: refusal.errors, error: refusal.error });
     }
   }
 
   private async render(
-    req: StaffRequest,
+    req: SignedInRequest,
     res: Response,
-    staff: StaffPrincipal,
     request: CorrectionRequest,
     status: number,
     o: { values?: Values; errors?: Record<string, string> | undefined; rejectErrors?: Record<string, string> | undefined; error?: string },
@@ -146,16 +102,8 @@ export class SupportRequestsController {
     const user = request.user ? await this.directory.user(request.user.id) : null;
     const current = valuesOf(user ?? request.legacyAccount);
     const csrf = this.web.csrf(req, res);
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(status)
-      .type('html')
-      .send(
-        consolePage(
-          `Correction request · ${request.legacyAccount.firstName} ${request.legacyAccount.lastName}`,
-          { staff, csrf },
-          requestBody({ request, current, csrf, values: o.values, error: o.error, errors: o.errors, rejectErrors: o.rejectErrors }),
-        ),
-      );
+    const title = `Correction request · ${request.legacyAccount.firstName} ${request.legacyAccount.lastName}`;
+    const body = requestBody({ request, current, csrf, values: o.values, error: o.error, errors: o.errors, rejectErrors: o.rejectErrors });
+    sendConsolePage(res, status, title, { staff: req.staff, csrf }, body);
   }
 }

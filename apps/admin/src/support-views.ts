@@ -9,7 +9,8 @@ import {
   type ProfileDiff,
   type ProfileField,
 } from '#libs/support';
-import { alertBox, csrfField, field, html, type SafeHtml } from '#libs/web';
+import { alertBox, csrfField, dataTable, field, html, type SafeHtml } from '#libs/web';
+import { section } from './people/person.views.js';
 import { when } from './views/layout.js';
 
 /** Pages and person-page sections of the support actions (libs/support). No hash, code or token ever reaches them. */
@@ -54,28 +55,15 @@ const show = (value: string | null | undefined): SafeHtml | string =>
 export function diffTable(diff: ProfileDiff | PendingChange['changes'], caption: string): SafeHtml {
   const rows = PROFILE_FIELDS.filter((f) => (diff as ProfileDiff)[f]);
   if (rows.length === 0) return html`<p class="hint">${caption}: nothing changed.</p>`;
-  return html`<table class="diff">
-    <caption>
-      ${caption}
-    </caption>
-    <thead>
-      <tr>
-        <th scope="col">Field</th>
-        <th scope="col">Before</th>
-        <th scope="col">After</th>
-      </tr>
-    </thead>
-    <tbody>
-      ${rows.map((f) => {
-        const change = (diff as ProfileDiff)[f]!;
-        return html`<tr>
-          <th scope="row">${FIELD_LABEL[f]}</th>
-          <td><del>${show(change.before)}</del></td>
-          <td><ins>${show(change.after)}</ins></td>
-        </tr>`;
-      })}
-    </tbody>
-  </table>`;
+  return dataTable(
+    ['Field', 'Before', 'After'],
+    rows,
+    (f) => {
+      const change = (diff as ProfileDiff)[f]!;
+      return [FIELD_LABEL[f], html`<del>${show(change.before)}</del>`, html`<ins>${show(change.after)}</ins>`];
+    },
+    { className: 'diff', caption, scope: true, rowHeader: true },
+  );
 }
 
 /** First name, Last name, Email, Mobile number, Reason and `Save` (or another button), with field errors. */
@@ -202,12 +190,6 @@ export function actionBody(o: { kind: Kind; id: string; error: string; form: Saf
   return html`<p><a href="${personLink(o.kind, o.id)}">← Back to the person</a></p>
     ${alertBox(o.error)} ${o.form}`;
 }
-
-const section = (id: string, title: string, body: SafeHtml): SafeHtml =>
-  html`<section class="person" id="${id}" aria-labelledby="${id}-h">
-    <h2 id="${id}-h">${title}</h2>
-    ${body}
-  </section>`;
 
 /** Person page: correct the data (and the pending change, if any). */
 export function editSection(p: PersonDetails, csrf: string, pending: PendingChange | null, mine: boolean, supervisor: boolean): SafeHtml {
@@ -355,30 +337,12 @@ export function requestsBody(o: {
       o.items.length === 0
         ? html`<p role="status">No ${o.status} correction requests.</p>`
         : html`<p role="status">${String(o.total)} ${o.status} correction ${o.total === 1 ? 'request' : 'requests'}.</p>
-            <table>
-              <thead>
-                <tr>
-                  <th>Raised</th>
-                  <th>Person</th>
-                  <th>What the person wrote</th>
-                  <th>Status</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${o.items.map(
-                  (r) =>
-                    html`<tr>
-                      <td><a href="/correction-requests/${r.id}">${when(r.createdAt)}</a></td>
-                      <td>
-                        ${r.user ? r.user.enterpriseId : r.legacyAccount.legacyUserId} · ${r.legacyAccount.firstName}
-                        ${r.legacyAccount.lastName}
-                      </td>
-                      <td>${r.message}</td>
-                      <td>${REQUEST_STATUS_LABEL[r.status]}${r.pendingChangeId ? ' (change waiting for approval)' : ''}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
+            ${dataTable(['Raised', 'Person', 'What the person wrote', 'Status'], o.items, (r) => [
+              html`<a href="/correction-requests/${r.id}">${when(r.createdAt)}</a>`,
+              html`${r.user ? r.user.enterpriseId : r.legacyAccount.legacyUserId} · ${r.legacyAccount.firstName} ${r.legacyAccount.lastName}`,
+              r.message,
+              `${REQUEST_STATUS_LABEL[r.status]}${r.pendingChangeId ? ' (change waiting for approval)' : ''}`,
+            ])}`
     }
     <nav class="pager" aria-label="Pages">
       ${o.page > 1 ? html`<a href="${link(o.status, o.page - 1)}" rel="prev">Previous page</a>` : ''}

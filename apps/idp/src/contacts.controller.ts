@@ -11,6 +11,7 @@ import { DomainError } from '#libs/core';
 import type { RequestMeta, Session } from '#libs/sessions';
 import type { StepError } from '#libs/otp';
 import { safeReturnTo } from '#libs/signin';
+import { sendProblem } from '#libs/web';
 import { CONTACTS_PATH, CONTACT_NOTICES, contactsPage, type ContactsPageInput } from './contacts.views.js';
 import { CurrentActor, CurrentSession, Input, SessionOrBearer, SignedIn, sendPage } from './auth/index.js';
 import {
@@ -23,7 +24,7 @@ import {
   RemindLaterForm,
 } from './bodies.js';
 import { pageStep, type PageStepErrors } from './flow-steps.js';
-import { ProblemFilter, sendProblem } from './problem.filter.js';
+import { ProblemFilter } from './problem.filter.js';
 import { SURFACES, stepStatus } from './status.js';
 import { errorPage } from './views.js';
 import { WebContext } from './web-context.js';

@@ -1,5 +1,5 @@
 import type { VisibleTransactionCode } from '#libs/transaction-codes';
-import { html, type SafeHtml } from '#libs/web';
+import { dataTable, html, type SafeHtml } from '#libs/web';
 
 /**
  * The account page's "Transaction codes" section: the user's open codes (a service asked
@@ -13,27 +13,17 @@ export function transactionCodesSection(codes: readonly VisibleTransactionCode[]
       codes.length === 0
         ? html`<p>No open transaction codes.</p>`
         : html`<p class="hint">Give a code only in person, to whoever hands over what it confirms. Gatehouse never asks you for it.</p>
-            <table>
-              <thead>
-                <tr>
-                  <th scope="col">Service</th>
-                  <th scope="col">For</th>
-                  <th scope="col">Code</th>
-                  <th scope="col">Valid</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${codes.map(
-                  (c) =>
-                    html`<tr>
-                      <td>${c.serviceName}</td>
-                      <td>${c.description}<br /><span class="hint">Reference ${c.reference}</span></td>
-                      <td><strong>${c.code}</strong></td>
-                      <td>${c.validity}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`
+            ${dataTable(
+              ['Service', 'For', 'Code', 'Valid'],
+              codes,
+              (c) => [
+                c.serviceName,
+                html`${c.description}<br /><span class="hint">Reference ${c.reference}</span>`,
+                html`<strong>${c.code}</strong>`,
+                c.validity,
+              ],
+              { scope: true },
+            )}`
     }
   </section>`;
 }

@@ -2,17 +2,8 @@ import { ArgumentsHost, Catch } from '@nestjs/common';
 import { BaseExceptionFilter } from '@nestjs/core';
 import type { Request, Response } from 'express';
 import { isDatabaseUnavailable } from '#libs/database';
-import { sendUnavailable } from '#libs/web';
+import { logUnavailable, sendUnavailable } from '#libs/web';
 import { PageAnswer } from './auth/page-answer.js';
-
-/** One warning per failed request (not an error: the request may succeed when tried again); the driver's message only. */
-export function logUnavailable(req: Request, error: unknown): void {
-  const message = error instanceof Error ? error.message : String(error);
-  (req as Request & { log?: { warn: (o: unknown, m: string) => void } }).log?.warn(
-    { reason: message },
-    'database unavailable: answered 503',
-  );
-}
 
 /**
  * The IdP's global filter: a PageAnswer (a page's redirect to sign-in or a refused form, decided

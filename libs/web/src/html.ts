@@ -1,3 +1,5 @@
+import type { Response } from 'express';
+
 /** Server-side HTML with escaping by default. No inline script anywhere (strict CSP). */
 export class SafeHtml {
   constructor(readonly value: string) {}
@@ -58,6 +60,12 @@ export function page(title: string, body: SafeHtml, options: { wide?: boolean } 
 <body><header>Gatehouse</header><main${options.wide ? new SafeHtml(' class="wide"') : ''}><h1>${title}</h1>${body}</main></body></html>`
       .value
   }`;
+}
+
+/** Sends a page (HTML, not cached). */
+export function sendPage(res: Response, status: number, body: string): void {
+  res.setHeader('Cache-Control', 'no-store');
+  res.status(status).type('html').send(body);
 }
 
 export const raw = (value: string) => new SafeHtml(value);

@@ -1,6 +1,6 @@
 import { RequestMethod, type INestApplicationContext, type Type } from '@nestjs/common';
 import { METHOD_METADATA, PATH_METADATA } from '@nestjs/common/constants.js';
-import { ModulesContainer } from '@nestjs/core';
+import { ModulesContainer, Reflector } from '@nestjs/core';
 
 /** One route of a running Nest app, with where its metadata lives. */
 export interface AppRoute {
@@ -67,4 +67,32 @@ export function appRoutes(app: INestApplicationContext): AppRoute[] {
     }
   }
   return routes;
+}
+
+/** A route as an app's "every route declares its access" test lists it, with what the app's own decorators say (`T`). */
+export type DeclaredRoute<T> = T & {
+  controller: string;
+  handler: string;
+  method: string;
+  /** Express-style, e.g. `/staff/:id/disable`. */
+  path: string;
+  /** A shared controller that is public by nature (health probes). */
+  infrastructure: boolean;
+};
+
+/** Every route of a running app with what `declared` reads from its decorators; `publicControllers` are the infrastructure ones. */
+export function declaredRoutes<T>(
+  app: INestApplicationContext,
+  publicControllers: ReadonlySet<unknown>,
+  declared: (targets: AppRoute['targets'], reflector: Reflector) => T,
+): Array<DeclaredRoute<T>> {
+  const reflector = app.get(Reflector);
+  return appRoutes(app).map((r) => ({
+    controller: r.controller.name,
+    handler: r.handler,
+    method: r.method,
+    path: r.path,
+    ...declared(r.targets, reflector),
+    infrastructure: publicControllers.has(r.controller),
+  }));
 }

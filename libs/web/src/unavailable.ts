@@ -1,4 +1,4 @@
-import type { Response } from 'express';
+import type { Request, Response } from 'express';
 import { DATABASE_RETRY_AFTER_SECONDS } from '#libs/database';
 import { html, page } from './html.js';
 
@@ -32,4 +32,13 @@ export function sendUnavailable(res: Response, as: 'api' | 'page', pageHtml: str
   res.setHeader('Cache-Control', 'no-store');
   if (as === 'api') res.status(503).type('application/problem+json').send(JSON.stringify(UNAVAILABLE_PROBLEM));
   else res.status(503).type('html').send(pageHtml);
+}
+
+/** One warning per failed request (not an error: the request may succeed when tried again); the driver's message only. */
+export function logUnavailable(req: Request, error: unknown): void {
+  const message = error instanceof Error ? error.message : String(error);
+  (req as Request & { log?: { warn: (o: unknown, m: string) => void } }).log?.warn(
+    { reason: message },
+    'database unavailable: answered 503',
+  );
 }

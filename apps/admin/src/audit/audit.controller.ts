@@ -1,10 +1,10 @@
-import { Controller, Get, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { AuditQuery, type AuditEntry, type AuditPage } from '#libs/audit';
 import { DomainError } from '#libs/core';
 import { AdminWeb } from '../admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from '../auth/index.js';
-import { consolePage } from '../views/layout.js';
+import { Roles, SignedIn, type SignedInRequest } from '../auth/index.js';
+import { sendConsolePage } from '../views/layout.js';
 import { readFilters, toAuditSearch } from './audit-filters.js';
 import { auditBody } from './audit.views.js';
 
@@ -20,12 +20,7 @@ export class AuditPagesController {
   ) {}
 
   @Get()
-  async view(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Query() query: Record<string, unknown>,
-  ): Promise<void> {
+  async view(@SignedIn() req: SignedInRequest, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
     const filters = readFilters(query);
     let page: AuditPage | null = null;
     let error: string | undefined;
@@ -39,17 +34,8 @@ export class AuditPagesController {
       const form = name === 'eventType' ? 'type' : name === 'subjectId' ? 'subject' : name;
       if (['subject', 'actor', 'type', 'from', 'to'].includes(form)) fieldErrors = { [form]: e.message };
     }
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(error ? 400 : 200)
-      .type('html')
-      .send(
-        consolePage(
-          'Audit log',
-          { staff, csrf: this.web.csrf(req, res) },
-          auditBody({ filters, page, error, ...(fieldErrors ? { fieldErrors } : {}) }),
-        ),
-      );
+    const body = auditBody({ filters, page, error, ...(fieldErrors ? { fieldErrors } : {}) });
+    sendConsolePage(res, error ? 400 : 200, 'Audit log', { staff: req.staff, csrf: this.web.csrf(req, res) }, body);
   }
 }
 

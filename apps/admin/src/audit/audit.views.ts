@@ -1,5 +1,5 @@
 import type { AuditEntry, AuditPage } from '#libs/audit';
-import { alertBox, field, html, type SafeHtml } from '#libs/web';
+import { alertBox, dataTable, field, html, type SafeHtml } from '#libs/web';
 import { when } from '../views/layout.js';
 import { filterQuery, type AuditFilterInput } from './audit-filters.js';
 
@@ -37,31 +37,14 @@ export function auditBody(o: {
     return html`${form}
       <p role="status">No audit entries match.</p>`;
   return html`${form}
-    <table>
-      <thead>
-        <tr>
-          <th>Time</th>
-          <th>Event</th>
-          <th>Actor</th>
-          <th>Subject</th>
-          <th>From</th>
-          <th>Details</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${o.page.entries.map(
-          (e) =>
-            html`<tr>
-              <td>${when(e.occurredAt)}</td>
-              <td>${e.type}</td>
-              <td>${party(e.actor)}</td>
-              <td>${party(e.subject)}</td>
-              <td>${e.ip ?? ''}</td>
-              <td><code>${details(e)}</code></td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
+    ${dataTable(['Time', 'Event', 'Actor', 'Subject', 'From', 'Details'], o.page.entries, (e) => [
+      when(e.occurredAt),
+      e.type,
+      party(e.actor),
+      party(e.subject),
+      e.ip ?? '',
+      html`<code>${details(e)}</code>`,
+    ])}
     <nav class="pager" aria-label="Pages">
       ${f.cursor ? html`<a href="/audit?${filterQuery(f)}">Newest entries</a>` : ''}
       ${o.page.nextCursor ? html`<a href="/audit?${filterQuery(f, o.page.nextCursor)}" rel="next">Older entries</a>` : ''}

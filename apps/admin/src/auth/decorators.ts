@@ -29,3 +29,19 @@ export const CurrentStaff = createParamDecorator((_data: unknown, ctx: Execution
   if (!staff) throw new Error('@CurrentStaff() used on a route without a signed-in staff member (is it @Public()?)');
   return staff;
 });
+
+/** The request of a signed-in staff member: the guard has set `staff` and `staffSession` on it. */
+export interface SignedInRequest extends StaffRequest {
+  staff: StaffPrincipal;
+  staffSession: NonNullable<StaffRequest['staffSession']>;
+}
+
+/**
+ * The request with the signed-in staff member on it (`req.staff`), for handlers that need the
+ * request too (CSRF tokens, audit metadata); like `@CurrentStaff()`, never on a public route.
+ */
+export const SignedIn = createParamDecorator((_data: unknown, ctx: ExecutionContext): SignedInRequest => {
+  const req = ctx.switchToHttp().getRequest<StaffRequest>();
+  if (!req.staff || !req.staffSession) throw new Error('@SignedIn() used on a route without a signed-in staff member (is it @Public()?)');
+  return req as SignedInRequest;
+});

@@ -27,7 +27,8 @@
  *   role (a supervisor passes `support` routes). A route with neither is refused (403), and
  *   test/e2e/admin/admin-authz.e2e.spec.ts fails the build for it (`consoleRoutes`).
  * - Signed in: `req.staff` / `@CurrentStaff()` = `{ id, email, name, role }`;
- *   `req.staffSession` = `{ id, token, session }`. `AdminWeb.meta(req)` gives ip, user agent
+ *   `req.staffSession` = `{ id, token, session }`; `@SignedIn() req: SignedInRequest` when
+ *   a handler needs the request as well (both set, typed so). `AdminWeb.meta(req)` gives ip, user agent
  *   and request id for audit events; audit with actor `{ type: 'staff', id: staff.id }`.
  * - Not signed in (or timed out: 15 min idle, 8 h absolute): pages redirect to
  *   `/signin?return_to=…`; `/api/…` answers 401 problem+json.

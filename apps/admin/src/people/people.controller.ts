@@ -1,11 +1,11 @@
-import { Controller, Get, Param, Query, Req, Res } from '@nestjs/common';
+import { Controller, Get, Param, Query, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { DomainError } from '#libs/core';
 import { PeopleDirectory, type PersonDetails, type PersonSummary, type SearchPage } from '#libs/people';
 import { AdminWeb } from '../admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from '../auth/index.js';
+import { Roles, SignedIn, type SignedInRequest } from '../auth/index.js';
 import type { SafeHtml } from '#libs/web';
-import { consolePage } from '../views/layout.js';
+import { noticeOf, sendConsolePage } from '../views/layout.js';
 import { identifierOf, personBody, searchBody } from './person.views.js';
 import { PersonSections } from './sections.js';
 
@@ -20,35 +20,24 @@ export class PeoplePagesController {
   ) {}
 
   @Get('search')
-  async search(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Query('q') q?: unknown,
-    @Query('page') page?: unknown,
-  ): Promise<void> {
+  async search(@SignedIn() req: SignedInRequest, @Res() res: Response, @Query() query: Record<string, unknown>): Promise<void> {
     let result: SearchPage | null = null;
     let error: string | undefined;
     let status = 200;
     try {
-      result = q === undefined ? null : await this.people.search(q, page);
+      result = query.q === undefined ? null : await this.people.search(query.q, query.page);
     } catch (e) {
       if (!(e instanceof DomainError) || e.code !== 'invalid_input') throw e;
       error = e.message;
       status = 422;
     }
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(status)
-      .type('html')
-      .send(consolePage('Search', { staff, csrf: this.web.csrf(req, res) }, searchBody(result, error)));
+    sendConsolePage(res, status, 'Search', { staff: req.staff, csrf: this.web.csrf(req, res) }, searchBody(result, error));
   }
 
   @Get('people/:kind/:id')
   async person(
-    @Req() req: StaffRequest,
+    @SignedIn() req: SignedInRequest,
     @Res() res: Response,
-    @CurrentStaff() staff: StaffPrincipal,
     @Param('kind') kind: string,
     @Param('id') id: string,
   ): Promise<void> {
@@ -58,21 +47,12 @@ export class PeoplePagesController {
     }
     const person = await this.people.person(kind, id);
     if (!person) throw new DomainError('not_found', 'There is no such person.');
-    await this.people.recordView(person, staff.id, this.web.meta(req), 'page');
+    await this.people.recordView(person, req.staff.id, this.web.meta(req), 'page');
     const csrf = this.web.csrf(req, res);
-    const notice = typeof req.query.notice === 'string' ? req.query.notice.slice(0, 300) : undefined;
     const rendered: SafeHtml[] = [];
-    for (const section of this.sections.for(person)) rendered.push(await section.render({ person, staff, csrf, req }));
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .type('html')
-      .send(
-        consolePage(
-          `${identifierOf(person)} · ${person.firstName} ${person.lastName}`,
-          { staff, csrf, notice },
-          personBody(person, rendered),
-        ),
-      );
+    for (const section of this.sections.for(person)) rendered.push(await section.render({ person, staff: req.staff, csrf, req }));
+    const title = `${identifierOf(person)} · ${person.firstName} ${person.lastName}`;
+    sendConsolePage(res, 200, title, { staff: req.staff, csrf, notice: noticeOf(req) }, personBody(person, rendered));
   }
 }
 
@@ -98,19 +78,14 @@ export class PeopleApiController {
   }
 
   @Get('people/:kind/:id')
-  async person(
-    @Req() req: StaffRequest,
-    @CurrentStaff() staff: StaffPrincipal,
-    @Param('kind') kind: string,
-    @Param('id') id: string,
-  ): Promise<Record<string, unknown>> {
+  async person(@SignedIn() req: SignedInRequest, @Param('kind') kind: string, @Param('id') id: string): Promise<Record<string, unknown>> {
     if (kind === 'legacy_account') {
       const user = await this.people.userOfLegacyAccount(id);
       if (user) throw new DomainError('not_found', 'This legacy account has enrolled: see the user.', { userId: user });
     }
     const person = await this.people.person(kind, id);
     if (!person) throw new DomainError('not_found', 'There is no such person.');
-    await this.people.recordView(person, staff.id, this.web.meta(req), 'api');
+    await this.people.recordView(person, req.staff.id, this.web.meta(req), 'api');
     return personJson(person);
   }
 }

@@ -1,5 +1,5 @@
 import type { PersonDetails, PersonSummary, SearchPage } from '#libs/people';
-import { alertBox, html, type SafeHtml } from '#libs/web';
+import { alertBox, dataTable, html, type SafeHtml } from '#libs/web';
 import { when, yesNoBadge } from '../views/layout.js';
 import type { PersonSection } from './sections.js';
 
@@ -41,40 +41,27 @@ export function searchBody(result: SearchPage | null, error?: string): SafeHtml 
     <p role="status">
       ${result.total} ${result.total === 1 ? 'person matches' : 'people match'}${result.items.length ? ` (showing ${first}–${last})` : ''}.
     </p>
-    <table>
-      <thead>
-        <tr>
-          <th>Person</th>
-          <th>Status</th>
-          <th>Organization</th>
-          <th>Verified contacts</th>
-          <th>Remembered devices</th>
-          <th>Recovery</th>
-          <th>Open correction requests</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${result.items.map(
-          (p) =>
-            html`<tr>
-              <td><a href="${personPath(p)}">${identifierOf(p)} · ${p.firstName} ${p.lastName}</a></td>
-              <td>${statusBadge(p.status)}</td>
-              <td>${p.organization.name}</td>
-              <td>${contactsCell(p)}</td>
-              <td>${p.kind === 'user' ? String(p.rememberedDevices) : '—'}</td>
-              <td>${p.kind === 'user' ? yesNoBadge(!p.recoveryLocked, 'Unlocked', 'Locked') : '—'}</td>
-              <td>${String(p.openCorrectionRequests)}</td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
+    ${dataTable(
+      ['Person', 'Status', 'Organization', 'Verified contacts', 'Remembered devices', 'Recovery', 'Open correction requests'],
+      result.items,
+      (p) => [
+        html`<a href="${personPath(p)}">${identifierOf(p)} · ${p.firstName} ${p.lastName}</a>`,
+        statusBadge(p.status),
+        p.organization.name,
+        contactsCell(p),
+        p.kind === 'user' ? String(p.rememberedDevices) : '—',
+        p.kind === 'user' ? yesNoBadge(!p.recoveryLocked, 'Unlocked', 'Locked') : '—',
+        String(p.openCorrectionRequests),
+      ],
+    )}
     <nav class="pager" aria-label="Pages">
       ${result.page > 1 ? html`<a href="${link(result.page - 1)}" rel="prev">Previous page</a>` : ''}
       ${last < result.total ? html`<a href="${link(result.page + 1)}" rel="next">Next page</a>` : ''}
     </nav>`;
 }
 
-const section = (id: string, title: string, body: SafeHtml): SafeHtml =>
+/** One titled section of the person page (read-only here, support actions' forms in support-views). */
+export const section = (id: string, title: string, body: SafeHtml): SafeHtml =>
   html`<section class="person" id="${id}" aria-labelledby="${id}-h">
     <h2 id="${id}-h">${title}</h2>
     ${body}
@@ -155,29 +142,13 @@ export const READ_ONLY_SECTIONS: PersonSection[] = [
         'Remembered devices',
         p.devices.length === 0
           ? html`<p class="hint">No remembered devices.</p>`
-          : html`<table>
-              <thead>
-                <tr>
-                  <th>Device</th>
-                  <th>State</th>
-                  <th>Remembered</th>
-                  <th>Last used</th>
-                  <th>Expires</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${p.devices.map(
-                  (d) =>
-                    html`<tr>
-                      <td>${d.name}</td>
-                      <td>${DEVICE_STATE[d.state]}${d.revokedReason ? html` <span class="hint">(${d.revokedReason})</span>` : ''}</td>
-                      <td>${when(d.createdAt)}</td>
-                      <td>${when(d.lastUsedAt)}</td>
-                      <td>${when(d.expiresAt)}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`,
+          : dataTable(['Device', 'State', 'Remembered', 'Last used', 'Expires'], p.devices, (d) => [
+              d.name,
+              html`${DEVICE_STATE[d.state]}${d.revokedReason ? html` <span class="hint">(${d.revokedReason})</span>` : ''}`,
+              when(d.createdAt),
+              when(d.lastUsedAt),
+              when(d.expiresAt),
+            ]),
       ),
   },
   {
@@ -190,27 +161,12 @@ export const READ_ONLY_SECTIONS: PersonSection[] = [
         'Active sessions',
         p.sessions.length === 0
           ? html`<p class="hint">No active sessions.</p>`
-          : html`<table>
-              <thead>
-                <tr>
-                  <th>Started</th>
-                  <th>Last seen</th>
-                  <th>Level</th>
-                  <th>From</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${p.sessions.map(
-                  (s) =>
-                    html`<tr>
-                      <td>${when(s.createdAt)}</td>
-                      <td>${when(s.lastSeenAt)}</td>
-                      <td>${s.acr.replace('urn:gatehouse:', '')}</td>
-                      <td>${s.ip ?? ''} <span class="hint">${(s.userAgent ?? '').slice(0, 80)}</span></td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`,
+          : dataTable(['Started', 'Last seen', 'Level', 'From'], p.sessions, (s) => [
+              when(s.createdAt),
+              when(s.lastSeenAt),
+              s.acr.replace('urn:gatehouse:', ''),
+              html`${s.ip ?? ''} <span class="hint">${(s.userAgent ?? '').slice(0, 80)}</span>`,
+            ]),
       ),
   },
   {
@@ -241,27 +197,12 @@ export const READ_ONLY_SECTIONS: PersonSection[] = [
         'Correction requests',
         p.correctionRequests.length === 0
           ? html`<p class="hint">No correction requests.</p>`
-          : html`<table>
-              <thead>
-                <tr>
-                  <th>Raised</th>
-                  <th>Status</th>
-                  <th>What the person wrote</th>
-                  <th>Resolution</th>
-                </tr>
-              </thead>
-              <tbody>
-                ${p.correctionRequests.map(
-                  (c) =>
-                    html`<tr>
-                      <td>${when(c.createdAt)}</td>
-                      <td>${c.status}</td>
-                      <td>${c.message}</td>
-                      <td>${c.resolution ?? ''}${c.resolvedAt ? html` <span class="hint">${when(c.resolvedAt)}</span>` : ''}</td>
-                    </tr>`,
-                )}
-              </tbody>
-            </table>`,
+          : dataTable(['Raised', 'Status', 'What the person wrote', 'Resolution'], p.correctionRequests, (c) => [
+              when(c.createdAt),
+              c.status,
+              c.message,
+              html`${c.resolution ?? ''}${c.resolvedAt ? html` <span class="hint">${when(c.resolvedAt)}</span>` : ''}`,
+            ]),
       ),
   },
 ];

@@ -1,11 +1,11 @@
-import { Body, Controller, Get, HttpCode, Param, Post, Req, Res } from '@nestjs/common';
+import { Body, Controller, Get, HttpCode, Param, Post, Res } from '@nestjs/common';
 import type { Response } from 'express';
 import { DomainError } from '#libs/core';
 import { OutboxService } from '#libs/notifications';
 import { StaffService, type StaffRecord } from '#libs/staff';
 import { AdminWeb } from '../admin-web.js';
-import { CurrentStaff, Roles, type StaffPrincipal, type StaffRequest } from '../auth/index.js';
-import { consolePage } from '../views/layout.js';
+import { Roles, SignedIn, type SignedInRequest } from '../auth/index.js';
+import { noticeOf, sendConsolePage } from '../views/layout.js';
 import { staffBody } from './staff.views.js';
 
 type Form = Record<string, unknown>;
@@ -32,17 +32,16 @@ export class StaffPagesController {
   ) {}
 
   @Get()
-  async list(@Req() req: StaffRequest, @Res() res: Response, @CurrentStaff() me: StaffPrincipal): Promise<void> {
-    const notice = typeof req.query.notice === 'string' ? NOTICES[req.query.notice] : undefined;
-    await this.render(req, res, me, 200, { notice });
+  async list(@SignedIn() req: SignedInRequest, @Res() res: Response): Promise<void> {
+    await this.render(req, res, 200, { notice: noticeOf(req, NOTICES) });
   }
 
   @Post()
-  async create(@Req() req: StaffRequest, @Res() res: Response, @CurrentStaff() me: StaffPrincipal, @Body() body: Form): Promise<void> {
+  async create(@SignedIn() req: SignedInRequest, @Res() res: Response, @Body() body: Form): Promise<void> {
     try {
       const created = await this.staff.create(
         { email: body.email, name: body.name, role: body.role },
-        { type: 'staff', principal: me },
+        { type: 'staff', principal: req.staff },
         this.web.meta(req),
       );
       const delivery = await this.outbox.deliverNow(created.messageId, SETUP_MAIL_WAIT_MS);
@@ -51,43 +50,32 @@ export class StaffPagesController {
       if (!(error instanceof DomainError) || (error.code !== 'invalid_input' && error.code !== 'staff_exists')) throw error;
       const values = { email: str(body.email), name: str(body.name), role: str(body.role) };
       const fieldErrors = (error.details.fieldErrors as Record<string, string> | undefined) ?? { email: error.message };
-      await this.render(req, res, me, error.code === 'staff_exists' ? 409 : 422, { error: error.message, fieldErrors, values });
+      await this.render(req, res, error.code === 'staff_exists' ? 409 : 422, { error: error.message, fieldErrors, values });
     }
   }
 
   @Post(':id/disable')
-  async disable(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() me: StaffPrincipal,
-    @Param('id') id: string,
-  ): Promise<void> {
-    await this.staff.setEnabled(id, false, { type: 'staff', principal: me }, this.web.meta(req));
+  async disable(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string): Promise<void> {
+    await this.staff.setEnabled(id, false, { type: 'staff', principal: req.staff }, this.web.meta(req));
     res.redirect(303, '/staff?notice=disabled');
   }
 
   @Post(':id/enable')
-  async enable(@Req() req: StaffRequest, @Res() res: Response, @CurrentStaff() me: StaffPrincipal, @Param('id') id: string): Promise<void> {
-    await this.staff.setEnabled(id, true, { type: 'staff', principal: me }, this.web.meta(req));
+  async enable(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string): Promise<void> {
+    await this.staff.setEnabled(id, true, { type: 'staff', principal: req.staff }, this.web.meta(req));
     res.redirect(303, '/staff?notice=enabled');
   }
 
   @Post(':id/setup-code')
-  async setupCode(
-    @Req() req: StaffRequest,
-    @Res() res: Response,
-    @CurrentStaff() me: StaffPrincipal,
-    @Param('id') id: string,
-  ): Promise<void> {
-    const issued = await this.staff.reissueSetupCode(id, { type: 'staff', principal: me }, this.web.meta(req));
+  async setupCode(@SignedIn() req: SignedInRequest, @Res() res: Response, @Param('id') id: string): Promise<void> {
+    const issued = await this.staff.reissueSetupCode(id, { type: 'staff', principal: req.staff }, this.web.meta(req));
     await this.outbox.deliverNow(issued.messageId, SETUP_MAIL_WAIT_MS);
     res.redirect(303, '/staff?notice=setup_code');
   }
 
   private async render(
-    req: StaffRequest,
+    req: SignedInRequest,
     res: Response,
-    me: StaffPrincipal,
     status: number,
     o: {
       notice?: string | undefined;
@@ -98,17 +86,8 @@ export class StaffPagesController {
   ): Promise<void> {
     const csrf = this.web.csrf(req, res);
     const staff = await this.staff.list();
-    res.setHeader('Cache-Control', 'no-store');
-    res
-      .status(status)
-      .type('html')
-      .send(
-        consolePage(
-          'Staff',
-          { staff: me, csrf, notice: o.notice },
-          staffBody({ me, staff, csrf, error: o.error, fieldErrors: o.fieldErrors, values: o.values ?? {} }),
-        ),
-      );
+    const body = staffBody({ me: req.staff, staff, csrf, error: o.error, fieldErrors: o.fieldErrors, values: o.values ?? {} });
+    sendConsolePage(res, status, 'Staff', { staff: req.staff, csrf, notice: o.notice }, body);
   }
 }
 
@@ -129,10 +108,10 @@ export class StaffApiController {
 
   @Post()
   @HttpCode(201)
-  async create(@Req() req: StaffRequest, @CurrentStaff() me: StaffPrincipal, @Body() body: Form): Promise<Record<string, unknown>> {
+  async create(@SignedIn() req: SignedInRequest, @Body() body: Form): Promise<Record<string, unknown>> {
     const created = await this.staff.create(
       { email: body?.email, name: body?.name, role: body?.role },
-      { type: 'staff', principal: me },
+      { type: 'staff', principal: req.staff },
       this.web.meta(req),
     );
     const delivery = await this.outbox.deliverNow(created.messageId, SETUP_MAIL_WAIT_MS);
@@ -141,20 +120,20 @@ export class StaffApiController {
 
   @Post(':id/disable')
   @HttpCode(200)
-  async disable(@Req() req: StaffRequest, @CurrentStaff() me: StaffPrincipal, @Param('id') id: string): Promise<Record<string, unknown>> {
-    return staffJson(await this.staff.setEnabled(id, false, { type: 'staff', principal: me }, this.web.meta(req)));
+  async disable(@SignedIn() req: SignedInRequest, @Param('id') id: string): Promise<Record<string, unknown>> {
+    return staffJson(await this.staff.setEnabled(id, false, { type: 'staff', principal: req.staff }, this.web.meta(req)));
   }
 
   @Post(':id/enable')
   @HttpCode(200)
-  async enable(@Req() req: StaffRequest, @CurrentStaff() me: StaffPrincipal, @Param('id') id: string): Promise<Record<string, unknown>> {
-    return staffJson(await this.staff.setEnabled(id, true, { type: 'staff', principal: me }, this.web.meta(req)));
+  async enable(@SignedIn() req: SignedInRequest, @Param('id') id: string): Promise<Record<string, unknown>> {
+    return staffJson(await this.staff.setEnabled(id, true, { type: 'staff', principal: req.staff }, this.web.meta(req)));
   }
 
   @Post(':id/setup-code')
   @HttpCode(200)
-  async setupCode(@Req() req: StaffRequest, @CurrentStaff() me: StaffPrincipal, @Param('id') id: string): Promise<Record<string, unknown>> {
-    const issued = await this.staff.reissueSetupCode(id, { type: 'staff', principal: me }, this.web.meta(req));
+  async setupCode(@SignedIn() req: SignedInRequest, @Param('id') id: string): Promise<Record<string, unknown>> {
+    const issued = await this.staff.reissueSetupCode(id, { type: 'staff', principal: req.staff }, this.web.meta(req));
     const delivery = await this.outbox.deliverNow(issued.messageId, SETUP_MAIL_WAIT_MS);
     return { ...staffJson(issued.staff), setup_email: delivery };
   }

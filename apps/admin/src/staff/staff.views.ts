@@ -1,5 +1,5 @@
 import type { StaffPrincipal, StaffRecord } from '#libs/staff';
-import { alertBox, csrfField, field, html, selectField, type SafeHtml } from '#libs/web';
+import { alertBox, csrfField, dataTable, field, html, selectField, type SafeHtml } from '#libs/web';
 import { when } from '../views/layout.js';
 
 const STATUS: Record<StaffRecord['status'], string> = { pending: 'Setup pending', active: 'Active', disabled: 'Disabled' };
@@ -16,38 +16,17 @@ export function staffBody(o: {
     html`<form class="inline" method="post" action="/staff/${s.id}/${path}">
       ${csrfField(o.csrf)}<button type="submit" class="secondary" aria-label="${label} ${s.email}">${label}</button>
     </form>`;
-  return html`<table>
-      <thead>
-        <tr>
-          <th>Name</th>
-          <th>Email</th>
-          <th>Role</th>
-          <th>Status</th>
-          <th>Actions</th>
-        </tr>
-      </thead>
-      <tbody>
-        ${o.staff.map(
-          (s) =>
-            html`<tr>
-              <td>${s.name}</td>
-              <td>${s.email}</td>
-              <td>${s.role}</td>
-              <td>
-                ${STATUS[s.status]}${s.status === 'pending' && s.setupExpiresAt ? html` <span class="hint">(code valid until ${when(s.setupExpiresAt)})</span>` : ''}
-              </td>
-              <td>
-                ${
-                  s.id === o.me.id
-                    ? html`<span class="hint">you</span>`
-                    : html`${s.status === 'disabled' ? action(s, 'enable', 'Enable') : action(s, 'disable', 'Disable')}
-                      ${s.status === 'pending' ? action(s, 'setup-code', 'Send a new setup code') : ''}`
-                }
-              </td>
-            </tr>`,
-        )}
-      </tbody>
-    </table>
+  const rows = dataTable(['Name', 'Email', 'Role', 'Status', 'Actions'], o.staff, (s) => [
+    s.name,
+    s.email,
+    s.role,
+    html`${STATUS[s.status]}${s.status === 'pending' && s.setupExpiresAt ? html` <span class="hint">(code valid until ${when(s.setupExpiresAt)})</span>` : ''}`,
+    s.id === o.me.id
+      ? html`<span class="hint">you</span>`
+      : html`${s.status === 'disabled' ? action(s, 'enable', 'Enable') : action(s, 'disable', 'Disable')}
+        ${s.status === 'pending' ? action(s, 'setup-code', 'Send a new setup code') : ''}`,
+  ]);
+  return html`${rows}
     <h2>Create a staff member</h2>
     ${alertBox(o.error)}
     <form method="post" action="/staff">

@@ -1,5 +1,6 @@
+import type { Request, Response } from 'express';
 import type { StaffPrincipal } from '#libs/staff';
-import { STYLESHEET, csrfField, html, noticeBox, page, raw, type SafeHtml } from '#libs/web';
+import { STYLESHEET, csrfField, html, noticeBox, page, raw, sendPage, type SafeHtml } from '#libs/web';
 
 /** The IdP's stylesheet plus what the console's tables and navigation need. */
 export const CONSOLE_STYLESHEET = `${STYLESHEET}
@@ -35,6 +36,18 @@ export function consolePage(title: string, chrome: ConsoleChrome, body: SafeHtml
     <form method="post" action="/signout">${csrfField(chrome.csrf)}<button type="submit" class="secondary">Sign out</button></form>
   </nav>`;
   return page(title, html`${nav}${noticeBox(chrome.notice)}${body}`, { wide: true });
+}
+
+/** Sends a signed-in page (HTML, not cached). */
+export function sendConsolePage(res: Response, status: number, title: string, chrome: ConsoleChrome, body: SafeHtml): void {
+  sendPage(res, status, consolePage(title, chrome, body));
+}
+
+/** The notice a page was sent to with `?notice=`: the text `notices` has for it, or without a table the text itself (cut short). */
+export function noticeOf(req: Request, notices?: Readonly<Record<string, string>>): string | undefined {
+  const notice = req.query.notice;
+  if (typeof notice !== 'string') return undefined;
+  return notices ? notices[notice] : notice.slice(0, 300);
 }
 
 /** A page for someone not signed in (sign-in, setup). */

@@ -1,12 +1,9 @@
 import type { Response } from 'express';
+import { sendPage } from '#libs/web';
 import { endedFlowPageStatus } from '../status.js';
 import { errorPage } from '../views.js';
 
-/** Sends a page (HTML, not cached). */
-export function sendPage(res: Response, status: number, body: string): void {
-  res.setHeader('Cache-Control', 'no-store');
-  res.status(status).type('html').send(body);
-}
+export { sendPage };
 
 /**
  * An answer decided before (or instead of) a page handler: a redirect to sign-in, a refused
