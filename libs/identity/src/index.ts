@@ -10,3 +10,4 @@ export * from './password-strength.js';
 export * from './directory.js';
 export * from './users.queries.js';
 export * from './organization-policy.js';
+export * from './identity.module.js';

@@ -3,3 +3,4 @@ export * from './machines.js';
 export * from './signin.service.js';
 export * from './enrollment.service.js';
 export * from './otp-queue.adapter.js';
+export * from './signin.module.js';
