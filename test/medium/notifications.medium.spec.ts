@@ -563,7 +563,7 @@ describe('notifications: transactional outbox and delivery', () => {
     class TestPlatform {}
 
     const moduleRef = await Test.createTestingModule({
-      imports: [TestPlatform, NotificationsModule.register({ policy: { maxAttempts: 2 } })],
+      imports: [TestPlatform, NotificationsModule.forRoot({ policy: { maxAttempts: 2 } })],
     })
       .setLogger(logs)
       .compile();

@@ -613,7 +613,7 @@ describe('one-time codes (OtpService on PostgreSQL)', () => {
     const moduleRef = await Test.createTestingModule({
       imports: [
         FakePlatformModule,
-        OtpModule.register({ queue: { provide: OtpMessageQueue, useValue: queue }, limits: { resendCooldown: Duration.ofSeconds(5) } }),
+        OtpModule.forRoot({ queue: { provide: OtpMessageQueue, useValue: queue }, limits: { resendCooldown: Duration.ofSeconds(5) } }),
       ],
     }).compile();
     try {

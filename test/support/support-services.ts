@@ -4,9 +4,11 @@ import type { DataSource } from 'typeorm';
 import { testSecrets } from '#libs/config';
 import { FixedClock } from '#libs/core';
 import { NotificationsModule } from '#libs/notifications';
+import { OtpMessageQueue, OtpModule } from '#libs/otp';
 import { PlatformModule } from '#libs/platform';
 import { SecurityCodeGuard } from '#libs/recovery';
 import { RememberedDeviceService, SessionService } from '#libs/sessions';
+import { OutboxOtpQueue } from '#libs/signin';
 import {
   AccountActionsService,
   ContactApprovalService,
@@ -71,7 +73,8 @@ export async function supportServicesOn(deps: Pick<SupportServices, 'db' | 'mail
         secrets: testSecrets(),
         logStream: new LogCapture(),
       }),
-      SupportModule.register(NotificationsModule),
+      OtpModule.forRoot({ imports: [NotificationsModule], queue: { provide: OtpMessageQueue, useClass: OutboxOtpQueue } }),
+      SupportModule,
     ],
   }).compile();
   const context = await moduleRef.init();

@@ -1,13 +1,15 @@
 import { Module, type DynamicModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
-import { FlowStore } from '#libs/flows';
-import { PeopleDirectory } from '#libs/people';
-import { NotificationsModule, OutboxWorkerLifecycle } from '#libs/notifications';
+import { FlowsModule } from '#libs/flows';
+import { IdentityModule } from '#libs/identity';
+import { NotificationsModule } from '#libs/notifications';
 import { OtpMessageQueue, OtpModule } from '#libs/otp';
+import { PeopleModule } from '#libs/people';
 import { PlatformModule, type AppOptions } from '#libs/platform';
 import { OutboxOtpQueue } from '#libs/signin';
-import { STAFF_SESSION_POLICY, StaffService, StaffSessionService, StaffSignInService, type StaffSessionPolicy } from '#libs/staff';
-import { ThrottleService } from '#libs/throttle';
+import { StaffModule, type StaffSessionPolicy } from '#libs/staff';
+import { SupportModule } from '#libs/support';
+import { ThrottleModule } from '#libs/throttle';
 import { AdminWeb } from './admin-web.js';
 import { AuditApiController, AuditPagesController } from './audit/audit.controller.js';
 import { StaffAuthGuard } from './auth/index.js';
@@ -16,7 +18,6 @@ import { PeopleApiController, PeoplePagesController } from './people/people.cont
 import { PersonSections } from './people/sections.js';
 import { SessionApiController, SessionController } from './session.controller.js';
 import { StaffApiController, StaffPagesController } from './staff/staff.controller.js';
-import { SupportModule } from '#libs/support';
 import { SUPPORT_CONTROLLERS, SUPPORT_PROVIDERS } from './support-console.js';
 
 export interface AdminOptions extends AppOptions {
@@ -36,9 +37,15 @@ export class AdminModule {
       module: AdminModule,
       imports: [
         PlatformModule.forRoot('admin', options),
-        NotificationsModule,
-        OtpModule.register({ imports: [NotificationsModule], queue: { provide: OtpMessageQueue, useClass: OutboxOtpQueue } }),
-        SupportModule.register(NotificationsModule),
+        // The app's choices, once: the libraries below import these modules plain.
+        NotificationsModule.forRoot({ worker: true }),
+        OtpModule.forRoot({ imports: [NotificationsModule], queue: { provide: OtpMessageQueue, useClass: OutboxOtpQueue } }),
+        StaffModule.forRoot({ sessionPolicy: options.staffSessionPolicy }),
+        SupportModule,
+        PeopleModule,
+        FlowsModule,
+        IdentityModule,
+        ThrottleModule,
       ],
       controllers: [
         SessionController,
@@ -53,20 +60,12 @@ export class AdminModule {
       ],
       providers: [
         AdminWeb,
-        FlowStore,
-        ThrottleService,
-        ...(options.staffSessionPolicy ? [{ provide: STAFF_SESSION_POLICY, useValue: options.staffSessionPolicy }] : []),
-        StaffSessionService,
-        StaffService,
-        StaffSignInService,
-        PeopleDirectory,
         PersonSections,
         ...SUPPORT_PROVIDERS,
-        OutboxWorkerLifecycle,
         { provide: APP_GUARD, useClass: StaffAuthGuard },
         { provide: APP_FILTER, useClass: ConsoleErrorFilter },
       ],
-      exports: [AdminWeb, StaffSessionService, StaffService, PeopleDirectory, PersonSections],
+      exports: [AdminWeb, PersonSections],
     };
   }
 }

@@ -1,4 +1,3 @@
-import { Directory } from '#libs/identity';
 import { SupportApiController } from './support-api.controller.js';
 import { SupportActionsController } from './support-actions.controller.js';
 import { SupportApprovalsController } from './support-approvals.controller.js';
@@ -15,4 +14,4 @@ export const SUPPORT_CONTROLLERS = [
   SupportApiController,
 ];
 
-export const SUPPORT_PROVIDERS = [Directory, SupportTargets];
+export const SUPPORT_PROVIDERS = [SupportTargets];

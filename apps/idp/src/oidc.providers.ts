@@ -82,20 +82,10 @@ class OidcLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown
   }
 }
 
-/** The OpenID Connect provider and what it needs, for the IdP module. */
+/** The OpenID Connect provider and what it needs, for the IdP module (ClientRegistry and SigningKeyStore come from OidcStoreModule). */
 export function oidcProviders(timers: Partial<OidcTimers> = {}): NestProvider[] {
   return [
     { provide: OIDC_TIMERS, useValue: { ...DEFAULT_OIDC_TIMERS, ...timers } },
-    {
-      provide: ClientRegistry,
-      inject: [DataSource, Clock, AuditService],
-      useFactory: (ds: DataSource, clock: Clock, audit: AuditService) => new ClientRegistry(ds, clock, audit),
-    },
-    {
-      provide: SigningKeyStore,
-      inject: [DataSource, Clock, SECRETS],
-      useFactory: (ds: DataSource, clock: Clock, secrets: Secrets) => new SigningKeyStore(ds, clock, secrets.signingKeys),
-    },
     { provide: SessionBridge, useClass: GatehouseSessionBridge },
     {
       provide: OidcProviderHost,

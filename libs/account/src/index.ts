@@ -5,3 +5,4 @@ export * from './credential-change.service.js';
 export * from './contact-change.service.js';
 export * from './language.service.js';
 export * from './account-sessions.service.js';
+export * from './account.module.js';

@@ -1,2 +1,3 @@
 export * from './config.js';
 export * from './secrets.js';
+export * from './app-choices.js';

@@ -11,3 +11,4 @@ export {
 } from './emergency-contacts.model.js';
 export { ContactVerificationService } from './contact-verification.service.js';
 export * from './emergency-contacts.service.js';
+export * from './contacts.module.js';

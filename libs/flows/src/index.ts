@@ -1,1 +1,2 @@
 export * from './flow-store.js';
+export * from './flows.module.js';

@@ -11,3 +11,4 @@ export * from './directory.js';
 export * from './users.queries.js';
 export * from './organizations.queries.js';
 export * from './organization-policy.js';
+export * from './identity.module.js';

@@ -1,6 +1,7 @@
 import { Module, type DynamicModule, type Provider } from '@nestjs/common';
-import { APP_CONFIG, type AppConfig } from '#libs/config';
+import { APP_CONFIG, appChoices, type AppConfig } from '#libs/config';
 import { Clock } from '#libs/core';
+import { OutboxWorkerLifecycle } from './outbox-lifecycle.js';
 import { OutboxService } from './outbox.service.js';
 import { OutboxWorker } from './outbox.worker.js';
 import { DEFAULT_OUTBOX_POLICY, OUTBOX_POLICY, outboxPolicy, type OutboxPolicy } from './policy.js';
@@ -29,20 +30,25 @@ const senderProviders: Provider[] = [
 ];
 const exported = [OutboxService, OutboxWorker, MailSender, SmsSender, VoiceCaller];
 
+export interface NotificationsOptions {
+  /** Overrides of DEFAULT_OUTBOX_POLICY (tests make a failed delivery final at once). */
+  policy?: Partial<OutboxPolicy>;
+  /** Whether this app runs the worker loop: started on bootstrap, stopped before the pool closes (OutboxWorkerLifecycle). */
+  worker?: boolean;
+}
+
 /**
- * The outbox and its senders. Needs, from a global module (PlatformModule): APP_CONFIG,
- * Clock, SECRETS and TypeORM's DataSource. Starting the worker loop is the app's call
- * (`OutboxWorker.start()` on bootstrap, `stop()` on shutdown).
+ * The outbox and its senders. Needs, from the global platform module: APP_CONFIG, Clock, SECRETS
+ * and TypeORM's DataSource.
  *
- * Import it plain for the default policy, or `NotificationsModule.register({ policy })`.
+ * The retry policy and whether the worker loop runs are the app's choices: the app imports
+ * `NotificationsModule.forRoot({ policy, worker })` once (DEFAULT_OUTBOX_POLICY and no loop
+ * without them); libraries import NotificationsModule plain.
  */
 @Module({ providers: [...senderProviders, OutboxWorker, OutboxService], exports: exported })
 export class NotificationsModule {
-  static register(options: { policy?: Partial<OutboxPolicy> } = {}): DynamicModule {
-    return {
-      module: NotificationsModule,
-      providers: [{ provide: OUTBOX_POLICY, useValue: outboxPolicy(options.policy) }],
-      exports: [OUTBOX_POLICY],
-    };
+  static forRoot(options: NotificationsOptions = {}): DynamicModule {
+    const policy = options.policy ? [{ provide: OUTBOX_POLICY, useValue: outboxPolicy(options.policy) }] : [];
+    return appChoices(NotificationsModule, [...policy, ...(options.worker ? [OutboxWorkerLifecycle] : [])]);
   }
 }

@@ -6,3 +6,4 @@
 export * from './clients.js';
 export * from './signing-keys.js';
 export * from './oidc-models.queries.js';
+export * from './oidc-store.module.js';

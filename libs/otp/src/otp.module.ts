@@ -1,4 +1,5 @@
 import { Module, type DynamicModule, type ModuleMetadata, type Provider } from '@nestjs/common';
+import { appChoices } from '#libs/config';
 import { CodeStepService } from './code-step.service.js';
 import { OTP_LIMITS, OtpService } from './otp.service.js';
 import { OtpMessageQueue, type OtpLimits } from './types.js';
@@ -14,16 +15,14 @@ export interface OtpModuleOptions {
 
 /**
  * Provides OtpService and CodeStepService. DataSource, Clock, SECRETS and AuditService come from the
- * (global) platform module; the message queue is the app's choice.
+ * (global) platform module.
+ *
+ * The message queue and the limits are the app's choices: the app imports
+ * `OtpModule.forRoot({ queue, imports, limits })` once; libraries import OtpModule plain.
  */
-@Module({})
+@Module({ providers: [OtpService, CodeStepService], exports: [OtpService, CodeStepService] })
 export class OtpModule {
-  static register(options: OtpModuleOptions): DynamicModule {
-    return {
-      module: OtpModule,
-      imports: options.imports ?? [],
-      providers: [options.queue, { provide: OTP_LIMITS, useValue: options.limits ?? {} }, OtpService, CodeStepService],
-      exports: [OtpService, CodeStepService, OtpMessageQueue],
-    };
+  static forRoot(options: OtpModuleOptions): DynamicModule {
+    return appChoices(OtpModule, [options.queue, { provide: OTP_LIMITS, useValue: options.limits ?? {} }], options.imports);
   }
 }

@@ -1,1 +1,2 @@
 export * from './people.service.js';
+export * from './people.module.js';

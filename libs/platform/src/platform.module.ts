@@ -6,10 +6,9 @@ import express, { type NextFunction, type Request, type Response } from 'express
 import helmet from 'helmet';
 import { Logger, LoggerModule } from 'nestjs-pino';
 import type { DestinationStream } from 'pino';
-import { AuditQuery, AuditService } from '#libs/audit';
+import { AuditModule } from '#libs/audit';
 import { APP_CONFIG, SECRETS, resolveSecrets, type AppConfig, type Secrets } from '#libs/config';
 import { Clock, SystemClock } from '#libs/core';
-import { PasswordHasher } from '#libs/identity';
 import { HealthController, httpLoggerOptions } from '#libs/observability';
 import { dataSourceOptions } from './data-source.js';
 
@@ -24,7 +23,12 @@ export interface AppOptions {
   logStream?: DestinationStream;
 }
 
-/** What every Gatehouse HTTP app shares: config, clock, database, logging, audit, hashing, health. */
+/**
+ * What every Gatehouse HTTP app shares, global: APP_CONFIG, Clock, SECRETS, TypeORM's DataSource,
+ * logging, health, and the audit trail (AuditModule, re-exported: nearly every library records
+ * audit events, so no library module imports it). Each library's own providers come from its
+ * module (libs/<name>/src/<name>.module.ts); see docs/adr/0008-one-nest-module-per-library.md.
+ */
 @Global()
 @Module({})
 export class PlatformModule {
@@ -35,17 +39,15 @@ export class PlatformModule {
       imports: [
         TypeOrmModule.forRoot({ ...dataSourceOptions(options.databaseUrl, { applicationName: `gatehouse-${app}` }) }),
         LoggerModule.forRoot({ pinoHttp: httpLoggerOptions(app, config.logLevel, options.logStream) }),
+        AuditModule,
       ],
       controllers: [HealthController],
       providers: [
         { provide: APP_CONFIG, useValue: config },
         { provide: Clock, useValue: options.clock ?? new SystemClock() },
         { provide: SECRETS, useFactory: () => options.secrets ?? resolveSecrets(config) },
-        AuditService,
-        AuditQuery,
-        { provide: PasswordHasher, useFactory: () => new PasswordHasher(config.argon2) },
       ],
-      exports: [APP_CONFIG, Clock, SECRETS, AuditService, AuditQuery, PasswordHasher],
+      exports: [APP_CONFIG, Clock, SECRETS, AuditModule],
     };
   }
 }

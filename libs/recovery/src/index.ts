@@ -14,3 +14,4 @@ export {
 export { RecoveryFlows } from './recovery-flows.js';
 export { PasswordResetService } from './password-reset.service.js';
 export * from './recovery.service.js';
+export * from './recovery.module.js';

@@ -4,3 +4,4 @@ export * from './setup-message.js';
 export * from './staff-session.service.js';
 export * from './staff.service.js';
 export * from './staff-signin.service.js';
+export * from './staff.module.js';

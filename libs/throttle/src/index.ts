@@ -1,1 +1,2 @@
 export * from './throttle.service.js';
+export * from './throttle.module.js';

@@ -3,3 +3,4 @@ export * from './local-day.js';
 export * from './request.js';
 export * from './transaction-codes.service.js';
 export * from './verifier-grants.js';
+export * from './transaction-codes.module.js';
