@@ -10,7 +10,7 @@ import { createIdpApp } from '../../apps/idp/src/app.js';
 import { loadConfig, testSecrets, type AppConfig, type Secrets } from '#libs/config';
 import type { Clock } from '#libs/core';
 import type { OutboxPolicy } from '#libs/notifications';
-import type { OidcTimers } from '../../apps/idp/src/oidc.providers.js';
+import type { OidcTimers } from '#libs/oidc';
 
 /** Captures the JSON log lines an app writes, for assertions. */
 export class LogCapture extends Writable {

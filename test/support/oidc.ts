@@ -1,6 +1,6 @@
 import { createServer } from 'node:net';
 import * as client from 'openid-client';
-import type { OidcTimers } from '../../apps/idp/src/oidc.providers.js';
+import type { OidcTimers } from '#libs/oidc';
 import { AuditService } from '#libs/audit';
 import type { Secrets } from '#libs/config';
 import { FixedClock } from '#libs/core';

@@ -1,12 +1,12 @@
 import { Inject, Module, RequestMethod, type DynamicModule, type MiddlewareConsumer, type NestModule } from '@nestjs/common';
 import { APP_FILTER, APP_GUARD } from '@nestjs/core';
 import { AccountModule, stepUpWindow } from '#libs/account';
-import { ContactsModule } from '#libs/contacts';
+import { ContactsModule, EmergencyContactService } from '#libs/contacts';
 import { Duration } from '#libs/core';
 import { FlowsModule } from '#libs/flows';
 import { IdentityModule } from '#libs/identity';
 import { NotificationsModule, type OutboxPolicy } from '#libs/notifications';
-import { OidcProviderHost, providerMiddleware } from '#libs/oidc';
+import { OidcModule, OidcProviderHost, providerMiddleware, type ContactsPending, type OidcTimers } from '#libs/oidc';
 import { OidcStoreModule } from '#libs/oidc-store';
 import { OtpMessageQueue, OtpModule } from '#libs/otp';
 import { PlatformModule, type AppOptions } from '#libs/platform';
@@ -21,13 +21,15 @@ import { IdpAuthGuard } from './auth/index.js';
 import { ContactsApiController, ContactsPagesController } from './contacts.controller.js';
 import { FlowApiController } from './flow-api.controller.js';
 import { InteractionController } from './interaction.controller.js';
-import { oidcProviders, type OidcTimers } from './oidc.providers.js';
+import { GatehouseSessionBridge } from './oidc-session.bridge.js';
+import { oidcPages } from './oidc-views.js';
+import { PurgeLifecycle } from './purge.lifecycle.js';
 import { RecoveryApiController } from './recovery-api.controller.js';
 import { RecoveryPagesController } from './recovery.controller.js';
 import { SignInPagesController } from './signin.controller.js';
 import { TransactionCodesApiController } from './transaction-codes.controller.js';
 import { UnavailableFilter } from './unavailable.filter.js';
-import { WebContext } from './web-context.js';
+import { IdpWebModule } from './web-context.js';
 
 export interface IdpOptions extends AppOptions {
   /** Overrides of the outbox's retry policy (tests make a failed delivery final at once). */
@@ -70,6 +72,20 @@ export class IdpModule implements NestModule {
         IdentityModule,
         ThrottleModule,
         OidcStoreModule,
+        IdpWebModule,
+        OidcModule.forRoot({
+          pages: oidcPages,
+          bridge: GatehouseSessionBridge,
+          contactsPending: {
+            inject: [EmergencyContactService],
+            useFactory:
+              (contacts: EmergencyContactService): ContactsPending =>
+              async (userId, sessionId) =>
+                (await contacts.prompt(userId, sessionId)).ask,
+          },
+          imports: [IdpWebModule, SessionsModule, ContactsModule],
+          timers: options.oidcTimers,
+        }),
       ],
       controllers: [
         SignInPagesController,
@@ -85,8 +101,7 @@ export class IdpModule implements NestModule {
         RecoveryApiController,
       ],
       providers: [
-        WebContext,
-        ...oidcProviders(options.oidcTimers),
+        PurgeLifecycle,
         // A database that cannot be reached is 503 with Retry-After on pages and the API, not 500.
         { provide: APP_FILTER, useClass: UnavailableFilter },
         // Every route declares who may use it (apps/idp/src/auth); checked before its handler.

@@ -1,4 +1,4 @@
-import { Injectable } from '@nestjs/common';
+import { Injectable, Module } from '@nestjs/common';
 import type { Request } from 'express';
 import { AppWeb, isSameOrigin } from '#libs/web';
 
@@ -15,3 +15,7 @@ export class WebContext extends AppWeb {
     return isSameOrigin(req, this.config.issuer);
   }
 }
+
+/** The IdP's web plumbing, for its controllers and for the OIDC module's session bridge. */
+@Module({ providers: [WebContext], exports: [WebContext] })
+export class IdpWebModule {}

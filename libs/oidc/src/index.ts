@@ -7,3 +7,4 @@ export * from './pg-adapter.js';
 export * from './provider-host.js';
 export * from './provider.js';
 export * from './purge.js';
+export * from './oidc.module.js';
