@@ -21,6 +21,16 @@ const SQL_RULES = [
       "CallExpression[callee.property.name='add'][arguments.length=2][arguments.0.type='Literal'][arguments.1.type=/^(TemplateLiteral|Literal)$/]",
     message: SQL_MESSAGE,
   },
+  // TypeORM's own SQL (repositories, query builders, entity mappings) is SQL all the same.
+  {
+    selector: 'CallExpression[callee.property.name=/^(getRepository|getTreeRepository|createQueryBuilder|findOneBy|findBy)$/]',
+    message: SQL_MESSAGE,
+  },
+  {
+    selector:
+      "ImportDeclaration[source.value='typeorm'] ImportSpecifier[imported.name=/^(Entity|Column|PrimaryColumn|PrimaryGeneratedColumn|Repository|ViewEntity)$/]",
+    message: SQL_MESSAGE,
+  },
 ];
 const SQL_HOMES = ['**/*.queries.ts', '**/*queries*.ts', '**/queries/**/*.ts', 'libs/database/**', 'migrations/**'];
 

@@ -1,7 +1,7 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
 import { foldKey } from '#libs/core';
-import type { OtpChannel } from './entities.js';
+import type { OtpChannel } from './types.js';
 import { organizationById, policyOfOrganization } from './organizations.queries.js';
 import type { PasswordContext } from './password-strength.js';
 import {

@@ -1,4 +1,4 @@
-export * from './entities.js';
+export * from './types.js';
 export * from './normalize.js';
 export * from './legacy-hash.js';
 export * from './password-hasher.js';

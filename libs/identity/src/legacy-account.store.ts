@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import type { EntityManager } from 'typeorm';
-import type { LegacyHashFormat } from './entities.js';
+import type { LegacyHashFormat } from './types.js';
 import { enterpriseIdKeysTaken, insertLegacyAccounts, legacyAccountsByKey, updateLegacyAccounts } from './users.queries.js';
 
 export interface LegacyAccountInput {

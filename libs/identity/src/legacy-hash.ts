@@ -3,7 +3,7 @@ import bcrypt from 'bcryptjs';
 import { pbkdf2, timingSafeEqual } from 'node:crypto';
 import { promisify } from 'node:util';
 import { hasForbiddenCharacters } from '#libs/core';
-import type { LegacyHashFormat } from './entities.js';
+import type { LegacyHashFormat } from './types.js';
 import { LIMITS, type Checked } from './normalize.js';
 
 const pbkdf2Async = promisify(pbkdf2);

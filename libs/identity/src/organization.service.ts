@@ -2,8 +2,8 @@ import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
 import { AuditService, type AuditEventInput } from '#libs/audit';
 import { DomainError, cleanText, codePointLength, hasForbiddenCharacters } from '#libs/core';
-import { OrganizationEntity, OrganizationPolicyEntity } from './entities.js';
-import { insertOrganization } from './organizations.queries.js';
+import type { Organization } from './types.js';
+import { insertDefaultPolicy, insertOrganization, organizationBySlug } from './organizations.queries.js';
 
 const SLUG = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/u;
 
@@ -15,7 +15,7 @@ export class OrganizationService {
   ) {}
 
   /** Creates an organization with the default policy. Fails with `organization_exists` on a taken slug. */
-  async create(slug: string, rawName: string, actor: AuditEventInput['actor']): Promise<OrganizationEntity> {
+  async create(slug: string, rawName: string, actor: AuditEventInput['actor']): Promise<Organization> {
     if (!SLUG.test(slug)) {
       throw new DomainError(
         'invalid_slug',
@@ -30,7 +30,7 @@ export class OrganizationService {
       const inserted = await insertOrganization(manager, [slug, name]);
       const row = inserted[0];
       if (!row) throw new DomainError('organization_exists', `organization "${slug}" already exists`);
-      await manager.insert(OrganizationPolicyEntity, { organizationId: row.id });
+      await insertDefaultPolicy(manager, row.id);
       await this.audit.record(
         {
           type: 'organization.created',
@@ -41,11 +41,11 @@ export class OrganizationService {
         },
         manager,
       );
-      return Object.assign(new OrganizationEntity(), { id: row.id, slug, name, createdAt: row.created_at });
+      return { id: row.id, slug, name, createdAt: row.created_at };
     });
   }
 
-  async findBySlug(slug: string): Promise<OrganizationEntity | null> {
-    return await this.dataSource.getRepository(OrganizationEntity).findOneBy({ slug });
+  async findBySlug(slug: string): Promise<Organization | null> {
+    return (await organizationBySlug(this.dataSource, slug)) ?? null;
   }
 }

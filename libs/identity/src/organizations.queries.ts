@@ -1,5 +1,5 @@
 import type { Queryable } from '#libs/database';
-import type { OtpChannel } from './entities.js';
+import type { Organization, OtpChannel } from './types.js';
 
 /**
  * Statements on organizations and their policies (the users aggregate, with users.queries.ts),
@@ -45,6 +45,20 @@ export function insertOrganization(db: Queryable, values: unknown[]) {
     `INSERT INTO organizations (slug, name) VALUES ($1, $2) ON CONFLICT (slug) DO NOTHING RETURNING id, created_at`,
     values,
   );
+}
+
+/** A new organization's policy: every setting at its default. */
+export async function insertDefaultPolicy(db: Queryable, organizationId: string): Promise<void> {
+  await db.query(`INSERT INTO organization_policies (organization_id) VALUES ($1)`, [organizationId]);
+}
+
+export async function organizationBySlug(db: Queryable, slug: string): Promise<Organization | undefined> {
+  const rows = await db.query<Array<{ id: string; slug: string; name: string; created_at: Date }>>(
+    `SELECT id, slug, name, created_at FROM organizations WHERE slug = $1`,
+    [slug],
+  );
+  const row = rows[0];
+  return row && { id: row.id, slug: row.slug, name: row.name, createdAt: row.created_at };
 }
 
 export async function organizationById(db: Queryable, id: string): Promise<{ id: string; slug: string; name: string } | undefined> {

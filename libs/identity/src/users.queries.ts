@@ -1,7 +1,7 @@
 import type { DataSource, EntityManager } from 'typeorm';
 import { UUID_PATTERN } from '#libs/core';
 import { WriteBatch, runStatement, type BatchPart, type Queryable } from '#libs/database';
-import type { OtpChannel } from './entities.js';
+import type { OtpChannel } from './types.js';
 
 /**
  * Statements on users and legacy accounts (the users aggregate, with organizations.queries.ts),

@@ -1,10 +1,6 @@
 import { DataSource, type DataSourceOptions } from 'typeorm';
 import { MIGRATIONS } from '../../../migrations/index.js';
 import { lockMigrations, unlockMigrations } from '#libs/database';
-import { IDENTITY_ENTITIES } from '#libs/identity';
-
-/** Every entity of the application. Feature libs own their entities; this is where they meet. */
-export const ENTITIES = [...IDENTITY_ENTITIES];
 
 /**
  * The one DataSource definition, for the app, the CLI and the tests. Schema changes come
@@ -14,7 +10,8 @@ export function dataSourceOptions(url: string, overrides: { poolSize?: number; a
   return {
     type: 'postgres',
     url,
-    entities: ENTITIES,
+    // No entities: every statement is SQL in an aggregate's queries module (docs/architecture.md).
+    entities: [],
     migrations: MIGRATIONS,
     migrationsTableName: 'schema_migrations',
     migrationsTransactionMode: 'each',
