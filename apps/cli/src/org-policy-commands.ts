@@ -2,7 +2,7 @@ import { InvalidArgumentError, type Command } from 'commander';
 import type { DataSource } from 'typeorm';
 import { AuditService } from '#libs/audit';
 import type { AppConfig } from '#libs/config';
-import { SystemClock } from '#libs/core';
+import { SystemClock, type Channel } from '#libs/core';
 import { FACTOR_IDS, isFactorId } from '#libs/factors';
 import { OrganizationPolicyService, type PolicyChange } from '#libs/identity';
 import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '#libs/notifications';
@@ -29,7 +29,7 @@ const whole =
     return Number(value);
   };
 
-const channels = (value: string): Array<'email' | 'sms' | 'voice'> => {
+const channels = (value: string): Channel[] => {
   const list = [...new Set(value.split(',').map((c) => c.trim()))];
   if (!list.every((c) => c === 'email' || c === 'sms' || c === 'voice'))
     throw new InvalidArgumentError('expected a list of email, sms, voice');

@@ -1,6 +1,6 @@
 import type { DataSource } from 'typeorm';
 import type { AuditEventInput, AuditService } from '#libs/audit';
-import { DomainError } from '#libs/core';
+import { CHANNELS, DomainError, type Channel } from '#libs/core';
 import { allowedFactorsProblem } from '#libs/factors';
 import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '#libs/notifications';
 import {
@@ -19,7 +19,7 @@ import {
  * device's age, or remembering turned off: the device needs a code again).
  */
 export interface OrganizationPolicy {
-  otpChannels: Array<'email' | 'sms' | 'voice'>;
+  otpChannels: Channel[];
   rememberDeviceEnabled: boolean;
   rememberDeviceDays: number;
   securityCodeMinLength: number;
@@ -50,8 +50,6 @@ const COLUMNS: Record<keyof Omit<OrganizationPolicy, 'version'>, OrganizationPol
   defaultLocale: 'default_locale',
   allowedFactors: 'allowed_factors',
 };
-
-const CHANNELS = ['email', 'sms', 'voice'] as const;
 
 function intIn(value: number, low: number, high: number, what: string): void {
   if (!Number.isInteger(value) || value < low || value > high) {

@@ -1,7 +1,4 @@
-import { DomainError } from '#libs/core';
-
-export type Channel = 'email' | 'sms' | 'voice';
-export const CHANNELS: readonly Channel[] = ['email', 'sms', 'voice'];
+import { CHANNELS, DomainError, type Channel } from '#libs/core';
 
 /** One message to one person, as handed to the outbox. */
 export interface OutgoingMessage {

@@ -1,5 +1,6 @@
 import type { DataSource, EntityManager } from 'typeorm';
-import type { Channel, OutboxStatus } from './message.js';
+import type { Channel } from '#libs/core';
+import type { OutboxStatus } from './message.js';
 
 /** The statements on outbox_messages (the outbox aggregate): enqueue and withdraw in the caller's transaction, the worker's claim and outcomes. */
 

@@ -1,5 +1,6 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { Channel, MessageContent } from './message.js';
+import type { Channel } from '#libs/core';
+import type { MessageContent } from './message.js';
 
 const IV_BYTES = 12;
 const TAG_BYTES = 16;

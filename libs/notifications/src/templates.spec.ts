@@ -1,4 +1,4 @@
-import type { Channel } from './message.js';
+import type { Channel } from '#libs/core';
 import {
   containsLink,
   linkFreeIdentifier,

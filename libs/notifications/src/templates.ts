@@ -1,4 +1,4 @@
-import type { Channel } from './message.js';
+import type { Channel } from '#libs/core';
 import { SUPPORT_NOTICE_KINDS, type NoticeField, type NoticeKind, type OtpPurpose } from './templates/catalog.js';
 import { assertLinkFree, linkFreeIdentifier, plainText } from './templates/link-free.js';
 import { catalog, resolveLocale } from './templates/locales.js';

@@ -1,3 +1,4 @@
+import type { Channel } from '#libs/core';
 import { parsePhoneNumberFromString } from 'libphonenumber-js/max';
 
 /** `jane.doe@example.com` -> `j***@example.com`: enough to recognize, not to harvest. */
@@ -21,6 +22,6 @@ export function maskPhone(phone: string): string {
 }
 
 /** The masked form for messages, pages and audit events. */
-export function maskDestination(channel: 'email' | 'sms' | 'voice', destination: string): string {
+export function maskDestination(channel: Channel, destination: string): string {
   return channel === 'email' ? maskEmail(destination) : maskPhone(destination);
 }

@@ -1,4 +1,4 @@
-import type { Channel } from '../message.js';
+import type { Channel } from '#libs/core';
 import type { LinkFreeIdentifier } from './link-free.js';
 
 export type OtpPurpose = 'login' | 'enrollment' | 'step_up' | 'recovery' | 'verification' | 'transaction';
