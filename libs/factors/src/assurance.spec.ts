@@ -1,4 +1,4 @@
-import { acrOf, amrOf, completes, hasFreshSecondFactor, lastFreshSecondFactorAt } from './assurance.js';
+import { acrOf, amrOf, completes, describeRecord, hasFreshSecondFactor, lastFreshSecondFactorAt, recoveryProven } from './assurance.js';
 import { LOA1, LOA2 } from './levels.js';
 import { FACTORS, FACTOR_IDS, allowedFactorsProblem, availableFactors, factorOf, type VerificationRecord } from './registry.js';
 
@@ -85,5 +85,25 @@ describe('completes (a second factor verified without a challenge)', () => {
     expect(completes(device, true)).toBe(false);
     expect(completes(email, true)).toBe(true);
     expect(completes(password, false)).toBe(false);
+  });
+});
+
+describe('recovery and the audit trail, from the records', () => {
+  it('recovery is proven by a recovery factor and a fresh second factor together, never one alone', () => {
+    expect(recoveryProven([securityCode, sms])).toBe(true);
+    expect(recoveryProven([securityCode])).toBe(false);
+    expect(recoveryProven([sms])).toBe(false);
+    expect(recoveryProven([securityCode, device])).toBe(false);
+    expect(recoveryProven([password, email])).toBe(false);
+  });
+
+  it('names a record by its factor, and a code by its channel too', () => {
+    expect([securityCode, sms, voice, password, device].map(describeRecord)).toEqual([
+      'security_code',
+      'otp:sms',
+      'otp:voice',
+      'password',
+      'remembered_device',
+    ]);
   });
 });

@@ -37,6 +37,20 @@ export function lastFreshSecondFactorAt(records: readonly VerificationRecord[]):
 }
 
 /**
+ * Whether the records prove a person who lost their way in: a recovery factor (the security
+ * code) and a second factor the person verified now (a code to a verified contact), never one
+ * of them alone.
+ */
+export function recoveryProven(records: readonly VerificationRecord[]): boolean {
+  return records.some((r) => factorOf(r)?.role === 'recovery') && records.some(freshSecond);
+}
+
+/** How the audit trail names a record: its factor, and the channel a code went by. */
+export function describeRecord(record: VerificationRecord): string {
+  return 'channel' in record ? `${record.method}:${record.channel}` : record.method;
+}
+
+/**
  * Whether a second factor verified without a challenge (a remembered device) completes an
  * authentication: always, unless a fresh one is asked and it is not.
  */

@@ -1,6 +1,6 @@
 import { Duration, FlowStepError, type Channel } from '#libs/core';
 import { codeSent, codeVerified, type ChannelChoice, type CodeSentEvent, type SentCode } from '#libs/otp';
-import { factorOf, type VerificationRecord } from '#libs/factors';
+import { factorOf, recoveryProven, type VerificationRecord } from '#libs/factors';
 
 /**
  * Self-service recovery as a pure state machine: (state, event, now) -> next state. The
@@ -170,7 +170,7 @@ export function nextRecovery(state: RecoveryState, event: RecoveryEvent, now: Da
 
 /** A security code and a one-time code to a verified contact, both in this flow: never the security code alone. */
 export function isRecovered(verifications: readonly VerificationRecord[]): boolean {
-  return verifications.some((v) => v.method === 'security_code') && verifications.some((v) => v.method === 'otp');
+  return recoveryProven(verifications);
 }
 
 /** How a real one-time code behaves (libs/otp defaults), for the decoy to answer alike. */

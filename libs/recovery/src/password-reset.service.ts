@@ -5,6 +5,7 @@ import { Clock, DomainError, foldKey } from '#libs/core';
 import { FlowStore, type FlowHandle } from '#libs/flows';
 import { Directory, PasswordHasher, checkNewPassword, setUserPassword, userPasswordState } from '#libs/identity';
 import { OutboxService } from '#libs/notifications';
+import { describeRecord } from '#libs/factors';
 import { RememberedDeviceService, SessionService, type RequestMeta } from '#libs/sessions';
 import { ThrottleService } from '#libs/throttle';
 import { INVALID_FIELDS, typedText, type RecoveryOutcome } from './details.js';
@@ -92,7 +93,7 @@ export class PasswordResetService {
           flow_id: flow.id,
           credential_version: changed[0]!.credential_version,
           sessions_ended: ended,
-          methods: state.verifications.map((v) => (v.method === 'otp' ? `otp:${v.channel}` : v.method)),
+          methods: state.verifications.map(describeRecord),
         });
         await this.audit.record(event, m);
         return await this.outbox.enqueueNotice(m, user, 'password_changed', { at: now });
