@@ -1,6 +1,6 @@
-import { Inject, Logger, type BeforeApplicationShutdown, type OnApplicationBootstrap } from '@nestjs/common';
+import { Inject, Logger } from '@nestjs/common';
 import { FlowStore } from '#libs/flows';
-import { OIDC_TIMERS, PeriodicTask, type OidcTimers } from '#libs/oidc';
+import { OIDC_TIMERS, PeriodicTask, PeriodicTasks, type OidcTimers } from '#libs/oidc';
 import { ThrottleService } from '#libs/throttle';
 
 /**
@@ -8,27 +8,16 @@ import { ThrottleService } from '#libs/throttle';
  * (auth_flows, by the injected clock) and throttle counters with nothing left to remember:
  * every node runs it, and a run only deletes what has expired.
  */
-export class PurgeLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly tasks: PeriodicTask[];
-
+export class PurgeLifecycle extends PeriodicTasks {
   constructor(
     @Inject(OIDC_TIMERS) timers: OidcTimers,
     @Inject(FlowStore) flows: FlowStore,
     @Inject(ThrottleService) throttle: ThrottleService,
   ) {
-    const logger = new Logger('Oidc');
-    const onError = (message: string) => logger.error(message);
-    this.tasks = [
+    const onError = (message: string) => new Logger('Oidc').error(message);
+    super([
       new PeriodicTask('flow purge', () => flows.purgeExpired(), timers.purge, onError),
       new PeriodicTask('throttle purge', () => throttle.purge(), timers.purge, onError),
-    ];
-  }
-
-  onApplicationBootstrap(): void {
-    for (const task of this.tasks) task.start();
-  }
-
-  async beforeApplicationShutdown(): Promise<void> {
-    await Promise.all(this.tasks.map((t) => t.stop()));
+    ]);
   }
 }

@@ -1,14 +1,4 @@
-import {
-  Inject,
-  Logger,
-  Module,
-  type BeforeApplicationShutdown,
-  type DynamicModule,
-  type FactoryProvider,
-  type ModuleMetadata,
-  type OnApplicationBootstrap,
-  type Type,
-} from '@nestjs/common';
+import { Inject, Logger, Module, type DynamicModule, type FactoryProvider, type ModuleMetadata, type Type } from '@nestjs/common';
 import type { IncomingMessage } from 'node:http';
 import type Provider from 'oidc-provider';
 import type { KoaContextWithOIDC } from 'oidc-provider';
@@ -20,7 +10,7 @@ import { Directory, IdentityModule } from '#libs/identity';
 import { ClientRegistry, OidcStoreModule, SIGNING_KEY_RETENTION, SigningKeyStore } from '#libs/oidc-store';
 import { DEFAULT_SESSION_POLICY, SESSION_POLICY, type SessionPolicy } from '#libs/sessions';
 import { BackchannelLogout } from './backchannel.js';
-import { PeriodicTask } from './periodic.js';
+import { PeriodicTask, PeriodicTasks } from './periodic.js';
 import { OidcProviderHost } from './provider-host.js';
 import { OIDC_PROVIDER, SessionBridge, createOidcProvider, type OidcPages } from './provider.js';
 import { OidcPurger } from './purge.js';
@@ -64,9 +54,7 @@ export interface OidcModuleOptions {
 }
 
 /** Starts the provider's background work with the app (purge, key refresh, logout queue); stops it before the pool closes. */
-class OidcLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown {
-  private readonly tasks: Array<{ start(): void; stop(): Promise<void> }>;
-
+class OidcLifecycle extends PeriodicTasks {
   constructor(
     @Inject(DataSource) dataSource: DataSource,
     @Inject(Clock) clock: Clock,
@@ -74,21 +62,12 @@ class OidcLifecycle implements OnApplicationBootstrap, BeforeApplicationShutdown
     @Inject(BackchannelLogout) backchannel: BackchannelLogout,
     @Inject(OIDC_TIMERS) timers: OidcTimers,
   ) {
-    const logger = new Logger('Oidc');
-    const onError = (message: string) => logger.error(message);
-    this.tasks = [
+    const onError = (message: string) => new Logger('Oidc').error(message);
+    super([
       new OidcPurger(dataSource, clock, onError, timers.purge),
       new PeriodicTask('signing-key refresh', () => host.refresh(), timers.keyRefresh, onError),
       new PeriodicTask('back-channel logout', () => backchannel.drainQueue(), timers.logoutQueue, onError),
-    ];
-  }
-
-  onApplicationBootstrap(): void {
-    for (const task of this.tasks) task.start();
-  }
-
-  async beforeApplicationShutdown(): Promise<void> {
-    await Promise.all(this.tasks.map((t) => t.stop()));
+    ]);
   }
 }
 

@@ -1,3 +1,4 @@
+import type { BeforeApplicationShutdown, OnApplicationBootstrap } from '@nestjs/common';
 import type { Duration } from '#libs/core';
 
 /**
@@ -44,5 +45,21 @@ export class PeriodicTask {
       });
     }, this.interval.milliseconds);
     this.timer.unref();
+  }
+}
+
+/**
+ * Periodic tasks that live with the app: started when it has booted, stopped (each waiting for
+ * a run in progress) before its database pool closes. A subclass names its tasks.
+ */
+export abstract class PeriodicTasks implements OnApplicationBootstrap, BeforeApplicationShutdown {
+  protected constructor(private readonly tasks: ReadonlyArray<{ start(): void; stop(): Promise<void> }>) {}
+
+  onApplicationBootstrap(): void {
+    for (const task of this.tasks) task.start();
+  }
+
+  async beforeApplicationShutdown(): Promise<void> {
+    await Promise.all(this.tasks.map((t) => t.stop()));
   }
 }
