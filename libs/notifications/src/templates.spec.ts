@@ -18,7 +18,30 @@ import { transactionCodeMessage, transactionCodeValidity } from './transaction-c
 
 const PURPOSES: OtpPurpose[] = ['login', 'enrollment', 'step_up', 'recovery', 'verification', 'transaction'];
 const CHANNELS: Channel[] = ['email', 'sms', 'voice'];
-const NOTICES: readonly NoticeKind[] = NOTICE_KINDS;
+/** Every notice, spelled out here so that one dropped from NOTICE_KINDS fails this spec. */
+const NOTICES: readonly NoticeKind[] = [
+  'new_device',
+  'password_changed',
+  'security_code_changed',
+  'recovery_blocked',
+  'enterprise_id_reminder',
+  'email_changed',
+  'mobile_changed',
+  'correction_received',
+  'details_corrected',
+  'correction_resolved',
+  'correction_rejected',
+  'contact_changed_by_support',
+  'recovery_unlocked',
+  'devices_revoked',
+  'sessions_ended',
+  'account_disabled',
+  'account_enabled',
+];
+
+it('NOTICE_KINDS lists every notice, once', () => {
+  expect([...NOTICE_KINDS].sort()).toEqual([...NOTICES].sort());
+});
 
 /** What the contract forbids in any message: no link or URL. */
 function expectNoLink(text: string): void {
