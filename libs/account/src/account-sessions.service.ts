@@ -1,10 +1,10 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '#libs/audit';
+import { AuditService, auditMeta } from '#libs/audit';
 import { Clock, isUuid } from '#libs/core';
 // Not the lib's index: nothing here needs oidc-provider itself.
 import { revokeAccountGrants, revokeSessionGrants } from '#libs/oidc-store';
-import { SessionService, deviceName, endSessionOfUser, openSessionsWithApps, type RequestMeta, auditMeta } from '#libs/sessions';
+import { SessionService, deviceName, endSessionOfUser, openSessionsWithApps, type RequestMeta } from '#libs/sessions';
 
 /** One place a person is signed in, as their account page shows it (never a token or its hash). */
 export interface SignedInSession {

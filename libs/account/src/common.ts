@@ -1,6 +1,7 @@
 import { DomainError } from '#libs/core';
 import type { StepError } from '#libs/otp';
-import { auditMeta, type RequestMeta, type Session } from '#libs/sessions';
+import { type RequestMeta, type Session } from '#libs/sessions';
+import { auditMeta } from '#libs/audit';
 
 export const STEP_UP_REQUIRED: StepError = {
   code: 'step_up_required',

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '#libs/audit';
+import { AuditService, auditMeta } from '#libs/audit';
 import { Clock, type Channel } from '#libs/core';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
 import {
@@ -17,7 +17,6 @@ import {
 import { OutboxService, messageLocaleFor, noticeMessage } from '#libs/notifications';
 import { CodeStepService, INVALID_CHANNEL, maskDestination, pickChannel, type Delivery, type StepError } from '#libs/otp';
 import type { RequestMeta, Session } from '#libs/sessions';
-import { auditMeta } from '#libs/sessions';
 import { STEP_UP_REQUIRED, assertSameSession, flowNotFound, requestContext, sessionEnded, str } from './common.js';
 import type { ChangeOutcome } from './credential-change.service.js';
 import { contactChannels, nextContactChange, type ContactChangeState, type ContactKind } from './machines.js';

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '#libs/audit';
+import { AuditService, auditMeta } from '#libs/audit';
 import { Clock, foldKey } from '#libs/core';
 import {
   Directory,
@@ -13,7 +13,7 @@ import {
   userCredentialStateForUpdate,
 } from '#libs/identity';
 import { OutboxService, type NoticeKind } from '#libs/notifications';
-import { RememberedDeviceService, SessionService, type RequestMeta, type Session, auditMeta } from '#libs/sessions';
+import { RememberedDeviceService, SessionService, type RequestMeta, type Session } from '#libs/sessions';
 import type { StepError } from '#libs/otp';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '#libs/throttle';
 import { STEP_UP_REQUIRED, sessionEnded, str } from './common.js';

@@ -1,11 +1,9 @@
-import { auditMeta } from '#libs/sessions';
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '#libs/audit';
+import { AuditService, auditMeta } from '#libs/audit';
 import { Clock, DomainError } from '#libs/core';
 import { MESSAGE_LOCALES, isMessageLocale, type MessageLocale } from '#libs/notifications';
 import type { RequestMeta } from '#libs/sessions';
-
 import { setUserLocale, userLocaleForUpdate, userLocaleWithDefault } from '#libs/identity';
 
 export interface MessageLanguage {

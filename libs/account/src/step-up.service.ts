@@ -5,10 +5,11 @@ import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
 import { secondFactorsOffered } from '#libs/factors';
 import { Directory, type UserRecord } from '#libs/identity';
 import { CodeStepService, INVALID_CHANNEL, availableChannels, destinationOf, pickChannel, type Delivery, type StepError } from '#libs/otp';
-import { SessionService, lastOtpAt, type RequestMeta, type Session, type VerificationRecord, auditMeta } from '#libs/sessions';
+import { SessionService, lastOtpAt, type RequestMeta, type Session, type VerificationRecord } from '#libs/sessions';
 import { safeReturnTo } from '#libs/signin';
 import { assertSameSession, requestContext, sessionEnded } from './common.js';
 import { nextStepUp, type StepUpState } from './machines.js';
+import { auditMeta } from '#libs/audit';
 
 /** Nest token for the step-up window (a Duration); unset means DEFAULT_STEP_UP_WINDOW. */
 export const STEP_UP_WINDOW = Symbol('STEP_UP_WINDOW');

@@ -31,6 +31,15 @@ function assertNoSecrets(value: unknown, path = 'details'): void {
 }
 
 /** An event whose append depends on a part of the same batch (it is written only if that part wrote a row). */
+/** Where a request came from, as an audit event records it (absent fields recorded as null). */
+export function auditMeta(meta: { ip?: string | null; userAgent?: string | null; requestId?: string | null }): {
+  ip: string | null;
+  userAgent: string | null;
+  requestId: string | null;
+} {
+  return { ip: meta.ip ?? null, userAgent: meta.userAgent ?? null, requestId: meta.requestId ?? null };
+}
+
 export interface BatchedAuditEvent {
   event: AuditEventInput;
   when?: BatchPart | undefined;

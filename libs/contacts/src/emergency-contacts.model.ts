@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { sessionEnded } from '#libs/account';
-import type { AuditEventInput } from '#libs/audit';
+import { auditMeta, type AuditEventInput } from '#libs/audit';
 import type { Channel } from '#libs/core';
 import type { Queryable } from '#libs/database';
 import type { Directory, UserRecord } from '#libs/identity';
@@ -139,9 +139,7 @@ export function otpContext(user: UserRecord, meta: RequestMeta) {
   return {
     actor: { type: 'user' as const, id: user.id },
     organizationId: user.organizationId,
-    ip: meta.ip ?? null,
-    userAgent: meta.userAgent ?? null,
-    requestId: meta.requestId ?? null,
+    ...auditMeta(meta),
   };
 }
 

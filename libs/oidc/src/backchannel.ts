@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type Provider from 'oidc-provider';
 import type { DataSource } from 'typeorm';
-import type { AuditService } from '#libs/audit';
+import { auditMeta, type AuditService } from '#libs/audit';
 import { Duration, type Clock } from '#libs/core';
 import { claimSessionsOf, claimSessionsOfUser, sessionsDueLogout, takeQueuedSessions, type ClaimedSession } from './backchannel.queries.js';
 import { revokeGrant } from './pg-adapter.js';
@@ -112,9 +112,7 @@ export class BackchannelLogout {
       type: details.delivered ? 'oidc.backchannel_logout.delivered' : 'oidc.backchannel_logout.failed',
       actor: { type: 'system', id: 'oidc' },
       subject: { type: 'user', id: accountId },
-      ip: meta.ip ?? null,
-      userAgent: meta.userAgent ?? null,
-      requestId: meta.requestId ?? null,
+      ...auditMeta(meta),
       details,
     });
   }

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '#libs/audit';
+import { AuditService, auditMeta } from '#libs/audit';
 import { Clock, DomainError, hasForbiddenCharacters, isUuidAnyCase } from '#libs/core';
 import {
   correctionRequestsOfLegacy,
@@ -159,9 +159,7 @@ export class PeopleDirectory {
       actor: { type: 'staff', id: staffId },
       subject: { type: person.kind, id: person.id },
       organizationId: person.organization.id,
-      ip: meta.ip ?? null,
-      userAgent: meta.userAgent ?? null,
-      requestId: meta.requestId ?? null,
+      ...auditMeta(meta),
       details: { via },
     });
   }

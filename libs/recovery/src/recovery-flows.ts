@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { DataSource } from 'typeorm';
-import type { AuditEventInput } from '#libs/audit';
+import { auditMeta, type AuditEventInput } from '#libs/audit';
 import { DomainError, type Channel } from '#libs/core';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
 import { Directory, type UserRecord, userRecoveryLock } from '#libs/identity';
@@ -13,11 +13,6 @@ import { publicStep, type RecoveryState } from './machine.js';
 
 const BLOCKED = 'Recovery is not available for this account. Please contact your support team.';
 
-/** Where a request came from, as the audit log and the OTP engine keep it. */
-export function requestOrigin(ctx: RequestMeta): { ip: string | null; userAgent: string | null; requestId: string | null } {
-  return { ip: ctx.ip ?? null, userAgent: ctx.userAgent ?? null, requestId: ctx.requestId ?? null };
-}
-
 /** An audit event of a user acting on their own account (after the one-time code proved them). */
 export function userEvent(user: UserRecord, ctx: RequestMeta, type: string, details: Record<string, unknown>): AuditEventInput {
   return {
@@ -25,7 +20,7 @@ export function userEvent(user: UserRecord, ctx: RequestMeta, type: string, deta
     actor: { type: 'user', id: user.id },
     subject: { type: 'user', id: user.id },
     organizationId: user.organizationId,
-    ...requestOrigin(ctx),
+    ...auditMeta(ctx),
     details,
   };
 }
@@ -77,7 +72,7 @@ export class RecoveryFlows {
       flowId: flow.id,
       channel,
       destination: destinationOf(user, channel),
-      context: { actor: { type: 'anonymous' }, organizationId: user.organizationId, ...requestOrigin(ctx) },
+      context: { actor: { type: 'anonymous' }, organizationId: user.organizationId, ...auditMeta(ctx) },
     });
   }
 

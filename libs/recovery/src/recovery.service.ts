@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '#libs/audit';
+import { AuditService, auditMeta } from '#libs/audit';
 import { Clock, type Channel } from '#libs/core';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
 import { Directory, userForRecovery } from '#libs/identity';
@@ -32,7 +32,7 @@ import {
 } from './details.js';
 import { decoyResend, decoyVerify, nextRecovery, type DecoyLimits, type RecoveryGoal, type RecoveryState } from './machine.js';
 import { PasswordResetService } from './password-reset.service.js';
-import { RecoveryFlows, requestOrigin, userEvent } from './recovery-flows.js';
+import { RecoveryFlows, userEvent } from './recovery-flows.js';
 import { SecurityCodeGuard, guardCandidate, type GuardCandidate } from './security-code.guard.js';
 
 const DECOY_LIMITS: DecoyLimits = {
@@ -118,7 +118,7 @@ export class RecoveryService {
     return this.recovery.padded(async () => {
       const candidates = await this.candidates(target);
       const verdict = await this.guard.check(candidates, code, ctx);
-      const auditBase = { actor: { type: 'anonymous' as const }, ...requestOrigin(ctx) };
+      const auditBase = { actor: { type: 'anonymous' as const }, ...auditMeta(ctx) };
       if (verdict.verdict === 'accepted') {
         await this.throttle.succeeded(reserved, [targetKey]);
         const user = await this.directory.user(verdict.userId);
@@ -249,7 +249,7 @@ export class RecoveryService {
         subject: { type: 'user', id: state.userId },
         flowId: flow.id,
         code: typed,
-        context: requestOrigin(ctx),
+        context: auditMeta(ctx),
       });
       if (!result.ok) return { ...(await this.recovery.describe(handle, state)), error: result.error };
       const user = await this.recovery.eligibleUser(state.userId);

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService, type AuditEventInput } from '#libs/audit';
+import { AuditService, type AuditEventInput, auditMeta } from '#libs/audit';
 import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters, isUuidAnyCase } from '#libs/core';
 import { securityCodeFactor, type SecurityCodeRecord } from '#libs/factors';
 import {
@@ -144,9 +144,7 @@ export class SecurityCodeGuard {
           actor,
           subject: { type: 'user', id: userId },
           organizationId: row.organization_id,
-          ip: meta.ip ?? null,
-          userAgent: meta.userAgent ?? null,
-          requestId: meta.requestId ?? null,
+          ...auditMeta(meta),
           details: { reason: why, was_locked: result.wasLocked, failed_attempts: result.failedAttempts },
         },
         m,
@@ -172,9 +170,7 @@ export class SecurityCodeGuard {
         actor: { type: 'anonymous' as const },
         subject: { type: 'user', id: user.id },
         organizationId: user.organizationId,
-        ip: meta.ip ?? null,
-        userAgent: meta.userAgent ?? null,
-        requestId: meta.requestId ?? null,
+        ...auditMeta(meta),
       };
       await this.audit.record(
         { ...base, type: 'recovery.security_code_failed', details: { failed_attempts: row.attempts, limit: max } },

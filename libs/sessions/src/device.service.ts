@@ -2,10 +2,10 @@ import { Injectable } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { UAParser } from 'ua-parser-js';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService, type AuditEventInput } from '#libs/audit';
+import { AuditService, type AuditEventInput, auditMeta } from '#libs/audit';
 import { Clock, Duration } from '#libs/core';
 import type { BatchPart, WriteBatch } from '#libs/database';
-import { auditMeta, type RequestMeta } from './session.service.js';
+import { type RequestMeta } from './session.service.js';
 import {
   addDeviceUsePart,
   deviceByTokenHash,

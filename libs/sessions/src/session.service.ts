@@ -1,7 +1,7 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService, type AuditEventInput } from '#libs/audit';
+import { AuditService, type AuditEventInput, auditMeta } from '#libs/audit';
 import { Clock, Duration } from '#libs/core';
 import type { BatchPart, WriteBatch } from '#libs/database';
 import {
@@ -43,11 +43,6 @@ export interface RequestMeta {
   ip?: string | null;
   userAgent?: string | null;
   requestId?: string | null;
-}
-
-/** A request's address, User-Agent and id, as an audit event records them. */
-export function auditMeta(meta: RequestMeta): { ip: string | null; userAgent: string | null; requestId: string | null } {
-  return { ip: meta.ip ?? null, userAgent: meta.userAgent ?? null, requestId: meta.requestId ?? null };
 }
 
 const sha256 = (value: string) => createHash('sha256').update(value).digest();

@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '#libs/audit';
+import { AuditService, auditMeta } from '#libs/audit';
 import { Clock, DomainError, cleanText, codePointLength, hasForbiddenCharacters, type Channel } from '#libs/core';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
 import {
@@ -22,7 +22,7 @@ import {
 import { MESSAGE_LOCALES, OutboxService, messageLocaleFor, negotiateLocale, noticeMessage } from '#libs/notifications';
 import { CodeStepService, codeVerified, type Delivery, type IssueOtp, type StepError } from '#libs/otp';
 import type { LegacyPasswordRecord } from '#libs/factors';
-import { SessionService, auditMeta, type RequestMeta, type VerificationRecord } from '#libs/sessions';
+import { SessionService, type RequestMeta, type VerificationRecord } from '#libs/sessions';
 import { nextEnrollment, type ChosenCredentials, type EnrollmentState } from './machines.js';
 
 export const CORRECTION_MAX = 1000;

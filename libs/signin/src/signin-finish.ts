@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '#libs/audit';
+import { AuditService, auditMeta } from '#libs/audit';
 import { Clock, DomainError, type Channel } from '#libs/core';
 import { WriteBatch } from '#libs/database';
 import { hasFreshSecondFactor } from '#libs/factors';
@@ -8,7 +8,7 @@ import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
 import { Directory, addPreferredChannelPart, markEmailProvenByCode, type PolicyRecord, type UserRecord } from '#libs/identity';
 import { OutboxService, messageLocaleFor, noticeMessage } from '#libs/notifications';
 import { OtpService, otpFailureMessage, type Delivery, type OtpClaim, type StepError } from '#libs/otp';
-import { RememberedDeviceService, SessionService, auditMeta, type DevicePolicy, type RequestMeta } from '#libs/sessions';
+import { RememberedDeviceService, SessionService, type DevicePolicy, type RequestMeta } from '#libs/sessions';
 import { ThrottleService, type Reservation } from '#libs/throttle';
 import { GENERIC_FAILURE } from './common.js';
 import type { SignInState } from './machines.js';

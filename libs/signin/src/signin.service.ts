@@ -1,6 +1,6 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '#libs/audit';
+import { AuditService, auditMeta } from '#libs/audit';
 import { Clock, DomainError, Duration, foldKey, hasForbiddenCharacters, waitUntilElapsed, type Channel } from '#libs/core';
 import { WriteBatch } from '#libs/database';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
@@ -17,7 +17,7 @@ import {
   pickChannel,
   type StepError,
 } from '#libs/otp';
-import { RememberedDeviceService, SessionService, auditMeta, type DeviceInspection } from '#libs/sessions';
+import { RememberedDeviceService, SessionService, type DeviceInspection } from '#libs/sessions';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '#libs/throttle';
 import { GENERIC_FAILURE, safeReturnTo } from './common.js';
 import { EnrollmentService } from './enrollment.service.js';

@@ -1,4 +1,4 @@
-import type { AuditEventInput } from '#libs/audit';
+import { auditMeta, type AuditEventInput } from '#libs/audit';
 import { DomainError, foldKey } from '#libs/core';
 
 export type StaffRole = 'support' | 'supervisor';
@@ -47,15 +47,6 @@ export function assertCanActOn(staff: Pick<StaffPrincipal, 'id' | 'email' | 'rol
 /** Case-insensitive address comparison (NFKC, whole address folded), as good as it needs to be for "is this me". */
 function sameMailbox(a: string, b: string): boolean {
   return foldKey(a.trim()) === foldKey(b.trim());
-}
-
-/** Where a request came from, as audit events record it. */
-export function auditMeta(meta: { ip?: string | null; userAgent?: string | null; requestId?: string | null }): {
-  ip: string | null;
-  userAgent: string | null;
-  requestId: string | null;
-} {
-  return { ip: meta.ip ?? null, userAgent: meta.userAgent ?? null, requestId: meta.requestId ?? null };
 }
 
 /** The audit event of a refused anonymous attempt on a staff account: the account when one was named (else no subject), and why. */

@@ -1,10 +1,10 @@
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import { createHash, randomBytes } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService } from '#libs/audit';
+import { AuditService, auditMeta } from '#libs/audit';
 import { Clock, Duration } from '#libs/core';
 import type { RequestMeta } from '#libs/sessions';
-import { auditMeta, type StaffPrincipal, type StaffRole } from './roles.js';
+import { type StaffPrincipal, type StaffRole } from './roles.js';
 import {
   endStaffSession,
   endStaffSessionsOf,

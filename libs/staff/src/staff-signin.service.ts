@@ -1,6 +1,6 @@
 import { Injectable } from '@nestjs/common';
 import { DataSource } from 'typeorm';
-import { AuditService } from '#libs/audit';
+import { AuditService, auditMeta } from '#libs/audit';
 import { Clock, DomainError, foldKey } from '#libs/core';
 import { FlowStore, type Flow, type FlowHandle } from '#libs/flows';
 import { PasswordHasher, checkEmail } from '#libs/identity';
@@ -8,7 +8,7 @@ import { CodeStepService, maskEmail, type Delivery, type SentCode, type StepErro
 import type { RequestMeta } from '#libs/sessions';
 import { safeReturnTo } from '#libs/signin';
 import { ACCOUNT_RULE, IP_RULE, ThrottleService, refusalError } from '#libs/throttle';
-import { auditMeta, refusedAttempt, type StaffPrincipal, type StaffRole } from './roles.js';
+import { refusedAttempt, type StaffPrincipal, type StaffRole } from './roles.js';
 import { StaffSessionService } from './staff-session.service.js';
 import { rehashStaffPassword, staffByEmailKey, staffSignInRowById } from './staff.queries.js';
 

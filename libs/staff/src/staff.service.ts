@@ -1,13 +1,13 @@
 import { Inject, Injectable } from '@nestjs/common';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService, type AuditEventInput } from '#libs/audit';
+import { AuditService, type AuditEventInput, auditMeta } from '#libs/audit';
 import { SECRETS, type Secrets } from '#libs/config';
 import { Clock, DomainError, Duration, isUuidAnyCase } from '#libs/core';
 import { PasswordHasher, checkEmail, checkName, checkNewPassword } from '#libs/identity';
 import { OutboxService } from '#libs/notifications';
 import type { RequestMeta } from '#libs/sessions';
 import { IP_RULE, ThrottleService, throttledError } from '#libs/throttle';
-import { assertCanActOn, auditMeta, isStaffRole, refusedAttempt, type StaffPrincipal, type StaffRole } from './roles.js';
+import { assertCanActOn, isStaffRole, refusedAttempt, type StaffPrincipal, type StaffRole } from './roles.js';
 import { generateSetupCode, normalizeSetupCode, setupCodeHmac, setupCodeMatches, setupSelector } from './setup-code.js';
 import { staffSetupMessage } from './setup-message.js';
 import { StaffSessionService } from './staff-session.service.js';

@@ -1,5 +1,5 @@
 import { DomainError, cleanText, codePointLength, foldKey, hasForbiddenCharacters } from '#libs/core';
-import type { AuditEventInput } from '#libs/audit';
+import { auditMeta, type AuditEventInput } from '#libs/audit';
 import type { RequestMeta } from '#libs/sessions';
 
 export type StaffRole = 'support' | 'supervisor';
@@ -73,9 +73,7 @@ export function staffEvent(
     actor: { type: 'staff', id: actor.id },
     subject: event.subject,
     organizationId: event.organizationId,
-    ip: meta.ip ?? null,
-    userAgent: meta.userAgent ?? null,
-    requestId: meta.requestId ?? null,
+    ...auditMeta(meta),
     details: { ...event.details, actor_role: actor.role },
   };
 }

@@ -1,7 +1,7 @@
 import { Inject, Injectable, Logger } from '@nestjs/common';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { DataSource, type EntityManager } from 'typeorm';
-import { AuditService, type AuditEventInput } from '#libs/audit';
+import { AuditService, type AuditEventInput, auditMeta } from '#libs/audit';
 import { SECRETS, type Secrets } from '#libs/config';
 import { Clock, DomainError, Duration, isUuid } from '#libs/core';
 import { Directory } from '#libs/identity';
@@ -370,9 +370,7 @@ export class TransactionCodeService {
       actor,
       subject: userId ? { type: 'user', id: userId } : null,
       organizationId,
-      ip: ctx.ip ?? null,
-      userAgent: ctx.userAgent ?? null,
-      requestId: ctx.requestId ?? null,
+      ...auditMeta(ctx),
       details,
     };
   }
